@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// Test launcher. Node 20's `--test` neither globs nor finds .ts files, and exits 0 when it ran
+// nothing, so this collects *.test.ts files itself and fails when there are none or none ran.
+import { spawn } from 'node:child_process'
+import { readdirSync, existsSync } from 'node:fs'
+import { join, relative } from 'node:path'
+
+const root = join(import.meta.dirname, '..')
+const roots = ['packages/sockets/test', 'packages/host/test', 'packages/pool/test', 'conformance/test']
+  .map((r) => join(root, r))
+  .filter((r) => existsSync(r))
+const filter = process.argv.slice(2)
+
+const files = roots
+  .flatMap((dir) =>
+    readdirSync(dir, { recursive: true, encoding: 'utf8' })
+      .filter((f) => /\.test\.[cm]?ts$/.test(f))
+      .map((f) => join(dir, f))
+  )
+  .filter((f) => filter.length === 0 || filter.some((pattern) => f.includes(pattern)))
+  .sort()
+
+if (files.length === 0) {
+  console.error(`no test files found under ${roots.map((r) => relative(root, r)).join(', ')}`)
+  process.exit(1)
+}
+
+const args = [
+  '--import',
+  'tsx',
+  '--test',
+  '--test-reporter=spec',
+  `--test-concurrency=${process.env.WHARF_TEST_CONCURRENCY ?? '2'}`,
+  '--test-timeout=300000',
+  ...files,
+]
+const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], cwd: root })
+let tail = ''
+child.stdout.on('data', (chunk) => {
+  process.stdout.write(chunk)
+  tail = (tail + chunk.toString()).slice(-4000)
+})
+child.on('close', (code, signal) => {
+  const passed = /ℹ pass (\d+)/.exec(tail)
+  if (code === 0 && (!passed || Number(passed[1]) === 0)) {
+    console.error('test run passed zero tests: treating as a failure')
+    process.exit(1)
+  }
+  process.exit(code ?? (signal ? 1 : 0))
+})
