@@ -48,21 +48,103 @@ function leaf(dir: string, name: string, altNames: string[], selfSigned: boolean
   const cn = altNames[0]?.replace(/^DNS:|^IP:/, '') ?? name
   if (selfSigned) {
     openssl(
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '2', '-subj', `/CN=${cn}`, '-addext', `subjectAltName=${altNames.join(',')}`],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        keyPath,
+        '-out',
+        certPath,
+        '-days',
+        '2',
+        '-subj',
+        `/CN=${cn}`,
+        '-addext',
+        `subjectAltName=${altNames.join(',')}`,
+      ],
       dir
     )
   } else {
-    openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyPath, '-out', csrPath, '-subj', `/CN=${cn}`], dir)
-    openssl(['x509', '-req', '-in', csrPath, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', certPath, '-days', '2', '-extfile', extPath], dir)
+    openssl(
+      [
+        'req',
+        '-new',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        keyPath,
+        '-out',
+        csrPath,
+        '-subj',
+        `/CN=${cn}`,
+      ],
+      dir
+    )
+    openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        csrPath,
+        '-CA',
+        'ca.pem',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-out',
+        certPath,
+        '-days',
+        '2',
+        '-extfile',
+        extPath,
+      ],
+      dir
+    )
   }
-  return { key: readFileSync(keyPath, 'utf8'), cert: readFileSync(certPath, 'utf8'), keyPath, certPath }
+  return {
+    key: readFileSync(keyPath, 'utf8'),
+    cert: readFileSync(certPath, 'utf8'),
+    keyPath,
+    certPath,
+  }
 }
 
 /** Creates (once per process) a CA and the standard leaves in a fresh temporary directory. */
 export function testPki(): TestPki {
   if (cached) return cached
   const dir = mkdtempSync(join(tmpdir(), 'wharf-pki-'))
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=Wharf Test CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir)
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=Wharf Test CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
+    dir
+  )
   const pki: TestPki = {
     ca: readFileSync(join(dir, 'ca.pem'), 'utf8'),
     caPath: join(dir, 'ca.pem'),

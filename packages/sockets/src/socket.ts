@@ -1,0 +1,697 @@
+/**
+ * `Socket`: workerd's socket lifecycle (sockets.c++) on top of `node:net`/`node:tls`.
+ *
+ * The public class is a thin facade; `SocketCore` holds the state machine. Events settle in
+ * workerd's order: on failure `closed` rejects before `opened`; `close()` waits for `opened`,
+ * flushes queued writes, then cancels the streams and drops the connection; reading EOF with
+ * `allowHalfOpen: false` flushes and closes the write side before `closed` resolves.
+ */
+import { randomBytes } from 'node:crypto'
+import net from 'node:net'
+import tls from 'node:tls'
+import { toJsString, type ParsedConnect, type SecureTransport } from './address.js'
+import * as diag from './diagnostics.js'
+import * as msg from './messages.js'
+import type { SocketTerms } from './runtime.js'
+import type { ReadableByteStreamController, WritableStreamDefaultController } from 'node:stream/web'
+import {
+  chunkToBytes,
+  createReadable,
+  createWritable,
+  deferred,
+  noop,
+  type Deferred,
+  type SocketReadableStream,
+  type SocketWritableStream,
+  type StreamOwner,
+} from './streams.js'
+import { collectCa, tlsClientOptions } from './tls-context.js'
+
+/** What `opened` resolves to. Both keys are present, as in workerd; `localAddress` is undefined. */
+export interface SocketInfo {
+  remoteAddress?: string
+  localAddress?: string
+}
+
+/** Options of `startTls()`. `servername` is accepted as an alias (Node-style, used by drivers). */
+export interface TlsOptions {
+  expectedServerHostname?: string
+}
+
+const kCreate = Symbol('wharf.socket.create')
+const DEFAULT_WRITABLE_HWM = 1
+
+function internalError(): Error {
+  return new Error(`internal error; reference = ${randomBytes(12).toString('hex')}`)
+}
+
+/** Transfers a received chunk into the stream without copying when it owns its whole buffer. */
+function ownBytes(chunk: Buffer): Uint8Array {
+  if (chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength) {
+    return new Uint8Array(chunk.buffer, 0, chunk.byteLength)
+  }
+  return new Uint8Array(chunk)
+}
+
+class SocketCore implements StreamOwner {
+  readonly socket: Socket
+  readonly parsed: ParsedConnect
+  readonly secureTransport: SecureTransport
+  terms: SocketTerms
+  readonly info: SocketInfo
+  readonly readable: SocketReadableStream
+  readonly writable: SocketWritableStream
+  readonly opened = deferred<SocketInfo>(true)
+  readonly closed = deferred<void>(true)
+  /** Settles when the connection is usable; rejects with the writable's abort error. */
+  readonly connection = deferred<void>(true)
+
+  node: net.Socket | undefined
+  connected = false
+  failed = false
+  closing = false
+  closeDone = false
+  writeSideClosed = false
+  upgraded = false
+  startTlsCalled = false
+  /** The connection was closed or taken over by `startTls()`: startTls can no longer start. */
+  gone = false
+  pendingRead: Deferred<unknown> | undefined
+
+  private readController!: ReadableByteStreamController
+  private writeController!: WritableStreamDefaultController
+  private paused = true
+  private pullPending = false
+  private eofPending = false
+  private eofDelivered = false
+  private readCancelled = false
+  private pendingWrites = 0
+  private flushWaiters: (() => void)[] = []
+  private finished = false
+  private ownsTerms = true
+  private timer: NodeJS.Timeout | undefined
+
+  constructor(parsed: ParsedConnect, secureTransport: SecureTransport, terms: SocketTerms) {
+    this.parsed = parsed
+    this.secureTransport = secureTransport
+    this.terms = terms
+    this.info = { remoteAddress: parsed.addressString, localAddress: undefined }
+    this.socket = new Socket(kCreate, this)
+    this.readable = createReadable(this, {
+      type: 'bytes',
+      start: (controller) => {
+        this.readController = controller
+      },
+      pull: () => this.pull(),
+      cancel: () => this.cancelReading(),
+    })
+    this.writable = createWritable(
+      this,
+      {
+        start: (controller) => {
+          this.writeController = controller
+        },
+        write: (chunk) => this.sinkWrite(chunk),
+        close: () => this.sinkClose(),
+      },
+      parsed.highWaterMark ?? DEFAULT_WRITABLE_HWM
+    )
+  }
+
+  assertIo(kind: 'Readable' | 'Writable'): void {
+    this.terms.assertIo?.(kind)
+  }
+
+  trackWrite(): () => void {
+    this.pendingWrites++
+    let done = false
+    return () => {
+      if (done) return
+      done = true
+      if (--this.pendingWrites === 0) {
+        const waiters = this.flushWaiters
+        this.flushWaiters = []
+        for (const w of waiters) w()
+      }
+    }
+  }
+
+  /** Resolves once every write accepted so far has reached the kernel (or failed). */
+  flushWrites(): Promise<void> {
+    if (this.pendingWrites === 0) return Promise.resolve()
+    return new Promise((resolve) => this.flushWaiters.push(resolve))
+  }
+
+  // ---- connecting -------------------------------------------------------------------------
+
+  async establish(): Promise<void> {
+    const { parsed } = this
+    try {
+      if (this.terms.admitted) await this.terms.admitted
+    } catch (error) {
+      this.fail(error, error instanceof Error ? error.message : undefined)
+      return
+    }
+    const timeoutMs = parsed.node.connectTimeoutMs ?? this.terms.connectTimeoutMs
+    const abort = new AbortController()
+    if (timeoutMs !== undefined) {
+      this.timer = setTimeout(() => {
+        const error = Object.assign(new Error(`connect timed out after ${timeoutMs} ms`), {
+          code: 'ERR_SOCKET_CONNECT_TIMEOUT',
+        })
+        abort.abort(error)
+        this.fail(error)
+      }, timeoutMs)
+    }
+    const target = parsed.target
+    if (target === undefined) {
+      this.fail(new Error(`address ${parsed.addressString} is not a reachable host:port`))
+      return
+    }
+    let host = target.host
+    if (this.terms.policy) {
+      let decision
+      try {
+        decision = await this.terms.policy.decide(host, target.port, abort.signal)
+      } catch (error) {
+        this.fail(error)
+        return
+      }
+      if (this.failed) return
+      if (!decision.allowed) {
+        this.fail(
+          Object.assign(new Error(`egress denied by ${decision.rule}: ${decision.reason}`), {
+            code: 'ERR_EGRESS_DENIED',
+          }),
+          decision.workerMessage
+        )
+        return
+      }
+      host = decision.address
+    }
+    if (this.failed) return
+    let node: net.Socket
+    if (this.secureTransport === 'on') {
+      const ca = collectCa(this.terms.ca, parsed.node.ca)
+      node = tls.connect({
+        ...tlsClientOptions(parsed.domain, ca),
+        host,
+        port: target.port,
+        allowHalfOpen: true,
+        noDelay: true,
+      } as tls.ConnectionOptions)
+      node.once('secureConnect', () => this.onConnected())
+    } else {
+      node = net.connect({ host, port: target.port, allowHalfOpen: true, noDelay: true })
+      node.once('connect', () => this.onConnected())
+    }
+    this.attach(node)
+  }
+
+  /** Wires a Node socket (plain, TLS, or TLS over a taken plain socket) to the streams. */
+  attach(node: net.Socket): void {
+    this.node = node
+    node.pause()
+    node.on('data', (chunk: Buffer) => this.onData(chunk))
+    node.on('end', () => this.onEnd())
+    node.on('error', (error: Error) => this.onNodeError(error))
+    node.on('close', () => this.onNodeClose())
+  }
+
+  onConnected(): void {
+    if (this.failed || this.connected) return
+    if (this.timer) clearTimeout(this.timer)
+    this.connected = true
+    this.connection.resolve()
+    if (diag.connectedChannel.hasSubscribers) {
+      diag.connectedChannel.publish({
+        socket: this.socket,
+        address: this.parsed.addressString,
+        remoteIp: this.node?.remoteAddress,
+        localPort: this.node?.localPort,
+      })
+    }
+    this.opened.resolve(this.info)
+    if (this.pullPending) this.resume()
+  }
+
+  /** Connection failure before or during open: workerd's generic error, closed first. */
+  fail(cause: unknown, workerMessage?: string): void {
+    if (this.failed || this.connected) {
+      if (this.connected) this.lose(cause)
+      return
+    }
+    this.failed = true
+    this.gone = true
+    if (this.timer) clearTimeout(this.timer)
+    const message = workerMessage ?? msg.connectFailed(this.parsed.httpPort)
+    diag.debug('connect to %s failed: %s', this.parsed.addressString, cause)
+    if (diag.errorChannel.hasSubscribers) {
+      diag.errorChannel.publish({
+        socket: this.socket,
+        address: this.parsed.addressString,
+        error: cause,
+        phase: 'connect',
+      })
+    }
+    this.closed.reject(new Error(message))
+    this.opened.reject(new Error(message))
+    const writeError = new Error(`jsg.Error: ${message}`)
+    this.connection.reject(writeError)
+    this.settlePendingRead(new Error('Stream was cancelled.'))
+    this.closeReadable()
+    this.errorWritable(writeError)
+    this.node?.destroy()
+    this.finish('failed')
+  }
+
+  /** A live connection broke (RST, EPIPE): I/O fails with "Network connection lost.". */
+  lose(cause: unknown): void {
+    if (this.finished || this.closing) return
+    diag.debug('connection to %s lost: %s', this.parsed.addressString, cause)
+    if (diag.errorChannel.hasSubscribers) {
+      diag.errorChannel.publish({
+        socket: this.socket,
+        address: this.parsed.addressString,
+        error: cause,
+        phase: 'io',
+      })
+    }
+    const error = new Error(msg.CONNECTION_LOST)
+    this.gone = true
+    this.settlePendingRead(error)
+    if (!this.eofDelivered) this.errorReadable(error)
+    this.errorWritable(error)
+    this.node?.destroy()
+    this.closed.resolve()
+    this.finish('lost')
+  }
+
+  // ---- reading ----------------------------------------------------------------------------
+
+  private resume(): void {
+    if (this.paused && this.node && this.connected) {
+      this.paused = false
+      this.node.resume()
+    }
+  }
+
+  private pull(): void {
+    if (this.eofPending) {
+      this.deliverEof()
+      return
+    }
+    this.pullPending = true
+    this.resume()
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.readCancelled || this.closing) return
+    this.pullPending = false
+    const controller = this.readController
+    controller.enqueue(ownBytes(chunk))
+    // Nothing is read ahead of the application (workerd has no readable buffer): stop the
+    // socket once data is queued without a reader waiting for it.
+    if (!this.pullPending && (controller.desiredSize ?? 0) < 0 && !this.paused) {
+      this.paused = true
+      this.node?.pause()
+    }
+  }
+
+  private onEnd(): void {
+    if (this.readCancelled || this.closing) return
+    if (this.pullPending) this.deliverEof()
+    else this.eofPending = true
+  }
+
+  /** The application has now read EOF. */
+  private deliverEof(): void {
+    this.eofPending = false
+    this.pullPending = false
+    this.eofDelivered = true
+    this.closeReadable()
+    if (!this.parsed.allowHalfOpen) void this.closeWriteSideAfterEof()
+  }
+
+  private async closeWriteSideAfterEof(): Promise<void> {
+    await this.flushWrites()
+    if (this.closing || this.finished) return
+    this.writeSideClosed = true
+    const node = this.node
+    if (node && !node.destroyed) {
+      await new Promise<void>((resolve) => {
+        node.end(resolve)
+        setTimeout(resolve, 1000).unref()
+      })
+      node.destroy()
+    }
+    this.gone = true
+    this.closed.resolve()
+    this.finish('eof')
+  }
+
+  private cancelReading(): void {
+    // workerd: cancelling the reader leaves the socket open and writable.
+    this.readCancelled = true
+    this.paused = true
+    this.node?.pause()
+  }
+
+  settlePendingRead(error: Error): void {
+    const pending = this.pendingRead
+    if (pending) {
+      this.pendingRead = undefined
+      pending.reject(error)
+    }
+  }
+
+  closeReadable(): void {
+    try {
+      this.readController.close()
+      this.readController.byobRequest?.respond(0)
+    } catch {
+      // already closed or errored
+    }
+  }
+
+  private errorReadable(error: Error): void {
+    try {
+      this.readController.error(error)
+    } catch {
+      // already closed or errored
+    }
+  }
+
+  private errorWritable(error: Error): void {
+    try {
+      this.writeController.error(error)
+    } catch {
+      // already errored
+    }
+  }
+
+  // ---- writing ----------------------------------------------------------------------------
+
+  private sinkWrite(chunk: unknown): Promise<void> | void {
+    const bytes = chunkToBytes(chunk)
+    if (bytes === undefined) return Promise.reject(new TypeError(msg.WRITE_BAD_TYPE))
+    if (bytes === null || bytes.byteLength === 0) return
+    if (!this.connected) return this.connection.promise.then(() => this.writeNow(bytes))
+    return this.writeNow(bytes)
+  }
+
+  private writeNow(bytes: Uint8Array): Promise<void> {
+    const node = this.node
+    if (node === undefined || node.destroyed || node.writableEnded) {
+      return Promise.reject(new Error(msg.CONNECTION_LOST))
+    }
+    return new Promise((resolve, reject) => {
+      node.write(bytes, (error) => {
+        if (error) {
+          const lost = new Error(msg.CONNECTION_LOST)
+          reject(lost)
+          this.lose(error)
+        } else resolve()
+      })
+    })
+  }
+
+  private async sinkClose(): Promise<void> {
+    // workerd: writer.close() waits for opened (ignoring failure), then half-closes.
+    try {
+      await this.connection.promise
+    } catch {
+      return
+    }
+    const node = this.node
+    if (node === undefined || node.destroyed || node.writableEnded) return
+    await new Promise<void>((resolve) => node.end(resolve))
+  }
+
+  // ---- node events ------------------------------------------------------------------------
+
+  private onNodeError(error: Error): void {
+    if (!this.connected) this.fail(error)
+    else this.lose(error)
+  }
+
+  private onNodeClose(): void {
+    if (!this.connected && !this.failed) {
+      this.fail(new Error('connection closed before it opened'))
+    }
+  }
+
+  // ---- close ------------------------------------------------------------------------------
+
+  close(): Promise<void> {
+    if (!this.closing) {
+      this.closing = true
+      void this.runClose()
+    }
+    return this.closed.promise.then(noop, noop)
+  }
+
+  private async runClose(): Promise<void> {
+    await this.opened.promise.then(noop, noop)
+    await this.flushWrites()
+    const closedError = new TypeError(msg.SOCKET_CLOSED)
+    this.settlePendingRead(closedError)
+    this.closeReadable()
+    this.errorWritable(closedError)
+    this.writeSideClosed = true
+    const node = this.node
+    if (node && !node.destroyed && !this.upgraded) {
+      node.end()
+      node.destroy()
+    }
+    this.closeDone = true
+    this.gone = true
+    this.closed.resolve()
+    this.finish('close')
+  }
+
+  private finish(reason: string): void {
+    if (this.finished) return
+    this.finished = true
+    if (this.timer) clearTimeout(this.timer)
+    if (diag.closeChannel.hasSubscribers) {
+      diag.closeChannel.publish({ socket: this.socket, address: this.parsed.addressString, reason })
+    }
+    if (this.ownsTerms) this.terms.onFinished?.()
+  }
+
+  // ---- startTls ---------------------------------------------------------------------------
+
+  startTls(options: unknown): Socket {
+    if (
+      options !== undefined &&
+      options !== null &&
+      typeof options !== 'object' &&
+      typeof options !== 'function'
+    ) {
+      throw new TypeError(msg.STARTTLS_OPTIONS_NOT_OBJECT)
+    }
+    if (this.secureTransport === 'on') throw new TypeError(msg.STARTTLS_ON_TLS)
+    if (this.gone) throw new TypeError(msg.STARTTLS_CLOSED)
+    if (this.secureTransport === 'off') throw new TypeError(msg.STARTTLS_NOT_STARTTLS)
+    if (this.startTlsCalled) throw new TypeError(msg.STARTTLS_TWICE)
+    this.startTlsCalled = true
+    const o = (options ?? {}) as { expectedServerHostname?: unknown; servername?: unknown }
+    const name =
+      o.expectedServerHostname !== undefined
+        ? toJsString(o.expectedServerHostname)
+        : typeof o.servername === 'string' && o.servername !== ''
+          ? o.servername
+          : this.parsed.domain
+    const next = new SocketCore(this.parsed, 'on', this.terms)
+    // The connection (and the runtime's accounting of it) moves to the new socket.
+    this.ownsTerms = false
+    queueMicrotask(() => {
+      this.gone = true
+    })
+    void this.upgradeInto(next, name)
+    return next.socket
+  }
+
+  private async upgradeInto(next: SocketCore, name: string): Promise<void> {
+    await this.connection.promise.catch(noop)
+    if (this.failed || this.closing) {
+      next.fail(new Error('connection closed before startTls'))
+      return
+    }
+    if (this.writable.locked) {
+      next.failUpgrade(new TypeError(msg.WRITABLE_LOCKED))
+      return
+    }
+    await this.flushWrites()
+    if (this.readable.locked) {
+      next.failUpgrade(new TypeError(msg.READABLE_LOCKED_ON_UPGRADE))
+      return
+    }
+    // Take both streams for good: the old socket's streams stay locked after the upgrade.
+    this.readable.getReader()
+    this.writable.getWriter()
+    const plain = this.node
+    if (plain === undefined) {
+      next.fail(new Error('no connection to upgrade'))
+      return
+    }
+    plain.removeAllListeners('data')
+    plain.removeAllListeners('end')
+    plain.removeAllListeners('close')
+    plain.removeAllListeners('error')
+    plain.on('error', noop)
+    plain.pause()
+    this.node = undefined
+    // Resolve the old `closed` after the new socket's writer.ready has had a turn: postgres.js
+    // treats this ordering as its secureConnect signal.
+    await new Promise((resolve) => setImmediate(resolve))
+    this.upgraded = true
+    this.closed.resolve()
+    this.finish('upgraded')
+    const ca = collectCa(this.terms.ca, this.parsed.node.ca)
+    const secure = tls.connect({ ...tlsClientOptions(name, ca), socket: plain })
+    next.upgradeOver(secure)
+  }
+
+  /** The new socket of `startTls()`: open once the handshake is done. */
+  private upgradeOver(secure: tls.TLSSocket): void {
+    this.node = secure
+    this.node.pause()
+    secure.on('data', (chunk: Buffer) => this.onData(chunk))
+    secure.on('end', () => this.onEnd())
+    secure.on('close', () => this.onNodeClose())
+    secure.on('error', (error: Error) => {
+      if (!this.connected) this.failUpgrade(internalError(), error)
+      else this.lose(error)
+    })
+    secure.once('secureConnect', () => this.onConnected())
+  }
+
+  /** startTls failed: the new socket's I/O and `closed` reject with `error`; `opened` too. */
+  failUpgrade(error: Error, cause?: unknown): void {
+    if (this.failed) return
+    this.failed = true
+    this.gone = true
+    diag.debug('startTls on %s failed: %s', this.parsed.addressString, cause ?? error)
+    if (diag.errorChannel.hasSubscribers) {
+      diag.errorChannel.publish({
+        socket: this.socket,
+        address: this.parsed.addressString,
+        error: cause ?? error,
+        phase: 'startTls',
+      })
+    }
+    this.closed.reject(error)
+    // A handshake failure rejects `opened`; a locked old stream leaves it pending, as in workerd.
+    if (cause !== undefined) this.opened.reject(error)
+    this.connection.reject(error)
+    this.settlePendingRead(error)
+    this.errorReadable(error)
+    this.errorWritable(error)
+    this.node?.destroy()
+    this.finish('failed')
+  }
+}
+
+/**
+ * A TCP socket, as returned by `connect()`. Not constructible directly.
+ *
+ * @example
+ * ```ts
+ * const socket = connect('example.com:7')
+ * const writer = socket.writable.getWriter()
+ * await writer.write('hello')
+ * const { value } = await socket.readable.getReader().read()
+ * await socket.close()
+ * ```
+ */
+export class Socket {
+  readonly #core: SocketCore
+
+  /** @internal */
+  constructor(token?: unknown, core?: unknown) {
+    if (token !== kCreate || !(core instanceof SocketCore)) {
+      throw new TypeError(msg.ILLEGAL_CONSTRUCTOR)
+    }
+    this.#core = core
+  }
+
+  /** Bytes from the peer: a byte stream (`getReader({ mode: 'byob' })` works). */
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#core.readable
+  }
+
+  /** Bytes to the peer: accepts ArrayBuffer, any ArrayBufferView, and strings (UTF-8). */
+  get writable(): WritableStream<unknown> {
+    return this.#core.writable
+  }
+
+  /** Resolves when the connection is done; rejects if connecting failed. Never unhandled. */
+  get closed(): Promise<void> {
+    return this.#core.closed.promise
+  }
+
+  /** Resolves with `{ remoteAddress, localAddress }` once connected (after TLS for `'on'`). */
+  get opened(): Promise<SocketInfo> {
+    return this.#core.opened.promise
+  }
+
+  /** True on a `'starttls'` socket once `startTls()` has taken over its connection. */
+  get upgraded(): boolean {
+    return this.#core.upgraded
+  }
+
+  /** `'off'`, `'on'` or `'starttls'`, as created; never changes. */
+  get secureTransport(): 'on' | 'off' | 'starttls' {
+    return this.#core.secureTransport
+  }
+
+  /** Flushes queued writes, then closes both directions. Every call resolves. */
+  close(): Promise<void> {
+    return this.#core.close()
+  }
+
+  /** Upgrades a `'starttls'` socket to TLS, returning the new socket. */
+  startTls(options?: TlsOptions): Socket {
+    return this.#core.startTls(options)
+  }
+
+  get [Symbol.toStringTag](): string {
+    return 'Socket'
+  }
+}
+
+// Web IDL makes attributes and operations enumerable.
+for (const key of [
+  'readable',
+  'writable',
+  'closed',
+  'opened',
+  'upgraded',
+  'secureTransport',
+  'close',
+  'startTls',
+]) {
+  const descriptor = Object.getOwnPropertyDescriptor(Socket.prototype, key)
+  if (descriptor) Object.defineProperty(Socket.prototype, key, { ...descriptor, enumerable: true })
+}
+
+/** @internal Creates a socket and starts connecting. Used by `connect()`. */
+export function createSocket(
+  parsed: ParsedConnect,
+  admit: (socket: Socket) => SocketTerms
+): Socket {
+  const core = new SocketCore(parsed, parsed.secureTransport, {})
+  const terms = admit(core.socket)
+  core.terms = terms
+  if (diag.connectChannel.hasSubscribers) {
+    diag.connectChannel.publish({
+      socket: core.socket,
+      address: parsed.addressString,
+      secureTransport: parsed.secureTransport,
+    })
+  }
+  void core.establish()
+  return core.socket
+}

@@ -1,0 +1,260 @@
+/**
+ * The socket's Web Streams. They are real `ReadableStream`/`WritableStream` instances (pipeTo,
+ * `new Response(readable)` and for-await all work), with readers and writers that add workerd's
+ * extra rules on top: one pending read at a time, string writes, the "closing"/"closed" errors
+ * after `close()`, and cross-request I/O checks.
+ */
+import {
+  ReadableStream,
+  WritableStream,
+  type ReadableByteStreamController,
+  type ReadableStreamBYOBReader,
+  type ReadableStreamDefaultReader,
+  type ReadableStreamReadResult,
+  type UnderlyingByteSource,
+  type UnderlyingSink,
+  type UnderlyingSource,
+  type WritableStreamDefaultWriter,
+} from 'node:stream/web'
+import * as msg from './messages.js'
+
+export type { ReadableByteStreamController }
+type ReadableStreamReader<T> = ReadableStreamDefaultReader<T> | ReadableStreamBYOBReader
+interface ReadableStreamGetReaderOptions {
+  mode?: 'byob' | undefined
+}
+
+/** The socket-side state the streams consult. Implemented by the socket core. */
+export interface StreamOwner {
+  /** `close()` was called: reads and writes now fail with the "closing" errors. */
+  readonly closing: boolean
+  /** The write side is finished (close completed, or EOF auto-close): writes fail "has been closed". */
+  readonly writeSideClosed: boolean
+  /** The connection failed: `writer.close()` resolves (workerd waits for `opened`, ignoring failure). */
+  readonly failed: boolean
+  assertIo(kind: 'Readable' | 'Writable'): void
+  /** The one read in flight through a socket reader; the core settles it on close/failure. */
+  pendingRead: Deferred<unknown> | undefined
+  /** Called for every accepted write; the returned callback when it settles (for flushing). */
+  trackWrite(): () => void
+}
+
+export interface Deferred<T> {
+  readonly promise: Promise<T>
+  resolve(value: T): void
+  reject(reason: unknown): void
+  settled: boolean
+}
+
+export function deferred<T>(handled = false): Deferred<T> {
+  let resolve!: (value: T) => void
+  let reject!: (reason: unknown) => void
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res
+    reject = rej
+  })
+  // An unobserved rejection of opened/closed must never crash the process (workerd marks them handled).
+  if (handled) promise.catch(noop)
+  const d: Deferred<T> = {
+    promise,
+    settled: false,
+    resolve(value) {
+      if (d.settled) return
+      d.settled = true
+      resolve(value)
+    },
+    reject(reason) {
+      if (d.settled) return
+      d.settled = true
+      reject(reason)
+    },
+  }
+  return d
+}
+
+export function noop(): void {}
+
+const kOwner = Symbol('wharf.owner')
+const encoder = new TextEncoder()
+
+/** Converts a chunk to bytes as workerd's internal writable does; `undefined` means "reject". */
+export function chunkToBytes(chunk: unknown): Uint8Array | null | undefined {
+  if (typeof chunk === 'string') return encoder.encode(chunk)
+  if (chunk instanceof Uint8Array) return chunk
+  if (ArrayBuffer.isView(chunk))
+    return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+  if (chunk instanceof ArrayBuffer || chunk instanceof SharedArrayBuffer)
+    return new Uint8Array(chunk)
+  if (chunk === undefined) return null
+  return undefined
+}
+
+function rejected(error: Error): Promise<never> {
+  return Promise.reject(error as Error)
+}
+
+type AnyReader = ReadableStreamDefaultReader<Uint8Array> | ReadableStreamBYOBReader
+
+function wrapRead(owner: StreamOwner, reader: AnyReader, byob: boolean): void {
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- re-bound with .call(this) below
+  const read = reader.read as (
+    view?: ArrayBufferView
+  ) => Promise<ReadableStreamReadResult<Uint8Array>>
+  const wrapped = function (this: AnyReader, view?: ArrayBufferView): Promise<unknown> {
+    if (owner.closing) return rejected(new TypeError(msg.READABLE_CLOSING))
+    try {
+      owner.assertIo('Readable')
+    } catch (error) {
+      return Promise.reject(error as Error)
+    }
+    if (owner.pendingRead !== undefined) return rejected(new TypeError(msg.SINGLE_PENDING_READ))
+    if (byob && ArrayBuffer.isView(view) && view.byteLength === 0) {
+      return rejected(new TypeError(msg.BYOB_EMPTY_VIEW))
+    }
+    const d = deferred<unknown>()
+    owner.pendingRead = d
+    read.call(this, view).then(
+      (result) => {
+        if (owner.pendingRead === d) owner.pendingRead = undefined
+        d.resolve(result)
+      },
+      (error: unknown) => {
+        if (owner.pendingRead === d) owner.pendingRead = undefined
+        d.reject(error)
+      }
+    )
+    return d.promise
+  }
+  Object.defineProperty(reader, 'read', { value: wrapped, writable: true, configurable: true })
+  if (byob) {
+    // workerd's non-standard readAtLeast(minBytes, view): read until at least minBytes arrived.
+    const readAtLeast = async function (
+      this: ReadableStreamBYOBReader,
+      minBytes: number,
+      view: ArrayBufferView
+    ): Promise<ReadableStreamReadResult<ArrayBufferView>> {
+      const min = Math.min(Math.max(0, Math.trunc(Number(minBytes))), view.byteLength)
+      let buffer = view.buffer as ArrayBuffer
+      const start = view.byteOffset
+      const capacity = view.byteLength
+      let filled = 0
+      for (let i = 0; i < capacity + 1; i++) {
+        const part = new Uint8Array(buffer, start + filled, capacity - filled)
+        const result = (await wrapped.call(this, part)) as ReadableStreamReadResult<Uint8Array>
+        if (result.value) {
+          buffer = result.value.buffer as ArrayBuffer
+          filled += result.value.byteLength
+        }
+        if (result.done || filled >= min || filled === capacity) {
+          return {
+            done: result.done && filled === 0,
+            value: new Uint8Array(buffer, start, filled),
+          }
+        }
+      }
+      return { done: false, value: new Uint8Array(buffer, start, filled) }
+    }
+    Object.defineProperty(reader, 'readAtLeast', {
+      value: readAtLeast,
+      writable: true,
+      configurable: true,
+    })
+  }
+}
+
+function wrapWriter(owner: StreamOwner, writer: WritableStreamDefaultWriter<unknown>): void {
+  /* eslint-disable @typescript-eslint/unbound-method -- re-bound with .call(this) below */
+  const write = writer.write
+  const close = writer.close
+  /* eslint-enable @typescript-eslint/unbound-method */
+  const wrappedWrite = function (
+    this: WritableStreamDefaultWriter<unknown>,
+    chunk?: unknown
+  ): Promise<void> {
+    if (owner.writeSideClosed) return rejected(new TypeError(msg.WRITABLE_CLOSED))
+    if (owner.closing) return rejected(new TypeError(msg.WRITABLE_CLOSING))
+    try {
+      owner.assertIo('Writable')
+    } catch (error) {
+      return Promise.reject(error as Error)
+    }
+    const bytes = chunkToBytes(chunk)
+    if (bytes === undefined) {
+      // workerd rejects this write but leaves the stream usable.
+      return rejected(new TypeError(msg.WRITE_BAD_TYPE))
+    }
+    if (bytes === null || bytes.byteLength === 0) return Promise.resolve()
+    const done = owner.trackWrite()
+    const p = write.call(this, bytes)
+    p.then(done, done)
+    return p
+  }
+  const wrappedClose = function (this: WritableStreamDefaultWriter<unknown>): Promise<void> {
+    if (owner.failed) return Promise.resolve()
+    return close.call(this)
+  }
+  Object.defineProperty(writer, 'write', {
+    value: wrappedWrite,
+    writable: true,
+    configurable: true,
+  })
+  Object.defineProperty(writer, 'close', {
+    value: wrappedClose,
+    writable: true,
+    configurable: true,
+  })
+}
+
+/** The socket's readable: a byte stream whose readers follow workerd's rules. */
+export class SocketReadableStream extends ReadableStream<Uint8Array> {
+  declare [kOwner]: StreamOwner
+
+  override getReader(options: { mode: 'byob' }): ReadableStreamBYOBReader
+  override getReader(): ReadableStreamDefaultReader<Uint8Array>
+  override getReader(options?: ReadableStreamGetReaderOptions): ReadableStreamReader<Uint8Array>
+  override getReader(options?: ReadableStreamGetReaderOptions): ReadableStreamReader<Uint8Array> {
+    if (this.locked) throw new TypeError(msg.READABLE_LOCKED)
+    const reader = super.getReader(options)
+    const owner = this[kOwner]
+    wrapRead(owner, reader, options?.mode === 'byob')
+    return reader
+  }
+}
+Object.defineProperty(SocketReadableStream, 'name', { value: 'ReadableStream' })
+
+/** The socket's writable: accepts bytes and strings, with workerd's errors after close. */
+export class SocketWritableStream extends WritableStream<unknown> {
+  declare [kOwner]: StreamOwner
+
+  override getWriter(): WritableStreamDefaultWriter<unknown> {
+    if (this.locked) throw new TypeError(msg.WRITABLE_LOCKED)
+    const writer = super.getWriter()
+    wrapWriter(this[kOwner], writer)
+    return writer
+  }
+}
+Object.defineProperty(SocketWritableStream, 'name', { value: 'WritableStream' })
+
+export function createReadable(
+  owner: StreamOwner,
+  source: UnderlyingByteSource
+): SocketReadableStream {
+  const stream = new SocketReadableStream(source as unknown as UnderlyingSource<Uint8Array>, {
+    highWaterMark: 0,
+  })
+  Object.defineProperty(stream, kOwner, { value: owner })
+  return stream
+}
+
+export function createWritable(
+  owner: StreamOwner,
+  sink: UnderlyingSink<unknown>,
+  highWaterMark: number
+): SocketWritableStream {
+  const stream = new SocketWritableStream(sink, {
+    highWaterMark,
+    size: (chunk: unknown) => (chunk as Uint8Array | undefined)?.byteLength ?? 0,
+  })
+  Object.defineProperty(stream, kOwner, { value: owner })
+  return stream
+}
