@@ -31,7 +31,7 @@ const VALID_HOST_CHARS = /^[A-Za-z0-9\-._[\]:]{1,255}$/
 
 /** ECMAScript ToString, as JSG applies it to string members and arguments. */
 export function toJsString(value: unknown): string {
-  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- JS ToString is the point here
+   
   return String(value)
 }
 

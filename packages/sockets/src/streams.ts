@@ -90,7 +90,7 @@ export function chunkToBytes(chunk: unknown): Uint8Array | null | undefined {
 }
 
 function rejected(error: Error): Promise<never> {
-  return Promise.reject(error as Error)
+  return Promise.reject(error)
 }
 
 type AnyReader = ReadableStreamDefaultReader<Uint8Array> | ReadableStreamBYOBReader
@@ -105,7 +105,7 @@ function wrapRead(owner: StreamOwner, reader: AnyReader, byob: boolean): void {
     try {
       owner.assertIo('Readable')
     } catch (error) {
-      return Promise.reject(error as Error)
+      return Promise.reject(error)
     }
     if (owner.pendingRead !== undefined) return rejected(new TypeError(msg.SINGLE_PENDING_READ))
     if (byob && ArrayBuffer.isView(view) && view.byteLength === 0) {
@@ -176,7 +176,7 @@ function wrapWriter(owner: StreamOwner, writer: WritableStreamDefaultWriter<unkn
     try {
       owner.assertIo('Writable')
     } catch (error) {
-      return Promise.reject(error as Error)
+      return Promise.reject(error)
     }
     const bytes = chunkToBytes(chunk)
     if (bytes === undefined) {
