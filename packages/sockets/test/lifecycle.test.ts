@@ -1,0 +1,181 @@
+// opened / closed / close() / failures: values and the order in which things settle.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { connect, Socket } from '../src/index.js'
+import * as msg from '../src/messages.js'
+import {
+  echoServer,
+  refusedPort,
+  settleWithin,
+  tcpServer,
+  waitFor,
+} from '../../../test-support/servers.js'
+
+test('opened resolves SocketInfo with both keys; object shape matches workerd', async (t) => {
+  const server = await echoServer()
+  t.after(() => server.close())
+  const s = connect(server.address)
+  const info = await s.opened
+  assert.deepEqual(Object.keys(info), ['remoteAddress', 'localAddress'])
+  assert.equal(info.remoteAddress, server.address)
+  assert.equal(info.localAddress, undefined)
+  assert.equal(JSON.stringify(info), JSON.stringify({ remoteAddress: server.address }))
+  assert.equal(Object.prototype.toString.call(s), '[object Socket]')
+  assert.deepEqual(Object.getOwnPropertyNames(s), [])
+  assert.equal(s.readable, s.readable)
+  assert.equal(s.opened, s.opened)
+  assert.equal(s.closed, s.closed)
+  assert.equal(s.readable.constructor.name, 'ReadableStream')
+  assert.equal(s.writable.constructor.name, 'WritableStream')
+  assert.ok(s.readable instanceof ReadableStream)
+  assert.equal(s.secureTransport, 'off')
+  assert.equal(s.upgraded, false)
+  assert.throws(() => new (Socket as unknown as new () => Socket)(), {
+    name: 'TypeError',
+    message: 'Illegal constructor',
+  })
+  assert.equal(connect.length, 2)
+  await s.close()
+})
+
+test('refused: closed rejects before opened, distinct Errors; I/O afterwards as workerd', async () => {
+  const port = await refusedPort()
+  const s = connect(`127.0.0.1:${port}`)
+  const reader = s.readable.getReader()
+  const pendingRead = reader.read()
+  const order: string[] = []
+  const closedErr = s.closed.catch((e: Error) => {
+    order.push('closed:rej')
+    return e
+  })
+  const openedErr = s.opened.catch((e: Error) => {
+    order.push('opened:rej')
+    return e
+  })
+  const [c, o] = await Promise.all([closedErr, openedErr])
+  assert.deepEqual(order, ['closed:rej', 'opened:rej'])
+  assert.notEqual(c, o)
+  assert.equal(c.message, msg.CONNECT_FAILED)
+  await assert.rejects(pendingRead, { message: 'Stream was cancelled.' })
+  assert.deepEqual(await reader.read(), { done: true, value: undefined })
+  const writer = s.writable.getWriter()
+  await assert.rejects(writer.write(new Uint8Array([1])), {
+    message: `jsg.Error: ${msg.CONNECT_FAILED}`,
+  })
+  await writer.close() // resolves: close waits for opened and ignores its failure
+  await assert.rejects(writer.closed, { message: `jsg.Error: ${msg.CONNECT_FAILED}` })
+  assert.equal(await s.close(), undefined)
+})
+
+test('rejections of opened/closed are never unhandled', async () => {
+  const port = await refusedPort()
+  const unhandled: unknown[] = []
+  const onUnhandled = (r: unknown) => unhandled.push(r)
+  process.on('unhandledRejection', onUnhandled)
+  try {
+    const s = connect(`127.0.0.1:${port}`)
+    await new Promise((r) => setTimeout(r, 100))
+    void s
+  } finally {
+    process.off('unhandledRejection', onUnhandled)
+  }
+  assert.deepEqual(unhandled, [])
+})
+
+test('close() flushes queued writes, then the server sees FIN; repeated close() resolves', async (t) => {
+  const server = await tcpServer(() => {})
+  t.after(() => server.close())
+  const s = connect(server.address)
+  const writer = s.writable.getWriter()
+  void writer.write('queued before open')
+  const p1 = s.close()
+  const p2 = s.close()
+  assert.notEqual(p1, p2)
+  assert.notEqual(p1, s.closed)
+  assert.deepEqual(await Promise.all([p1, p2, s.closed]), [undefined, undefined, undefined])
+  await waitFor(() => server.events.includes('end'), 2000, 'server end')
+  assert.equal(Buffer.concat(server.received).toString(), 'queued before open')
+  // opened still resolves after an early close()
+  assert.equal((await s.opened).remoteAddress, server.address)
+})
+
+test('reads and writes after close() reject with workerd messages', async (t) => {
+  const server = await tcpServer(() => {})
+  t.after(() => server.close())
+  const s = connect(server.address)
+  await s.opened
+  const reader = s.readable.getReader()
+  const writer = s.writable.getWriter()
+  const pending = reader.read()
+  const closing = s.close()
+  // Right after close(): both streams are "pending closure".
+  const readWhileClosing = reader.read()
+  const writeWhileClosing = writer.write('x')
+  await assert.rejects(readWhileClosing, { name: 'TypeError', message: msg.READABLE_CLOSING })
+  await assert.rejects(writeWhileClosing, { name: 'TypeError', message: msg.WRITABLE_CLOSING })
+  await closing
+  await assert.rejects(pending, { name: 'TypeError', message: msg.SOCKET_CLOSED })
+  await assert.rejects(writer.closed, { name: 'TypeError', message: msg.SOCKET_CLOSED })
+  await reader.closed
+  await assert.rejects(reader.read(), { message: msg.READABLE_CLOSING })
+  await assert.rejects(writer.write('x'), { name: 'TypeError', message: msg.WRITABLE_CLOSED })
+})
+
+test('a second concurrent read is refused (single pending read)', async (t) => {
+  const server = await tcpServer(() => {})
+  t.after(() => server.close())
+  const s = connect(server.address)
+  const reader = s.readable.getReader()
+  const first = reader.read()
+  await assert.rejects(reader.read(), { name: 'TypeError', message: msg.SINGLE_PENDING_READ })
+  await s.close()
+  await assert.rejects(first, { message: msg.SOCKET_CLOSED })
+})
+
+test('closed stays pending while the app has not read the peer EOF', async (t) => {
+  const server = await tcpServer((sock) => {
+    sock.end('hello')
+  })
+  t.after(() => server.close())
+  const s = connect(server.address)
+  await s.opened
+  assert.equal((await settleWithin(s.closed, 300)).state, 'pending')
+  const reader = s.readable.getReader()
+  const chunks: string[] = []
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    chunks.push(Buffer.from(value).toString())
+  }
+  assert.equal(chunks.join(''), 'hello')
+  await s.closed
+})
+
+test('connectTimeoutMs fails a connect that never completes like a network error', async (t) => {
+  // A server that never accepts: fill its backlog so the SYN is not answered... loopback accepts
+  // instantly, so instead time out on admission-free DNS-free target that blackholes: a TLS
+  // server that never answers the handshake.
+  const server = await tcpServer(() => {})
+  t.after(() => server.close())
+  const s = connect(server.address, { secureTransport: 'on', connectTimeoutMs: 150 })
+  const started = Date.now()
+  await assert.rejects(s.opened, { message: msg.CONNECT_FAILED })
+  const elapsed = Date.now() - started
+  assert.ok(elapsed >= 140 && elapsed < 2000, `timed out after ${elapsed} ms`)
+})
+
+test('writes before opened are delivered in order', async (t) => {
+  const server = await echoServer()
+  t.after(() => server.close())
+  const s = connect(server.address)
+  const writer = s.writable.getWriter()
+  const writes = [
+    writer.write('a'),
+    writer.write(new TextEncoder().encode('b')),
+    writer.write(new Uint8Array([99]).buffer),
+  ]
+  await Promise.all(writes)
+  await waitFor(() => Buffer.concat(server.received).length === 3)
+  assert.equal(Buffer.concat(server.received).toString(), 'abc')
+  await s.close()
+})

@@ -1,0 +1,148 @@
+// Real loopback servers for socket tests: each listens on 127.0.0.1 port 0 and records what it saw.
+import net from 'node:net'
+import tls from 'node:tls'
+import { once } from 'node:events'
+
+export interface ServerRecord {
+  /** Events in order: 'connect', 'data:<text>', 'end', 'close', 'error:<code>'. */
+  events: string[]
+  /** Every byte received, across connections. */
+  received: Buffer[]
+  connections: number
+}
+
+export interface TestServer extends ServerRecord {
+  port: number
+  address: string
+  server: net.Server
+  close(): Promise<void>
+}
+
+export type Handler = (socket: net.Socket, record: ServerRecord) => void
+
+function track(socket: net.Socket, record: ServerRecord, recordData: boolean): void {
+  record.connections++
+  record.events.push('connect')
+  if (recordData) {
+    socket.on('data', (d: Buffer) => {
+      record.received.push(d)
+      record.events.push(`data:${d.length}`)
+    })
+  }
+  socket.on('end', () => record.events.push('end'))
+  socket.on('close', () => record.events.push('close'))
+  socket.on('error', (e: NodeJS.ErrnoException) =>
+    record.events.push(`error:${e.code ?? e.message}`)
+  )
+}
+
+async function listen(server: net.Server, record: ServerRecord): Promise<TestServer> {
+  const sockets = new Set<net.Socket>()
+  server.on('connection', (s: net.Socket) => {
+    sockets.add(s)
+    s.on('close', () => sockets.delete(s))
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as net.AddressInfo
+  return Object.assign(record, {
+    port,
+    address: `127.0.0.1:${port}`,
+    server,
+    close: async () => {
+      for (const s of sockets) s.destroy()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  })
+}
+
+function newRecord(): ServerRecord {
+  return { events: [], received: [], connections: 0 }
+}
+
+/** A TCP server running `handler` for every connection (allowHalfOpen so tests control FIN). */
+export function tcpServer(handler: Handler, recordData = true): Promise<TestServer> {
+  const record = newRecord()
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    track(socket, record, recordData)
+    handler(socket, record)
+  })
+  return listen(server, record)
+}
+
+/** Echoes everything; half-closes when the client does. */
+export function echoServer(): Promise<TestServer> {
+  return tcpServer((s) => {
+    s.on('data', (d: Buffer) => s.write(d))
+    s.on('end', () => s.end())
+  }, true)
+}
+
+/** A TLS server (echo by default) with the given key/cert. */
+export function tlsServer(
+  options: tls.TlsOptions,
+  handler: Handler = (s) => {
+    s.on('data', (d: Buffer) => s.write(d))
+    s.on('end', () => s.end())
+  }
+): Promise<TestServer & { servernames: (string | false)[] }> {
+  const record = newRecord()
+  const servernames: (string | false)[] = []
+  const server = tls.createServer({ allowHalfOpen: true, ...options }, (socket) => {
+    servernames.push(socket.servername ?? false)
+    track(socket, record, true)
+    handler(socket, record)
+  })
+  server.on('tlsClientError', (e: NodeJS.ErrnoException) =>
+    record.events.push(`tlsClientError:${e.code ?? e.message}`)
+  )
+  return listen(server, record).then((s) => Object.assign(s, { servernames }))
+}
+
+/** A port with nothing listening (bound then closed). */
+export async function refusedPort(): Promise<number> {
+  const server = net.createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as net.AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+/** Waits until `predicate` holds, polling, or throws after `timeoutMs`. */
+export async function waitFor(
+  predicate: () => boolean,
+  timeoutMs = 2000,
+  what = 'condition'
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!predicate()) {
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+/** Settles `p` or reports 'pending' after `ms`. */
+export async function settleWithin<T>(
+  p: Promise<T>,
+  ms = 200
+): Promise<
+  { state: 'fulfilled'; value: T } | { state: 'rejected'; reason: unknown } | { state: 'pending' }
+> {
+  let timer: NodeJS.Timeout | undefined
+  const pending = new Promise<{ state: 'pending' }>((resolve) => {
+    timer = setTimeout(() => resolve({ state: 'pending' }), ms)
+  })
+  try {
+    return await Promise.race([
+      p.then(
+        (value) => ({ state: 'fulfilled' as const, value }),
+        (reason: unknown) => ({ state: 'rejected' as const, reason })
+      ),
+      pending,
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}
