@@ -40,6 +40,8 @@ export interface TlsOptions {
 
 const kCreate = Symbol('wharf.socket.create')
 const DEFAULT_WRITABLE_HWM = 1
+/** How long close() lets an in-progress connect finish before abandoning it. */
+const CLOSE_CONNECT_GRACE_MS = 5000
 
 function internalError(): Error {
   return new Error(`internal error; reference = ${randomBytes(12).toString('hex')}`)
@@ -452,7 +454,16 @@ class SocketCore implements StreamOwner {
   }
 
   private async runClose(): Promise<void> {
-    await this.opened.promise.then(noop, noop)
+    // workerd lets a connect in progress finish before closing (opened still resolves). A connect
+    // that hangs must not make close() hang too: give it a bounded grace period.
+    if (!this.opened.settled) {
+      const grace = setTimeout(
+        () => this.fail(new Error('closed while connecting')),
+        CLOSE_CONNECT_GRACE_MS
+      )
+      await this.opened.promise.then(noop, noop)
+      clearTimeout(grace)
+    }
     await this.flushWrites()
     const closedError = new TypeError(msg.SOCKET_CLOSED)
     this.settlePendingRead(closedError)
