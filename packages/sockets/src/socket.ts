@@ -55,6 +55,39 @@ function ownBytes(chunk: Buffer): Uint8Array {
   return new Uint8Array(chunk)
 }
 
+/** How long teardown waits for buffered writes to reach the kernel before destroying anyway. */
+const END_FLUSH_TIMEOUT_MS = 5000
+
+function endThenDestroy(node: net.Socket): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer)
+      node.destroy()
+      resolve()
+    }
+    const timer = setTimeout(done, END_FLUSH_TIMEOUT_MS)
+    node.once('close', done)
+    if (node.writableEnded) {
+      if (node.writableFinished) done()
+      else node.once('finish', done)
+    } else node.end(done)
+  })
+}
+
+/** Resolves once Node's own write buffer is empty (or the socket is gone). */
+function drained(node: net.Socket): Promise<void> {
+  if (node.writableLength === 0 || node.destroyed) return Promise.resolve()
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      node.off('drain', done)
+      node.off('close', done)
+      resolve()
+    }
+    node.once('drain', done)
+    node.once('close', done)
+  })
+}
+
 class SocketCore implements StreamOwner {
   readonly socket: Socket
   readonly parsed: ParsedConnect
@@ -340,13 +373,7 @@ class SocketCore implements StreamOwner {
     if (this.closing || this.finished) return
     this.writeSideClosed = true
     const node = this.node
-    if (node && !node.destroyed) {
-      await new Promise<void>((resolve) => {
-        node.end(resolve)
-        setTimeout(resolve, 1000).unref()
-      })
-      node.destroy()
-    }
+    if (node && !node.destroyed) await endThenDestroy(node)
     this.gone = true
     this.closed.resolve()
     this.finish('eof')
@@ -402,19 +429,26 @@ class SocketCore implements StreamOwner {
     return this.writeNow(bytes)
   }
 
-  private writeNow(bytes: Uint8Array): Promise<void> {
+  private writeNow(bytes: Uint8Array): Promise<void> | undefined {
     const node = this.node
     if (node === undefined || node.destroyed || node.writableEnded) {
       return Promise.reject(new Error(msg.CONNECTION_LOST))
     }
+    // Node buffers up to its own high-water mark (16 KiB); below it the write is as good as
+    // handed to the kernel, so settle now. Above it, wait for the write to drain: that wait is
+    // the backpressure the Worker sees through writer.ready. Failures surface via 'error'.
+    if (node.write(bytes)) return undefined
     return new Promise((resolve, reject) => {
-      node.write(bytes, (error) => {
-        if (error) {
-          const lost = new Error(msg.CONNECTION_LOST)
-          reject(lost)
-          this.lose(error)
-        } else resolve()
-      })
+      const onDrain = () => {
+        node.off('close', onClose)
+        resolve()
+      }
+      const onClose = () => {
+        node.off('drain', onDrain)
+        reject(new Error(msg.CONNECTION_LOST))
+      }
+      node.once('drain', onDrain)
+      node.once('close', onClose)
     })
   }
 
@@ -472,8 +506,8 @@ class SocketCore implements StreamOwner {
     this.writeSideClosed = true
     const node = this.node
     if (node && !node.destroyed && !this.upgraded) {
-      node.end()
-      node.destroy()
+      // end() writes out what Node still buffers, then sends FIN; destroy once that is done.
+      await endThenDestroy(node)
     }
     this.closeDone = true
     this.gone = true
@@ -535,6 +569,7 @@ class SocketCore implements StreamOwner {
       return
     }
     await this.flushWrites()
+    if (this.node) await drained(this.node)
     if (this.readable.locked) {
       next.failUpgrade(new TypeError(msg.READABLE_LOCKED_ON_UPGRADE))
       return
