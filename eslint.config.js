@@ -1,5 +1,6 @@
 // Type-aware lint: the core is Web Streams and promises, so floating and misused promises are errors.
 import js from '@eslint/js'
+import globals from 'globals'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
@@ -42,5 +43,6 @@ export default tseslint.config(
   {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
+    languageOptions: { globals: globals.node },
   }
 )
