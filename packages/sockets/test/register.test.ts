@@ -19,10 +19,10 @@ before(async () => {
   if (!existsSync(join(root, 'packages', 'sockets', 'dist', 'register.js'))) {
     execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' })
   }
-  const { ensureExtraNodes } = (await import(join(root, 'scripts', 'extra-nodes.mjs'))) as {
-    ensureExtraNodes(): string[]
+  const extra = (await import(join(root, 'scripts', 'extra-nodes.mjs'))) as {
+    ensureExtraNodes: () => string[]
   }
-  nodes = [process.execPath, ...ensureExtraNodes()]
+  nodes = [process.execPath, ...extra.ensureExtraNodes()]
   server = await echoServer()
 })
 after(() => server.close())
