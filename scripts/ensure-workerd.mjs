@@ -8,20 +8,27 @@ import { pathToFileURL } from 'node:url'
 
 const root = join(import.meta.dirname, '..')
 const dir = join(root, 'tools', 'workerd')
-export const WORKERD_VERSION = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).dependencies.workerd
+export const WORKERD_VERSION = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'))
+  .dependencies.workerd
 
 /** Returns the absolute path of the pinned workerd binary, installing it first if needed. */
 export function ensureWorkerd() {
   const bin = join(dir, 'node_modules', '.bin', 'workerd')
   const installed = join(dir, 'node_modules', 'workerd', 'package.json')
-  const current = existsSync(installed) ? JSON.parse(readFileSync(installed, 'utf8')).version : undefined
+  const current = existsSync(installed)
+    ? JSON.parse(readFileSync(installed, 'utf8')).version
+    : undefined
   if (current !== WORKERD_VERSION || !existsSync(bin)) {
     process.stderr.write(`installing workerd ${WORKERD_VERSION} into tools/workerd ...\n`)
-    execFileSync('npm', ['install', '--no-package-lock', '--no-audit', '--no-fund', '--loglevel=error'], {
-      cwd: dir,
-      stdio: ['ignore', 'inherit', 'inherit'],
-      timeout: 300_000,
-    })
+    execFileSync(
+      'npm',
+      ['install', '--no-package-lock', '--no-audit', '--no-fund', '--loglevel=error'],
+      {
+        cwd: dir,
+        stdio: ['ignore', 'inherit', 'inherit'],
+        timeout: 300_000,
+      }
+    )
   }
   return bin
 }

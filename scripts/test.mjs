@@ -6,7 +6,12 @@ import { readdirSync, existsSync } from 'node:fs'
 import { join, relative } from 'node:path'
 
 const root = join(import.meta.dirname, '..')
-const roots = ['packages/sockets/test', 'packages/host/test', 'packages/pool/test', 'conformance/test']
+const roots = [
+  'packages/sockets/test',
+  'packages/host/test',
+  'packages/pool/test',
+  'conformance/test',
+]
   .map((r) => join(root, r))
   .filter((r) => existsSync(r))
 const filter = process.argv.slice(2)

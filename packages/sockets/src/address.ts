@@ -31,7 +31,6 @@ const VALID_HOST_CHARS = /^[A-Za-z0-9\-._[\]:]{1,255}$/
 
 /** ECMAScript ToString, as JSG applies it to string members and arguments. */
 export function toJsString(value: unknown): string {
-   
   return String(value)
 }
 
