@@ -94,12 +94,11 @@ class SocketCore implements StreamOwner {
   readonly secureTransport: SecureTransport
   terms: SocketTerms
   readonly info: SocketInfo
-  readonly readable: SocketReadableStream
-  readonly writable: SocketWritableStream
   readonly opened = deferred<SocketInfo>(true)
   readonly closed = deferred<void>(true)
   /** Settles when the connection is usable; rejects with the writable's abort error. */
-  readonly connection = deferred<void>(true)
+  private connection: Deferred<void> | undefined
+  private connectError: Error | undefined
 
   node: net.Socket | undefined
   connected = false
@@ -113,8 +112,14 @@ class SocketCore implements StreamOwner {
   gone = false
   pendingRead: Deferred<unknown> | undefined
 
-  private readController!: ReadableByteStreamController
-  private writeController!: WritableStreamDefaultController
+  // The streams are made on first use: an idle socket costs a fraction of the memory, and data
+  // waits in the kernel until someone reads. What happened before they existed is replayed.
+  private readableStream: SocketReadableStream | undefined
+  private writableStream: SocketWritableStream | undefined
+  private readController: ReadableByteStreamController | undefined
+  private writeController: WritableStreamDefaultController | undefined
+  private readEnd: Error | null | undefined
+  private writeEnd: Error | undefined
   private paused = true
   private pullPending = false
   private eofPending = false
@@ -132,25 +137,44 @@ class SocketCore implements StreamOwner {
     this.terms = terms
     this.info = { remoteAddress: parsed.addressString, localAddress: undefined }
     this.socket = new Socket(kCreate, this)
-    this.readable = createReadable(this, {
+  }
+
+  get readable(): SocketReadableStream {
+    this.readableStream ??= createReadable(this, {
       type: 'bytes',
       start: (controller) => {
         this.readController = controller
+        if (this.readEnd === null) controller.close()
+        else if (this.readEnd !== undefined) controller.error(this.readEnd)
       },
       pull: () => this.pull(),
       cancel: () => this.cancelReading(),
     })
-    this.writable = createWritable(
+    return this.readableStream
+  }
+
+  get writable(): SocketWritableStream {
+    this.writableStream ??= createWritable(
       this,
       {
         start: (controller) => {
           this.writeController = controller
+          if (this.writeEnd !== undefined) controller.error(this.writeEnd)
         },
         write: (chunk) => this.sinkWrite(chunk),
         close: () => this.sinkClose(),
       },
-      parsed.highWaterMark ?? DEFAULT_WRITABLE_HWM
+      this.parsed.highWaterMark ?? DEFAULT_WRITABLE_HWM
     )
+    return this.writableStream
+  }
+
+  /** Resolves when connected; rejects with the writable's error if connecting failed. */
+  private whenConnected(): Promise<void> {
+    if (this.connected) return Promise.resolve()
+    if (this.connectError) return Promise.reject(this.connectError)
+    this.connection ??= deferred<void>(true)
+    return this.connection.promise
   }
 
   assertIo(kind: 'Readable' | 'Writable'): void {
@@ -257,7 +281,7 @@ class SocketCore implements StreamOwner {
     if (this.failed || this.connected) return
     if (this.timer) clearTimeout(this.timer)
     this.connected = true
-    this.connection.resolve()
+    this.connection?.resolve()
     if (diag.connectedChannel.hasSubscribers) {
       diag.connectedChannel.publish({
         socket: this.socket,
@@ -292,7 +316,8 @@ class SocketCore implements StreamOwner {
     this.closed.reject(new Error(message))
     this.opened.reject(new Error(message))
     const writeError = new Error(`jsg.Error: ${message}`)
-    this.connection.reject(writeError)
+    this.connectError = writeError
+    this.connection?.reject(writeError)
     this.settlePendingRead(new Error('Stream was cancelled.'))
     this.closeReadable()
     this.errorWritable(writeError)
@@ -344,6 +369,7 @@ class SocketCore implements StreamOwner {
     if (this.readCancelled || this.closing) return
     this.pullPending = false
     const controller = this.readController
+    if (controller === undefined) return
     controller.enqueue(ownBytes(chunk))
     // Nothing is read ahead of the application (workerd has no readable buffer): stop the
     // socket once data is queued without a reader waiting for it.
@@ -395,25 +421,40 @@ class SocketCore implements StreamOwner {
   }
 
   closeReadable(): void {
+    const controller = this.readController
+    if (controller === undefined) {
+      if (this.readEnd === undefined) this.readEnd = null
+      return
+    }
     try {
-      this.readController.close()
-      this.readController.byobRequest?.respond(0)
+      controller.close()
+      controller.byobRequest?.respond(0)
     } catch {
       // already closed or errored
     }
   }
 
   private errorReadable(error: Error): void {
+    const controller = this.readController
+    if (controller === undefined) {
+      if (this.readEnd === undefined) this.readEnd = error
+      return
+    }
     try {
-      this.readController.error(error)
+      controller.error(error)
     } catch {
       // already closed or errored
     }
   }
 
   private errorWritable(error: Error): void {
+    const controller = this.writeController
+    if (controller === undefined) {
+      this.writeEnd ??= error
+      return
+    }
     try {
-      this.writeController.error(error)
+      controller.error(error)
     } catch {
       // already errored
     }
@@ -425,7 +466,7 @@ class SocketCore implements StreamOwner {
     const bytes = chunkToBytes(chunk)
     if (bytes === undefined) return Promise.reject(new TypeError(msg.WRITE_BAD_TYPE))
     if (bytes === null || bytes.byteLength === 0) return
-    if (!this.connected) return this.connection.promise.then(() => this.writeNow(bytes))
+    if (!this.connected) return this.whenConnected().then(() => this.writeNow(bytes))
     return this.writeNow(bytes)
   }
 
@@ -455,7 +496,7 @@ class SocketCore implements StreamOwner {
   private async sinkClose(): Promise<void> {
     // workerd: writer.close() waits for opened (ignoring failure), then half-closes.
     try {
-      await this.connection.promise
+      await this.whenConnected()
     } catch {
       return
     }
@@ -559,18 +600,18 @@ class SocketCore implements StreamOwner {
   }
 
   private async upgradeInto(next: SocketCore, name: string): Promise<void> {
-    await this.connection.promise.catch(noop)
+    await this.whenConnected().catch(noop)
     if (this.failed || this.closing) {
       next.fail(new Error('connection closed before startTls'))
       return
     }
-    if (this.writable.locked) {
+    if (this.writableStream?.locked === true) {
       next.failUpgrade(new TypeError(msg.WRITABLE_LOCKED))
       return
     }
     await this.flushWrites()
     if (this.node) await drained(this.node)
-    if (this.readable.locked) {
+    if (this.readableStream?.locked === true) {
       next.failUpgrade(new TypeError(msg.READABLE_LOCKED_ON_UPGRADE))
       return
     }
@@ -631,7 +672,8 @@ class SocketCore implements StreamOwner {
     this.closed.reject(error)
     // A handshake failure rejects `opened`; a locked old stream leaves it pending, as in workerd.
     if (cause !== undefined) this.opened.reject(error)
-    this.connection.reject(error)
+    this.connectError = error
+    this.connection?.reject(error)
     this.settlePendingRead(error)
     this.errorReadable(error)
     this.errorWritable(error)
