@@ -183,15 +183,15 @@ class SocketCore implements StreamOwner {
 
   trackWrite(): () => void {
     this.pendingWrites++
-    let done = false
-    return () => {
-      if (done) return
-      done = true
-      if (--this.pendingWrites === 0) {
-        const waiters = this.flushWaiters
-        this.flushWaiters = []
-        for (const w of waiters) w()
-      }
+    return this.untrackWrite
+  }
+
+  /** Settles one tracked write; bound once so the hot path allocates no closure per write. */
+  private readonly untrackWrite = (): void => {
+    if (--this.pendingWrites === 0 && this.flushWaiters.length > 0) {
+      const waiters = this.flushWaiters
+      this.flushWaiters = []
+      for (const w of waiters) w()
     }
   }
 
