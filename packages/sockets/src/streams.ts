@@ -8,13 +8,13 @@ import {
   ReadableStream,
   WritableStream,
   type ReadableByteStreamController,
-  type ReadableStreamBYOBReader,
-  type ReadableStreamDefaultReader,
+  ReadableStreamBYOBReader,
+  ReadableStreamDefaultReader,
   type ReadableStreamReadResult,
   type UnderlyingByteSource,
   type UnderlyingSink,
   type UnderlyingSource,
-  type WritableStreamDefaultWriter,
+  WritableStreamDefaultWriter,
 } from 'node:stream/web'
 import * as msg from './messages.js'
 
@@ -94,115 +94,152 @@ function rejected(error: Error): Promise<never> {
 }
 
 type AnyReader = ReadableStreamDefaultReader<Uint8Array> | ReadableStreamBYOBReader
+type ReadFn = (
+  this: AnyReader,
+  view?: ArrayBufferView
+) => Promise<ReadableStreamReadResult<Uint8Array>>
 
-function wrapRead(owner: StreamOwner, reader: AnyReader, byob: boolean): void {
-  // eslint-disable-next-line @typescript-eslint/unbound-method -- re-bound with .call(this) below
-  const read = reader.read as (
-    view?: ArrayBufferView
-  ) => Promise<ReadableStreamReadResult<Uint8Array>>
-  const wrapped = function (this: AnyReader, view?: ArrayBufferView): Promise<unknown> {
-    if (owner.closing) return rejected(new TypeError(msg.READABLE_CLOSING))
-    try {
-      owner.assertIo('Readable')
-    } catch (error) {
-      return Promise.reject(error)
-    }
-    if (owner.pendingRead !== undefined) return rejected(new TypeError(msg.SINGLE_PENDING_READ))
-    if (byob && ArrayBuffer.isView(view) && view.byteLength === 0) {
-      return rejected(new TypeError(msg.BYOB_EMPTY_VIEW))
-    }
-    const d = deferred<unknown>()
-    owner.pendingRead = d
-    read.call(this, view).then(
-      (result) => {
-        if (owner.pendingRead === d) owner.pendingRead = undefined
-        d.resolve(result)
-      },
-      (error: unknown) => {
-        if (owner.pendingRead === d) owner.pendingRead = undefined
-        d.reject(error)
-      }
-    )
-    return d.promise
+const kReaderOwner = Symbol('wharf.reader.owner')
+const kWriterOwner = Symbol('wharf.writer.owner')
+type OwnedReader = AnyReader & { [kReaderOwner]: StreamOwner }
+type OwnedWriter = WritableStreamDefaultWriter<unknown> & { [kWriterOwner]: StreamOwner }
+
+// The rules live on one shared prototype per reader/writer kind, spliced in above Node's own:
+// a per-instance wrapper would cost every socket several closures and a slow-mode object.
+/* eslint-disable @typescript-eslint/unbound-method -- the originals are called with .call(this) */
+const nativeDefaultRead = ReadableStreamDefaultReader.prototype.read as ReadFn
+const nativeByobRead = ReadableStreamBYOBReader.prototype.read as unknown as ReadFn
+const nativeWrite = WritableStreamDefaultWriter.prototype.write
+const nativeClose = WritableStreamDefaultWriter.prototype.close
+/* eslint-enable @typescript-eslint/unbound-method */
+
+function socketRead(
+  this: OwnedReader,
+  native: ReadFn,
+  view: ArrayBufferView | undefined,
+  byob: boolean
+): Promise<unknown> {
+  const owner = this[kReaderOwner]
+  if (owner.closing) return rejected(new TypeError(msg.READABLE_CLOSING))
+  try {
+    owner.assertIo('Readable')
+  } catch (error) {
+    return Promise.reject(error)
   }
-  Object.defineProperty(reader, 'read', { value: wrapped, writable: true, configurable: true })
-  if (byob) {
-    // workerd's non-standard readAtLeast(minBytes, view): read until at least minBytes arrived.
-    const readAtLeast = async function (
-      this: ReadableStreamBYOBReader,
-      minBytes: number,
-      view: ArrayBufferView
-    ): Promise<ReadableStreamReadResult<ArrayBufferView>> {
-      const min = Math.min(Math.max(0, Math.trunc(Number(minBytes))), view.byteLength)
-      let buffer = view.buffer as ArrayBuffer
-      const start = view.byteOffset
-      const capacity = view.byteLength
-      let filled = 0
-      for (let i = 0; i < capacity + 1; i++) {
-        const part = new Uint8Array(buffer, start + filled, capacity - filled)
-        const result = (await wrapped.call(this, part)) as ReadableStreamReadResult<Uint8Array>
-        if (result.value) {
-          buffer = result.value.buffer as ArrayBuffer
-          filled += result.value.byteLength
-        }
-        if (result.done || filled >= min || filled === capacity) {
-          return {
-            done: result.done && filled === 0,
-            value: new Uint8Array(buffer, start, filled),
-          }
-        }
-      }
-      return { done: false, value: new Uint8Array(buffer, start, filled) }
-    }
-    Object.defineProperty(reader, 'readAtLeast', {
-      value: readAtLeast,
-      writable: true,
-      configurable: true,
-    })
+  if (owner.pendingRead !== undefined) return rejected(new TypeError(msg.SINGLE_PENDING_READ))
+  if (byob && ArrayBuffer.isView(view) && view.byteLength === 0) {
+    return rejected(new TypeError(msg.BYOB_EMPTY_VIEW))
   }
+  // The core may settle this read itself (close, failure), ahead of the stream machinery.
+  const d = deferred<unknown>()
+  owner.pendingRead = d
+  native.call(this, view).then(
+    (result) => {
+      if (owner.pendingRead === d) owner.pendingRead = undefined
+      d.resolve(result)
+    },
+    (error: unknown) => {
+      if (owner.pendingRead === d) owner.pendingRead = undefined
+      d.reject(error)
+    }
+  )
+  return d.promise
 }
 
-function wrapWriter(owner: StreamOwner, writer: WritableStreamDefaultWriter<unknown>): void {
-  /* eslint-disable @typescript-eslint/unbound-method -- re-bound with .call(this) below */
-  const write = writer.write
-  const close = writer.close
-  /* eslint-enable @typescript-eslint/unbound-method */
-  const wrappedWrite = function (
-    this: WritableStreamDefaultWriter<unknown>,
-    chunk?: unknown
-  ): Promise<void> {
-    if (owner.writeSideClosed) return rejected(new TypeError(msg.WRITABLE_CLOSED))
-    if (owner.closing) return rejected(new TypeError(msg.WRITABLE_CLOSING))
-    try {
-      owner.assertIo('Writable')
-    } catch (error) {
-      return Promise.reject(error)
+/** workerd's non-standard `readAtLeast(minBytes, view)`: read until at least minBytes arrived. */
+async function readAtLeast(
+  this: OwnedReader,
+  minBytes: number,
+  view: ArrayBufferView
+): Promise<ReadableStreamReadResult<ArrayBufferView>> {
+  const min = Math.min(Math.max(0, Math.trunc(Number(minBytes))), view.byteLength)
+  let buffer = view.buffer as ArrayBuffer
+  const start = view.byteOffset
+  const capacity = view.byteLength
+  let filled = 0
+  // Each read fills at least one byte or ends the stream, so capacity + 1 bounds the loop.
+  for (let i = 0; i < capacity + 1; i++) {
+    const part = new Uint8Array(buffer, start + filled, capacity - filled)
+    const result = (await socketRead.call(
+      this,
+      nativeByobRead,
+      part,
+      true
+    )) as ReadableStreamReadResult<Uint8Array>
+    if (result.value) {
+      buffer = result.value.buffer as ArrayBuffer
+      filled += result.value.byteLength
     }
-    const bytes = chunkToBytes(chunk)
-    if (bytes === undefined) {
-      // workerd rejects this write but leaves the stream usable.
-      return rejected(new TypeError(msg.WRITE_BAD_TYPE))
+    if (result.done || filled >= min || filled === capacity) {
+      return { done: result.done && filled === 0, value: new Uint8Array(buffer, start, filled) }
     }
-    if (bytes === null || bytes.byteLength === 0) return Promise.resolve()
-    const done = owner.trackWrite()
-    const p = write.call(this, bytes)
-    p.then(done, done)
-    return p
   }
-  const wrappedClose = function (this: WritableStreamDefaultWriter<unknown>): Promise<void> {
-    if (owner.failed) return Promise.resolve()
-    return close.call(this)
-  }
-  Object.defineProperty(writer, 'write', {
-    value: wrappedWrite,
+  return { done: false, value: new Uint8Array(buffer, start, filled) }
+}
+
+const defaultReaderProto = Object.create(ReadableStreamDefaultReader.prototype, {
+  read: {
+    value: function read(this: OwnedReader) {
+      return socketRead.call(this, nativeDefaultRead, undefined, false)
+    },
     writable: true,
     configurable: true,
-  })
-  Object.defineProperty(writer, 'close', {
-    value: wrappedClose,
+  },
+}) as object
+
+const byobReaderProto = Object.create(ReadableStreamBYOBReader.prototype, {
+  read: {
+    value: function read(this: OwnedReader, view: ArrayBufferView) {
+      return socketRead.call(this, nativeByobRead, view, true)
+    },
     writable: true,
     configurable: true,
-  })
+  },
+  readAtLeast: { value: readAtLeast, writable: true, configurable: true },
+}) as object
+
+const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
+  write: {
+    value: function write(this: OwnedWriter, chunk?: unknown): Promise<void> {
+      const owner = this[kWriterOwner]
+      if (owner.writeSideClosed) return rejected(new TypeError(msg.WRITABLE_CLOSED))
+      if (owner.closing) return rejected(new TypeError(msg.WRITABLE_CLOSING))
+      try {
+        owner.assertIo('Writable')
+      } catch (error) {
+        return Promise.reject(error)
+      }
+      const bytes = chunkToBytes(chunk)
+      // workerd rejects a non-byte chunk but leaves the stream usable.
+      if (bytes === undefined) return rejected(new TypeError(msg.WRITE_BAD_TYPE))
+      if (bytes === null || bytes.byteLength === 0) return Promise.resolve()
+      const done = owner.trackWrite()
+      const p = nativeWrite.call(this, bytes)
+      p.then(done, done)
+      return p
+    },
+    writable: true,
+    configurable: true,
+  },
+  close: {
+    value: function close(this: OwnedWriter): Promise<void> {
+      // workerd's writer.close() waits for opened and ignores a failure.
+      if (this[kWriterOwner].failed) return Promise.resolve()
+      return nativeClose.call(this)
+    },
+    writable: true,
+    configurable: true,
+  },
+}) as object
+
+function adoptReader(owner: StreamOwner, reader: AnyReader, byob: boolean): void {
+  Object.setPrototypeOf(reader, byob ? byobReaderProto : defaultReaderProto)
+  ;(reader as OwnedReader)[kReaderOwner] = owner
+}
+
+function adoptWriter(owner: StreamOwner, writer: WritableStreamDefaultWriter<unknown>): void {
+  Object.setPrototypeOf(writer, writerProto)
+  ;(writer as OwnedWriter)[kWriterOwner] = owner
 }
 
 /** The socket's readable: a byte stream whose readers follow workerd's rules. */
@@ -216,7 +253,7 @@ export class SocketReadableStream extends ReadableStream<Uint8Array> {
     if (this.locked) throw new TypeError(msg.READABLE_LOCKED)
     const reader = super.getReader(options)
     const owner = this[kOwner]
-    wrapRead(owner, reader, options?.mode === 'byob')
+    adoptReader(owner, reader, options?.mode === 'byob')
     return reader
   }
 }
@@ -229,7 +266,7 @@ export class SocketWritableStream extends WritableStream<unknown> {
   override getWriter(): WritableStreamDefaultWriter<unknown> {
     if (this.locked) throw new TypeError(msg.WRITABLE_LOCKED)
     const writer = super.getWriter()
-    wrapWriter(this[kOwner], writer)
+    adoptWriter(this[kOwner], writer)
     return writer
   }
 }
