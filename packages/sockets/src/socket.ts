@@ -13,9 +13,14 @@ import { toJsString, type ParsedConnect, type SecureTransport } from './address.
 import * as diag from './diagnostics.js'
 import * as msg from './messages.js'
 import type { SocketTerms } from './runtime.js'
-import type { ReadableByteStreamController, WritableStreamDefaultController } from 'node:stream/web'
+import type {
+  ReadableByteStreamController,
+  WritableStreamDefaultController,
+  WritableStreamDefaultWriter,
+} from 'node:stream/web'
 import {
   chunkToBytes,
+  closeFromInside,
   createReadable,
   createWritable,
   deferred,
@@ -111,6 +116,8 @@ class SocketCore implements StreamOwner {
   /** The connection was closed or taken over by `startTls()`: startTls can no longer start. */
   gone = false
   pendingRead: Deferred<unknown> | undefined
+  lastWriter: WritableStreamDefaultWriter<unknown> | undefined
+  private writeEndClosed = false
 
   // The streams are made on first use: an idle socket costs a fraction of the memory, and data
   // waits in the kernel until someone reads. What happened before they existed is replayed.
@@ -166,6 +173,7 @@ class SocketCore implements StreamOwner {
       },
       this.parsed.highWaterMark ?? DEFAULT_WRITABLE_HWM
     )
+    if (this.writeEndClosed) closeFromInside(this.writableStream, this)
     return this.writableStream
   }
 
@@ -400,6 +408,9 @@ class SocketCore implements StreamOwner {
     this.writeSideClosed = true
     const node = this.node
     if (node && !node.destroyed) await endThenDestroy(node)
+    // The writable is now closed for good: a held writer's `closed` resolves, as in workerd.
+    if (this.writableStream) closeFromInside(this.writableStream, this)
+    else this.writeEndClosed = true
     this.gone = true
     this.closed.resolve()
     this.finish('eof')

@@ -35,6 +35,8 @@ export interface StreamOwner {
   assertIo(kind: 'Readable' | 'Writable'): void
   /** The one read in flight through a socket reader; the core settles it on close/failure. */
   pendingRead: Deferred<unknown> | undefined
+  /** The writer that most recently locked the writable (the one holding it, when locked). */
+  lastWriter: WritableStreamDefaultWriter<unknown> | undefined
   /** Called for every accepted write; the returned callback when it settles (for flushing). */
   trackWrite(): () => void
 }
@@ -240,6 +242,21 @@ function adoptReader(owner: StreamOwner, reader: AnyReader, byob: boolean): void
 function adoptWriter(owner: StreamOwner, writer: WritableStreamDefaultWriter<unknown>): void {
   Object.setPrototypeOf(writer, writerProto)
   ;(writer as OwnedWriter)[kWriterOwner] = owner
+  owner.lastWriter = writer
+}
+
+/**
+ * Closes the writable from the socket's side (EOF with allowHalfOpen false), so that a held
+ * writer's `closed` resolves as in workerd. A locked stream can only be closed through its writer.
+ */
+export function closeFromInside(stream: WritableStream<unknown>, owner: StreamOwner): void {
+  const writer = owner.lastWriter
+  const closing = stream.locked
+    ? writer === undefined
+      ? Promise.resolve()
+      : nativeClose.call(writer)
+    : stream.close()
+  closing.catch(noop)
 }
 
 /** The socket's readable: a byte stream whose readers follow workerd's rules. */

@@ -159,6 +159,23 @@ test('allowHalfOpen false: reading EOF flushes, sends FIN and resolves closed; l
   await s.closed
   await waitFor(() => server.events.includes('end'), 2000, 'server sees FIN')
   await assert.rejects(writer.write('late'), { name: 'TypeError', message: msg.WRITABLE_CLOSED })
+  assert.equal(await writer.closed, undefined, 'a held writer sees the write side closed')
+})
+
+test('allowHalfOpen false: writes queued before EOF are flushed before the FIN', async (t) => {
+  const server = await tcpServer((sock) => {
+    setTimeout(() => sock.end('bye'), 20)
+  })
+  t.after(() => server.close())
+  const s = connect(server.address)
+  const writer = s.writable.getWriter()
+  void writer.write('last words')
+  const reader = s.readable.getReader()
+  while (!(await reader.read()).done);
+  await s.closed
+  await waitFor(() => server.events.includes('end'), 2000, 'server sees FIN')
+  assert.equal(Buffer.concat(server.received).toString(), 'last words')
+  assert.ok(server.events.indexOf('end') > server.events.findIndex((e) => e.startsWith('data:')))
 })
 
 test('allowHalfOpen true: EOF leaves the write side open; writes reach the peer; closed waits for close()', async (t) => {
