@@ -1,5 +1,137 @@
-/** The `wharf` CLI entry point (placeholder until the host lands). */
-export function main(_argv: string[]): Promise<number> {
-  process.stderr.write('wharf: no commands yet\n')
-  return Promise.resolve(1)
+/**
+ * The `wharf` CLI: `wharf dev`, `wharf egress check`, `wharf pool`.
+ *
+ * @module
+ */
+import { createRequire } from 'node:module'
+import { parseArgs } from 'node:util'
+import { startDev } from './dev.js'
+import { egressCheck } from './egress-check.js'
+import { WharfError, usageError } from './errors.js'
+
+const USAGE = `Usage:
+  wharf dev [dir] [--port N] [--ip ADDR] [--var KEY:VALUE]... [--config FILE]
+                  [--allow RULE]... [--deny RULE]...
+  wharf egress check HOST:PORT [--config FILE] [--allow RULE]... [--deny RULE]...
+  wharf pool ...          (see \`wharf pool --help\`)
+  wharf --version
+`
+
+function version(): string {
+  const require = createRequire(import.meta.url)
+  return (require('../package.json') as { version: string }).version
+}
+
+export function parseVar(value: string): [string, string] {
+  const i = value.indexOf(':')
+  if (i <= 0) throw usageError(`--var expects KEY:VALUE (got "${value}")`)
+  const key = value.slice(0, i)
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key))
+    throw usageError(`--var: "${key}" is not a valid binding name`)
+  return [key, value.slice(i + 1)]
+}
+
+function parsePort(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535)
+    throw usageError(`--port expects 0-65535 (got "${value}")`)
+  return Number(value)
+}
+
+async function devCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      port: { type: 'string' },
+      ip: { type: 'string' },
+      var: { type: 'string', multiple: true },
+      config: { type: 'string', short: 'c' },
+      allow: { type: 'string', multiple: true },
+      deny: { type: 'string', multiple: true },
+      'no-watch': { type: 'boolean' },
+    },
+  })
+  if (positionals.length > 1)
+    throw usageError(`wharf dev takes one directory (got ${positionals.join(' ')})`)
+  const port = parsePort(values.port)
+  const dev = await startDev({
+    dir: positionals[0] ?? '.',
+    ...(values.config === undefined ? {} : { config: values.config }),
+    ...(port === undefined ? {} : { port }),
+    ...(values.ip === undefined ? {} : { ip: values.ip }),
+    vars: Object.fromEntries((values.var ?? []).map(parseVar)),
+    allow: values.allow ?? [],
+    deny: values.deny ?? [],
+    watch: values['no-watch'] !== true,
+  })
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+      resolve()
+    }
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+  })
+  await dev.close()
+  return 0
+}
+
+async function poolCommand(argv: string[]): Promise<number> {
+  const specifier = '@wharf/pool'
+  const mod = (await import(specifier)) as {
+    poolCommand?: (argv: string[]) => Promise<number> | number
+  }
+  if (typeof mod.poolCommand !== 'function') {
+    throw new WharfError(
+      'ERR_WHARF_POOL_UNAVAILABLE',
+      'wharf pool: @wharf/pool exports no poolCommand()'
+    )
+  }
+  return mod.poolCommand(argv)
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  try {
+    switch (command) {
+      case 'dev':
+        return await devCommand(rest)
+      case 'egress':
+        if (rest[0] !== 'check')
+          throw usageError('usage: wharf egress check HOST:PORT [--config FILE]')
+        return await egressCheck(rest.slice(1))
+      case 'pool':
+        return await poolCommand(rest)
+      case '--version':
+      case '-v':
+        process.stdout.write(version() + '\n')
+        return 0
+      case undefined:
+      case '--help':
+      case '-h':
+      case 'help':
+        process.stdout.write(USAGE)
+        return command === undefined ? 1 : 0
+      default:
+        throw usageError(`unknown command "${command}"\n\n${USAGE}`)
+    }
+  } catch (error) {
+    if (error instanceof WharfError) {
+      process.stderr.write(`✘ ERROR ${error.code}: ${error.message}\n`)
+      return 1
+    }
+    if (
+      error instanceof Error &&
+      (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS') === true
+    ) {
+      process.stderr.write(`✘ ERROR ERR_WHARF_USAGE: ${error.message}\n\n${USAGE}`)
+      return 1
+    }
+    process.stderr.write(
+      `✘ ERROR: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`
+    )
+    return 1
+  }
 }

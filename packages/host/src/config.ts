@@ -1,0 +1,317 @@
+/**
+ * Reads the subset of wrangler's configuration the host uses (wrangler.json, wrangler.jsonc or
+ * wrangler.toml, in wrangler's lookup order) and validates every field it reads. Unknown top-level
+ * fields are ignored (wrangler has many the host does not need); unknown fields in the `wharf`
+ * section are errors, since that section is ours.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs'
+import { basename, dirname, join, resolve } from 'node:path'
+import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser'
+import { parse as parseToml } from 'smol-toml'
+import { configError } from './errors.js'
+
+export const CONFIG_FILES = ['wrangler.json', 'wrangler.jsonc', 'wrangler.toml'] as const
+
+export interface Limits {
+  /** Sockets open at once per request; further connect() calls queue. Cloudflare: 6. */
+  readonly socketsPerRequest: number
+  /** How long a queued connect() may wait for a slot before failing. */
+  readonly queueTimeoutMs: number
+  /** Sockets open at once in the whole host. */
+  readonly maxOpenSockets: number
+  /** From admission to an open connection (TLS included). */
+  readonly connectTimeoutMs: number
+  /** How long `ctx.waitUntil` may extend a request after its response (Cloudflare: 30 s). */
+  readonly waitUntilTimeoutMs: number
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  socketsPerRequest: 6,
+  queueTimeoutMs: 30_000,
+  maxOpenSockets: 1024,
+  connectTimeoutMs: 10_000,
+  waitUntilTimeoutMs: 30_000,
+}
+
+export interface EgressConfig {
+  readonly allow: readonly string[]
+  readonly deny: readonly string[]
+  readonly strictMultiAnswer?: boolean
+  readonly allowPort25?: boolean
+}
+
+export interface HyperdriveBinding {
+  readonly binding: string
+  readonly id?: string
+  readonly localConnectionString?: string
+}
+
+/** A small loopback service the host runs for examples (documented as such). */
+export interface ExampleService {
+  readonly binding: string
+  readonly kind: 'echo'
+}
+
+export interface WorkerConfig {
+  /** Absolute path of the config file. */
+  readonly file: string
+  readonly name?: string
+  /** Absolute path of the Worker module. */
+  readonly main: string
+  readonly compatibilityDate?: string
+  readonly compatibilityFlags: readonly string[]
+  readonly vars: Readonly<Record<string, unknown>>
+  readonly hyperdrive: readonly HyperdriveBinding[]
+  readonly dev: { readonly ip?: string; readonly port?: number }
+  readonly egress: EgressConfig
+  readonly limits: Limits
+  readonly exampleServices: readonly ExampleService[]
+}
+
+type Json = Record<string, unknown>
+
+/** Finds the config in `dir` (or uses `file`), reads, parses and validates it. */
+export function loadConfig(dir: string, file?: string): WorkerConfig {
+  const path = findConfig(dir, file)
+  const raw = parseConfigFile(path)
+  return validateConfig(raw, path)
+}
+
+export function findConfig(dir: string, file?: string): string {
+  if (file !== undefined) {
+    const path = resolve(file)
+    if (!existsSync(path)) throw configError(path, 'config file not found')
+    return path
+  }
+  const base = resolve(dir)
+  if (!existsSync(base)) throw configError(base, 'directory not found')
+  for (const name of CONFIG_FILES) {
+    const path = join(base, name)
+    if (existsSync(path)) return path
+  }
+  throw configError(base, `no ${CONFIG_FILES.join(', ')} found (pass --config FILE)`)
+}
+
+export function parseConfigFile(path: string): Json {
+  let text: string
+  try {
+    if (statSync(path).size > 1_000_000) throw new Error('larger than 1 MB')
+    text = readFileSync(path, 'utf8')
+  } catch (error) {
+    throw configError(path, `cannot read: ${(error as Error).message}`)
+  }
+  let value: unknown
+  if (path.endsWith('.toml')) {
+    try {
+      value = parseToml(text)
+    } catch (error) {
+      throw configError(path, `invalid TOML: ${(error as Error).message.split('\n')[0] ?? ''}`)
+    }
+  } else {
+    const errors: ParseError[] = []
+    value = parseJsonc(text, errors, { allowTrailingComma: true, disallowComments: false })
+    const first = errors[0]
+    if (first !== undefined) {
+      const { line, column } = position(text, first.offset)
+      throw configError(
+        path,
+        `invalid JSON at line ${line}, column ${column}: ${printParseErrorCode(first.error)}`
+      )
+    }
+  }
+  if (!isObject(value)) throw configError(path, 'the top level must be an object')
+  return value
+}
+
+function position(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, offset).split('\n')
+  return { line: before.length, column: (before.at(-1)?.length ?? 0) + 1 }
+}
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/
+
+/** Validates the fields the host reads; every error names the file and the field. */
+export function validateConfig(raw: Json, file: string): WorkerConfig {
+  const fail = (field: string, message: string): never => {
+    throw configError(basename(file), `field "${field}" ${message}`)
+  }
+  const str = (value: unknown, field: string): string | undefined => {
+    if (value === undefined) return undefined
+    if (typeof value !== 'string' || value === '') return fail(field, 'must be a non-empty string')
+    return value
+  }
+  const strList = (value: unknown, field: string): string[] => {
+    if (value === undefined) return []
+    if (!Array.isArray(value)) return fail(field, 'must be an array of strings')
+    if (value.length > 10_000) return fail(field, 'has more than 10000 entries')
+    return value.map((v, i) => str(v, `${field}[${i}]`) ?? fail(`${field}[${i}]`, 'is missing'))
+  }
+  const int = (value: unknown, field: string, min: number, max: number): number | undefined => {
+    if (value === undefined) return undefined
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      return fail(field, `must be an integer from ${min} to ${max} (got ${JSON.stringify(value)})`)
+    }
+    return value
+  }
+  const bool = (value: unknown, field: string): boolean | undefined => {
+    if (value === undefined) return undefined
+    if (typeof value !== 'boolean') return fail(field, 'must be true or false')
+    return value
+  }
+  const only = (value: Json, field: string, keys: readonly string[]): void => {
+    for (const key of Object.keys(value)) {
+      if (!keys.includes(key))
+        fail(`${field}.${key}`, `is not a known field (known: ${keys.join(', ')})`)
+    }
+  }
+
+  const mainField =
+    str(raw.main, 'main') ?? fail('main', 'is required (the Worker module, e.g. "src/index.ts")')
+  const main = resolve(dirname(file), mainField)
+  if (!existsSync(main) || !statSync(main).isFile())
+    fail('main', `names a file that does not exist: ${main}`)
+
+  const compatibilityDate = str(raw.compatibility_date, 'compatibility_date')
+  if (compatibilityDate !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(compatibilityDate)) {
+    fail('compatibility_date', `must be a date like "2026-11-01" (got "${compatibilityDate}")`)
+  }
+
+  let vars: Record<string, unknown> = {}
+  if (raw.vars !== undefined) {
+    if (!isObject(raw.vars)) fail('vars', 'must be an object of names to values')
+    else {
+      for (const key of Object.keys(raw.vars)) {
+        if (!IDENTIFIER.test(key)) fail(`vars.${key}`, 'is not a valid binding name')
+      }
+      vars = { ...raw.vars }
+    }
+  }
+
+  const hyperdrive: HyperdriveBinding[] = []
+  if (raw.hyperdrive !== undefined) {
+    if (!Array.isArray(raw.hyperdrive)) fail('hyperdrive', 'must be an array of bindings')
+    else {
+      raw.hyperdrive.forEach((entry: unknown, i) => {
+        const field = `hyperdrive[${i}]`
+        if (!isObject(entry)) return fail(field, 'must be an object')
+        const binding =
+          str(entry.binding, `${field}.binding`) ?? fail(`${field}.binding`, 'is required')
+        if (!IDENTIFIER.test(binding)) fail(`${field}.binding`, 'is not a valid binding name')
+        const id = str(entry.id, `${field}.id`)
+        const local = str(entry.localConnectionString, `${field}.localConnectionString`)
+        if (local !== undefined && !/^postgres(ql)?:\/\//.test(local)) {
+          fail(`${field}.localConnectionString`, 'must be a postgres:// or postgresql:// URL')
+        }
+        hyperdrive.push({
+          binding,
+          ...(id === undefined ? {} : { id }),
+          ...(local === undefined ? {} : { localConnectionString: local }),
+        })
+      })
+    }
+  }
+
+  const dev: { ip?: string; port?: number } = {}
+  if (raw.dev !== undefined) {
+    if (!isObject(raw.dev)) fail('dev', 'must be an object')
+    else {
+      const ip = str(raw.dev.ip, 'dev.ip')
+      const port = int(raw.dev.port, 'dev.port', 0, 65535)
+      if (ip !== undefined) dev.ip = ip
+      if (port !== undefined) dev.port = port
+    }
+  }
+
+  let egress: EgressConfig = { allow: [], deny: [] }
+  let limits: Limits = DEFAULT_LIMITS
+  const exampleServices: ExampleService[] = []
+  if (raw.wharf !== undefined) {
+    const wharf = raw.wharf
+    if (!isObject(wharf)) return fail('wharf', 'must be an object')
+    only(wharf, 'wharf', ['egress', 'limits', 'example_services'])
+    if (wharf.egress !== undefined) {
+      const e = wharf.egress
+      if (!isObject(e)) return fail('wharf.egress', 'must be an object')
+      only(e, 'wharf.egress', ['allow', 'deny', 'strictMultiAnswer', 'allowPort25'])
+      const strict = bool(e.strictMultiAnswer, 'wharf.egress.strictMultiAnswer')
+      const port25 = bool(e.allowPort25, 'wharf.egress.allowPort25')
+      egress = {
+        allow: strList(e.allow, 'wharf.egress.allow'),
+        deny: strList(e.deny, 'wharf.egress.deny'),
+        ...(strict === undefined ? {} : { strictMultiAnswer: strict }),
+        ...(port25 === undefined ? {} : { allowPort25: port25 }),
+      }
+    }
+    if (wharf.limits !== undefined) {
+      const l = wharf.limits
+      if (!isObject(l)) return fail('wharf.limits', 'must be an object')
+      only(l, 'wharf.limits', Object.keys(DEFAULT_LIMITS))
+      const day = 86_400_000
+      limits = {
+        socketsPerRequest:
+          int(l.socketsPerRequest, 'wharf.limits.socketsPerRequest', 1, 1000) ??
+          DEFAULT_LIMITS.socketsPerRequest,
+        queueTimeoutMs:
+          int(l.queueTimeoutMs, 'wharf.limits.queueTimeoutMs', 1, day) ??
+          DEFAULT_LIMITS.queueTimeoutMs,
+        maxOpenSockets:
+          int(l.maxOpenSockets, 'wharf.limits.maxOpenSockets', 1, 1_000_000) ??
+          DEFAULT_LIMITS.maxOpenSockets,
+        connectTimeoutMs:
+          int(l.connectTimeoutMs, 'wharf.limits.connectTimeoutMs', 1, day) ??
+          DEFAULT_LIMITS.connectTimeoutMs,
+        waitUntilTimeoutMs:
+          int(l.waitUntilTimeoutMs, 'wharf.limits.waitUntilTimeoutMs', 1, day) ??
+          DEFAULT_LIMITS.waitUntilTimeoutMs,
+      }
+    }
+    if (wharf.example_services !== undefined) {
+      const list = wharf.example_services
+      if (!Array.isArray(list)) return fail('wharf.example_services', 'must be an array')
+      list.forEach((entry: unknown, i) => {
+        const field = `wharf.example_services[${i}]`
+        if (!isObject(entry)) return fail(field, 'must be an object')
+        only(entry, field, ['binding', 'kind'])
+        const binding =
+          str(entry.binding, `${field}.binding`) ?? fail(`${field}.binding`, 'is required')
+        if (!IDENTIFIER.test(binding)) fail(`${field}.binding`, 'is not a valid binding name')
+        if (entry.kind !== 'echo') fail(`${field}.kind`, 'must be "echo"')
+        exampleServices.push({ binding, kind: 'echo' })
+      })
+    }
+  }
+
+  const name = str(raw.name, 'name')
+  return {
+    file,
+    ...(name === undefined ? {} : { name }),
+    main,
+    ...(compatibilityDate === undefined ? {} : { compatibilityDate }),
+    compatibilityFlags: strList(raw.compatibility_flags, 'compatibility_flags'),
+    vars,
+    hyperdrive,
+    dev,
+    egress,
+    limits,
+    exampleServices,
+  }
+}
+
+/** Reads `.dev.vars` (KEY=VALUE lines, like wrangler) next to the config, if present. */
+export function readDevVars(configFile: string): Record<string, string> {
+  const path = join(dirname(configFile), '.dev.vars')
+  if (!existsSync(path)) return {}
+  const out: Record<string, string> = {}
+  for (const line of readFileSync(path, 'utf8').split('\n').slice(0, 10_000)) {
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line)
+    if (m?.[1] === undefined) continue
+    let value = m[2] ?? ''
+    if (/^(["']).*\1$/.test(value)) value = value.slice(1, -1)
+    out[m[1]] = value
+  }
+  return out
+}

@@ -1,0 +1,198 @@
+/**
+ * `wharf dev`: serves a Worker over HTTP like `wrangler dev`, with Workers' socket rules, and
+ * reloads it (a fresh thread) when its files change.
+ */
+import { watch, type FSWatcher } from 'node:fs'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { dirname } from 'node:path'
+import { loadConfig, readDevVars, type WorkerConfig } from './config.js'
+import { startEchoService, type ExampleServer } from './example-service.js'
+import { startHyperdrive, type StartedBinding } from './hyperdrive.js'
+import type { ScopedException, ThreadData } from './protocol.js'
+import { WorkerThread } from './worker-host.js'
+
+export interface DevOptions {
+  readonly dir: string
+  readonly config?: string
+  readonly port?: number
+  readonly ip?: string
+  readonly vars?: Readonly<Record<string, string>>
+  readonly allow?: readonly string[]
+  readonly deny?: readonly string[]
+  readonly watch?: boolean
+  readonly log?: (line: string) => void
+}
+
+export interface DevServer {
+  readonly url: string
+  readonly config: WorkerConfig
+  close(): Promise<void>
+}
+
+const DEFAULT_PORT = 8787
+const RELOAD_DEBOUNCE_MS = 100
+const DRAIN_MS = 30_000
+
+function statusLine(res: http.ServerResponse): string {
+  return `${res.statusCode} ${res.statusMessage || http.STATUS_CODES[res.statusCode] || ''}`.trim()
+}
+
+async function listen(
+  server: http.Server,
+  ip: string,
+  port: number,
+  probe: boolean
+): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(port + attempt, ip, () => {
+          server.off('error', reject)
+          resolve()
+        })
+      })
+      return
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      if (!probe || code !== 'EADDRINUSE' || attempt >= 20) throw error
+    }
+  }
+}
+
+export async function startDev(options: DevOptions): Promise<DevServer> {
+  const log = options.log ?? ((line: string) => process.stdout.write(line + '\n'))
+  const config = loadConfig(options.dir, options.config)
+  const services: ExampleServer[] = []
+  let hyperdrive: StartedBinding[] = []
+  const server = http.createServer({ keepAlive: true })
+  let thread: WorkerThread | undefined
+  let watcher: FSWatcher | undefined
+  const cleanup = async (): Promise<void> => {
+    watcher?.close()
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve())
+      server.closeAllConnections()
+    })
+    await thread?.terminate()
+    await Promise.all([...services.map((s) => s.close()), ...hyperdrive.map((h) => h.close())])
+  }
+  try {
+    const vars: Record<string, unknown> = {
+      ...config.vars,
+      ...readDevVars(config.file),
+      ...options.vars,
+    }
+    const exceptions: ScopedException[] = []
+    for (const service of config.exampleServices) {
+      const started = await startEchoService()
+      services.push(started)
+      vars[service.binding] = `${started.host}:${started.port}`
+      exceptions.push({
+        host: started.host,
+        port: started.port,
+        label: `example_service:${service.binding}`,
+      })
+    }
+    hyperdrive = await startHyperdrive(config.hyperdrive)
+    for (const h of hyperdrive) {
+      if (h.info)
+        exceptions.push({ host: h.info.host, port: h.info.port, label: `hyperdrive:${h.binding}` })
+    }
+
+    const ip = options.ip ?? config.dev.ip ?? '127.0.0.1'
+    const explicitPort = options.port ?? config.dev.port
+    await listen(server, ip, explicitPort ?? DEFAULT_PORT, explicitPort === undefined)
+    const address = server.address() as AddressInfo
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+    const origin = `http://${host}:${address.port}`
+
+    const buildData = (current: WorkerConfig): ThreadData => ({
+      main: current.main,
+      vars: { ...vars, ...current.vars, ...readDevVars(current.file), ...options.vars },
+      limits: current.limits,
+      egress: {
+        ...current.egress,
+        allow: [...current.egress.allow, ...(options.allow ?? [])],
+        deny: [...current.egress.deny, ...(options.deny ?? [])],
+      },
+      exceptions,
+      hostAddresses: [{ address: address.address, port: address.port }],
+      hyperdrive: hyperdrive.map((h) => ({
+        binding: h.binding,
+        ...(h.info ? { info: h.info } : {}),
+        ...(h.error === undefined ? {} : { error: h.error }),
+      })),
+    })
+    let data = buildData(config)
+
+    const startThread = async (): Promise<WorkerThread> => {
+      const next = new WorkerThread(data)
+      await next.ready
+      next.onExit = (code) => {
+        if (thread !== next) return
+        log(`[wharf:error] the Worker thread exited (code ${code}); restarting it`)
+        void startThread().then(
+          (fresh) => {
+            thread = fresh
+          },
+          (error: unknown) => log(`[wharf:error] ${(error as Error).message}`)
+        )
+      }
+      return next
+    }
+    thread = await startThread()
+
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      const started = performance.now()
+      res.on('close', () => {
+        const ms = Math.round(performance.now() - started)
+        const path = (req.url ?? '/').slice(0, 512)
+        log(`[wharf:info] ${req.method ?? 'GET'} ${path} ${statusLine(res)} (${ms}ms)`)
+      })
+      if (thread) thread.dispatch(req, res, origin)
+      else res.writeHead(503).end()
+    })
+
+    if (options.watch !== false) {
+      let timer: NodeJS.Timeout | undefined
+      let reloading = Promise.resolve()
+      const reload = async (): Promise<void> => {
+        log('⎔ Reloading local server...')
+        let fresh: WorkerThread
+        try {
+          // The config is read again (vars, limits, egress, main); services and bindings stay.
+          data = buildData(loadConfig(dirname(config.file), config.file))
+          fresh = await startThread()
+        } catch (error) {
+          log(
+            `[wharf:error] reload failed, still serving the previous version:\n${(error as Error).message}`
+          )
+          return
+        }
+        const old = thread
+        thread = fresh
+        log('⎔ Local server updated and ready')
+        if (old) {
+          old.onExit = undefined
+          void old.drained(DRAIN_MS).then(() => old.terminate())
+        }
+      }
+      watcher = watch(dirname(config.file), { recursive: true }, (_event, file) => {
+        const name = String(file ?? '')
+        if (/(^|[\\/])(node_modules|\.git|\.wrangler)([\\/]|$)/.test(name)) return
+        clearTimeout(timer)
+        timer = setTimeout(() => {
+          reloading = reloading.then(reload)
+        }, RELOAD_DEBOUNCE_MS)
+      })
+    }
+
+    log(`[wharf:info] Ready on ${origin}`)
+    return { url: origin, config, close: cleanup }
+  } catch (error) {
+    await cleanup().catch(() => undefined)
+    throw error
+  }
+}
