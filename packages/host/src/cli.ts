@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util'
 import { startDev } from './dev.js'
 import { egressCheck } from './egress-check.js'
 import { WharfError, usageError } from './errors.js'
+import { flushLog } from './logger.js'
 
 const USAGE = `Usage:
   wharf dev [dir] [--port N] [--ip ADDR] [--var KEY:VALUE]... [--config FILE]
@@ -75,6 +76,7 @@ async function devCommand(argv: string[]): Promise<number> {
     process.on('SIGTERM', stop)
   })
   await dev.close()
+  flushLog()
   return 0
 }
 

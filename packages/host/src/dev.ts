@@ -1,16 +1,16 @@
 /**
  * `wharf dev`: serves a Worker over HTTP like `wrangler dev`, with Workers' socket rules, and
- * reloads it (a fresh thread) when its files change.
+ * reloads it (a fresh runtime process) when its files change.
  */
 import { watch, type FSWatcher } from 'node:fs'
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
+import net, { type AddressInfo } from 'node:net'
 import { dirname } from 'node:path'
 import { loadConfig, readDevVars, type WorkerConfig } from './config.js'
 import { startEchoService, type ExampleServer } from './example-service.js'
 import { startHyperdrive, type StartedBinding } from './hyperdrive.js'
-import type { ScopedException, ThreadData } from './protocol.js'
-import { WorkerThread } from './worker-host.js'
+import type { RuntimeData, ScopedException } from './protocol.js'
+import { logLine } from './logger.js'
+import { WorkerProcess } from './supervisor.js'
 
 export interface DevOptions {
   readonly dir: string
@@ -34,16 +34,7 @@ const DEFAULT_PORT = 8787
 const RELOAD_DEBOUNCE_MS = 100
 const DRAIN_MS = 30_000
 
-function statusLine(res: http.ServerResponse): string {
-  return `${res.statusCode} ${res.statusMessage || http.STATUS_CODES[res.statusCode] || ''}`.trim()
-}
-
-async function listen(
-  server: http.Server,
-  ip: string,
-  port: number,
-  probe: boolean
-): Promise<void> {
+async function listen(server: net.Server, ip: string, port: number, probe: boolean): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
       await new Promise<void>((resolve, reject) => {
@@ -62,20 +53,20 @@ async function listen(
 }
 
 export async function startDev(options: DevOptions): Promise<DevServer> {
-  const log = options.log ?? ((line: string) => process.stdout.write(line + '\n'))
+  const log = options.log ?? logLine
   const config = loadConfig(options.dir, options.config)
   const services: ExampleServer[] = []
   let hyperdrive: StartedBinding[] = []
-  const server = http.createServer({ keepAlive: true })
-  let thread: WorkerThread | undefined
+  // Connections are accepted paused and handed, unread, to the current runtime process.
+  const server = net.createServer({ pauseOnConnect: true, noDelay: true })
+  let runtime: WorkerProcess | undefined
   let watcher: FSWatcher | undefined
   const cleanup = async (): Promise<void> => {
     watcher?.close()
     await new Promise<void>((resolve) => {
       server.close(() => resolve())
-      server.closeAllConnections()
     })
-    await thread?.terminate()
+    await runtime?.terminate()
     await Promise.all([...services.map((s) => s.close()), ...hyperdrive.map((h) => h.close())])
   }
   try {
@@ -108,8 +99,9 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
     const origin = `http://${host}:${address.port}`
 
-    const buildData = (current: WorkerConfig): ThreadData => ({
+    const buildData = (current: WorkerConfig): RuntimeData => ({
       main: current.main,
+      origin,
       vars: { ...vars, ...current.vars, ...readDevVars(current.file), ...options.vars },
       limits: current.limits,
       egress: {
@@ -127,32 +119,31 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     })
     let data = buildData(config)
 
-    const startThread = async (): Promise<WorkerThread> => {
-      const next = new WorkerThread(data)
-      await next.ready
+    const startRuntime = async (): Promise<WorkerProcess> => {
+      const next = new WorkerProcess(data)
+      try {
+        await next.ready
+      } catch (error) {
+        await next.terminate()
+        throw error
+      }
       next.onExit = (code) => {
-        if (thread !== next) return
-        log(`[wharf:error] the Worker thread exited (code ${code}); restarting it`)
-        void startThread().then(
+        if (runtime !== next) return
+        log(`[wharf:error] the Worker process exited (code ${code}); restarting it`)
+        void startRuntime().then(
           (fresh) => {
-            thread = fresh
+            runtime = fresh
           },
           (error: unknown) => log(`[wharf:error] ${(error as Error).message}`)
         )
       }
       return next
     }
-    thread = await startThread()
+    runtime = await startRuntime()
 
-    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-      const started = performance.now()
-      res.on('close', () => {
-        const ms = Math.round(performance.now() - started)
-        const path = (req.url ?? '/').slice(0, 512)
-        log(`[wharf:info] ${req.method ?? 'GET'} ${path} ${statusLine(res)} (${ms}ms)`)
-      })
-      if (thread) thread.dispatch(req, res, origin)
-      else res.writeHead(503).end()
+    server.on('connection', (socket: net.Socket) => {
+      if (runtime) runtime.handOff(socket)
+      else socket.destroy()
     })
 
     if (options.watch !== false) {
@@ -160,24 +151,21 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       let reloading = Promise.resolve()
       const reload = async (): Promise<void> => {
         log('⎔ Reloading local server...')
-        let fresh: WorkerThread
+        let fresh: WorkerProcess
         try {
           // The config is read again (vars, limits, egress, main); services and bindings stay.
           data = buildData(loadConfig(dirname(config.file), config.file))
-          fresh = await startThread()
+          fresh = await startRuntime()
         } catch (error) {
           log(
             `[wharf:error] reload failed, still serving the previous version:\n${(error as Error).message}`
           )
           return
         }
-        const old = thread
-        thread = fresh
+        const old = runtime
+        runtime = fresh
         log('⎔ Local server updated and ready')
-        if (old) {
-          old.onExit = undefined
-          void old.drained(DRAIN_MS).then(() => old.terminate())
-        }
+        if (old) void old.drain(DRAIN_MS)
       }
       watcher = watch(dirname(config.file), { recursive: true }, (_event, file) => {
         const name = String(file ?? '')

@@ -1,11 +1,11 @@
-/** Messages between the HTTP side (main thread) and a Worker thread. */
+/** Messages between the supervisor (`wharf dev`) and a Worker's runtime process. */
 import type { Limits, EgressConfig } from './config.js'
 
 /** An address:port the Worker may reach whatever the policy says (the host's own services). */
 export interface ScopedException {
   readonly host: string
   readonly port: number
-  /** Names the exception in logs and `wharf egress check`, e.g. `hyperdrive:HYPERDRIVE`. */
+  /** Names the exception in logs, e.g. `hyperdrive:HYPERDRIVE`. */
   readonly label: string
 }
 
@@ -18,8 +18,10 @@ export interface HyperdriveInfo {
   readonly database: string
 }
 
-export interface ThreadData {
+export interface RuntimeData {
   readonly main: string
+  /** `http://HOST:PORT` of the dev server, for `request.url`. */
+  readonly origin: string
   readonly vars: Record<string, unknown>
   readonly limits: Limits
   readonly egress: EgressConfig
@@ -29,36 +31,7 @@ export interface ThreadData {
   readonly hyperdrive: readonly { binding: string; info?: HyperdriveInfo; error?: string }[]
 }
 
-export type Headers = [string, string][]
+/** To the runtime: its data once, then accepted connections (with the socket as the handle). */
+export type ToRuntime = { t: 'init'; data: RuntimeData } | { t: 'conn' } | { t: 'drain' }
 
-export type ToThread =
-  | {
-      t: 'req'
-      id: number
-      method: string
-      url: string
-      headers: Headers
-      body: boolean
-    }
-  | { t: 'body'; id: number; chunk: Uint8Array }
-  | { t: 'bodyEnd'; id: number }
-  | { t: 'abort'; id: number }
-  | { t: 'ack'; id: number; bytes: number }
-
-export type FromThread =
-  | { t: 'ready' }
-  | { t: 'loadError'; message: string }
-  | {
-      t: 'head'
-      id: number
-      status: number
-      statusText: string
-      headers: Headers
-      chunk?: Uint8Array
-      end: boolean
-    }
-  | { t: 'chunk'; id: number; chunk: Uint8Array }
-  | { t: 'end'; id: number }
-  | { t: 'fail'; id: number; stack: string }
-  | { t: 'bodyAck'; id: number; bytes: number }
-  | { t: 'done'; id: number }
+export type FromRuntime = { t: 'ready' } | { t: 'loadError'; message: string }

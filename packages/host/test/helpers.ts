@@ -3,7 +3,7 @@
  * it), real loopback TCP servers that record what they see, and HTTP requests with timeouts.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
@@ -241,4 +241,13 @@ export function tempProject(files: Record<string, string>): { dir: string; remov
 
 export function openFds(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length
+}
+
+/** Direct children of `pid` (the Worker's runtime process is a child of `wharf dev`). */
+export function childPids(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .filter((s) => s !== '')
+    .map(Number)
 }

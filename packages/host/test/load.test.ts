@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test'
 import {
   ALLOW_TEST_SERVERS,
   FIXTURES,
+  childPids,
   echoServer,
   get,
   openFds,
@@ -33,7 +34,11 @@ describe('wharf dev: 200 concurrent requests with sockets', () => {
     const url = `${wharf.url}/pair?port=${server.port}`
     assert.equal((await get(url)).body, 'ab')
     await until(() => server.conns.every((c) => c.closed), 5000, 'warm-up sockets closed')
-    const fdsBefore = openFds(wharf.pid)
+    // Both processes: the supervisor (listening socket) and the Worker's runtime (sockets).
+    const runtimes = childPids(wharf.pid)
+    assert.equal(runtimes.length, 1, 'one runtime process')
+    const fds = (): number => openFds(wharf.pid) + runtimes.reduce((n, pid) => n + openFds(pid), 0)
+    const fdsBefore = fds()
     const replies = await Promise.all(Array.from({ length: 200 }, () => get(url, 30_000)))
     assert.deepEqual(
       replies.filter((r) => r.status !== 200 || r.body !== 'ab'),
@@ -42,9 +47,9 @@ describe('wharf dev: 200 concurrent requests with sockets', () => {
     )
     assert.equal(server.conns.length, 2 + 400)
     await until(() => server.conns.every((c) => c.closed), 10_000, 'every socket closed')
-    let fdsAfter = openFds(wharf.pid)
+    let fdsAfter = fds()
     await until(
-      () => (fdsAfter = openFds(wharf.pid)) <= fdsBefore + 2,
+      () => (fdsAfter = fds()) <= fdsBefore + 2,
       10_000,
       `fds back near ${fdsBefore}`
     ).catch(() => undefined)

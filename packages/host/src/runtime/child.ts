@@ -1,0 +1,179 @@
+/**
+ * The runtime process of one Worker version: loads the Worker module with `cloudflare:sockets`
+ * and `cloudflare:workers` resolvable, installs the request-scoped socket runtime, and serves the
+ * HTTP connections the supervisor hands it. Hot reload starts a fresh process (ESM caches never
+ * reload) and drains this one.
+ */
+import '@wharf/sockets/register'
+import http from 'node:http'
+import type { Socket } from 'node:net'
+import { setSocketRuntime } from '@wharf/sockets/runtime'
+import { env as workerEnv, type ExecutionContext } from '../cloudflare-workers.js'
+import { createHostPolicy } from '../egress.js'
+import { flushLog, logLine } from '../logger.js'
+import type { FromRuntime, RuntimeData, ToRuntime } from '../protocol.js'
+import { RequestScope, requestStore } from '../request-scope.js'
+import { SocketLimiter } from '../socket-runtime.js'
+import { toRequest, writeResponse } from './http-bridge.js'
+import {
+  hyperdriveBinding,
+  loadWorker,
+  registerResolution,
+  type LoadedWorker,
+} from './worker-module.js'
+
+const send = (message: FromRuntime): void => {
+  process.send?.(message)
+}
+
+// A Worker's stray exception must never take the host down: log it with its stack and go on.
+process.on('uncaughtException', (error) => {
+  console.error('[wharf:error] uncaught exception in the Worker:', error)
+})
+process.on('unhandledRejection', (reason) => {
+  console.error('[wharf:error] unhandled rejection in the Worker:', reason)
+})
+// The supervisor went away: so do we.
+process.on('disconnect', () => process.exit(0))
+process.on('SIGTERM', () => {
+  flushLog()
+  process.exit(0)
+})
+
+let nextId = 1
+let live = 0
+let draining = false
+
+function stack(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? String(error)) : String(error)
+}
+
+function maybeExit(server: http.Server): void {
+  if (!draining || live > 0) return
+  flushLog()
+  server.close(() => process.exit(0))
+  server.closeAllConnections()
+}
+
+async function serve(
+  data: RuntimeData,
+  worker: LoadedWorker,
+  limiter: SocketLimiter,
+  req: http.IncomingMessage,
+  res: http.ServerResponse
+): Promise<void> {
+  const scope = new RequestScope(nextId++)
+  let passThrough = false
+  const ctx: ExecutionContext = {
+    waitUntil: (promise) => scope.waitUntil(promise),
+    passThroughOnException: () => {
+      passThrough = true
+    },
+    props: {},
+  }
+  await requestStore.run(scope, async () => {
+    try {
+      let response: unknown
+      try {
+        response = await worker.fetch(toRequest(req, data.origin), ctx)
+        if (!(response instanceof Response)) {
+          throw new TypeError(
+            "Incorrect type for Promise: the Promise did not resolve to 'Response'."
+          )
+        }
+      } catch (error) {
+        if (passThrough) {
+          console.error(
+            '[wharf:warn] passThroughOnException(): wharf dev has no origin to pass the request to; answering 500'
+          )
+        }
+        console.error(`[wharf:error] ${stack(error)}`)
+        if (!res.headersSent) {
+          res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' })
+          res.end(`Internal Server Error\n\n${stack(error)}\n`)
+        } else res.destroy()
+        return
+      }
+      if (draining) res.shouldKeepAlive = false
+      try {
+        await writeResponse(res, response)
+      } catch (error) {
+        console.error(`[wharf:error] ${stack(error)}`)
+        if (!res.headersSent) res.writeHead(500).end()
+        else res.destroy()
+      }
+    } finally {
+      if (!(await scope.settled(data.limits.waitUntilTimeoutMs))) {
+        console.error(
+          `[wharf:warn] waitUntil() still pending ${data.limits.waitUntilTimeoutMs} ms after the response; ending the request`
+        )
+      }
+      await limiter.endScope(scope)
+    }
+  })
+}
+
+async function start(data: RuntimeData): Promise<void> {
+  registerResolution()
+  // pg and others detect Workers by navigator.userAgent (Node 21+ defines its own navigator).
+  Object.defineProperty(globalThis, 'navigator', {
+    value: { userAgent: 'Cloudflare-Workers' },
+    configurable: true,
+    writable: true,
+  })
+  const policy = await createHostPolicy({
+    egress: data.egress,
+    exceptions: data.exceptions,
+    hostAddresses: data.hostAddresses,
+  })
+  const limiter = new SocketLimiter(data.limits, policy)
+  setSocketRuntime(limiter)
+  Object.assign(workerEnv, data.vars)
+  for (const h of data.hyperdrive) {
+    workerEnv[h.binding] = hyperdriveBinding(h.binding, h.info, h.error)
+  }
+  let worker: LoadedWorker
+  try {
+    worker = await loadWorker(data.main)
+  } catch (error) {
+    send({ t: 'loadError', message: stack(error) })
+    return
+  }
+  const server = http.createServer((req, res) => {
+    const started = performance.now()
+    live++
+    res.on('close', () => {
+      const ms = Math.round(performance.now() - started)
+      const status = `${res.statusCode} ${res.statusMessage || http.STATUS_CODES[res.statusCode] || ''}`
+      logLine(
+        `[wharf:info] ${req.method ?? 'GET'} ${(req.url ?? '/').slice(0, 512)} ${status.trim()} (${ms}ms)`
+      )
+    })
+    serve(data, worker, limiter, req, res)
+      .catch((error: unknown) => console.error(`[wharf:error] ${stack(error)}`))
+      .finally(() => {
+        live--
+        maybeExit(server)
+      })
+  })
+  server.keepAliveTimeout = 5000
+  process.on('message', (message: ToRuntime, handle?: Socket) => {
+    if (message.t === 'conn' && handle !== undefined) {
+      if (draining) handle.destroy()
+      else server.emit('connection', handle)
+    } else if (message.t === 'drain') {
+      draining = true
+      server.closeIdleConnections()
+      maybeExit(server)
+    }
+  })
+  send({ t: 'ready' })
+}
+
+process.once('message', (message: ToRuntime) => {
+  if (message.t === 'init') {
+    start(message.data).catch((error: unknown) => {
+      send({ t: 'loadError', message: stack(error) })
+    })
+  }
+})

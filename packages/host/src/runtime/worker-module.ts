@@ -1,0 +1,105 @@
+/**
+ * Loading a Worker module in its runtime process: `cloudflare:workers` and the `workerd`/`worker`
+ * conditions resolvable (`cloudflare:sockets` comes from `@wharf/sockets/register`), TypeScript
+ * through tsx, and the handler found in the module's default export.
+ */
+import Module from 'node:module'
+import { pathToFileURL } from 'node:url'
+import { connect } from '@wharf/sockets'
+import { env as workerEnv, type ExecutionContext } from '../cloudflare-workers.js'
+import type { HyperdriveInfo } from '../protocol.js'
+import { resolveWith, type ResolveContext, type ResolveResult } from './loader-hooks.js'
+
+export function registerResolution(): void {
+  const workersUrl = new URL('../cloudflare-workers.js', import.meta.url).href
+  type Next = (s: string, c: ResolveContext) => ResolveResult
+  const registerHooks = (
+    Module as unknown as {
+      registerHooks?: (hooks: {
+        resolve: (s: string, c: ResolveContext, next: Next) => ResolveResult
+      }) => unknown
+    }
+  ).registerHooks
+  if (typeof registerHooks === 'function') {
+    registerHooks({ resolve: (s, c, next) => resolveWith(workersUrl, s, c, next) })
+  } else {
+    Module.register(new URL('./loader-hooks.js', import.meta.url), { data: { workersUrl } })
+  }
+}
+
+export function hyperdriveBinding(binding: string, info?: HyperdriveInfo, error?: string): object {
+  if (info === undefined) {
+    const fail = (): never => {
+      throw new Error(`wharf: hyperdrive binding ${binding} is unavailable: ${error ?? 'unknown'}`)
+    }
+    return Object.freeze({
+      get connectionString() {
+        return fail()
+      },
+      get host() {
+        return fail()
+      },
+      get port() {
+        return fail()
+      },
+      get user() {
+        return fail()
+      },
+      get password() {
+        return fail()
+      },
+      get database() {
+        return fail()
+      },
+      connect: fail,
+    })
+  }
+  return Object.freeze({
+    ...info,
+    connect: () => connect({ hostname: info.host, port: info.port }),
+  })
+}
+
+type FetchHandler = (request: Request, env: object, ctx: ExecutionContext) => unknown
+
+export interface LoadedWorker {
+  fetch(request: Request, ctx: ExecutionContext): unknown
+}
+
+function describeExport(value: unknown): string {
+  if (value === undefined) return 'no default export'
+  if (typeof value === 'function') return 'a default export class without a fetch() method'
+  return 'a default export without a fetch() handler'
+}
+
+export async function loadWorker(main: string): Promise<LoadedWorker> {
+  if (/\.[cm]?tsx?$/.test(main)) {
+    const { register } = await import('tsx/esm/api')
+    register()
+  }
+  const mod = (await import(pathToFileURL(main).href)) as { default?: unknown }
+  const exported = mod.default
+  if (typeof exported === 'function') {
+    const proto = (exported as { prototype?: { fetch?: unknown } }).prototype
+    if (proto !== undefined && typeof proto.fetch === 'function') {
+      const Entrypoint = exported as new (
+        ctx: ExecutionContext,
+        env: object
+      ) => {
+        fetch: (request: Request) => unknown
+      }
+      // WorkerEntrypoint subclasses (and plain classes with fetch) get (ctx, env), as in workerd.
+      return { fetch: (request, ctx) => new Entrypoint(ctx, workerEnv).fetch(request) }
+    }
+  } else if (typeof exported === 'object' && exported !== null) {
+    const handler = (exported as { fetch?: unknown }).fetch
+    if (typeof handler === 'function') {
+      return {
+        fetch: (request, ctx) => (handler as FetchHandler).call(exported, request, workerEnv, ctx),
+      }
+    }
+  }
+  throw new Error(
+    `${main}: the Worker module has ${describeExport(exported)} (expected \`export default { fetch(request, env, ctx) { … } }\` or a class extending WorkerEntrypoint)`
+  )
+}

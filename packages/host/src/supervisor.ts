@@ -1,0 +1,90 @@
+/**
+ * One runtime process per Worker version. The supervisor owns the listening socket and hands
+ * each accepted connection (its file descriptor) to the current runtime, so requests never cross
+ * a process or thread boundary, and a reload swaps processes without refusing a connection.
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import type { Socket } from 'node:net'
+import { WharfError } from './errors.js'
+import type { FromRuntime, RuntimeData, ToRuntime } from './protocol.js'
+
+const ENTRY = new URL('./runtime/child.js', import.meta.url)
+const KILL_GRACE_MS = 2000
+
+export class WorkerProcess {
+  private readonly child: ChildProcess
+  private exited = false
+  readonly ready: Promise<void>
+  readonly exit: Promise<number | null>
+  onExit: ((code: number | null) => void) | undefined
+
+  constructor(data: RuntimeData) {
+    this.child = fork(ENTRY, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    this.exit = new Promise((resolve) => {
+      this.child.once('exit', (code) => {
+        this.exited = true
+        resolve(code)
+        this.onExit?.(code)
+      })
+    })
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.child.on('message', (message: FromRuntime) => {
+        if (message.t === 'ready') resolve()
+        else {
+          reject(
+            new WharfError(
+              'ERR_WHARF_WORKER_LOAD',
+              `the Worker module failed to load:\n${message.message}`
+            )
+          )
+        }
+      })
+      void this.exit.then((code) => reject(new Error(`the Worker process exited (code ${code})`)))
+    })
+    this.ready.catch(() => undefined)
+    this.child.on('error', (error) => console.error('[wharf:error] Worker process:', error))
+    this.send({ t: 'init', data })
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid
+  }
+
+  private send(message: ToRuntime, handle?: Socket): boolean {
+    if (this.exited || !this.child.connected) return false
+    this.child.send(message, handle, (error) => {
+      if (error) handle?.destroy()
+    })
+    return true
+  }
+
+  /** Gives an accepted connection to this runtime (closed if the runtime is gone). */
+  handOff(socket: Socket): void {
+    if (!this.send({ t: 'conn' }, socket)) socket.destroy()
+  }
+
+  /** Lets in-flight requests (and their waitUntil) finish, then the process exits. */
+  async drain(timeoutMs: number): Promise<void> {
+    this.onExit = undefined
+    this.send({ t: 'drain' })
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([this.exit, new Promise((r) => (timer = setTimeout(r, timeoutMs)))])
+    clearTimeout(timer)
+    await this.terminate()
+  }
+
+  async terminate(): Promise<void> {
+    this.onExit = undefined
+    if (this.exited) return
+    this.child.kill('SIGTERM')
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      this.exit,
+      new Promise((r) => (timer = setTimeout(r, KILL_GRACE_MS))).then(() =>
+        this.child.kill('SIGKILL')
+      ),
+    ])
+    clearTimeout(timer)
+    await this.exit
+  }
+}
