@@ -1,0 +1,65 @@
+// Request and response bodies stream through the host: a 3 MiB upload echoed back by the Worker,
+// a 6 MiB streamed response read slowly (backpressure), and repeated Set-Cookie headers.
+import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
+import http from 'node:http'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { FIXTURES, startWharf, type Wharf } from './helpers.js'
+
+function request(
+  url: string,
+  method: string,
+  body?: Buffer,
+  slow = false
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, agent: false, timeout: 20_000 }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => {
+        chunks.push(c)
+        if (slow) {
+          res.pause()
+          setTimeout(() => res.resume(), 1)
+        }
+      })
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) })
+      )
+      res.on('error', reject)
+    })
+    req.on('timeout', () => req.destroy(new Error('timed out')))
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
+
+describe('wharf dev: bodies', () => {
+  let wharf: Wharf
+  before(async () => {
+    wharf = await startWharf(join(FIXTURES, 'scope'), ['--no-watch'])
+  })
+  after(async () => {
+    await wharf.stop()
+  })
+
+  it('streams a 3 MiB request body to the Worker and back', async () => {
+    const body = randomBytes(3 << 20)
+    const reply = await request(`${wharf.url}/echo-body`, 'POST', body)
+    assert.equal(reply.status, 200)
+    assert.equal(reply.headers['x-method'], 'POST')
+    assert.equal(reply.body.length, body.length)
+    assert.equal(sha(reply.body), sha(body))
+  })
+
+  it('streams a 6 MiB response to a slow reader, with both Set-Cookie headers', async () => {
+    const reply = await request(`${wharf.url}/big?chunks=96`, 'GET', undefined, true)
+    assert.equal(reply.status, 200)
+    assert.equal(reply.body.length, 96 * 65536)
+    assert.equal(reply.body[0], 1)
+    assert.equal(reply.body[reply.body.length - 1], 96)
+    assert.deepEqual(reply.headers['set-cookie'], ['a=1', 'b=2'])
+  })
+})
