@@ -2,7 +2,8 @@
 // and a class-based TypeScript Worker load; `wharf egress check` prints decision, address, rule.
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
-import { get, runWharf, startWharf, tempProject } from './helpers.js'
+import { join } from 'node:path'
+import { ROOT, get, runWharf, startWharf, tempProject } from './helpers.js'
 
 const okWorker = 'export default { fetch: (req, env) => new Response(String(env.GREETING)) }\n'
 
@@ -160,6 +161,22 @@ describe('wharf dev: config formats and Worker forms', () => {
     const wharf = await startWharf(project.dir, ['--no-watch'])
     try {
       assert.equal((await get(`${wharf.url}/x`)).body, '42 true /x')
+    } finally {
+      await wharf.stop()
+    }
+  })
+})
+
+describe('examples/hello-sockets', () => {
+  it('shows a socket round trip through the example echo service', async () => {
+    const wharf = await startWharf(join(ROOT, 'examples/hello-sockets'), ['--no-watch'])
+    try {
+      const reply = await get(`${wharf.url}/?say=ahoy`)
+      assert.equal(reply.status, 200, reply.body)
+      const body = JSON.parse(reply.body) as { sent: string; echoed: string; remoteAddress: string }
+      assert.equal(body.sent, 'ahoy')
+      assert.equal(body.echoed, 'ahoy')
+      assert.match(body.remoteAddress, /^127\.0\.0\.1:\d+$/)
     } finally {
       await wharf.stop()
     }
