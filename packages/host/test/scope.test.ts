@@ -121,6 +121,25 @@ describe('wharf dev: request scope of sockets', () => {
     }
   })
 
+  it('refuses a connection back into the host itself, even where loopback is allowed', async () => {
+    const self = new URL(wharf.url).host
+    const reply = await get(`${wharf.url}/connect?to=${self}`)
+    assert.equal(reply.body, CONNECT_FAILED)
+    await wharf.waitFor(new RegExp(`denied ${self.replace(/\./g, '\\.')} by deny host:self`), 3000)
+  })
+
+  it('survives a Worker that exits its process: a fresh runtime serves the next request', async () => {
+    assert.equal((await get(`${wharf.url}/exit`)).body, 'exiting')
+    await wharf.waitFor(/the Worker process exited \(code 3\); restarting it/, 5000)
+    let reply = { status: 0, body: '' }
+    for (let i = 0; i < 50 && reply.status !== 200; i++) {
+      reply = await get(`${wharf.url}/`).catch(() => ({ status: 0, body: '' }))
+      if (reply.status !== 200) await new Promise((r) => setTimeout(r, 100))
+    }
+    assert.equal(reply.status, 200)
+    assert.equal((await get(`${wharf.url}/global`)).body, GLOBAL_SCOPE)
+  })
+
   it('an uncaught exception gives a 500 and a logged stack; the host keeps serving', async () => {
     const reply = await get(`${wharf.url}/throw`)
     assert.equal(reply.status, 500)
