@@ -61,8 +61,10 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const server = net.createServer({ pauseOnConnect: true, noDelay: true })
   let runtime: WorkerProcess | undefined
   let watcher: FSWatcher | undefined
+  let reloadTimer: NodeJS.Timeout | undefined
   const cleanup = async (): Promise<void> => {
     watcher?.close()
+    clearTimeout(reloadTimer)
     await new Promise<void>((resolve) => {
       server.close(() => resolve())
     })
@@ -147,7 +149,6 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     })
 
     if (options.watch !== false) {
-      let timer: NodeJS.Timeout | undefined
       let reloading = Promise.resolve()
       const reload = async (): Promise<void> => {
         log('⎔ Reloading local server...')
@@ -170,8 +171,8 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       watcher = watch(dirname(config.file), { recursive: true }, (_event, file) => {
         const name = String(file ?? '')
         if (/(^|[\\/])(node_modules|\.git|\.wrangler)([\\/]|$)/.test(name)) return
-        clearTimeout(timer)
-        timer = setTimeout(() => {
+        clearTimeout(reloadTimer)
+        reloadTimer = setTimeout(() => {
           reloading = reloading.then(reload)
         }, RELOAD_DEBOUNCE_MS)
       })
