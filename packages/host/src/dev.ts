@@ -4,6 +4,7 @@
  */
 import { watch, type FSWatcher } from 'node:fs'
 import net, { type AddressInfo } from 'node:net'
+import { networkInterfaces } from 'node:os'
 import { dirname } from 'node:path'
 import { loadConfig, readDevVars, type WorkerConfig } from './config.js'
 import { startEchoService, type ExampleServer } from './example-service.js'
@@ -50,6 +51,18 @@ async function listen(server: net.Server, ip: string, port: number, probe: boole
       if (!probe || code !== 'EADDRINUSE' || attempt >= 20) throw error
     }
   }
+}
+
+/** The listening address, or every local address when listening on all of them (0.0.0.0, ::). */
+function selfAddresses(address: AddressInfo): { address: string; port: number }[] {
+  if (address.address !== '0.0.0.0' && address.address !== '::') {
+    return [{ address: address.address, port: address.port }]
+  }
+  const all = ['127.0.0.1', '::1', address.address]
+  for (const list of Object.values(networkInterfaces())) {
+    for (const info of list ?? []) all.push(info.address)
+  }
+  return all.map((a) => ({ address: a, port: address.port }))
 }
 
 export async function startDev(options: DevOptions): Promise<DevServer> {
@@ -112,7 +125,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
         deny: [...current.egress.deny, ...(options.deny ?? [])],
       },
       exceptions,
-      hostAddresses: [{ address: address.address, port: address.port }],
+      hostAddresses: selfAddresses(address),
       hyperdrive: hyperdrive.map((h) => ({
         binding: h.binding,
         ...(h.info ? { info: h.info } : {}),
