@@ -53,6 +53,48 @@ async function listen(server: net.Server, ip: string, port: number, probe: boole
   }
 }
 
+/** wrangler's start-up summary of bindings; `--var` and `.dev.vars` values show as "(hidden)". */
+function bindingsTable(
+  config: WorkerConfig,
+  flagVars: Readonly<Record<string, string>>,
+  exceptions: readonly ScopedException[]
+): string[] {
+  const rows: [string, string, string][] = []
+  const devVars = readDevVars(config.file)
+  const names = new Set([
+    ...Object.keys(config.vars),
+    ...Object.keys(devVars),
+    ...Object.keys(flagVars),
+  ])
+  for (const name of names) {
+    const hidden = name in flagVars || name in devVars
+    const value = hidden ? '"(hidden)"' : JSON.stringify(config.vars[name])
+    rows.push([
+      `env.${name} (${value.length > 40 ? value.slice(0, 37) + '...' : value})`,
+      'Environment Variable',
+      'local',
+    ])
+  }
+  for (const h of config.hyperdrive) rows.push([`env.${h.binding}`, 'Hyperdrive Config', 'local'])
+  for (const e of exceptions) {
+    if (e.label.startsWith('example_service:')) {
+      rows.push([
+        `env.${e.label.slice(16)} ("${e.host}:${e.port}")`,
+        'Example TCP service',
+        'local',
+      ])
+    }
+  }
+  if (rows.length === 0) return []
+  const width = Math.max(7, ...rows.map((r) => r[0].length))
+  const kind = Math.max(8, ...rows.map((r) => r[1].length))
+  return [
+    'Your Worker has access to the following bindings:',
+    `${'Binding'.padEnd(width)}  ${'Resource'.padEnd(kind)}  Mode`,
+    ...rows.map(([a, b, c]) => `${a.padEnd(width)}  ${b.padEnd(kind)}  ${c}`),
+  ]
+}
+
 /** The listening address, or every local address when listening on all of them (0.0.0.0, ::). */
 function selfAddresses(address: AddressInfo): { address: string; port: number }[] {
   if (address.address !== '0.0.0.0' && address.address !== '::') {
@@ -191,6 +233,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       })
     }
 
+    for (const line of bindingsTable(config, options.vars ?? {}, exceptions)) log(line)
     log(`[wharf:info] Ready on ${origin}`)
     return { url: origin, config, close: cleanup }
   } catch (error) {

@@ -130,12 +130,15 @@ describe('wharf dev: config formats and Worker forms', () => {
     const wharf = await startWharf(project.dir, ['--no-watch'])
     try {
       assert.equal((await get(wharf.url)).body, 'from toml')
+      assert.match(wharf.output(), /env\.GREETING \("from toml"\) +Environment Variable +local/)
     } finally {
       await wharf.stop()
     }
     const overridden = await startWharf(project.dir, ['--no-watch', '--var', 'GREETING:from:flag'])
     try {
       assert.equal((await get(overridden.url)).body, 'from:flag')
+      assert.match(overridden.output(), /env\.GREETING \("\(hidden\)"\)/)
+      assert.doesNotMatch(overridden.output(), /from:flag/)
     } finally {
       await overridden.stop()
     }
