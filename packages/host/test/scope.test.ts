@@ -1,6 +1,7 @@
 // Workers' request rules for sockets, through real HTTP requests to a running `wharf dev` and
 // real loopback TCP servers (workerd-sockets.md §11; decisions.md 1).
 import assert from 'node:assert/strict'
+import http from 'node:http'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import {
@@ -138,6 +139,24 @@ describe('wharf dev: request scope of sockets', () => {
     }
     assert.equal(reply.status, 200)
     assert.equal((await get(`${wharf.url}/global`)).body, GLOBAL_SCOPE)
+  })
+
+  it('a client that disconnects mid-request does not leak the request’s socket', async () => {
+    const before = server.conns.length
+    await new Promise<void>((resolve) => {
+      const req = http.get(path('/slow'), { agent: false })
+      req.on('error', () => resolve())
+      setTimeout(() => {
+        req.destroy()
+        resolve()
+      }, 100)
+    })
+    await until(() => server.conns.length > before, 3000, 'the Worker’s connection')
+    const conn = server.conns[before]
+    assert.ok(conn)
+    await until(() => conn.ended, 5000, 'FIN after the abandoned request ended')
+    await wharf.waitFor(/GET \/slow\?port=\d+ \d+/, 3000)
+    assert.equal((await get(`${wharf.url}/`)).status, 200)
   })
 
   it('an uncaught exception gives a 500 and a logged stack; the host keeps serving', async () => {
