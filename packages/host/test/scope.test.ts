@@ -155,7 +155,7 @@ describe('wharf dev: request scope of sockets', () => {
     const conn = server.conns[before]
     assert.ok(conn)
     await until(() => conn.ended, 5000, 'FIN after the abandoned request ended')
-    await wharf.waitFor(/GET \/slow\?port=\d+ \d+/, 3000)
+    await wharf.waitFor(/GET \/slow\?port=\d+ canceled \(the client disconnected\)/, 3000)
     assert.equal((await get(`${wharf.url}/`)).status, 200)
   })
 

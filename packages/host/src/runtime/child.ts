@@ -144,7 +144,9 @@ async function start(data: RuntimeData): Promise<void> {
     live++
     res.on('close', () => {
       const ms = Math.round(performance.now() - started)
-      const status = `${res.statusCode} ${res.statusMessage || http.STATUS_CODES[res.statusCode] || ''}`
+      const status = !res.writableFinished
+        ? 'canceled (the client disconnected)'
+        : `${res.statusCode} ${res.statusMessage || http.STATUS_CODES[res.statusCode] || ''}`
       logLine(
         `[wharf:info] ${req.method ?? 'GET'} ${(req.url ?? '/').slice(0, 512)} ${status.trim()} (${ms}ms)`
       )
