@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module'
 import { parseArgs } from 'node:util'
 import { startDev } from './dev.js'
+import { parseRule } from '@wharf/sockets/egress'
 import { egressCheck } from './egress-check.js'
 import { WharfError, usageError } from './errors.js'
 import { flushLog } from './logger.js'
@@ -56,6 +57,18 @@ async function devCommand(argv: string[]): Promise<number> {
   if (positionals.length > 1)
     throw usageError(`wharf dev takes one directory (got ${positionals.join(' ')})`)
   const port = parsePort(values.port)
+  for (const [effect, list] of [
+    ['allow', values.allow ?? []],
+    ['deny', values.deny ?? []],
+  ] as const) {
+    for (const rule of list) {
+      try {
+        parseRule(effect, rule)
+      } catch (error) {
+        throw usageError(`--${effect}: ${(error as Error).message}`)
+      }
+    }
+  }
   const dev = await startDev({
     dir: positionals[0] ?? '.',
     ...(values.config === undefined ? {} : { config: values.config }),
@@ -122,6 +135,13 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof WharfError) {
       process.stderr.write(`✘ ERROR ${error.code}: ${error.message}\n`)
+      return 1
+    }
+    // Typed errors of the libraries (e.g. ERR_EGRESS_RULE for a bad --allow) are operator input
+    // problems too: their code and message say everything, a stack would only hide it.
+    const code = (error as { code?: unknown } | null)?.code
+    if (error instanceof Error && typeof code === 'string' && /^ERR_(EGRESS|POOL)_/.test(code)) {
+      process.stderr.write(`✘ ERROR ${code}: ${error.message}\n`)
       return 1
     }
     if (

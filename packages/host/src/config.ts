@@ -8,6 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser'
 import { parse as parseToml } from 'smol-toml'
+import { parseRule } from '@wharf/sockets/egress'
 import { configError } from './errors.js'
 
 export const CONFIG_FILES = ['wrangler.json', 'wrangler.jsonc', 'wrangler.toml'] as const
@@ -239,9 +240,23 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
       only(e, 'wharf.egress', ['allow', 'deny', 'strictMultiAnswer', 'allowPort25'])
       const strict = bool(e.strictMultiAnswer, 'wharf.egress.strictMultiAnswer')
       const port25 = bool(e.allowPort25, 'wharf.egress.allowPort25')
+      const allow = strList(e.allow, 'wharf.egress.allow')
+      const deny = strList(e.deny, 'wharf.egress.deny')
+      for (const [effect, list] of [
+        ['allow', allow],
+        ['deny', deny],
+      ] as const) {
+        for (const rule of list) {
+          try {
+            parseRule(effect, rule)
+          } catch (error) {
+            return fail(`wharf.egress.${effect}`, (error as Error).message)
+          }
+        }
+      }
       egress = {
-        allow: strList(e.allow, 'wharf.egress.allow'),
-        deny: strList(e.deny, 'wharf.egress.deny'),
+        allow,
+        deny,
         ...(strict === undefined ? {} : { strictMultiAnswer: strict }),
         ...(port25 === undefined ? {} : { allowPort25: port25 }),
       }

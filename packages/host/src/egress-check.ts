@@ -39,7 +39,7 @@ export async function egressCheck(argv: string[]): Promise<number> {
     const file = findConfig('.', values.config)
     egress = validateConfig(parseConfigFile(file), file).egress
   }
-  const policy = await createHostPolicy({
+  const policy = createHostPolicy({
     egress: {
       ...egress,
       allow: [...egress.allow, ...(values.allow ?? [])],

@@ -4,111 +4,12 @@
  * address:port only, never a blanket loopback allow), and one log line per denial naming the
  * rule. The Worker only ever sees workerd's generic failure (or Cloudflare's port-25 message).
  */
-import { isIP } from 'node:net'
+import { createEgressPolicy } from '@wharf/sockets/egress'
 import type { EgressConfig } from './config.js'
-import { WharfError } from './errors.js'
 import type { ScopedException } from './protocol.js'
 import type { EgressPolicy } from './socket-runtime.js'
 
 type Decision = Awaited<ReturnType<EgressPolicy['decide']>>
-
-interface EgressModule {
-  createEgressPolicy(options: {
-    allow?: readonly string[]
-    deny?: readonly string[]
-    strictMultiAnswer?: boolean
-    allowPort25?: boolean
-  }): EgressPolicy
-}
-
-/**
- * Used only while `@wharf/sockets/egress` is not built (it is being written): deny by default,
- * allow only IP literals named exactly by an allow rule (`IP` or `IP/32`, `IP/128`), refuse port
- * 25 with Cloudflare's message. Names are never resolved. Stricter than the real policy, never
- * looser.
- */
-const fallbackModule: EgressModule = {
-  createEgressPolicy(options) {
-    const literal = (rule: string): string => rule.replace(/\/(32|128)$/, '').toLowerCase()
-    const allow = new Set((options.allow ?? []).map(literal))
-    const deny = new Set((options.deny ?? []).map(literal))
-    return {
-      decide(hostname, port) {
-        const host = hostname.toLowerCase()
-        const family = isIP(host)
-        let decision: Decision
-        if (family === 0 || host !== canonicalIp(host)) {
-          decision = {
-            allowed: false,
-            rule: 'deny fallback:not-an-ip-literal',
-            reason: 'the fallback policy never resolves names',
-          }
-        } else if (deny.has(host)) {
-          decision = { allowed: false, rule: `deny ${host}`, reason: 'denied by rule' }
-        } else if (port === 25 && options.allowPort25 !== true) {
-          decision = {
-            allowed: false,
-            rule: 'deny port:25',
-            reason: 'port 25 (SMTP) is refused unless allowPort25 is set',
-            workerMessage: 'Connections to port 25 are prohibited',
-          }
-        } else if (allow.has(host)) {
-          decision = {
-            allowed: true,
-            address: host,
-            family: family === 6 ? 6 : 4,
-            rule: `allow ${host}`,
-          }
-        } else {
-          decision = {
-            allowed: false,
-            rule: 'deny fallback:default',
-            reason: 'not in the allow list',
-          }
-        }
-        return Promise.resolve(decision)
-      },
-    }
-  },
-}
-
-/** The canonical text of an IP literal (so `127.1` or `0x7f.1` never match `127.0.0.1`). */
-function canonicalIp(host: string): string {
-  if (isIP(host) === 4)
-    return host
-      .split('.')
-      .map((p) => String(Number(p)))
-      .join('.')
-  return host
-}
-
-async function loadEgressModule(): Promise<EgressModule> {
-  const specifier = '@wharf/sockets/egress'
-  let mod: Partial<EgressModule>
-  try {
-    mod = (await import(specifier)) as Partial<EgressModule>
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') {
-      throw new WharfError(
-        'ERR_WHARF_EGRESS_UNAVAILABLE',
-        `the egress policy library (@wharf/sockets/egress) failed to load: ${(error as Error).message}`,
-        { cause: error }
-      )
-    }
-    process.emitWarning(
-      '@wharf/sockets/egress is not built: using the host’s strict fallback policy (exact IP literals from allow rules only)',
-      { code: 'WHARF_EGRESS_FALLBACK' }
-    )
-    return fallbackModule
-  }
-  if (typeof mod.createEgressPolicy !== 'function') {
-    throw new WharfError(
-      'ERR_WHARF_EGRESS_UNAVAILABLE',
-      '@wharf/sockets/egress has no createEgressPolicy export'
-    )
-  }
-  return mod as EgressModule
-}
 
 export interface HostPolicyOptions {
   readonly egress: EgressConfig
@@ -129,9 +30,8 @@ const selfDenied: Decision = {
   reason: 'the host’s own listening address (no loops back into the host)',
 }
 
-export async function createHostPolicy(options: HostPolicyOptions): Promise<EgressPolicy> {
-  const mod = await loadEgressModule()
-  const inner = mod.createEgressPolicy({
+export function createHostPolicy(options: HostPolicyOptions): EgressPolicy {
+  const inner = createEgressPolicy({
     allow: options.egress.allow,
     deny: options.egress.deny,
     ...(options.egress.strictMultiAnswer === undefined

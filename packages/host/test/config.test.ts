@@ -237,4 +237,39 @@ describe('wharf egress check', () => {
     assert.equal(r.code, 1)
     assert.match(r.stderr, /expects HOST:PORT, with IPv6 in brackets/)
   })
+
+  it('refuses a bad rule from a flag or the config before starting, naming it', async () => {
+    const flag = await runWharf(['egress', 'check', '8.8.8.8:443', '--deny', '10.0.0.1/8'])
+    assert.equal(flag.code, 1)
+    assert.match(flag.stderr, /^✘ ERROR ERR_EGRESS_RULE: invalid egress rule "10\.0\.0\.1\/8"/m)
+    const dev = await runWharf(['dev', '.', '--port', '0', '--allow', '127.1'])
+    assert.equal(dev.code, 1)
+    assert.match(dev.stderr, /ERR_WHARF_USAGE: --allow: invalid egress rule "127\.1"/)
+    const project = tempProject({
+      'wrangler.json': '{ "main": "worker.js", "wharf": { "egress": { "deny": ["port:0"] } } }',
+      'worker.js': okWorker,
+    })
+    try {
+      const r = await runWharf(['dev', project.dir, '--port', '0', '--no-watch'])
+      assert.equal(r.code, 1)
+      assert.match(r.stderr, /ERR_WHARF_CONFIG: .*wharf\.egress\.deny.*"port:0"/)
+    } finally {
+      project.remove()
+    }
+  })
+
+  it('a name resolves once and is checked: localhost is refused unless its address is allowed', async () => {
+    const denied = await runWharf(['egress', 'check', 'localhost:5432'])
+    assert.equal(denied.code, 2)
+    assert.match(denied.stdout, /^rule: +deny default:local$/m)
+    const allowed = await runWharf([
+      'egress',
+      'check',
+      'localhost:5432',
+      '--allow',
+      '127.0.0.1:5432',
+    ])
+    assert.equal(allowed.code, 0, allowed.stdout + allowed.stderr)
+    assert.match(allowed.stdout, /^address: +127\.0\.0\.1$/m)
+  })
 })

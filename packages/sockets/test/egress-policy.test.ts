@@ -119,6 +119,16 @@ describe('egress: decisions', () => {
     const smtp = await decide({}, '8.8.8.8', 25)
     assert.ok(!smtp.allowed && smtp.workerMessage === 'Connections to port 25 are prohibited')
     assert.equal((await decide({ allow: ['8.8.8.8:25'] }, '8.8.8.8', 25)).allowed, true)
+    // Allowing a host or range for every port does not open port 25 or other denied ports.
+    assert.equal((await decide({ allow: ['10.0.0.0/8'] }, '10.1.1.1', 25)).allowed, false)
+    assert.equal(
+      (await decide({ allow: ['8.8.8.8'], deny: ['port:22'] }, '8.8.8.8', 22)).allowed,
+      false
+    )
+    assert.equal(
+      (await decide({ allow: ['8.8.8.8:22'], deny: ['port:22'] }, '8.8.8.8', 22)).allowed,
+      true
+    )
     assert.equal((await decide({ deny: ['port:1-1023'] }, '8.8.8.8', 443)).allowed, false)
     assert.equal((await decide({ deny: ['port:1-1023'] }, '8.8.8.8', 8443)).allowed, true)
     assert.equal((await decide({}, '8.8.8.8', 0)).allowed, false)

@@ -121,7 +121,7 @@ async function start(data: RuntimeData): Promise<void> {
     configurable: true,
     writable: true,
   })
-  const policy = await createHostPolicy({
+  const policy = createHostPolicy({
     egress: data.egress,
     exceptions: data.exceptions,
     hostAddresses: data.hostAddresses,

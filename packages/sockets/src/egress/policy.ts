@@ -117,6 +117,7 @@ export function createEgressPolicy(options: EgressPolicyOptions = {}): EgressPol
     ...parseRules('deny', options.deny),
   ]
   const hostDenies = deny.filter((r) => r.target.kind === 'host')
+  const portDenies = deny.filter((r) => r.target.kind === 'port')
   if (options.dnsTimeoutMs !== undefined) {
     const t = options.dnsTimeoutMs
     if (!Number.isInteger(t) || t < 1 || t > 120_000) {
@@ -130,8 +131,14 @@ export function createEgressPolicy(options: EgressPolicyOptions = {}): EgressPol
   function judgeView(view: Ip, port: number, name?: string): Verdict {
     const c = classify(view)
     const a = best(allow, view, c, port, name)
-    const d = best(deny, view, c, port, name)
-    if (d && (!a || d.specificity >= a.specificity)) {
+    let d = best(deny, view, c, port, name)
+    // A port-only deny (`port:25`) yields only to an allow that names the port itself: allowing
+    // a host or range for everything must not quietly open SMTP.
+    if (a && !a.ports && (!d || d.target.kind !== 'port')) {
+      const portDeny = portDenies.find((r) => portMatches(r, port))
+      if (portDeny) d = portDeny
+    }
+    if (d && (!a || d.specificity >= a.specificity || (d.target.kind === 'port' && !a.ports))) {
       const reason =
         d.target.kind === 'port'
           ? `port ${port} is denied`
