@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { installToolPackage } from './npm-tool.mjs'
 
 const root = join(import.meta.dirname, '..')
 const dir = join(root, 'tools', 'workerd')
@@ -19,16 +20,7 @@ export function ensureWorkerd() {
     ? JSON.parse(readFileSync(installed, 'utf8')).version
     : undefined
   if (current !== WORKERD_VERSION || !existsSync(bin)) {
-    process.stderr.write(`installing workerd ${WORKERD_VERSION} into tools/workerd ...\n`)
-    execFileSync(
-      'npm',
-      ['install', '--no-package-lock', '--no-audit', '--no-fund', '--loglevel=error'],
-      {
-        cwd: dir,
-        stdio: ['ignore', 'inherit', 'inherit'],
-        timeout: 300_000,
-      }
-    )
+    installToolPackage(dir, `workerd ${WORKERD_VERSION}`)
   }
   return bin
 }

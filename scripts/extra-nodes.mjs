@@ -5,24 +5,14 @@ import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { installToolPackage } from './npm-tool.mjs'
 
 const dir = join(import.meta.dirname, '..', 'tools', 'node')
 
 /** Absolute paths of the extra Node binaries, installing them first if needed. */
 export function ensureExtraNodes() {
   const bins = ['node22', 'node24'].map((name) => join(dir, 'node_modules', name, 'bin', 'node'))
-  if (!bins.every((bin) => existsSync(bin))) {
-    process.stderr.write('installing Node 22 and 24 into tools/node ...\n')
-    execFileSync(
-      'npm',
-      ['install', '--no-package-lock', '--no-audit', '--no-fund', '--loglevel=error'],
-      {
-        cwd: dir,
-        stdio: ['ignore', 'inherit', 'inherit'],
-        timeout: 300_000,
-      }
-    )
-  }
+  if (!bins.every((bin) => existsSync(bin))) installToolPackage(dir, 'Node 22 and 24')
   return bins
 }
 

@@ -146,3 +146,45 @@ export async function settleWithin<T>(
     clearTimeout(timer)
   }
 }
+
+export interface LoopbackPair {
+  /** The same port on 127.0.0.1 and on ::1. */
+  port: number
+  /** Connections each address accepted (each is destroyed after `greeting`, if any, is sent). */
+  hits: { v4: number; v6: number }
+  close(): Promise<void>
+}
+
+/**
+ * Servers on 127.0.0.1:P and [::1]:P with the same P, counting accepted connections: lets a test
+ * see which address a connection really reached (e.g. the checked answer, not a rebinding one).
+ */
+export async function loopbackPair(greeting?: { v4: string; v6: string }): Promise<LoopbackPair> {
+  const hits = { v4: 0, v6: 0 }
+  const make = (family: 'v4' | 'v6'): net.Server =>
+    net.createServer((s) => {
+      hits[family]++
+      if (greeting) s.end(greeting[family])
+      else s.destroy()
+    })
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const v4 = make('v4')
+    v4.listen(0, '127.0.0.1')
+    await once(v4, 'listening')
+    const { port } = v4.address() as net.AddressInfo
+    const v6 = make('v6')
+    const ok = await new Promise<boolean>((resolve) => {
+      v6.once('error', () => resolve(false))
+      v6.listen(port, '::1', () => resolve(true))
+    })
+    if (!ok) {
+      await new Promise((r) => v4.close(r))
+      continue
+    }
+    const close = async (): Promise<void> => {
+      await Promise.all([new Promise((r) => v4.close(r)), new Promise((r) => v6.close(r))])
+    }
+    return { port, hits, close }
+  }
+  throw new Error('no port was free on both 127.0.0.1 and ::1 after 20 tries')
+}

@@ -9,6 +9,7 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { waitFor } from '../../../test-support/servers.js'
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 export const BIN = join(ROOT, 'packages/host/bin/wharf.js')
@@ -218,18 +219,13 @@ export function get(url: string, timeoutMs = 10_000): Promise<Reply> {
   })
 }
 
-/** Waits until `predicate()` is true, polling, or fails after `timeoutMs`. */
-export async function until(
+/** Waits until `predicate()` is true, polling, or fails after `timeoutMs` (default 5 s). */
+export function until(
   predicate: () => boolean,
   timeoutMs = 5000,
   what = 'condition'
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
+  return waitFor(predicate, timeoutMs, what)
 }
 
 /** A temp directory with the given files; removed by the returned function. */

@@ -3,7 +3,6 @@
 // workerd network failure, publish a denial naming a rule, and never reach the loopback servers.
 import assert from 'node:assert/strict'
 import diagnosticsChannel from 'node:diagnostics_channel'
-import { once } from 'node:events'
 import net from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { connect } from '../src/index.js'
@@ -11,43 +10,7 @@ import { CONNECT_FAILED, PORT_25_PROHIBITED } from '../src/messages.js'
 import { setSocketRuntime } from '../src/runtime.js'
 import { createEgressPolicy, type LookupAnswer } from '../src/egress/index.js'
 import type { EgressPolicy } from '../src/egress/types.js'
-
-interface LoopbackPair {
-  port: number
-  hits: { v4: number; v6: number }
-  close(): Promise<void>
-}
-
-/** Servers on 127.0.0.1:P and [::1]:P (same port), counting every accepted connection. */
-async function loopbackPair(): Promise<LoopbackPair> {
-  const hits = { v4: 0, v6: 0 }
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const v4 = net.createServer((s) => {
-      hits.v4++
-      s.destroy()
-    })
-    v4.listen(0, '127.0.0.1')
-    await once(v4, 'listening')
-    const { port } = v4.address() as net.AddressInfo
-    const v6 = net.createServer((s) => {
-      hits.v6++
-      s.destroy()
-    })
-    const ok = await new Promise<boolean>((resolve) => {
-      v6.once('error', () => resolve(false))
-      v6.listen(port, '::1', () => resolve(true))
-    })
-    if (!ok) {
-      v4.close()
-      continue
-    }
-    const close = async (): Promise<void> => {
-      await Promise.all([new Promise((r) => v4.close(r)), new Promise((r) => v6.close(r))])
-    }
-    return { port, hits, close }
-  }
-  throw new Error('could not find a port free on both 127.0.0.1 and ::1')
-}
+import { loopbackPair, type LoopbackPair } from '../../../test-support/servers.js'
 
 const answers = (...addresses: string[]): LookupAnswer[] =>
   addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }))

@@ -1,7 +1,6 @@
 // The egress policy's decisions: rule syntax and specificity, categories, multi-answer names,
 // DNS rebinding through the real connect(), and properties checked over generated addresses.
 import assert from 'node:assert/strict'
-import { once } from 'node:events'
 import net from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import fc from 'fast-check'
@@ -16,6 +15,7 @@ import {
   type EgressPolicyOptions,
   type LookupAnswer,
 } from '../src/egress/index.js'
+import { loopbackPair, type LoopbackPair } from '../../../test-support/servers.js'
 
 const signal = (): AbortSignal => AbortSignal.timeout(2000)
 const answers = (...addresses: string[]): LookupAnswer[] =>
@@ -348,34 +348,17 @@ describe('egress: properties', () => {
 // ---- rebinding and pinning through the real connect() ---------------------------------------
 
 describe('egress: DNS is resolved once and the checked address is the one connected', () => {
+  let pair: LoopbackPair
   let port = 0
-  const hits = { v4: 0, v6: 0 }
-  const servers: net.Server[] = []
+  let hits = { v4: 0, v6: 0 }
   before(async () => {
-    for (let attempt = 0; attempt < 20 && servers.length < 2; attempt++) {
-      const v4 = net.createServer((s) => {
-        hits.v4++
-        s.end('v4')
-      })
-      v4.listen(0, '127.0.0.1')
-      await once(v4, 'listening')
-      port = (v4.address() as net.AddressInfo).port
-      const v6 = net.createServer((s) => {
-        hits.v6++
-        s.end('v6')
-      })
-      const ok = await new Promise<boolean>((r) => {
-        v6.once('error', () => r(false))
-        v6.listen(port, '::1', () => r(true))
-      })
-      if (ok) servers.push(v4, v6)
-      else v4.close()
-    }
-    assert.equal(servers.length, 2)
+    pair = await loopbackPair({ v4: 'v4', v6: 'v6' })
+    port = pair.port
+    hits = pair.hits
   })
   after(async () => {
     setSocketRuntime(undefined)
-    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
+    await pair.close()
   })
 
   async function readAll(socket: ReturnType<typeof connect>): Promise<string> {
