@@ -220,13 +220,14 @@ class SocketCore implements StreamOwner {
       return
     }
     const timeoutMs = parsed.node.connectTimeoutMs ?? this.terms.connectTimeoutMs
-    const abort = new AbortController()
+    // Only a policy's DNS lookup can be aborted; without one, skip the (costly) controller.
+    const abort = this.terms.policy ? new AbortController() : undefined
     if (timeoutMs !== undefined) {
       this.timer = setTimeout(() => {
         const error = Object.assign(new Error(`connect timed out after ${timeoutMs} ms`), {
           code: 'ERR_SOCKET_CONNECT_TIMEOUT',
         })
-        abort.abort(error)
+        abort?.abort(error)
         this.fail(error)
       }, timeoutMs)
     }
@@ -236,7 +237,7 @@ class SocketCore implements StreamOwner {
       return
     }
     let host = target.host
-    if (this.terms.policy) {
+    if (this.terms.policy && abort) {
       let decision
       try {
         decision = await this.terms.policy.decide(host, target.port, abort.signal)
