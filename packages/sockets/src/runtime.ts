@@ -7,7 +7,22 @@
  *
  * @module
  */
+import type { Socket as NodeSocket } from 'node:net'
 import type { EgressPolicy } from './egress/types.js'
+
+/** Where `dial` must connect: the hostname as the Worker wrote it (or the policy's address). */
+export interface DialTarget {
+  readonly hostname: string
+  readonly port: number
+}
+
+/**
+ * A dial failure. `workerMessage`, if set, is what the Worker sees instead of workerd's generic
+ * connection failure (for example Cloudflare's port 25 message).
+ */
+export interface DialError extends Error {
+  workerMessage?: string
+}
 
 /** What the runtime is told about a socket being created. Values are as the Worker passed them. */
 export interface ConnectRequest {
@@ -29,6 +44,12 @@ export interface SocketTerms {
   readonly admitted?: Promise<void>
   /** Consulted for every connection, after admission and before any packet is sent. */
   readonly policy?: EgressPolicy
+  /**
+   * Opens the TCP connection in place of `net.connect`, for example by asking a broker outside a
+   * sandbox that checks the policy itself and passes back a connected socket. Must honour
+   * `signal` (the connect timeout or close). TLS, when asked for, is layered on the result here.
+   */
+  dial?(target: DialTarget, signal: AbortSignal): Promise<NodeSocket>
   /** Milliseconds from admission to an open connection (TLS included). Default: none. */
   readonly connectTimeoutMs?: number
   /** Extra trusted CA certificates (PEM) for TLS. */

@@ -220,8 +220,8 @@ class SocketCore implements StreamOwner {
       return
     }
     const timeoutMs = parsed.node.connectTimeoutMs ?? this.terms.connectTimeoutMs
-    // Only a policy's DNS lookup can be aborted; without one, skip the (costly) controller.
-    const abort = this.terms.policy ? new AbortController() : undefined
+    // Only a policy's lookup or a dial can be aborted; without them, skip the (costly) controller.
+    const abort = this.terms.policy || this.terms.dial ? new AbortController() : undefined
     if (timeoutMs !== undefined) {
       this.timer = setTimeout(() => {
         const error = Object.assign(new Error(`connect timed out after ${timeoutMs} ms`), {
@@ -258,6 +258,10 @@ class SocketCore implements StreamOwner {
       host = decision.address
     }
     if (this.failed) return
+    if (this.terms.dial && abort) {
+      await this.establishByDial(host, target.port, abort.signal)
+      return
+    }
     let node: net.Socket
     if (this.secureTransport === 'on') {
       const ca = collectCa(this.terms.ca, parsed.node.ca)
@@ -274,6 +278,40 @@ class SocketCore implements StreamOwner {
       node.once('connect', () => this.onConnected())
     }
     this.attach(node)
+  }
+
+  /** The runtime opens the connection (e.g. a broker outside a sandbox); TLS is added here. */
+  private async establishByDial(
+    hostname: string,
+    port: number,
+    signal: AbortSignal
+  ): Promise<void> {
+    let plain: net.Socket
+    try {
+      if (!this.terms.dial) throw new Error('no dial')
+      plain = await this.terms.dial({ hostname, port }, signal)
+    } catch (error) {
+      const workerMessage = (error as { workerMessage?: unknown } | null)?.workerMessage
+      this.fail(error, typeof workerMessage === 'string' ? workerMessage : undefined)
+      return
+    }
+    if (this.failed || this.closing) {
+      plain.destroy()
+      if (!this.failed) this.fail(new Error('closed while connecting'))
+      return
+    }
+    // A socket made from a passed handle has Node's default (false): workerd's EOF rules are ours.
+    plain.allowHalfOpen = true
+    plain.setNoDelay(true)
+    if (this.secureTransport === 'on') {
+      const ca = collectCa(this.terms.ca, this.parsed.node.ca)
+      const secure = tls.connect({ ...tlsClientOptions(this.parsed.domain, ca), socket: plain })
+      secure.once('secureConnect', () => this.onConnected())
+      this.attach(secure)
+      return
+    }
+    this.attach(plain)
+    this.onConnected()
   }
 
   /** Wires a Node socket (plain, TLS, or TLS over a taken plain socket) to the streams. */
