@@ -94,5 +94,6 @@ try {
   console.log(`  of which @wharf/sockets alone/plain: ${(sockets.rps / plain.rps).toFixed(2)}x`)
   console.log(`  and the host over @wharf/sockets alone: ${(wharf.rps / sockets.rps).toFixed(2)}x`)
 } finally {
-  for (const child of children) child.kill('SIGTERM')
+  // Servers first, the echo service they talk to last: no request sees its upstream vanish.
+  for (const child of children.reverse()) child.kill('SIGTERM')
 }

@@ -10,6 +10,7 @@ import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc
 import { parse as parseToml } from 'smol-toml'
 import { parseRule } from '@wharf/sockets/egress'
 import { configError } from './errors.js'
+import type { IsolationMode } from './isolation.js'
 
 export const CONFIG_FILES = ['wrangler.json', 'wrangler.jsonc', 'wrangler.toml'] as const
 
@@ -67,6 +68,8 @@ export interface WorkerConfig {
   readonly egress: EgressConfig
   readonly limits: Limits
   readonly exampleServices: readonly ExampleService[]
+  /** How the runtime process is cut off from the network (see isolation.ts). */
+  readonly isolation: IsolationMode
 }
 
 type Json = Record<string, unknown>
@@ -230,10 +233,17 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
   let egress: EgressConfig = { allow: [], deny: [] }
   let limits: Limits = DEFAULT_LIMITS
   const exampleServices: ExampleService[] = []
+  let isolation: IsolationMode = 'auto'
   if (raw.wharf !== undefined) {
     const wharf = raw.wharf
     if (!isObject(wharf)) return fail('wharf', 'must be an object')
-    only(wharf, 'wharf', ['egress', 'limits', 'example_services'])
+    only(wharf, 'wharf', ['egress', 'limits', 'example_services', 'isolation'])
+    if (wharf.isolation !== undefined) {
+      if (wharf.isolation !== 'auto' && wharf.isolation !== 'netns' && wharf.isolation !== 'none') {
+        return fail('wharf.isolation', 'must be "auto", "netns" or "none"')
+      }
+      isolation = wharf.isolation
+    }
     if (wharf.egress !== undefined) {
       const e = wharf.egress
       if (!isObject(e)) return fail('wharf.egress', 'must be an object')
@@ -313,6 +323,7 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
     egress,
     limits,
     exampleServices,
+    isolation,
   }
 }
 

@@ -10,6 +10,7 @@ import { loadConfig, readDevVars, type WorkerConfig } from './config.js'
 import { startEchoService, type ExampleServer } from './example-service.js'
 import { startHyperdrive, type StartedBinding } from './hyperdrive.js'
 import type { RuntimeData, ScopedException } from './protocol.js'
+import { resolveIsolation } from './isolation.js'
 import { logLine } from './logger.js'
 import { WorkerProcess } from './supervisor.js'
 
@@ -175,9 +176,11 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       })),
     })
     let data = buildData(config)
+    // Decided once per host: a reload that changes it needs a restart (said in the docs).
+    const isolation = resolveIsolation(config.isolation)
 
     const startRuntime = async (): Promise<WorkerProcess> => {
-      const next = new WorkerProcess(data)
+      const next = new WorkerProcess(data, isolation)
       try {
         await next.ready
       } catch (error) {
@@ -234,6 +237,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     }
 
     for (const line of bindingsTable(config, options.vars ?? {}, exceptions)) log(line)
+    log(`[wharf:info] Worker isolation: ${isolation.description}`)
     log(`[wharf:info] Ready on ${origin}`)
     return { url: origin, config, close: cleanup }
   } catch (error) {

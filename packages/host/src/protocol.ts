@@ -1,4 +1,5 @@
 /** Messages between the supervisor (`wharf dev`) and a Worker's runtime process. */
+import type { DialReply, DialRequest } from './broker.js'
 import type { Limits, EgressConfig } from './config.js'
 
 /** An address:port the Worker may reach whatever the policy says (the host's own services). */
@@ -31,7 +32,11 @@ export interface RuntimeData {
   readonly hyperdrive: readonly { binding: string; info?: HyperdriveInfo; error?: string }[]
 }
 
-/** To the runtime: its data once, then accepted connections (with the socket as the handle). */
-export type ToRuntime = { t: 'init'; data: RuntimeData } | { t: 'conn' } | { t: 'drain' }
+/**
+ * To the runtime: its data once, then accepted connections (with the socket as the handle), and
+ * the answers to its dial requests (with the connected socket as the handle).
+ */
+export type ToRuntime =
+  { t: 'init'; data: RuntimeData } | { t: 'conn' } | { t: 'drain' } | DialReply
 
-export type FromRuntime = { t: 'ready' } | { t: 'loadError'; message: string }
+export type FromRuntime = { t: 'ready' } | { t: 'loadError'; message: string } | DialRequest

@@ -15,6 +15,7 @@ import {
 } from './request-scope.js'
 
 export type EgressPolicy = NonNullable<SocketTerms['policy']>
+export type Dial = NonNullable<SocketTerms['dial']>
 
 /** Bound on sockets waiting for a slot in the whole host. */
 const MAX_QUEUED = 10_000
@@ -25,7 +26,7 @@ export class SocketLimiter implements SocketRuntime {
 
   constructor(
     private readonly limits: Limits,
-    private readonly policy: EgressPolicy | undefined
+    private readonly dial: Dial
   ) {}
 
   /** Sockets open (holding a slot) in the whole host. */
@@ -61,7 +62,7 @@ export class SocketLimiter implements SocketRuntime {
     }
     return {
       admitted,
-      ...(this.policy === undefined ? {} : { policy: this.policy }),
+      dial: this.dial,
       connectTimeoutMs: this.limits.connectTimeoutMs,
       assertIo(kind) {
         const current = currentScope()

@@ -3,12 +3,16 @@
  * each accepted connection (its file descriptor) to the current runtime, so requests never cross
  * a process or thread boundary, and a reload swaps processes without refusing a connection.
  */
-import { fork, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import type { Socket } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { DialBroker } from './broker.js'
+import { createHostPolicy } from './egress.js'
 import { WharfError } from './errors.js'
+import type { Isolation } from './isolation.js'
 import type { FromRuntime, RuntimeData, ToRuntime } from './protocol.js'
 
-const ENTRY = new URL('./runtime/child.js', import.meta.url)
+const ENTRY = fileURLToPath(new URL('./runtime/child.js', import.meta.url))
 const KILL_GRACE_MS = 2000
 
 export class WorkerProcess {
@@ -18,8 +22,28 @@ export class WorkerProcess {
   readonly exit: Promise<number | null>
   onExit: ((code: number | null) => void) | undefined
 
-  constructor(data: RuntimeData) {
-    this.child = fork(ENTRY, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  private readonly broker: DialBroker
+
+  constructor(data: RuntimeData, isolation: Isolation) {
+    // The policy lives here, outside the runtime process: the runtime can only ask.
+    this.broker = new DialBroker(
+      createHostPolicy({
+        egress: data.egress,
+        exceptions: data.exceptions,
+        hostAddresses: data.hostAddresses,
+      }),
+      {
+        connectTimeoutMs: data.limits.connectTimeoutMs,
+        maxPendingDials: data.limits.maxOpenSockets,
+      }
+    )
+    const [wrapper, ...wrapperArgs] = isolation.wrapper
+    const node = [...process.execArgv, ENTRY]
+    this.child = spawn(
+      wrapper ?? process.execPath,
+      wrapper === undefined ? node : [...wrapperArgs, process.execPath, ...node],
+      { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }
+    )
     this.exit = new Promise((resolve) => {
       this.child.once('exit', (code) => {
         this.exited = true
@@ -29,8 +53,12 @@ export class WorkerProcess {
     })
     this.ready = new Promise<void>((resolve, reject) => {
       this.child.on('message', (message: FromRuntime) => {
-        if (message.t === 'ready') resolve()
-        else {
+        if (DialBroker.matches(message)) {
+          void this.broker.handle(message, (reply, socket) => {
+            if (!this.send(reply, socket)) socket?.destroy()
+          })
+        } else if (message.t === 'ready') resolve()
+        else if (message.t === 'loadError') {
           reject(
             new WharfError(
               'ERR_WHARF_WORKER_LOAD',

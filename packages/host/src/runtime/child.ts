@@ -9,11 +9,11 @@ import http from 'node:http'
 import type { Socket } from 'node:net'
 import { setSocketRuntime } from '@wharf/sockets/runtime'
 import { env as workerEnv, type ExecutionContext } from '../cloudflare-workers.js'
-import { createHostPolicy } from '../egress.js'
 import { flushLog, logLine } from '../logger.js'
 import type { FromRuntime, RuntimeData, ToRuntime } from '../protocol.js'
 import { RequestScope, requestStore } from '../request-scope.js'
 import { SocketLimiter } from '../socket-runtime.js'
+import { dial, onDialReply, routeFetchThroughBroker } from './dial-client.js'
 import { toRequest, writeResponse } from './http-bridge.js'
 import {
   hyperdriveBinding,
@@ -32,6 +32,10 @@ process.on('uncaughtException', (error) => {
 })
 process.on('unhandledRejection', (reason) => {
   console.error('[wharf:error] unhandled rejection in the Worker:', reason)
+})
+// Dial replies may arrive at any time, even while the Worker module loads (a top-level fetch).
+process.on('message', (message: unknown, handle?: Socket) => {
+  onDialReply(message, handle)
 })
 // The supervisor went away: so do we.
 process.on('disconnect', () => process.exit(0))
@@ -121,12 +125,9 @@ async function start(data: RuntimeData): Promise<void> {
     configurable: true,
     writable: true,
   })
-  const policy = createHostPolicy({
-    egress: data.egress,
-    exceptions: data.exceptions,
-    hostAddresses: data.hostAddresses,
-  })
-  const limiter = new SocketLimiter(data.limits, policy)
+  // Connections are opened by the supervisor's broker, which holds the egress policy.
+  const limiter = new SocketLimiter(data.limits, dial)
+  routeFetchThroughBroker(data.limits.connectTimeoutMs)
   setSocketRuntime(limiter)
   Object.assign(workerEnv, data.vars)
   for (const h of data.hyperdrive) {

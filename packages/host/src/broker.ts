@@ -1,0 +1,133 @@
+/**
+ * The dial broker: the only place a Worker's outbound connection is opened. It runs in the
+ * supervisor, outside the runtime process (which, isolated in its own network namespace, has no
+ * route anywhere). Every request from the runtime is hostile input: it is validated, checked
+ * against the egress policy here, connected to exactly the checked address, and the connected
+ * socket is passed back to the runtime as a file descriptor.
+ */
+import net from 'node:net'
+import type { EgressPolicy } from './socket-runtime.js'
+
+/** From the runtime: open `hostname:port` (the hostname as the Worker wrote it). */
+export interface DialRequest {
+  readonly t: 'dial'
+  readonly id: number
+  readonly hostname: string
+  readonly port: number
+}
+
+/** To the runtime: the outcome; on success the connected socket travels as the message handle. */
+export interface DialReply {
+  readonly t: 'dialed'
+  readonly id: number
+  readonly ok: boolean
+  /** Operator-facing reason, never shown to the Worker. */
+  readonly reason?: string
+  /** What the Worker sees instead of workerd's generic failure (port 25's message). */
+  readonly workerMessage?: string
+}
+
+export interface BrokerLimits {
+  /** How long policy + TCP connect may take in the broker. */
+  readonly connectTimeoutMs: number
+  /** Dials in progress per runtime; more are refused at once. */
+  readonly maxPendingDials: number
+}
+
+const MAX_ID = 2 ** 31
+
+function isDialRequest(message: unknown): message is DialRequest {
+  const m = message as Partial<DialRequest> | null
+  return (
+    typeof m === 'object' &&
+    m !== null &&
+    m.t === 'dial' &&
+    Number.isInteger(m.id) &&
+    (m.id ?? -1) >= 0 &&
+    (m.id ?? MAX_ID) < MAX_ID &&
+    typeof m.hostname === 'string' &&
+    m.hostname.length > 0 &&
+    m.hostname.length <= 300 &&
+    Number.isInteger(m.port) &&
+    (m.port ?? 0) >= 1 &&
+    (m.port ?? 0) <= 65535
+  )
+}
+
+export class DialBroker {
+  private pending = 0
+
+  constructor(
+    private readonly policy: EgressPolicy,
+    private readonly limits: BrokerLimits
+  ) {}
+
+  /** Whether a runtime message is a dial request this broker should answer. */
+  static matches(message: unknown): boolean {
+    return (message as { t?: unknown } | null)?.t === 'dial'
+  }
+
+  /** Answers one dial request exactly once through `reply`. Never throws. */
+  async handle(
+    message: unknown,
+    reply: (answer: DialReply, socket?: net.Socket) => void
+  ): Promise<void> {
+    if (!isDialRequest(message)) {
+      const id = (message as { id?: unknown } | null)?.id
+      if (Number.isInteger(id)) {
+        reply({ t: 'dialed', id: id as number, ok: false, reason: 'malformed dial request' })
+      }
+      return
+    }
+    const { id, hostname, port } = message
+    if (this.pending >= this.limits.maxPendingDials) {
+      reply({ t: 'dialed', id, ok: false, reason: 'too many dials in progress' })
+      return
+    }
+    this.pending++
+    try {
+      const signal = AbortSignal.timeout(this.limits.connectTimeoutMs)
+      const decision = await this.policy.decide(hostname, port, signal)
+      if (!decision.allowed) {
+        reply({
+          t: 'dialed',
+          id,
+          ok: false,
+          reason: `egress denied by ${decision.rule}: ${decision.reason}`,
+          ...(decision.workerMessage === undefined
+            ? {}
+            : { workerMessage: decision.workerMessage }),
+        })
+        return
+      }
+      const socket = await this.connect(decision.address, port, signal)
+      reply({ t: 'dialed', id, ok: true }, socket)
+    } catch (error) {
+      reply({ t: 'dialed', id, ok: false, reason: (error as Error).message })
+    } finally {
+      this.pending--
+    }
+  }
+
+  /** Connects to the checked address itself, unread (paused) so no byte stays behind here. */
+  private connect(address: string, port: number, signal: AbortSignal): Promise<net.Socket> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host: address, port, allowHalfOpen: true })
+      socket.pause()
+      const onAbort = (): void => {
+        socket.destroy()
+        reject(new Error(`connect to ${address}:${port} timed out`))
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      socket.once('connect', () => {
+        signal.removeEventListener('abort', onAbort)
+        resolve(socket)
+      })
+      socket.once('error', (error) => {
+        signal.removeEventListener('abort', onAbort)
+        socket.destroy()
+        reject(error)
+      })
+    })
+  }
+}
