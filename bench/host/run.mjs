@@ -58,32 +58,38 @@ try {
   const echoPort = await start([here('./servers.mjs'), 'echo'], /^(\d+)$/m)
   const plainPort = await start([here('./servers.mjs'), 'plain', echoPort], /^(\d+)$/m)
   const socketsPort = await start([here('./servers.mjs'), 'plain-sockets', echoPort], /^(\d+)$/m)
-  const wharfUrl = await start(
-    [
-      here('../../packages/host/bin/wharf.js'),
-      'dev',
-      here('./worker'),
-      '--port',
-      '0',
-      '--no-watch',
-      '--var',
-      `ECHO:127.0.0.1:${echoPort}`,
-      '--allow',
-      '127.0.0.1/32',
-    ],
-    /Ready on (http:\/\/\S+)/
-  )
+  const startWharf = (isolation) =>
+    start(
+      [
+        here('../../packages/host/bin/wharf.js'),
+        'dev',
+        here('./worker'),
+        '--port',
+        '0',
+        '--no-watch',
+        '--isolation',
+        isolation,
+        '--var',
+        `ECHO:127.0.0.1:${echoPort}`,
+        '--allow',
+        '127.0.0.1/32',
+      ],
+      /Ready on (http:\/\/\S+)/
+    )
+  const wharfUrl = await startWharf('auto')
+  const wharfOpenUrl = await startWharf('none')
   const plainUrl = `http://127.0.0.1:${plainPort}/`
   const results = {}
   for (const [name, url] of [
     ['plain node:http + node:net', plainUrl],
     ['node:http + @wharf/sockets', `http://127.0.0.1:${socketsPort}/`],
     ['wharf dev Worker', `${wharfUrl}/`],
+    ['wharf dev, isolation none', `${wharfOpenUrl}/`],
   ]) {
     await load(url, warmup)
     results[name] = await load(url, duration)
   }
-  const [plain, sockets, wharf] = Object.values(results)
+  const [plain, sockets, wharf, open] = Object.values(results)
   console.log(`connections ${connections}, ${duration} s each, after a ${warmup} s warm-up`)
   for (const [name, r] of Object.entries(results)) {
     console.log(
@@ -93,6 +99,9 @@ try {
   console.log(`ratio wharf/plain: ${(wharf.rps / plain.rps).toFixed(2)}x (target >= 0.8x)`)
   console.log(`  of which @wharf/sockets alone/plain: ${(sockets.rps / plain.rps).toFixed(2)}x`)
   console.log(`  and the host over @wharf/sockets alone: ${(wharf.rps / sockets.rps).toFixed(2)}x`)
+  console.log(
+    `  isolation (network namespace + dial broker) costs: ${(wharf.rps / open.rps).toFixed(2)}x of the unisolated host`
+  )
 } finally {
   // Servers first, the echo service they talk to last: no request sees its upstream vanish.
   for (const child of children.reverse()) child.kill('SIGTERM')

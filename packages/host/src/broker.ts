@@ -86,27 +86,37 @@ export class DialBroker {
     }
     this.pending++
     try {
-      const signal = AbortSignal.timeout(this.limits.connectTimeoutMs)
-      const decision = await this.policy.decide(hostname, port, signal)
-      if (!decision.allowed) {
-        reply({
-          t: 'dialed',
-          id,
-          ok: false,
-          reason: `egress denied by ${decision.rule}: ${decision.reason}`,
-          ...(decision.workerMessage === undefined
-            ? {}
-            : { workerMessage: decision.workerMessage }),
-        })
-        return
-      }
-      const socket = await this.connect(decision.address, port, signal)
+      const socket = await this.open(hostname, port)
       reply({ t: 'dialed', id, ok: true }, socket)
     } catch (error) {
-      reply({ t: 'dialed', id, ok: false, reason: (error as Error).message })
+      const workerMessage = (error as { workerMessage?: unknown }).workerMessage
+      reply({
+        t: 'dialed',
+        id,
+        ok: false,
+        reason: (error as Error).message,
+        ...(typeof workerMessage === 'string' ? { workerMessage } : {}),
+      })
     } finally {
       this.pending--
     }
+  }
+
+  /**
+   * Checks `hostname:port` against the policy and connects to the checked address. Rejects with
+   * the policy's reason (and `workerMessage`, e.g. port 25's) or the connect error.
+   */
+  async open(hostname: string, port: number, signal?: AbortSignal): Promise<net.Socket> {
+    const timeout = AbortSignal.timeout(this.limits.connectTimeoutMs)
+    const bounded = signal ? AbortSignal.any([signal, timeout]) : timeout
+    const decision = await this.policy.decide(hostname, port, bounded)
+    if (!decision.allowed) {
+      throw Object.assign(new Error(`egress denied by ${decision.rule}: ${decision.reason}`), {
+        code: 'ERR_EGRESS_DENIED',
+        ...(decision.workerMessage === undefined ? {} : { workerMessage: decision.workerMessage }),
+      })
+    }
+    return this.connect(decision.address, port, bounded)
   }
 
   /** Connects to the checked address itself, unread (paused) so no byte stays behind here. */

@@ -13,7 +13,7 @@ import { flushLog } from './logger.js'
 
 const USAGE = `Usage:
   wharf dev [dir] [--port N] [--ip ADDR] [--var KEY:VALUE]... [--config FILE]
-                  [--allow RULE]... [--deny RULE]...
+                  [--allow RULE]... [--deny RULE]... [--no-watch] [--isolation auto|netns|none]
   wharf egress check HOST:PORT [--config FILE] [--allow RULE]... [--deny RULE]...
   wharf pool ...          (see \`wharf pool --help\`)
   wharf --version
@@ -52,11 +52,21 @@ async function devCommand(argv: string[]): Promise<number> {
       allow: { type: 'string', multiple: true },
       deny: { type: 'string', multiple: true },
       'no-watch': { type: 'boolean' },
+      isolation: { type: 'string' },
     },
   })
   if (positionals.length > 1)
     throw usageError(`wharf dev takes one directory (got ${positionals.join(' ')})`)
   const port = parsePort(values.port)
+  const isolation = values.isolation
+  if (
+    isolation !== undefined &&
+    isolation !== 'auto' &&
+    isolation !== 'netns' &&
+    isolation !== 'none'
+  ) {
+    throw usageError(`--isolation must be auto, netns or none (got "${isolation}")`)
+  }
   for (const [effect, list] of [
     ['allow', values.allow ?? []],
     ['deny', values.deny ?? []],
@@ -78,6 +88,7 @@ async function devCommand(argv: string[]): Promise<number> {
     allow: values.allow ?? [],
     deny: values.deny ?? [],
     watch: values['no-watch'] !== true,
+    ...(isolation === undefined ? {} : { isolation }),
   })
   await new Promise<void>((resolve) => {
     const stop = (): void => {

@@ -10,7 +10,7 @@ import { loadConfig, readDevVars, type WorkerConfig } from './config.js'
 import { startEchoService, type ExampleServer } from './example-service.js'
 import { startHyperdrive, type StartedBinding } from './hyperdrive.js'
 import type { RuntimeData, ScopedException } from './protocol.js'
-import { resolveIsolation } from './isolation.js'
+import { resolveIsolation, type IsolationMode } from './isolation.js'
 import { logLine } from './logger.js'
 import { WorkerProcess } from './supervisor.js'
 
@@ -23,6 +23,8 @@ export interface DevOptions {
   readonly allow?: readonly string[]
   readonly deny?: readonly string[]
   readonly watch?: boolean
+  /** Overrides `wharf.isolation`. */
+  readonly isolation?: IsolationMode
   readonly log?: (line: string) => void
 }
 
@@ -177,7 +179,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     })
     let data = buildData(config)
     // Decided once per host: a reload that changes it needs a restart (said in the docs).
-    const isolation = resolveIsolation(config.isolation)
+    const isolation = resolveIsolation(options.isolation ?? config.isolation)
 
     const startRuntime = async (): Promise<WorkerProcess> => {
       const next = new WorkerProcess(data, isolation)

@@ -30,6 +30,11 @@ export interface RuntimeData {
   /** The host's own listening addresses: denied to the Worker (no loops back into the host). */
   readonly hostAddresses: readonly { readonly address: string; readonly port: number }[]
   readonly hyperdrive: readonly { binding: string; info?: HyperdriveInfo; error?: string }[]
+  /**
+   * The runtime has no network (its own namespace): connections come from the supervisor's
+   * broker. Otherwise the runtime applies the same policy in-process (faster, not isolated).
+   */
+  readonly brokered?: boolean
 }
 
 /**

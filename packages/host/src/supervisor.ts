@@ -71,7 +71,7 @@ export class WorkerProcess {
     })
     this.ready.catch(() => undefined)
     this.child.on('error', (error) => console.error('[wharf:error] Worker process:', error))
-    this.send({ t: 'init', data })
+    this.send({ t: 'init', data: { ...data, brokered: isolation.kind === 'netns' } })
   }
 
   get pid(): number | undefined {

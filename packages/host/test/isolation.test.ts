@@ -12,6 +12,7 @@ import { FIXTURES, get, startWharf, type Wharf } from './helpers.js'
 describe('wharf dev: the Worker cannot reach the network except through the policy', () => {
   let denied: Wharf
   let allowed: Wharf
+  let open: Wharf
   let server: http.Server
   let port = 0
   let hits = 0
@@ -30,9 +31,10 @@ describe('wharf dev: the Worker cannot reach the network except through the poli
       '--allow',
       `127.0.0.1:${port}`,
     ])
+    open = await startWharf(join(FIXTURES, 'escape'), ['--no-watch', '--isolation', 'none'])
   })
   after(async () => {
-    await Promise.all([denied.stop(), allowed.stop()])
+    await Promise.all([denied.stop(), allowed.stop(), open.stop()])
     server.close()
   })
 
@@ -66,5 +68,17 @@ describe('wharf dev: the Worker cannot reach the network except through the poli
     assert.match(reply.body, /^refused: egress denied by deny default:local/)
     assert.equal(hits, before)
     await denied.waitFor(/\[wharf:egress\] denied 127\.0\.0\.1:\d+ by deny default:local/)
+  })
+  it('with --isolation none the policy still governs sockets and fetch, but node:net gets through', async () => {
+    assert.match(open.output(), /Worker isolation: none/)
+    assert.match(
+      (await get(`${open.url}/socket?port=${port}`)).body,
+      /^refused: proxy request failed/
+    )
+    assert.match((await get(`${open.url}/fetch?port=${port}`)).body, /^refused: /)
+    const before = hits
+    // The documented caveat of "none": Worker code using node:net directly is not stopped.
+    assert.equal((await get(`${open.url}/net?port=${port}`)).body, 'reached: connected')
+    assert.equal(hits, before, 'a bare TCP connect makes no HTTP request')
   })
 })

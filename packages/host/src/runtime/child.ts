@@ -13,7 +13,9 @@ import { flushLog, logLine } from '../logger.js'
 import type { FromRuntime, RuntimeData, ToRuntime } from '../protocol.js'
 import { RequestScope, requestStore } from '../request-scope.js'
 import { SocketLimiter } from '../socket-runtime.js'
-import { dial, onDialReply, routeFetchThroughBroker } from './dial-client.js'
+import { DialBroker } from '../broker.js'
+import { createHostPolicy } from '../egress.js'
+import { dial, onDialReply, routeFetchThrough } from './dial-client.js'
 import { toRequest, writeResponse } from './http-bridge.js'
 import {
   hyperdriveBinding,
@@ -125,9 +127,25 @@ async function start(data: RuntimeData): Promise<void> {
     configurable: true,
     writable: true,
   })
-  // Connections are opened by the supervisor's broker, which holds the egress policy.
-  const limiter = new SocketLimiter(data.limits, dial)
-  routeFetchThroughBroker(data.limits.connectTimeoutMs)
+  // Isolated, connections are opened by the supervisor's broker, which holds the egress policy;
+  // otherwise the same broker logic runs here (no IPC round trip, but node:net is not stopped).
+  let opener = dial
+  if (data.brokered !== true) {
+    const local = new DialBroker(
+      createHostPolicy({
+        egress: data.egress,
+        exceptions: data.exceptions,
+        hostAddresses: data.hostAddresses,
+      }),
+      {
+        connectTimeoutMs: data.limits.connectTimeoutMs,
+        maxPendingDials: data.limits.maxOpenSockets,
+      }
+    )
+    opener = (target, signal) => local.open(target.hostname, target.port, signal)
+  }
+  const limiter = new SocketLimiter(data.limits, opener)
+  routeFetchThrough(opener, data.limits.connectTimeoutMs)
   setSocketRuntime(limiter)
   Object.assign(workerEnv, data.vars)
   for (const h of data.hyperdrive) {

@@ -75,15 +75,18 @@ export function dial(
   })
 }
 
-/** Every `fetch()` of the Worker connects through the broker too (TLS is added here). */
-export function routeFetchThroughBroker(connectTimeoutMs: number): void {
+/** Every `fetch()` of the Worker connects through `open` too (TLS is added here). */
+export function routeFetchThrough(
+  open: (target: { hostname: string; port: number }, signal?: AbortSignal) => Promise<Socket>,
+  connectTimeoutMs: number
+): void {
   setGlobalDispatcher(
     new Agent({
       connectTimeout: connectTimeoutMs,
       connect: (options, callback) => {
         const port = Number(options.port) || (options.protocol === 'https:' ? 443 : 80)
         const hostname = options.hostname.replace(/^\[(.*)\]$/, '$1')
-        dial({ hostname, port }, AbortSignal.timeout(connectTimeoutMs)).then(
+        open({ hostname, port }, AbortSignal.timeout(connectTimeoutMs)).then(
           (socket) => {
             if (options.protocol !== 'https:') {
               callback(null, socket)
