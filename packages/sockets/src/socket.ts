@@ -591,7 +591,11 @@ class SocketCore implements StreamOwner {
     }
     await this.flushWrites()
     const closedError = new TypeError(msg.SOCKET_CLOSED)
-    this.settlePendingRead(closedError)
+    // workerd settles `closed` (and close()) first and rejects a pending read only afterwards, on
+    // a later turn: drivers (redis-on-workers) rely on that order. Take the read over now.
+    const pendingRead = this.pendingRead
+    this.pendingRead = undefined
+    if (pendingRead) pendingRead.detached = true
     this.closeReadable()
     this.errorWritable(closedError)
     this.writeSideClosed = true
@@ -604,6 +608,7 @@ class SocketCore implements StreamOwner {
     this.gone = true
     this.closed.resolve()
     this.finish('close')
+    if (pendingRead) setImmediate(() => pendingRead.reject(closedError))
   }
 
   private finish(reason: string): void {

@@ -46,6 +46,8 @@ export interface Deferred<T> {
   resolve(value: T): void
   reject(reason: unknown): void
   settled: boolean
+  /** The core took this read over (close): the stream machinery no longer settles it. */
+  detached?: boolean
 }
 
 export function deferred<T>(handled = false): Deferred<T> {
@@ -138,11 +140,11 @@ function socketRead(
   native.call(this, view).then(
     (result) => {
       if (owner.pendingRead === d) owner.pendingRead = undefined
-      d.resolve(result)
+      if (d.detached !== true) d.resolve(result)
     },
     (error: unknown) => {
       if (owner.pendingRead === d) owner.pendingRead = undefined
-      d.reject(error)
+      if (d.detached !== true) d.reject(error)
     }
   )
   return d.promise

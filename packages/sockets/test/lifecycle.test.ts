@@ -99,6 +99,28 @@ test('close() flushes queued writes, then the server sees FIN; repeated close() 
   assert.equal((await s.opened).remoteAddress, server.address)
 })
 
+test('close() with a read pending: closed and close() settle first, the read rejects after', async (t) => {
+  // Measured on workerd 1.20261117.1: "closed resolved", "close() resolved", then
+  // "read rejected This socket has been closed.".
+  const server = await tcpServer(() => {})
+  t.after(() => server.close())
+  const s = connect(server.address)
+  await s.opened
+  const order: string[] = []
+  void s.closed.then(() => order.push('closed'))
+  const read = s.readable
+    .getReader()
+    .read()
+    .then(
+      () => order.push('read resolved'),
+      (error: Error) => order.push(`read rejected: ${error.message}`)
+    )
+  await new Promise((r) => setTimeout(r, 20))
+  const closing = s.close().then(() => order.push('close()'))
+  await Promise.all([read, closing])
+  assert.deepEqual(order, ['closed', 'close()', `read rejected: ${msg.SOCKET_CLOSED}`])
+})
+
 test('reads and writes after close() reject with workerd messages', async (t) => {
   const server = await tcpServer(() => {})
   t.after(() => server.close())
