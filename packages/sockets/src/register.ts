@@ -9,10 +9,14 @@
  * may re-export `cloudflare:sockets`, which would be a cycle). Nothing here uses top-level await,
  * so CommonJS code can `require()` the result.
  *
+ * It also stops the one rejection that Workers drivers leave unhandled on `close()` from ending the
+ * process (see close-rejections.ts); other unhandled rejections behave as Node's defaults.
+ *
  * @module
  */
 import Module from 'node:module'
 import { fileURLToPath } from 'node:url'
+import { logSocketClosedRejections } from './close-rejections.js'
 
 export const SPECIFIER = 'cloudflare:sockets'
 const targetUrl = new URL('./index.js', import.meta.url).href
@@ -36,6 +40,8 @@ const g = globalThis as { [registered]?: boolean }
 
 if (g[registered] !== true) {
   g[registered] = true
+  // Workers drivers leave a rejection unhandled on close(); workerd logs it, Node would exit.
+  logSocketClosedRejections()
   const registerHooks = (Module as unknown as { registerHooks?: RegisterHooks }).registerHooks
   if (typeof registerHooks === 'function') {
     registerHooks({

@@ -24,6 +24,10 @@ export interface RunOptions {
   imports?: string[]
   /** Add `--conditions=workerd` (pg-cloudflare and postgres.js pick their Workers builds by it). */
   workerd?: boolean
+  /** More Node flags, before the app. */
+  nodeFlags?: string[]
+  /** The Node binary (default: this one). */
+  node?: string
   /** Extra environment; NODE_OPTIONS and friends of the test runner are not passed on. */
   env?: Record<string, string>
   timeoutMs?: number
@@ -71,6 +75,7 @@ export function runApp(
   const argv = [
     ...imports.flatMap((entry) => ['--import', entry]),
     ...(options.workerd === true ? ['--conditions=workerd'] : []),
+    ...(options.nodeFlags ?? []),
     app,
     ...args,
   ]
@@ -81,7 +86,7 @@ export function runApp(
   const command = `${shown}node ${argv.join(' ')}`
   return new Promise((resolve) => {
     execFile(
-      process.execPath,
+      options.node ?? process.execPath,
       argv,
       {
         cwd: root,
