@@ -1,0 +1,187 @@
+// A real PostgreSQL (Debian's packaged server) for the driver tests, in a temporary cluster on a
+// free loopback port: SCRAM passwords, and TLS with the test PKI's localhost certificate.
+// PostgreSQL refuses to run as root, so as root the cluster belongs to the `postgres` user.
+// (Same shape as test-support/postgres.ts's startPostgres, kept here so these tests stand alone.)
+import { execFileSync, spawnSync } from 'node:child_process'
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
+import net from 'node:net'
+import { once } from 'node:events'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { testPki } from '../../../../test-support/certs.js'
+
+export interface PostgresServer {
+  host: '127.0.0.1'
+  port: number
+  user: string
+  password: string
+  database: string
+  connectionString: string
+  /** PEM of the CA that signed the server certificate (with `tls`). */
+  ca?: string
+  dataDir: string
+  /** Runs SQL with psql over the Unix socket (a client independent of the drivers). */
+  psql(sql: string): string
+  stop(): Promise<void>
+}
+
+function binDir(): string {
+  const base = '/usr/lib/postgresql'
+  const versions = existsSync(base)
+    ? readdirSync(base)
+        .filter((v) => existsSync(join(base, v, 'bin', 'initdb')))
+        .sort((a, b) => Number(b) - Number(a))
+    : []
+  const newest = versions[0]
+  if (newest === undefined) {
+    throw new Error(
+      'PostgreSQL server not found under /usr/lib/postgresql: run `sudo bash scripts/install-system-deps.sh`'
+    )
+  }
+  return join(base, newest, 'bin')
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as net.AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+export async function startPostgres(
+  options: { tls?: boolean; auth?: 'scram-sha-256' | 'md5' | 'trust' } = {}
+): Promise<PostgresServer> {
+  const bin = binDir()
+  const asRoot = process.getuid?.() === 0
+  const owner = asRoot
+    ? {
+        uid: Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })),
+        gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })),
+      }
+    : undefined
+  const run = (cmd: string, args: string[], timeout = 60_000): string => {
+    const [file, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args]
+    const result = spawnSync(file, argv, { encoding: 'utf8', timeout })
+    if (result.status !== 0) {
+      throw new Error(
+        `${cmd} failed (${result.status ?? result.signal}):\n${result.stderr}${result.stdout}`
+      )
+    }
+    return result.stdout
+  }
+  const own = (path: string): void => {
+    if (owner) chownSync(path, owner.uid, owner.gid)
+  }
+
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-pg-'))
+  own(dir)
+  chmodSync(dir, 0o700)
+  const dataDir = join(dir, 'data')
+  const user = 'postgres'
+  const password = `pw-${Math.random().toString(36).slice(2)}`
+  const auth = options.auth ?? 'scram-sha-256'
+  const pwfile = join(dir, 'pwfile')
+  writeFileSync(pwfile, `${password}\n`)
+  own(pwfile)
+  try {
+    run(join(bin, 'initdb'), [
+      '-D',
+      dataDir,
+      '-U',
+      user,
+      '--pwfile',
+      pwfile,
+      `--auth-host=${auth}`,
+      '--auth-local=trust',
+      '-E',
+      'UTF8',
+      '--no-sync',
+    ])
+    let ca: string | undefined
+    if (options.tls === true) {
+      const pki = testPki()
+      for (const [from, to] of [
+        [pki.localhost.certPath, 'server.crt'],
+        [pki.localhost.keyPath, 'server.key'],
+      ] as const) {
+        copyFileSync(from, join(dataDir, to))
+        own(join(dataDir, to))
+        chmodSync(join(dataDir, to), 0o600)
+      }
+      ca = pki.ca
+    }
+    // A port picked by the kernel can be taken again before postgres binds it: retry.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const port = await freePort()
+      const settings = [
+        `-p ${port}`,
+        `-k ${dir}`,
+        "-c listen_addresses='127.0.0.1'",
+        '-c fsync=off',
+        '-c synchronous_commit=off',
+        '-c full_page_writes=off',
+        `-c password_encryption=${auth === 'md5' ? 'md5' : 'scram-sha-256'}`,
+        ...(options.tls === true
+          ? ['-c ssl=on', '-c ssl_cert_file=server.crt', '-c ssl_key_file=server.key']
+          : []),
+      ].join(' ')
+      try {
+        run(join(bin, 'pg_ctl'), [
+          '-D',
+          dataDir,
+          '-l',
+          join(dir, 'log'),
+          '-w',
+          '-t',
+          '30',
+          '-o',
+          settings,
+          'start',
+        ])
+      } catch (e) {
+        if (attempt < 4 && /already in use|could not bind/i.test(String(e))) continue
+        throw e
+      }
+      const server: PostgresServer = {
+        host: '127.0.0.1',
+        port,
+        user,
+        password,
+        database: 'postgres',
+        connectionString: `postgres://${user}:${encodeURIComponent(password)}@localhost:${port}/postgres`,
+        dataDir,
+        psql: (sql) =>
+          run(
+            join(bin, 'psql'),
+            ['-h', dir, '-p', String(port), '-U', user, '-d', 'postgres', '-XAtqc', sql],
+            10_000
+          ).trim(),
+        stop: () => {
+          try {
+            run(join(bin, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', '-w', '-t', '30', 'stop'])
+          } finally {
+            rmSync(dir, { recursive: true, force: true })
+          }
+          return Promise.resolve()
+        },
+      }
+      if (ca !== undefined) server.ca = ca
+      return server
+    }
+    throw new Error('PostgreSQL found no free port in 5 tries')
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true })
+    throw e
+  }
+}
