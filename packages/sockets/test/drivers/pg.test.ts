@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { testPki, type TestPki } from '../../../../test-support/certs.js'
 import { startPostgres, type PostgresServer } from './postgres-server.js'
-import { describeRun, ensureBuilt, requireCommands, runApp } from './run-app.js'
+import { describeRun, ensureBuilt, extraNodes, requireCommands, runApp } from './run-app.js'
 
 const APP = 'examples/pg/app.mjs'
 const ENTRY = ['@wharf/sockets/navigator']
@@ -86,4 +86,18 @@ for (const sslmode of ['verify-full', 'no-verify']) {
 test('without the navigator opt-in pg stays on node:net (why the opt-in exists)', async () => {
   const r = await runApp(APP, ['1'], { workerd: true, env: { DATABASE_URL: url() } })
   assert.equal(r.result?.socket, 'Socket', describeRun(r))
+})
+
+test('Node 22 and 24 (module.registerHooks): the same TLS run', async () => {
+  for (const node of await extraNodes()) {
+    const r = await runApp(APP, ['2'], {
+      node,
+      imports: ENTRY,
+      workerd: true,
+      env: { DATABASE_URL: url('verify-full'), NODE_EXTRA_CA_CERTS: pki.caPath },
+    })
+    assert.deepEqual(r.result?.rows, expectedRows(2), describeRun(r))
+    assert.equal(r.result.ssl, true)
+    assert.equal(r.code, 0, describeRun(r))
+  }
 })

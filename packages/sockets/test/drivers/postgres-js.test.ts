@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { testPki, type TestPki } from '../../../../test-support/certs.js'
 import { startPostgres, type PostgresServer } from './postgres-server.js'
-import { describeRun, ensureBuilt, requireCommands, runApp } from './run-app.js'
+import { describeRun, ensureBuilt, extraNodes, requireCommands, runApp } from './run-app.js'
 
 const APP = 'examples/postgres-js/app.mjs'
 
@@ -79,4 +79,17 @@ test('sslmode=require: a certificate the process does not trust is refused, at o
 test('without --conditions=workerd it is the Node build, which would not verify (why the flag)', async () => {
   const r = await runApp(APP, ['1'], { env: { DATABASE_URL: url('require') } })
   assert.equal(r.result?.ssl, true, describeRun(r))
+})
+
+test('Node 22 and 24 (module.registerHooks): the same SSL run', async () => {
+  for (const node of await extraNodes()) {
+    const r = await runApp(APP, ['2'], {
+      node,
+      workerd: true,
+      env: { DATABASE_URL: url('require'), NODE_EXTRA_CA_CERTS: pki.caPath },
+    })
+    assert.deepEqual(r.result?.rows, expectedRows(2), describeRun(r))
+    assert.equal(r.result.ssl, true)
+    assert.equal(r.code, 0, describeRun(r))
+  }
 })

@@ -10,7 +10,14 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { testPki, type TestPki } from '../../../../test-support/certs.js'
 import { startRedis, redisSupportsTls, type RedisServer } from '../../../../test-support/redis.js'
-import { describeRun, ensureBuilt, requireCommands, runApp, type AppRun } from './run-app.js'
+import {
+  describeRun,
+  ensureBuilt,
+  extraNodes,
+  requireCommands,
+  runApp,
+  type AppRun,
+} from './run-app.js'
 
 const APP = 'examples/redis-on-workers/app.mjs'
 
@@ -95,6 +102,21 @@ test('TLS: a certificate from a CA the process does not trust is refused, nothin
     /WHARF-SOCKETS \d+: connect to [^\n]* failed: Error\b[^\n]*(certificate|issuer)/i
   )
   assert.equal(redis.cli('EXISTS', key), '0')
+})
+
+test('Node 22 and 24 (module.registerHooks): the same round-trip', async () => {
+  const port = redis.tlsPort ?? redis.port
+  const scheme = redis.tlsPort === undefined ? 'redis' : 'rediss'
+  for (const node of await extraNodes()) {
+    const key = `wharf:${randomUUID()}`
+    const value = `node ${node}`
+    const r = await runApp(APP, [key, value], {
+      node,
+      env: { REDIS_URL: url(scheme, port), NODE_EXTRA_CA_CERTS: pki.caPath },
+    })
+    runs.push(r)
+    assert.deepEqual(r.result, { key, value, hits: 1, serverPort: port }, describeRun(r))
+  }
 })
 
 test('the process exits by itself, without errors, after redis.close()', () => {

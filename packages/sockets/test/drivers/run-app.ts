@@ -146,3 +146,11 @@ export function requireCommands(...commands: string[]): void {
     )
   }
 }
+
+/** Node 22 and 24 (installed under tools/node on first use), for the registerHooks() path. */
+export async function extraNodes(): Promise<string[]> {
+  const extra = (await import(join(root, 'scripts', 'extra-nodes.mjs'))) as {
+    ensureExtraNodes: () => string[]
+  }
+  return extra.ensureExtraNodes()
+}

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { testPki, type TestPki, type TestCert } from '../../../../test-support/certs.js'
 import { startSmtp, type SmtpServer } from '../../../../test-support/smtp.js'
-import { describeRun, ensureBuilt, requireCommands, runApp } from './run-app.js'
+import { describeRun, ensureBuilt, extraNodes, requireCommands, runApp } from './run-app.js'
 
 const APP = 'examples/worker-mailer/app.mjs'
 
@@ -71,6 +71,21 @@ test('STARTTLS to an IP address: the certificate is checked against the IP', asy
   const mail = await smtp.waitForMessage(0, 5000)
   assert.equal(mail.secure, true)
   assert.ok(mail.raw.includes(text))
+})
+
+test('Node 22 and 24 (module.registerHooks): the same STARTTLS + AUTH run', async () => {
+  for (const node of await extraNodes()) {
+    const smtp = await smtpWith(pki.localhost)
+    const text = `Hello from ${node}`
+    const r = await runApp(APP, [text], {
+      node,
+      env: envFor(smtp, 'localhost', { NODE_EXTRA_CA_CERTS: pki.caPath }),
+    })
+    assert.equal(r.result?.sent, true, describeRun(r))
+    const mail = await smtp.waitForMessage(0, 5000)
+    assert.equal(mail.secure, true)
+    assert.ok(mail.raw.includes(text))
+  }
 })
 
 // Each refused case: the app fails, the server never gets AUTH or a message, and NODE_DEBUG shows
