@@ -18,6 +18,7 @@ import { once } from 'node:events'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { testPki } from '../../../../test-support/certs.js'
+import { root } from './run-app.js'
 
 export interface PostgresServer {
   host: '127.0.0.1'
@@ -34,20 +35,32 @@ export interface PostgresServer {
   stop(): Promise<void>
 }
 
-function binDir(): string {
+function installedBinDir(): string | undefined {
   const base = '/usr/lib/postgresql'
   const versions = existsSync(base)
     ? readdirSync(base)
         .filter((v) => existsSync(join(base, v, 'bin', 'initdb')))
         .sort((a, b) => Number(b) - Number(a))
     : []
-  const newest = versions[0]
-  if (newest === undefined) {
+  return versions[0] === undefined ? undefined : join(base, versions[0], 'bin')
+}
+
+/** The newest installed server's bin/; as root, installs the Debian packages when missing. */
+function binDir(): string {
+  let bin = installedBinDir()
+  if (bin === undefined && process.getuid?.() === 0) {
+    execFileSync('bash', [join(root, 'scripts', 'install-system-deps.sh')], {
+      stdio: 'inherit',
+      timeout: 600_000,
+    })
+    bin = installedBinDir()
+  }
+  if (bin === undefined) {
     throw new Error(
       'PostgreSQL server not found under /usr/lib/postgresql: run `sudo bash scripts/install-system-deps.sh`'
     )
   }
-  return join(base, newest, 'bin')
+  return bin
 }
 
 async function freePort(): Promise<number> {
