@@ -38,7 +38,7 @@ function envFor(smtp: SmtpServer, host: string, extra: Record<string, string> = 
     MAIL_FROM: 'sender@example.com',
     MAIL_TO: 'rcpt@example.com',
     // worker-mailer keeps a timer of this length per reply; the process exits when it fires.
-    SMTP_TIMEOUT_MS: '2000',
+    SMTP_TIMEOUT_MS: '3000',
     ...extra,
   }
 }
