@@ -4,7 +4,8 @@
 // NODE_EXTRA_CA_CERTS; pg's own `ssl` options do not reach certificate checks on this path.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { createHash } from 'node:crypto'
+import { createHash, X509Certificate } from 'node:crypto'
+import { servedCertificate } from './pg-tls-probe.js'
 import { testPki, type TestPki } from '../../../../test-support/certs.js'
 import { startPostgres, type PostgresServer } from './postgres-server.js'
 import { describeRun, ensureBuilt, extraNodes, requireCommands, runApp } from './run-app.js'
@@ -100,4 +101,31 @@ test('Node 22 and 24 (module.registerHooks): the same TLS run', async () => {
     assert.equal(r.result.ssl, true)
     assert.equal(r.code, 0, describeRun(r))
   }
+})
+
+// Last: it changes the server's certificate.
+test('a self-signed certificate is refused even though the test CA is trusted', async () => {
+  pg.useCertificate(pki.untrusted.certPath, pki.untrusted.keyPath)
+  const wanted = new X509Certificate(pki.untrusted.cert).fingerprint256
+  const deadline = Date.now() + 10_000
+  while ((await servedCertificate(pg.port)) !== wanted) {
+    assert.ok(Date.now() < deadline, 'the server did not switch certificates within 10 s')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  const r = await runApp(APP, ['1'], {
+    imports: ENTRY,
+    workerd: true,
+    env: {
+      DATABASE_URL: url('verify-full'),
+      NODE_EXTRA_CA_CERTS: pki.caPath,
+      NODE_DEBUG: 'wharf-sockets',
+    },
+  })
+  assert.notEqual(r.code, 0, describeRun(r))
+  assert.equal(r.result, undefined, describeRun(r))
+  assert.match(
+    r.stderr,
+    /startTls on localhost:\d+ failed: Error\b[^\n]*self.signed/i,
+    describeRun(r)
+  )
 })

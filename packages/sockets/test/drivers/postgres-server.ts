@@ -32,6 +32,8 @@ export interface PostgresServer {
   dataDir: string
   /** Runs SQL with psql over the Unix socket (a client independent of the drivers). */
   psql(sql: string): string
+  /** Swaps the server certificate and reloads the configuration (takes effect shortly after). */
+  useCertificate(certPath: string, keyPath: string): void
   stop(): Promise<void>
 }
 
@@ -180,6 +182,17 @@ export async function startPostgres(
             ['-h', dir, '-p', String(port), '-U', user, '-d', 'postgres', '-XAtqc', sql],
             10_000
           ).trim(),
+        useCertificate: (certPath, keyPath) => {
+          for (const [from, to] of [
+            [certPath, 'server.crt'],
+            [keyPath, 'server.key'],
+          ] as const) {
+            copyFileSync(from, join(dataDir, to))
+            own(join(dataDir, to))
+            chmodSync(join(dataDir, to), 0o600)
+          }
+          run(join(bin, 'pg_ctl'), ['-D', dataDir, 'reload'])
+        },
         stop: () => {
           try {
             run(join(bin, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', '-w', '-t', '30', 'stop'])
