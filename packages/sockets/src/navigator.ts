@@ -10,7 +10,7 @@
  *
  * On Node >= 21, `navigator` exists (a lazy getter on `globalThis`): only its `userAgent` is
  * shadowed, so `hardwareConcurrency`, `language` and the rest stay Node's. Node 20 has no
- * `navigator`, so a minimal one is defined, non-enumerable like Node's own.
+ * `navigator`, so a minimal one is defined (enumerable, like Node's own on later versions).
  *
  * @module
  */
@@ -31,7 +31,7 @@ if (typeof existing === 'object' && existing !== null) {
   Object.defineProperty(globalThis, 'navigator', {
     value: { userAgent: WORKERS_USER_AGENT },
     configurable: true,
-    enumerable: false,
+    enumerable: true,
     writable: true,
   })
 }
