@@ -88,10 +88,11 @@ function waitReady(child: ChildProcess, log: () => string): Promise<'ready' | 'i
     const cleanup = (): void => {
       clearTimeout(timer)
       child.stdout?.off('data', onData)
-      child.off('exit', onExit)
+      child.off('close', onExit)
     }
     child.stdout?.on('data', onData)
-    child.on('exit', onExit)
+    // 'close', not 'exit': by then everything the process printed has been read.
+    child.on('close', onExit)
   })
 }
 

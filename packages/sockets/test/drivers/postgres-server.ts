@@ -5,6 +5,7 @@
 import { execFileSync, spawnSync } from 'node:child_process'
 import {
   chmodSync,
+  readFileSync,
   chownSync,
   copyFileSync,
   existsSync,
@@ -165,8 +166,9 @@ export async function startPostgres(
           'start',
         ])
       } catch (e) {
-        if (attempt < 4 && /already in use|could not bind/i.test(String(e))) continue
-        throw e
+        const log = existsSync(join(dir, 'log')) ? readFileSync(join(dir, 'log'), 'utf8') : ''
+        if (attempt < 4 && /already in use|could not bind/i.test(`${String(e)}\n${log}`)) continue
+        throw new Error(`${String(e)}\nserver log:\n${log.slice(-4000)}`, { cause: e })
       }
       const server: PostgresServer = {
         host: '127.0.0.1',
