@@ -120,7 +120,7 @@ for (const c of refused) {
     })
     assert.notEqual(r.code, 0, describeRun(r))
     assert.equal(r.result, undefined, describeRun(r))
-    assert.match(r.stderr, /internal error; reference = [0-9a-f]{24}/, describeRun(r))
+    assert.match(r.stderr, /internal error; reference = [0-9a-z]{24}/, describeRun(r))
     assert.match(r.stderr, /WHARF-SOCKETS \d+: startTls on [^\n]* failed: Error\b[^\n]*/)
     const cause = /startTls on [^\n]* failed: (Error\b[^\n]*)/.exec(r.stderr)?.[1] ?? ''
     assert.match(cause, c.cause)
