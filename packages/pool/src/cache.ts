@@ -1,0 +1,139 @@
+/**
+ * The query cache: Hyperdrive's model (read-only statements, max_age 60 s, stale-while-revalidate
+ * 15 s, entries up to a size, LRU eviction) plus what Hyperdrive lacks: a write that passes
+ * through the pooler drops the cached results of the tables it writes.
+ */
+
+export interface CacheOptions {
+  /** Fresh for this long (Hyperdrive: 60 s, at most 1 hour). */
+  readonly maxAgeMs: number
+  /** Then served stale for this long while one refresh runs (Hyperdrive: 15 s). */
+  readonly staleWhileRevalidateMs: number
+  /** Total bytes of cached responses. */
+  readonly maxBytes: number
+  /** Responses larger than this are not cached (Hyperdrive: 50 MB). */
+  readonly maxEntryBytes: number
+}
+
+export const DEFAULT_CACHE: CacheOptions = {
+  maxAgeMs: 60_000,
+  staleWhileRevalidateMs: 15_000,
+  maxBytes: 64 * 1024 * 1024,
+  maxEntryBytes: 8 * 1024 * 1024,
+}
+
+export interface CachedResult {
+  /** RowDescription ('T') as received, if the request described its portal. */
+  readonly description: Buffer | undefined
+  /** DataRows and the CommandComplete, as received. */
+  readonly rows: Buffer
+  /** Relations read (lowercase, no schema); null: drop on any write. */
+  readonly relations: readonly string[] | null
+}
+
+interface Entry extends CachedResult {
+  readonly key: string
+  readonly storedAt: number
+  readonly size: number
+  refreshing: boolean
+}
+
+export interface CacheHit {
+  readonly result: CachedResult
+  /** Past max_age but within stale-while-revalidate: serve, and refresh once. */
+  readonly stale: boolean
+  /** True for exactly one caller per stale entry: that caller refreshes it. */
+  readonly shouldRefresh: boolean
+}
+
+export class QueryCache {
+  private readonly entries = new Map<string, Entry>()
+  private bytes = 0
+  readonly stats = { hits: 0, staleHits: 0, misses: 0, stores: 0, evictions: 0, invalidations: 0 }
+
+  constructor(readonly options: CacheOptions) {}
+
+  get size(): number {
+    return this.entries.size
+  }
+
+  get storedBytes(): number {
+    return this.bytes
+  }
+
+  get(key: string, now = Date.now()): CacheHit | undefined {
+    const entry = this.entries.get(key)
+    if (!entry) {
+      this.stats.misses++
+      return undefined
+    }
+    const age = now - entry.storedAt
+    if (age > this.options.maxAgeMs + this.options.staleWhileRevalidateMs) {
+      this.remove(entry)
+      this.stats.misses++
+      return undefined
+    }
+    // LRU: a hit moves the entry to the young end.
+    this.entries.delete(key)
+    this.entries.set(key, entry)
+    const stale = age > this.options.maxAgeMs
+    if (stale) this.stats.staleHits++
+    else this.stats.hits++
+    const shouldRefresh = stale && !entry.refreshing
+    if (shouldRefresh) entry.refreshing = true
+    return { result: entry, stale, shouldRefresh }
+  }
+
+  set(key: string, result: CachedResult, now = Date.now()): boolean {
+    const size = (result.description?.length ?? 0) + result.rows.length + key.length
+    if (size > this.options.maxEntryBytes) return false
+    const old = this.entries.get(key)
+    if (old) this.remove(old)
+    const entry: Entry = { ...result, key, storedAt: now, size, refreshing: false }
+    this.entries.set(key, entry)
+    this.bytes += size
+    this.stats.stores++
+    for (const victim of this.entries.values()) {
+      if (this.bytes <= this.options.maxBytes) break
+      this.remove(victim)
+      this.stats.evictions++
+    }
+    return true
+  }
+
+  /** A refresh failed: let the next stale hit try again. */
+  refreshFailed(key: string): void {
+    const entry = this.entries.get(key)
+    if (entry) entry.refreshing = false
+  }
+
+  /** Drops entries that read any of `tables` (and those whose relations are unknown). */
+  invalidate(tables: readonly string[] | 'all'): void {
+    if (tables === 'all') {
+      this.stats.invalidations += this.entries.size
+      this.entries.clear()
+      this.bytes = 0
+      return
+    }
+    if (tables.length === 0) return
+    const written = new Set(tables)
+    for (const entry of [...this.entries.values()]) {
+      if (entry.relations === null || entry.relations.some((r) => written.has(r))) {
+        this.remove(entry)
+        this.stats.invalidations++
+      }
+    }
+  }
+
+  clear(): void {
+    this.entries.clear()
+    this.bytes = 0
+  }
+
+  private remove(entry: Entry): void {
+    if (this.entries.get(entry.key) === entry) {
+      this.entries.delete(entry.key)
+      this.bytes -= entry.size
+    }
+  }
+}

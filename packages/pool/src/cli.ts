@@ -1,0 +1,151 @@
+/**
+ * `wharf pool --upstream postgres://... [--listen 127.0.0.1:6543] [...]`: the pooler as its own
+ * process, with a Ready line, /metrics, a summary every --stats-interval and on exit.
+ */
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { boundedInt, parseListen, PoolConfigError } from './config.js'
+import { serveMetrics } from './metrics.js'
+import { startPool, type PoolMetrics, type StartPoolOptions } from './pooler.js'
+
+export const POOL_USAGE = `Usage: wharf pool --upstream postgres://USER:PASSWORD@HOST:PORT/DB [options]
+
+  --listen HOST:PORT         where clients connect (default 127.0.0.1:6543)
+  --user NAME --password PW  client credentials (SCRAM-SHA-256); without them, trust (loopback only)
+  --max-connections N        origin connections (default 10)
+  --acquire-timeout MS       how long a client waits for a connection (default 15000)
+  --no-cache                 disable the query cache
+  --cache-max-age S          seconds a result stays fresh (default 60)
+  --cache-swr S              seconds a stale result is served while refreshing (default 15)
+  --cache-max-mb N           memory for cached results (default 64)
+  --tls-cert FILE --tls-key FILE   TLS for clients (answers SSLRequest with 'S')
+  --metrics HOST:PORT        serve Prometheus metrics at /metrics
+  --stats-interval S         print a one-line summary every S seconds (default 30, 0 = never)
+The upstream may also come from WHARF_POOL_UPSTREAM.
+`
+
+function summary(m: PoolMetrics): string {
+  const c = m.cache
+  return `[wharf:pool] clients ${m.clients} | origin ${m.originConnections} (${m.originIdle} idle) | waiting ${m.waitingClients} | transactions ${m.leases}${
+    c.enabled
+      ? ` | cache ${c.entries} entries, hits ${c.hits} (+${c.staleHits} stale), misses ${c.misses}, invalidated ${c.invalidations}`
+      : ''
+  }`
+}
+
+export async function poolCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      upstream: { type: 'string' },
+      listen: { type: 'string' },
+      user: { type: 'string' },
+      password: { type: 'string' },
+      'max-connections': { type: 'string' },
+      'acquire-timeout': { type: 'string' },
+      'no-cache': { type: 'boolean' },
+      'cache-max-age': { type: 'string' },
+      'cache-swr': { type: 'string' },
+      'cache-max-mb': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      metrics: { type: 'string' },
+      'stats-interval': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+  if (values.help === true) {
+    process.stdout.write(POOL_USAGE)
+    return 0
+  }
+  const upstream = values.upstream ?? process.env.WHARF_POOL_UPSTREAM
+  if (upstream === undefined) throw new PoolConfigError(`--upstream is required\n\n${POOL_USAGE}`)
+  if ((values.user === undefined) !== (values.password === undefined)) {
+    throw new PoolConfigError('--user and --password go together')
+  }
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
+    throw new PoolConfigError('--tls-cert and --tls-key go together')
+  }
+  const read = (file: string): string => {
+    try {
+      return readFileSync(file, 'utf8')
+    } catch (error) {
+      throw new PoolConfigError(`${file}: ${(error as Error).message}`)
+    }
+  }
+  const options: StartPoolOptions = {
+    upstream,
+    listen: values.listen ?? '127.0.0.1:6543',
+    name: 'wharf-pool',
+    log: (line) => process.stdout.write(line + '\n'),
+    ...(values.user !== undefined && values.password !== undefined
+      ? { auth: { user: values.user, password: values.password } }
+      : { auth: 'trust' as const }),
+    ...(values['max-connections'] === undefined
+      ? {}
+      : { maxConnections: boundedInt(values['max-connections'], '--max-connections', 1, 10_000) }),
+    ...(values['acquire-timeout'] === undefined
+      ? {}
+      : {
+          acquireTimeoutMs: boundedInt(
+            values['acquire-timeout'],
+            '--acquire-timeout',
+            1,
+            3_600_000
+          ),
+        }),
+    cache:
+      values['no-cache'] === true
+        ? false
+        : {
+            ...(values['cache-max-age'] === undefined
+              ? {}
+              : {
+                  maxAgeMs: boundedInt(values['cache-max-age'], '--cache-max-age', 0, 3600) * 1000,
+                }),
+            ...(values['cache-swr'] === undefined
+              ? {}
+              : {
+                  staleWhileRevalidateMs:
+                    boundedInt(values['cache-swr'], '--cache-swr', 0, 3600) * 1000,
+                }),
+            ...(values['cache-max-mb'] === undefined
+              ? {}
+              : {
+                  maxBytes:
+                    boundedInt(values['cache-max-mb'], '--cache-max-mb', 0, 65536) * 1024 * 1024,
+                }),
+          },
+    ...(values['tls-cert'] !== undefined && values['tls-key'] !== undefined
+      ? { tls: { cert: read(values['tls-cert']), key: read(values['tls-key']) } }
+      : {}),
+  }
+  const pool = await startPool(options)
+  const redacted = pool.connectionString.replace(/:[^:@/]*@/, ':***@')
+  process.stdout.write(`[wharf:pool] Ready on ${redacted}\n`)
+  let metricsServer: { url: string; close(): Promise<void> } | undefined
+  if (values.metrics !== undefined) {
+    const at = parseListen(values.metrics)
+    metricsServer = await serveMetrics(at.host, at.port, () => [pool.metrics()])
+    process.stdout.write(`[wharf:pool] metrics at ${metricsServer.url}\n`)
+  }
+  const every = boundedInt(values['stats-interval'] ?? '30', '--stats-interval', 0, 86_400)
+  const timer =
+    every > 0
+      ? setInterval(() => process.stdout.write(summary(pool.metrics()) + '\n'), every * 1000)
+      : undefined
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+      resolve()
+    }
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+  })
+  if (timer) clearInterval(timer)
+  process.stdout.write(summary(pool.metrics()) + '\n')
+  await metricsServer?.close()
+  await pool.close()
+  return 0
+}

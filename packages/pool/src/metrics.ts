@@ -1,0 +1,88 @@
+/** Pool metrics as Prometheus text, for a `/metrics` endpoint. */
+import http from 'node:http'
+import type { PoolMetrics } from './pooler.js'
+
+export function prometheus(list: readonly PoolMetrics[]): string {
+  const lines: string[] = []
+  const metric = (
+    name: string,
+    help: string,
+    type: 'gauge' | 'counter',
+    value: (m: PoolMetrics) => number
+  ): void => {
+    lines.push(`# HELP wharf_pool_${name} ${help}`, `# TYPE wharf_pool_${name} ${type}`)
+    for (const m of list)
+      lines.push(`wharf_pool_${name}{pool=${JSON.stringify(m.name)}} ${value(m)}`)
+  }
+  metric('clients', 'Connected clients', 'gauge', (m) => m.clients)
+  metric('clients_total', 'Clients accepted', 'counter', (m) => m.clientsTotal)
+  metric(
+    'origin_connections',
+    'Origin connections open (leased or idle)',
+    'gauge',
+    (m) => m.originConnections
+  )
+  metric('origin_idle', 'Idle origin connections', 'gauge', (m) => m.originIdle)
+  metric(
+    'waiting_clients',
+    'Clients waiting for an origin connection',
+    'gauge',
+    (m) => m.waitingClients
+  )
+  metric('leases_total', 'Transactions served by an origin connection', 'counter', (m) => m.leases)
+  metric(
+    'acquire_timeouts_total',
+    'Clients that waited too long for a connection',
+    'counter',
+    (m) => m.acquireTimeouts
+  )
+  metric('refused_total', 'Statements refused (session features)', 'counter', (m) => m.refused)
+  metric('cache_entries', 'Cached results', 'gauge', (m) => m.cache.entries)
+  metric('cache_bytes', 'Bytes of cached results', 'gauge', (m) => m.cache.bytes)
+  metric('cache_hits_total', 'Fresh cache hits', 'counter', (m) => m.cache.hits)
+  metric(
+    'cache_stale_hits_total',
+    'Stale hits served while revalidating',
+    'counter',
+    (m) => m.cache.staleHits
+  )
+  metric(
+    'cache_misses_total',
+    'Cacheable requests not in the cache',
+    'counter',
+    (m) => m.cache.misses
+  )
+  metric(
+    'cache_invalidations_total',
+    'Entries dropped by writes',
+    'counter',
+    (m) => m.cache.invalidations
+  )
+  return lines.join('\n') + '\n'
+}
+
+/** Serves GET /metrics on `host:port`; returns a closer. */
+export async function serveMetrics(
+  host: string,
+  port: number,
+  read: () => readonly PoolMetrics[]
+): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/metrics') {
+      res.setHeader('content-type', 'text/plain; version=0.0.4')
+      res.end(prometheus(read()))
+    } else {
+      res.statusCode = 404
+      res.end('GET /metrics\n')
+    }
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, resolve)
+  })
+  const address = server.address() as { address: string; port: number }
+  return {
+    url: `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}/metrics`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  }
+}

@@ -1,0 +1,323 @@
+/**
+ * `startPool()`: the listening pooler. It owns the origin pool, the query cache, the shared
+ * prepared-statement names and the sessions, and refreshes stale cache entries in the background.
+ */
+import { randomBytes } from 'node:crypto'
+import net from 'node:net'
+import tls from 'node:tls'
+import { DEFAULT_CACHE, QueryCache, type CacheOptions } from './cache.js'
+import { boundedInt, parseListen, parseUpstream, PoolConfigError } from './config.js'
+import { OriginPool } from './origin-pool.js'
+import { makeVerifier } from './scram.js'
+import { Session, type CacheRequest, type ClientAuth, type Shared } from './session.js'
+import type { Volatility } from './sql.js'
+
+export interface StartPoolOptions {
+  /** The origin: `postgres://user:password@host:port/database[?sslmode=...]`. */
+  readonly upstream: string
+  /** Where clients connect: `HOST:PORT` (default `127.0.0.1:6543`; port 0 picks one). */
+  readonly listen?: string
+  /** A name for logs and metrics (e.g. the binding). */
+  readonly name?: string
+  /** Origin connections at most (default 10). */
+  readonly maxConnections?: number
+  /** Clients waiting for a connection at most (default 1000). */
+  readonly maxWaiting?: number
+  /** How long a client waits for a connection (default 15000 ms, Hyperdrive's). */
+  readonly acquireTimeoutMs?: number
+  /** Idle origin connections are closed after this (default 600000 ms, Hyperdrive's 10 min). */
+  readonly idleTimeoutMs?: number
+  /** Connecting to the origin (default 15000 ms). */
+  readonly connectTimeoutMs?: number
+  /** Query cache settings, or false to disable it. */
+  readonly cache?: false | Partial<CacheOptions>
+  /**
+   * How clients authenticate. Default: a random password per pooler, checked with SCRAM-SHA-256
+   * at a low iteration count (cheap for per-request clients; the password is random and 128-bit,
+   * so the count protects nothing). `'trust'` accepts anyone who can connect: loopback only.
+   */
+  readonly auth?:
+    'trust' | { readonly user: string; readonly password: string; readonly iterations?: number }
+  /** TLS for clients (PEM); without it, SSLRequest is answered 'N'. */
+  readonly tls?: { readonly key: string; readonly cert: string }
+  /** Largest protocol message accepted from anyone (default 64 MiB). */
+  readonly maxMessageBytes?: number
+  /** Receives operator log lines (default: none). */
+  readonly log?: (line: string) => void
+}
+
+export interface PoolMetrics {
+  readonly name: string
+  readonly clients: number
+  readonly clientsTotal: number
+  readonly originConnections: number
+  readonly originIdle: number
+  readonly waitingClients: number
+  readonly leases: number
+  readonly originCreated: number
+  readonly originFailed: number
+  readonly resets: number
+  readonly acquireTimeouts: number
+  readonly refused: number
+  readonly cache: {
+    readonly enabled: boolean
+    readonly entries: number
+    readonly bytes: number
+    readonly hits: number
+    readonly staleHits: number
+    readonly misses: number
+    readonly stores: number
+    readonly evictions: number
+    readonly invalidations: number
+  }
+}
+
+export interface RunningPool {
+  /** What a driver needs (Hyperdrive's binding fields). */
+  readonly connectionString: string
+  readonly host: string
+  readonly port: number
+  readonly user: string
+  readonly password: string
+  readonly database: string
+  metrics(): PoolMetrics
+  close(): Promise<void>
+}
+
+export async function startPool(options: StartPoolOptions): Promise<RunningPool> {
+  const maxMessageBytes = boundedInt(
+    options.maxMessageBytes ?? 64 * 1024 * 1024,
+    'maxMessageBytes',
+    1024,
+    1024 * 1024 * 1024
+  )
+  const origin = parseUpstream(options.upstream, {
+    connectTimeoutMs: boundedInt(
+      options.connectTimeoutMs ?? 15_000,
+      'connectTimeoutMs',
+      100,
+      600_000
+    ),
+    maxMessageBytes,
+  })
+  const listen = parseListen(options.listen ?? '127.0.0.1:6543')
+  const name = options.name ?? 'pool'
+  const log = options.log ?? (() => undefined)
+  const pool = new OriginPool(origin, {
+    maxConnections: boundedInt(options.maxConnections ?? 10, 'maxConnections', 1, 10_000),
+    maxWaiting: boundedInt(options.maxWaiting ?? 1000, 'maxWaiting', 0, 1_000_000),
+    acquireTimeoutMs: boundedInt(
+      options.acquireTimeoutMs ?? 15_000,
+      'acquireTimeoutMs',
+      1,
+      3_600_000
+    ),
+    idleTimeoutMs: boundedInt(options.idleTimeoutMs ?? 600_000, 'idleTimeoutMs', 1000, 86_400_000),
+  })
+  const cache =
+    options.cache === false
+      ? undefined
+      : new QueryCache({
+          maxAgeMs: boundedInt(
+            options.cache?.maxAgeMs ?? DEFAULT_CACHE.maxAgeMs,
+            'cache.maxAgeMs',
+            0,
+            3_600_000
+          ),
+          staleWhileRevalidateMs: boundedInt(
+            options.cache?.staleWhileRevalidateMs ?? DEFAULT_CACHE.staleWhileRevalidateMs,
+            'cache.staleWhileRevalidateMs',
+            0,
+            3_600_000
+          ),
+          maxBytes: boundedInt(
+            options.cache?.maxBytes ?? DEFAULT_CACHE.maxBytes,
+            'cache.maxBytes',
+            0,
+            64 * 1024 ** 3
+          ),
+          maxEntryBytes: boundedInt(
+            options.cache?.maxEntryBytes ?? DEFAULT_CACHE.maxEntryBytes,
+            'cache.maxEntryBytes',
+            0,
+            1024 ** 3
+          ),
+        })
+
+  let auth: ClientAuth
+  let user: string
+  let password: string
+  if (options.auth === 'trust') {
+    if (!isLoopback(listen.host)) {
+      throw new PoolConfigError(
+        `trust authentication only on a loopback address (listen is ${listen.host})`
+      )
+    }
+    auth = { method: 'trust' }
+    user = origin.user
+    password = ''
+  } else {
+    user = options.auth?.user ?? origin.user
+    password = options.auth?.password ?? randomBytes(16).toString('hex')
+    const iterations = options.auth?.iterations ?? (options.auth ? 4096 : 16)
+    auth = { method: 'scram-sha-256', user, verifier: makeVerifier(password, iterations) }
+  }
+
+  // One connection now: bad settings fail here, and clients get the origin's parameters.
+  await pool.warm()
+  let volatility: Volatility = new Map()
+  if (cache) volatility = await loadVolatility(pool)
+
+  const shared: Shared = {
+    pool,
+    cache,
+    auth,
+    database: origin.database,
+    tls: options.tls
+      ? tls.createSecureContext({ key: options.tls.key, cert: options.tls.cert })
+      : undefined,
+    maxMessageBytes,
+    maxBacklogBytes: Math.max(maxMessageBytes, 1024 * 1024),
+    startupTimeoutMs: 10_000,
+    volatility: () => volatility,
+    statementNames: new Map(),
+    sessions: new Map(),
+    stats: { clients: 0, clientsTotal: 0, refused: 0, cacheServed: 0 },
+    refresh: (key, request) => void refresh(key, request),
+    log,
+  }
+
+  /** Stale-while-revalidate: re-run the request on a pooled connection and store the result. */
+  async function refresh(key: string, request: CacheRequest): Promise<void> {
+    if (!cache) return
+    let conn
+    try {
+      conn = await pool.acquire()
+    } catch {
+      cache.refreshFailed(key)
+      return
+    }
+    const rows: Buffer[] = []
+    let description: Buffer | undefined
+    let ok = true
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        ok = false
+        pool.discard(conn)
+        resolve()
+      }, 30_000)
+      conn.onFrame = (frame) => {
+        if (frame.type === 'T') description = frame.raw
+        else if (frame.type === 'D' || frame.type === 'C') rows.push(frame.raw)
+        else if (frame.type === 'E') ok = false
+        else if (frame.type === 'Z') {
+          clearTimeout(timer)
+          if (frame.body[0] !== 0x49) ok = false
+          pool.release(conn)
+          resolve()
+        }
+      }
+      conn.onLeaseLost = () => {
+        clearTimeout(timer)
+        ok = false
+        resolve()
+      }
+      conn.write(request.replay)
+    })
+    if (ok && rows.length > 0)
+      cache.set(key, { description, rows: Buffer.concat(rows), relations: request.relations })
+    else cache.refreshFailed(key)
+  }
+
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    socket.setNoDelay(true)
+    socket.on('error', () => undefined)
+    new Session(socket, shared)
+  })
+  server.maxConnections = 10_000
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error) =>
+      reject(
+        new PoolConfigError(
+          `cannot listen on ${options.listen ?? '127.0.0.1:6543'}: ${error.message}`
+        )
+      )
+    )
+    server.listen(listen.port, listen.host, () => resolve())
+  })
+  const address = server.address() as net.AddressInfo
+  const host = address.address
+  const port = address.port
+  const hostForUrl = host.includes(':') ? `[${host}]` : host
+  const userInfo =
+    auth.method === 'trust'
+      ? encodeURIComponent(user)
+      : `${encodeURIComponent(user)}:${encodeURIComponent(password)}`
+  const connectionString = `postgres://${userInfo}@${hostForUrl}:${port}/${encodeURIComponent(origin.database)}?sslmode=disable`
+  log(
+    `[wharf:pool] ${name}: listening on ${hostForUrl}:${port}, origin ${origin.host}:${origin.port}/${origin.database}, ${pool.size} connection(s) warm, cache ${cache ? 'on' : 'off'}`
+  )
+
+  const metrics = (): PoolMetrics => ({
+    name,
+    clients: shared.stats.clients,
+    clientsTotal: shared.stats.clientsTotal,
+    originConnections: pool.size,
+    originIdle: pool.idleCount,
+    waitingClients: pool.waiting,
+    leases: pool.stats.leases,
+    originCreated: pool.stats.created,
+    originFailed: pool.stats.failed,
+    resets: pool.stats.resets,
+    acquireTimeouts: pool.stats.waitedTooLong,
+    refused: shared.stats.refused,
+    cache: {
+      enabled: cache !== undefined,
+      entries: cache?.size ?? 0,
+      bytes: cache?.storedBytes ?? 0,
+      hits: cache?.stats.hits ?? 0,
+      staleHits: cache?.stats.staleHits ?? 0,
+      misses: cache?.stats.misses ?? 0,
+      stores: cache?.stats.stores ?? 0,
+      evictions: cache?.stats.evictions ?? 0,
+      invalidations: cache?.stats.invalidations ?? 0,
+    },
+  })
+
+  return {
+    connectionString,
+    host,
+    port,
+    user,
+    password,
+    database: origin.database,
+    metrics,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        for (const session of [...shared.sessions.values()]) session.close()
+      })
+      await pool.close()
+    },
+  }
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host)
+}
+
+async function loadVolatility(pool: OriginPool): Promise<Volatility> {
+  const conn = await pool.acquire()
+  try {
+    const rows = await conn.simpleQuery(
+      'SELECT proname, max(provolatile::text) FROM pg_catalog.pg_proc GROUP BY proname'
+    )
+    const map = new Map<string, 'i' | 's' | 'v'>()
+    for (const [name, v] of rows) {
+      if (name && (v === 'i' || v === 's' || v === 'v')) map.set(name.toLowerCase(), v)
+    }
+    return map
+  } finally {
+    pool.release(conn)
+  }
+}

@@ -1,0 +1,353 @@
+/**
+ * Just enough SQL reading for a pooler: statement kinds, session-state changes that must be
+ * refused or reset, cacheability and the tables a statement reads or writes. Comments and string
+ * literals are blanked first, so a function name inside a comment does not matter (Hyperdrive's
+ * text matching trips on those).
+ */
+
+/** Replaces comments, string literals and quoted identifiers' insides with spaces (same length). */
+export function blank(sql: string): string {
+  let out = ''
+  let i = 0
+  const n = Math.min(sql.length, 1_000_000)
+  while (i < n) {
+    const c = sql[i] ?? ''
+    const next = sql[i + 1] ?? ''
+    if (c === '-' && next === '-') {
+      const end = sql.indexOf('\n', i)
+      const stop = end < 0 ? n : end
+      out += ' '.repeat(stop - i)
+      i = stop
+    } else if (c === '/' && next === '*') {
+      // Postgres block comments nest.
+      let depth = 0
+      let j = i
+      while (j < n) {
+        if (sql[j] === '/' && sql[j + 1] === '*') {
+          depth++
+          j += 2
+        } else if (sql[j] === '*' && sql[j + 1] === '/') {
+          depth--
+          j += 2
+          if (depth === 0) break
+        } else j++
+      }
+      out += ' '.repeat(j - i)
+      i = j
+    } else if (c === "'") {
+      let j = i + 1
+      while (j < n) {
+        if (sql[j] === "'" && sql[j + 1] === "'") j += 2
+        else if (sql[j] === "'") break
+        else j++
+      }
+      out += "'" + ' '.repeat(Math.max(0, j - i - 1)) + "'"
+      i = j + 1
+    } else if (c === '$' && /^\$[A-Za-z_]*\$/.test(sql.slice(i, i + 64))) {
+      const tag = /^\$[A-Za-z_]*\$/.exec(sql.slice(i, i + 64))?.[0] ?? '$$'
+      const end = sql.indexOf(tag, i + tag.length)
+      const stop = end < 0 ? n : end + tag.length
+      out += "'" + ' '.repeat(Math.max(0, stop - i - 2)) + "'"
+      i = stop
+    } else {
+      out += c
+      i++
+    }
+  }
+  return out
+}
+
+/** Statements of a (blanked) simple-query string, split at top-level semicolons. */
+export function statements(blanked: string): string[] {
+  return blanked
+    .split(';')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+}
+
+const firstWord = (stmt: string): string =>
+  (/^[\s(]*([a-z_]+)/i.exec(stmt)?.[1] ?? '').toLowerCase()
+
+export interface Refusal {
+  readonly what: string
+}
+
+/** Session features transaction pooling cannot offer (Hyperdrive refuses the same ones). */
+export function refusal(blanked: string): Refusal | undefined {
+  for (const stmt of statements(blanked)) {
+    const word = firstWord(stmt)
+    const lower = stmt.toLowerCase()
+    if (word === 'listen' || word === 'unlisten') return { what: 'LISTEN/UNLISTEN' }
+    if (word === 'prepare' || word === 'execute' || word === 'deallocate') {
+      return {
+        what: 'SQL-level PREPARE/EXECUTE/DEALLOCATE (use protocol-level prepared statements)',
+      }
+    }
+    if (word === 'discard') return { what: 'DISCARD' }
+    if (/^\s*set\s+session\s+authorization/i.test(stmt))
+      return { what: 'SET SESSION AUTHORIZATION' }
+    if (
+      /\bpg_(try_)?advisory_lock(_shared)?\s*\(/i.test(lower) ||
+      /\bpg_advisory_unlock/i.test(lower)
+    ) {
+      return { what: 'session-level advisory locks (pg_advisory_xact_lock works)' }
+    }
+    if (word === 'declare' && /\bwith\s+hold\b/i.test(stmt)) return { what: 'cursors WITH HOLD' }
+    if (
+      /^\s*create\s+(global\s+|local\s+)?temp(orary)?\s+table/i.test(stmt) &&
+      !/on\s+commit\s+drop/i.test(stmt)
+    ) {
+      return { what: 'temporary tables that outlive the transaction (use ON COMMIT DROP)' }
+    }
+    if (word === 'load') return { what: 'LOAD' }
+  }
+  return undefined
+}
+
+/** SET/RESET or set_config(): the connection must be reset before another client gets it. */
+export function changesSession(blanked: string): boolean {
+  return statements(blanked).some((s) => {
+    const w = firstWord(s)
+    return (
+      (w === 'set' && !/^\s*set\s+local\b/i.test(s)) ||
+      w === 'reset' ||
+      /\bset_config\s*\(/i.test(s)
+    )
+  })
+}
+
+/** Volatility of functions by name, from the origin's pg_proc ('i' | 's' | 'v', worst overload). */
+export type Volatility = ReadonlyMap<string, 'i' | 's' | 'v'>
+
+// Words followed by '(' that are syntax, not function calls.
+const NOT_FUNCTIONS = new Set([
+  'in',
+  'any',
+  'all',
+  'some',
+  'exists',
+  'values',
+  'array',
+  'row',
+  'over',
+  'filter',
+  'as',
+  'from',
+  'join',
+  'on',
+  'and',
+  'or',
+  'not',
+  'where',
+  'select',
+  'using',
+  'cast',
+  'coalesce',
+  'nullif',
+  'greatest',
+  'least',
+  'case',
+  'when',
+  'then',
+  'else',
+  'group',
+  'by',
+  'having',
+  'lateral',
+  'window',
+  'partition',
+  'within',
+  'numeric',
+  'decimal',
+  'varchar',
+  'char',
+  'character',
+  'varying',
+  'bit',
+  'time',
+  'timestamp',
+  'interval',
+  'float',
+  'precision',
+  'into',
+  'is',
+  'like',
+  'ilike',
+  'between',
+  'limit',
+  'offset',
+  'union',
+  'intersect',
+  'except',
+  'with',
+  'recursive',
+  'table',
+  'only',
+  'distinct',
+  'order',
+  'asc',
+  'desc',
+  'nulls',
+  'first',
+  'last',
+  'fetch',
+  'next',
+  'rows',
+  'range',
+  'groups',
+  'preceding',
+  'following',
+  'unbounded',
+  'current',
+])
+
+// SQL value functions written without parentheses: stable or worse, never cacheable.
+const VALUE_FUNCTIONS =
+  /\b(current_date|current_time|current_timestamp|localtime|localtimestamp|current_user|session_user|current_role|current_schema|current_catalog|user)\b/i
+
+export interface ReadInfo {
+  /** Safe to serve from the cache. */
+  readonly cacheable: boolean
+  /** Relations named after FROM/JOIN (lowercased, without schema), or null if unknown. */
+  readonly relations: readonly string[] | null
+  /** Calls a volatile function (may write): invalidate everything. */
+  readonly volatile: boolean
+}
+
+/** Looks at one read statement (already blanked). */
+export function readInfo(blanked: string, volatility: Volatility): ReadInfo {
+  const stmts = statements(blanked)
+  const stmt = stmts[0] ?? ''
+  const word = firstWord(stmt)
+  let cacheable = stmts.length === 1 && ['select', 'with', 'values', 'table'].includes(word)
+  if (
+    /\b(insert|update|delete|merge|into|for\s+(no\s+key\s+)?update|for\s+(key\s+)?share|nextval|setval)\b/i.test(
+      stmt
+    )
+  ) {
+    cacheable = false
+  }
+  if (VALUE_FUNCTIONS.test(stmt)) cacheable = false
+  let volatile = false
+  for (const match of stmt.matchAll(/([a-z_][a-z0-9_$]*)\s*\(/gi)) {
+    const name = (match[1] ?? '').toLowerCase()
+    if (NOT_FUNCTIONS.has(name)) continue
+    const v = volatility.get(name)
+    if (v === 'v') volatile = true
+    if (v !== 'i') cacheable = false
+  }
+  const relations: string[] = []
+  for (const match of stmt.matchAll(
+    /\b(?:from|join)\s+((?:only\s+)?(?:"[^"]*"|[a-z_][a-z0-9_$]*)(?:\s*\.\s*(?:"[^"]*"|[a-z_][a-z0-9_$]*))?)/gi
+  )) {
+    relations.push(relationName(match[1] ?? ''))
+  }
+  // FROM a, b: the comma list after the first relation.
+  for (const match of stmt.matchAll(
+    /\bfrom\s+[^()]*?(?=\bwhere\b|\bgroup\b|\border\b|\blimit\b|$)/gi
+  )) {
+    for (const part of (match[0] ?? '')
+      .replace(/^from\s+/i, '')
+      .split(',')
+      .slice(1)) {
+      const name =
+        /^\s*((?:"[^"]*"|[a-z_][a-z0-9_$]*)(?:\s*\.\s*(?:"[^"]*"|[a-z_][a-z0-9_$]*))?)/i.exec(
+          part
+        )?.[1]
+      if (name) relations.push(relationName(name))
+    }
+  }
+  return { cacheable, relations: cacheable ? relations : null, volatile }
+}
+
+function relationName(text: string): string {
+  const last =
+    text
+      .replace(/^only\s+/i, '')
+      .split('.')
+      .pop() ?? ''
+  const t = last.trim()
+  return t.startsWith('"') ? t.slice(1, -1) : t.toLowerCase()
+}
+
+/**
+ * What a statement writes: table names, 'all' when it may write anything we cannot name (DDL,
+ * CALL, DO, functions), or none for reads and transaction control.
+ */
+export function writes(blanked: string, volatility: Volatility): readonly string[] | 'all' {
+  const tables: string[] = []
+  for (const stmt of statements(blanked)) {
+    const word = firstWord(stmt)
+    if (
+      [
+        'begin',
+        'start',
+        'commit',
+        'end',
+        'rollback',
+        'abort',
+        'savepoint',
+        'release',
+        'set',
+        'reset',
+        'show',
+        'explain',
+        'listen',
+        'notify',
+        'prepare',
+        'deallocate',
+        'declare',
+        'fetch',
+        'close',
+        'move',
+        'discard',
+        'vacuum',
+        'analyze',
+        'checkpoint',
+      ].includes(word)
+    ) {
+      continue
+    }
+    if (['select', 'with', 'values', 'table'].includes(word)) {
+      if (/\b(insert|update|delete|merge)\b/i.test(stmt)) return 'all' // data-modifying CTE
+      if (/\binto\b/i.test(stmt)) return 'all' // SELECT INTO creates a table
+      const info = readInfo(stmt, volatility)
+      if (info.volatile) return 'all'
+      continue
+    }
+    const target = (re: RegExp): string | undefined => {
+      const m = re.exec(stmt)
+      return m?.[1] ? relationName(m[1]) : undefined
+    }
+    const ident = '((?:"[^"]*"|[a-z_][a-z0-9_$]*)(?:\\s*\\.\\s*(?:"[^"]*"|[a-z_][a-z0-9_$]*))?)'
+    let t: string | undefined
+    if (word === 'insert') t = target(new RegExp(`^\\s*insert\\s+into\\s+${ident}`, 'i'))
+    else if (word === 'update') t = target(new RegExp(`^\\s*update\\s+(?:only\\s+)?${ident}`, 'i'))
+    else if (word === 'delete')
+      t = target(new RegExp(`^\\s*delete\\s+from\\s+(?:only\\s+)?${ident}`, 'i'))
+    else if (word === 'merge')
+      t = target(new RegExp(`^\\s*merge\\s+into\\s+(?:only\\s+)?${ident}`, 'i'))
+    else if (word === 'copy' && /\bfrom\b/i.test(stmt))
+      t = target(new RegExp(`^\\s*copy\\s+${ident}`, 'i'))
+    else if (word === 'copy')
+      continue // COPY ... TO reads
+    else if (word === 'truncate') {
+      const list =
+        stmt
+          .replace(/^\s*truncate\s+(table\s+)?/i, '')
+          .split(/\b(restart|continue|cascade|restrict)\b/i)[0] ?? ''
+      for (const part of list.split(',')) {
+        const name = new RegExp(`^\\s*(?:only\\s+)?${ident}`, 'i').exec(part)?.[1]
+        if (!name) return 'all'
+        tables.push(relationName(name))
+      }
+      continue
+    } else return 'all'
+    if (t === undefined) return 'all'
+    // A write with a RETURNING clause or a sub-select may still call functions: be safe.
+    if (/\(\s*select\b/i.test(stmt) && readInfo(stmt.replace(/^[^(]*/, ''), volatility).volatile)
+      return 'all'
+    tables.push(t)
+  }
+  return tables
+}
