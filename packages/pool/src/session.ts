@@ -80,6 +80,8 @@ interface Statement {
 }
 
 const MAX_STATEMENTS_PER_CLIENT = 10_000
+/** Frontend messages after startup (protocol 3.0). Anything else is a protocol violation. */
+const CLIENT_MESSAGES = new Set(['Q', 'P', 'B', 'D', 'E', 'C', 'S', 'H', 'F', 'd', 'c', 'f', 'X'])
 const MAX_PREPARED_PER_ORIGIN = 2_000
 const FEATURE_NOT_SUPPORTED = '0A000'
 
@@ -475,6 +477,9 @@ export class Session {
   // ---- through an origin connection ---------------------------------------------------------
 
   private onClientFrame(frame: Frame): void {
+    if (!CLIENT_MESSAGES.has(frame.type)) {
+      throw new ProtocolError(`unexpected message '${frame.type}' from the client`)
+    }
     if (!this.lease) {
       this.backlog.push(frame)
       this.backlogBytes += frame.raw.length
@@ -521,7 +526,14 @@ export class Session {
     conn.onLeaseLost = (error) => this.onOriginLost(error)
     const frames = this.backlog.splice(0)
     this.backlogBytes = 0
-    for (const f of frames) this.forward(f)
+    try {
+      for (const f of frames) this.forward(f)
+    } catch (error) {
+      this.fatal(
+        error instanceof ProtocolError ? '08P01' : 'XX000',
+        `wharf pool: ${(error as Error).message}`
+      )
+    }
   }
 
   private forward(frame: Frame): void {
