@@ -38,7 +38,10 @@ export class WorkerProcess {
       }
     )
     const [wrapper, ...wrapperArgs] = isolation.wrapper
-    const node = [...process.execArgv, ENTRY]
+    // Workers code is built for workerd: packages that publish a Workers build under the
+    // "workerd"/"worker" export conditions (pg-cloudflare, postgres.js) must resolve to it, for
+    // require() too (the loader hooks cover import() only on Node 20).
+    const node = [...process.execArgv, '--conditions=workerd', '--conditions=worker', ENTRY]
     this.child = spawn(
       wrapper ?? process.execPath,
       wrapper === undefined ? node : [...wrapperArgs, process.execPath, ...node],
