@@ -1,0 +1,94 @@
+// `wharf pool` as an operator runs it: a separate process with a Ready line, /metrics, psql-style
+// clients through it, and a summary on SIGTERM.
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import pg from 'pg'
+import { startPostgres, type PostgresServer } from './helpers.js'
+
+const ROOT = join(import.meta.dirname, '..', '..', '..')
+const BIN = join(ROOT, 'packages', 'host', 'bin', 'wharf.js')
+
+describe('wharf pool (the command)', () => {
+  let server: PostgresServer
+  before(async () => {
+    if (!existsSync(join(ROOT, 'packages', 'pool', 'dist', 'index.js'))) {
+      throw new Error('packages/pool/dist is missing: run `npm run build` first')
+    }
+    server = await startPostgres()
+  })
+  after(async () => {
+    await server.stop()
+  })
+
+  it('serves clients, exposes /metrics, and prints a summary when stopped', async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'pool',
+        '--upstream',
+        `${server.connectionString}?sslmode=disable`,
+        '--listen',
+        '127.0.0.1:0',
+        '--metrics',
+        '127.0.0.1:0',
+        '--stats-interval',
+        '0',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] }
+    )
+    let out = ''
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()))
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()))
+    const waitFor = async (re: RegExp): Promise<RegExpExecArray> => {
+      const deadline = Date.now() + 15_000
+      for (;;) {
+        const m = re.exec(out)
+        if (m) return m
+        if (Date.now() > deadline || child.exitCode !== null)
+          throw new Error(`no ${re} in:\n${out}`)
+        await new Promise((r) => setTimeout(r, 20))
+      }
+    }
+    try {
+      const ready = await waitFor(
+        /Ready on postgres:\/\/([^@]+)@127\.0\.0\.1:(\d+)\/(\S+)\?sslmode=disable/
+      )
+      assert.doesNotMatch(ready[0], new RegExp(server.password), 'the password is not printed')
+      const metricsUrl = (await waitFor(/metrics at (http:\S+)/))[1] ?? ''
+      const client = new pg.Client({
+        host: '127.0.0.1',
+        port: Number(ready[2]),
+        user: server.user,
+        database: server.database,
+      })
+      await client.connect()
+      for (let i = 0; i < 3; i++)
+        assert.deepEqual((await client.query('SELECT 41 + 1 AS answer')).rows, [{ answer: 42 }])
+      await client.end()
+      const metrics = await (await fetch(metricsUrl)).text()
+      assert.match(metrics, /^wharf_pool_cache_hits_total\{pool="wharf-pool"\} 2$/m)
+      assert.match(metrics, /^wharf_pool_origin_connections\{pool="wharf-pool"\} 1$/m)
+      child.kill('SIGTERM')
+      await waitFor(/\[wharf:pool\] clients \d+ \| origin \d+ .*cache 1 entries, hits 2/)
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+      assert.equal(code, 0)
+    } finally {
+      child.kill('SIGKILL')
+    }
+  })
+
+  it('explains bad arguments and exits 1', async () => {
+    const run = spawn(process.execPath, [BIN, 'pool', '--upstream', 'mysql://x@127.0.0.1/db'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let err = ''
+    run.stderr.on('data', (c: Buffer) => (err += c.toString()))
+    const code = await new Promise<number | null>((resolve) => run.once('exit', resolve))
+    assert.equal(code, 1)
+    assert.match(err, /ERR_POOL_CONFIG: the upstream must use postgres:\/\//)
+  })
+})
