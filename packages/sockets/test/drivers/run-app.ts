@@ -3,6 +3,7 @@
 // it), loading the built package from dist/ and the drivers, unmodified, from node_modules.
 import { execFile, execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 export const root = join(import.meta.dirname, '..', '..', '..', '..')
@@ -36,9 +37,23 @@ export interface RunOptions {
 /** The dist/ build the register entry loads; builds it when missing (a fresh checkout). */
 export function ensureBuilt(): void {
   const dist = join(root, 'packages', 'sockets', 'dist')
-  if (!existsSync(join(dist, 'register.js')) || !existsSync(join(dist, 'navigator.js'))) {
-    execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit', timeout: 120_000 })
-  }
+  const built = (): boolean =>
+    existsSync(join(dist, 'register.js')) && existsSync(join(dist, 'navigator.js'))
+  if (built()) return
+  // Several test files may get here at once: one build at a time, and only if still needed.
+  execFileSync(
+    'flock',
+    [
+      join(tmpdir(), 'wharf-build.lock'),
+      'sh',
+      '-c',
+      'test -f "$1" || npm run build',
+      'sh',
+      join(dist, 'navigator.js'),
+    ],
+    { cwd: root, stdio: 'inherit', timeout: 300_000 }
+  )
+  if (!built()) throw new Error('npm run build did not produce packages/sockets/dist')
 }
 
 /** The test runner's environment minus what would make the child differ from a user's shell. */
