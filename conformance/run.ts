@@ -1,0 +1,20 @@
+// Runs the suite outside node:test: `node --import tsx conformance/run.ts [id-substring...]`.
+// Prints the summary table and, for every mismatch, both traces side by side.
+import { scenarios } from './scenarios/index.js'
+import { runSuite, summaryTable, traceDiff } from './src/suite.js'
+
+const filters = process.argv.slice(2)
+const verbose = filters.includes('-v')
+const picked = scenarios.filter(
+  (s) => filters.filter((f) => f !== '-v').length === 0 || filters.some((f) => s.id.includes(f))
+)
+const result = await runSuite(picked)
+console.log(summaryTable(result))
+for (const o of result.outcomes) {
+  if (o.status !== 'match' || verbose) {
+    console.log(`\n=== ${o.scenario.id} (${o.status})\n${traceDiff(o)}`)
+  }
+}
+if (result.staleDifferences.length > 0)
+  console.log(`\ndocumented differences that now match: ${result.staleDifferences.join(', ')}`)
+process.exitCode = result.outcomes.some((o) => o.status === 'mismatch') ? 1 : 0

@@ -1,0 +1,186 @@
+// Orchestrates the suite: one workerd process, fresh loopback servers per scenario and runtime,
+// scenarios run concurrently in small batches, traces normalised and compared.
+import { testPki } from '../../test-support/certs.js'
+import { loadDifferences, type Difference } from './differences.js'
+import { runInNode } from './node-runner.js'
+import { normalize } from './normalize.js'
+import { registry, startControlServer, startServer, viewOf, type RunningServer } from './servers.js'
+import type { RunResult, Scenario, TraceEntry } from './types.js'
+import { startWorkerd, workerdVersion, COMPATIBILITY_DATE } from './workerd.js'
+
+export type Status = 'match' | 'documented' | 'mismatch'
+
+export interface Outcome {
+  scenario: Scenario
+  workerd: RunResult
+  wharf: RunResult
+  expected: TraceEntry[]
+  actual: TraceEntry[]
+  status: Status
+  difference?: Difference
+}
+
+export interface SuiteResult {
+  outcomes: Outcome[]
+  ms: number
+  workerd: { pinned: string; installed: string; compatibilityDate: string }
+  /** Documented differences whose scenario now matches (the entry can be removed). */
+  staleDifferences: string[]
+  unknownDifferences: string[]
+}
+
+async function startServers(s: Scenario): Promise<{
+  map: Record<string, { authority: string; port: number }>
+  live: Map<string, RunningServer>
+}> {
+  const live = new Map<string, RunningServer>()
+  const map: Record<string, { authority: string; port: number }> = {}
+  try {
+    for (const [name, spec] of Object.entries(s.servers ?? {})) {
+      const server = await startServer(spec, testPki)
+      live.set(name, server)
+      registry.set(server.port, server)
+      map[name] = { authority: server.authority, port: server.port }
+    }
+  } catch (e) {
+    await stopServers(live)
+    throw e
+  }
+  return { map, live }
+}
+
+async function stopServers(live: Map<string, RunningServer>): Promise<void> {
+  for (const server of live.values()) {
+    registry.delete(server.port)
+    await server.close()
+  }
+}
+
+function same(a: TraceEntry[], b: TraceEntry[]): boolean {
+  return JSON.stringify(a) === JSON.stringify(b)
+}
+
+export async function runSuite(
+  scenarios: readonly Scenario[],
+  options: { concurrency?: number; onOutcome?: (o: Outcome) => void } = {}
+): Promise<SuiteResult> {
+  const started = performance.now()
+  const ids = new Set<string>()
+  for (const s of scenarios) {
+    if (ids.has(s.id)) throw new Error(`duplicate scenario id ${s.id}`)
+    ids.add(s.id)
+  }
+  const differences = loadDifferences()
+  const pki = testPki()
+  const version = workerdVersion()
+  if (version.installed !== version.pinned) {
+    throw new Error(
+      `workerd ${version.installed} is installed, the suite is pinned to ${version.pinned}`
+    )
+  }
+  const control = await startControlServer()
+  const workerd = await startWorkerd(scenarios, pki.ca).catch(async (e: unknown) => {
+    await control.close()
+    throw e
+  })
+  const outcomes: Outcome[] = []
+  try {
+    const runOne = async (s: Scenario): Promise<Outcome> => {
+      const [w, n] = await Promise.all([startServers(s), startServers(s)])
+      try {
+        const [wr, nr] = await Promise.all([
+          workerd.run(s, w.map, control.port),
+          runInNode(
+            s,
+            n.map,
+            async (name, until, timeoutMs) => {
+              const server = n.live.get(name)
+              if (!server) throw new Error(`undeclared server ${name}`)
+              return viewOf(server, until, timeoutMs)
+            },
+            pki.ca
+          ),
+        ])
+        const expected = normalize(s, wr.trace, w.map)
+        const actual = normalize(s, nr.trace, n.map)
+        const difference = differences.get(s.id)
+        const equal = wr.failure === undefined && nr.failure === undefined && same(expected, actual)
+        const status: Status = equal ? 'match' : difference ? 'documented' : 'mismatch'
+        return { scenario: s, workerd: wr, wharf: nr, expected, actual, status, difference }
+      } finally {
+        await Promise.all([stopServers(w.live), stopServers(n.live)])
+      }
+    }
+    let next = 0
+    const lane = async (): Promise<void> => {
+      for (;;) {
+        const s = scenarios[next++]
+        if (!s) return
+        const o = await runOne(s)
+        outcomes.push(o)
+        options.onOutcome?.(o)
+      }
+    }
+    await Promise.all(Array.from({ length: options.concurrency ?? 6 }, lane))
+  } finally {
+    await workerd.stop()
+    await control.close()
+  }
+  const order = new Map(scenarios.map((s, i) => [s.id, i]))
+  outcomes.sort((a, b) => (order.get(a.scenario.id) ?? 0) - (order.get(b.scenario.id) ?? 0))
+  return {
+    outcomes,
+    ms: performance.now() - started,
+    workerd: { ...version, compatibilityDate: COMPATIBILITY_DATE },
+    staleDifferences: outcomes
+      .filter((o) => o.difference && o.status === 'match')
+      .map((o) => o.scenario.id),
+    unknownDifferences: [...differences.keys()].filter((id) => !ids.has(id)),
+  }
+}
+
+function cell(r: RunResult): string {
+  if (r.failure) return `FAILED: ${r.failure.slice(0, 40)}`
+  const last = r.trace[r.trace.length - 1]
+  const timedOut = last?.event === 'scenario-timeout' ? ' TIMEOUT' : ''
+  return `${r.trace.length} events, ${Math.round(r.ms)} ms${timedOut}`
+}
+
+/** The summary table: scenario | workerd | wharf | match. */
+export function summaryTable(result: SuiteResult): string {
+  const rows = result.outcomes.map((o) => [
+    o.scenario.id,
+    cell(o.workerd),
+    cell(o.wharf),
+    o.status === 'match' ? 'yes' : o.status === 'documented' ? 'documented' : 'NO',
+  ])
+  const head = ['scenario', 'workerd', 'wharf', 'match']
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (r: string[]): string =>
+    `| ${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`
+  const count = (s: Status): number => result.outcomes.filter((o) => o.status === s).length
+  return [
+    `workerd ${result.workerd.installed} (pinned ${result.workerd.pinned}), compatibilityDate ${result.workerd.compatibilityDate}`,
+    line(head),
+    `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
+    ...rows.map(line),
+    `${result.outcomes.length} scenarios: ${count('match')} match, ${count('documented')} documented differences, ${count('mismatch')} unexplained mismatches; ${(result.ms / 1000).toFixed(1)} s`,
+  ].join('\n')
+}
+
+/** A readable side-by-side of two traces for a failure message. */
+export function traceDiff(o: Outcome): string {
+  const fmt = (t: TraceEntry[]): string[] =>
+    t.map((e) => (e.value === undefined ? e.event : `${e.event} ${JSON.stringify(e.value)}`))
+  const w = fmt(o.expected)
+  const n = fmt(o.actual)
+  const lines: string[] = []
+  for (let i = 0; i < Math.max(w.length, n.length); i++) {
+    const a = w[i] ?? '<none>'
+    const b = n[i] ?? '<none>'
+    lines.push(a === b ? `   ${a}` : ` - workerd: ${a}\n + wharf:   ${b}`)
+  }
+  if (o.workerd.failure) lines.push(`workerd run failed: ${o.workerd.failure}`)
+  if (o.wharf.failure) lines.push(`wharf run failed: ${o.wharf.failure}`)
+  return lines.join('\n')
+}
