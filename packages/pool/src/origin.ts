@@ -317,6 +317,15 @@ export class OriginConnection {
     if (!this.broken) this.socket.write(data)
   }
 
+  /** Batches the writes of one client read into one send. */
+  cork(): void {
+    this.socket.cork()
+  }
+
+  uncork(): void {
+    this.socket.uncork()
+  }
+
   /** Stops reading from the origin (backpressure from a slow client). */
   pause(): void {
     this.socket.pause()

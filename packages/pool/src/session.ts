@@ -274,9 +274,15 @@ export class Session {
       if (used === 0) break
       i += used
     }
-    for (; i < frames.length; i++) {
-      const frame = frames[i]
-      if (frame) this.onClientFrame(frame)
+    const conn = this.lease
+    conn?.cork()
+    try {
+      for (; i < frames.length; i++) {
+        const frame = frames[i]
+        if (frame) this.onClientFrame(frame)
+      }
+    } finally {
+      conn?.uncork()
     }
   }
 
@@ -526,6 +532,7 @@ export class Session {
     conn.onLeaseLost = (error) => this.onOriginLost(error)
     const frames = this.backlog.splice(0)
     this.backlogBytes = 0
+    conn.cork()
     try {
       for (const f of frames) this.forward(f)
     } catch (error) {
@@ -533,6 +540,8 @@ export class Session {
         error instanceof ProtocolError ? '08P01' : 'XX000',
         `wharf pool: ${(error as Error).message}`
       )
+    } finally {
+      conn.uncork()
     }
   }
 
@@ -696,6 +705,18 @@ export class Session {
   }
 
   private skipToSync = false
+  private corked = false
+
+  /**
+   * The frames of one origin read go to the client in one send: the socket is corked at the
+   * first and uncorked on the next tick, after the whole read was handled.
+   */
+  private readonly uncorkClient = (): void => {
+    if (this.corked) {
+      this.corked = false
+      this.socket.uncork()
+    }
+  }
 
   private internalName(text: string, types: readonly number[]): string {
     const key = `${types.join(',')}\0${text}`
@@ -745,6 +766,11 @@ export class Session {
   }
 
   private toClient(data: Buffer): void {
+    if (!this.corked) {
+      this.corked = true
+      this.socket.cork()
+      process.nextTick(this.uncorkClient)
+    }
     if (!this.socket.write(data)) this.lease?.pause()
   }
 
