@@ -1,0 +1,159 @@
+// Statistics and the Markdown report (tables, ratios, comparison with an earlier result).
+import { PEERS } from './scenarios.mjs'
+
+export function summarize(values) {
+  const xs = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b)
+  if (xs.length === 0) return undefined
+  const mid = Math.floor(xs.length / 2)
+  const median = xs.length % 2 === 1 ? xs[mid] : (xs[mid - 1] + xs[mid]) / 2
+  return { median, min: xs[0], max: xs[xs.length - 1], runs: values }
+}
+
+export function fmt(x) {
+  if (!Number.isFinite(x)) return 'n/a'
+  const abs = Math.abs(x)
+  const digits = abs >= 100 ? 0 : abs >= 10 ? 1 : 2
+  return x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 })
+}
+
+const ratio = (a, b) => (Number.isFinite(a / b) && b !== 0 ? `${(a / b).toFixed(2)}×` : 'n/a')
+
+/** One row per metric: { id, title, unit, lowerIsBetter, peers: { id: stats | { na } } }. */
+export function socketTable(rows) {
+  const head = [
+    'Scenario',
+    'Unit',
+    ...PEERS.map((p) => p.label),
+    '@wharf/sockets vs node',
+    '@wharf/sockets vs best peer',
+  ]
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`]
+  for (const row of rows) {
+    const node = row.peers.node?.median
+    const cells = PEERS.map((p) => {
+      const s = row.peers[p.id]
+      if (!s || s.median === undefined) return s?.na ? `n/a (${s.na})` : 'n/a'
+      const vsNode = p.id === 'node' ? '' : ` · ${ratio(s.median, node)}`
+      return `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})${vsNode}`
+    })
+    const wharf = row.peers.wharf?.median
+    const peers = ['arrowood', 'workerd']
+      .map((id) => ({ id, v: row.peers[id]?.median }))
+      .filter((p) => Number.isFinite(p.v))
+    const best = peers.sort((a, b) => (row.lowerIsBetter ? a.v - b.v : b.v - a.v))[0]
+    const unit = row.lowerIsBetter ? `${row.unit} (lower is better)` : row.unit
+    lines.push(
+      `| ${row.title} | ${unit} | ${cells.join(' | ')} | ${ratio(wharf, node)} | ${
+        best ? `${ratio(wharf, best.v)} (${PEERS.find((p) => p.id === best.id)?.label})` : 'n/a'
+      } |`
+    )
+  }
+  return lines.join('\n')
+}
+
+export function poolTable(pool) {
+  if (!pool || pool.na) return `Not available: ${pool?.na ?? 'not run'}`
+  const targets = [
+    ['direct', 'direct'],
+    ['pgbouncer', 'PgBouncer'],
+    ['wharf', 'wharf pool'],
+    ['wharf+cache', 'wharf pool + cache'],
+  ]
+  const lines = [
+    `| pgbench (TPS, median (min–max)) | ${targets.map((t) => t[1]).join(' | ')} | wharf pool vs PgBouncer | wharf pool + cache vs direct |`,
+    `|${Array.from({ length: targets.length + 3 }, () => '---').join('|')}|`,
+  ]
+  for (const connect of [false, true]) {
+    const rows = pool.rows.filter((r) => r.connectPerTransaction === connect)
+    if (rows.length === 0) continue
+    const get = (t) => rows.find((r) => r.target === t)?.tps
+    const cells = targets.map(([t]) => {
+      const s = get(t)
+      return s ? `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})` : 'n/a'
+    })
+    lines.push(
+      `| ${rows[0].name.replace(/, \S+$/, '')} | ${cells.join(' | ')} | ${ratio(
+        get('wharf')?.median,
+        get('pgbouncer')?.median
+      )} | ${ratio(get('wharf+cache')?.median, get('direct')?.median)} |`
+    )
+  }
+  return lines.join('\n')
+}
+
+export function hostTable(host) {
+  if (!host || host.na) return `Not available: ${host?.na ?? 'not run'}`
+  const lines = ['| Server | req/s | p99 (ms) | errors |', '|---|---|---|---|']
+  for (const r of host.rows) lines.push(`| ${r.name} | ${fmt(r.rps)} | ${r.p99} | ${r.errors} |`)
+  return [lines.join('\n'), '', ...host.notes.map((n) => `- ${n}`)].join('\n')
+}
+
+/** Change of every median versus an earlier result file. */
+export function compareTable(current, earlier) {
+  const lines = [
+    `Compared with ${earlier.meta?.date ?? 'an earlier run'} (${earlier.meta?.commit ?? '?'}):`,
+    '',
+    '| Scenario | Peer | before | now | change |',
+    '|---|---|---|---|---|',
+  ]
+  const pct = (a, b) =>
+    Number.isFinite(a) && Number.isFinite(b) && b !== 0
+      ? `${a >= b ? '+' : ''}${(((a - b) / b) * 100).toFixed(1)}%`
+      : 'n/a'
+  for (const row of current.sockets) {
+    const old = earlier.sockets?.find((r) => r.id === row.id)
+    if (!old) continue
+    for (const p of PEERS) {
+      const a = row.peers[p.id]?.median
+      const b = old.peers?.[p.id]?.median
+      if (a === undefined && b === undefined) continue
+      lines.push(`| ${row.title} | ${p.label} | ${fmt(b)} | ${fmt(a)} | ${pct(a, b)} |`)
+    }
+  }
+  for (const r of current.pool?.rows ?? []) {
+    const old = earlier.pool?.rows?.find(
+      (o) => o.target === r.target && o.connectPerTransaction === r.connectPerTransaction
+    )
+    if (old) {
+      lines.push(
+        `| ${r.name} | pool | ${fmt(old.tps.median)} | ${fmt(r.tps.median)} | ${pct(r.tps.median, old.tps.median)} |`
+      )
+    }
+  }
+  for (const r of current.host?.rows ?? []) {
+    const old = earlier.host?.rows?.find((o) => o.name === r.name)
+    if (old) {
+      lines.push(
+        `| host: ${r.name} | req/s | ${fmt(old.rps)} | ${fmt(r.rps)} | ${pct(r.rps, old.rps)} |`
+      )
+    }
+  }
+  return lines.join('\n')
+}
+
+export function markdown(result, comparison) {
+  const m = result.meta
+  return [
+    '# Wharf benchmark',
+    '',
+    `${m.date} · commit ${m.commit} · ${m.mode} · ${m.runs} run(s) per figure · Node ${m.node} · workerd ${m.workerd} · ${m.cpus}× ${m.cpu} · load average at start ${m.loadavg}`,
+    '',
+    '## Sockets',
+    '',
+    'Each cell: median (min–max) over the runs, then the ratio to raw Node. Higher is better except for memory.',
+    '',
+    socketTable(result.sockets),
+    '',
+    ...(result.notes.length ? result.notes.map((n) => `- ${n}`) : []),
+    '',
+    '## Pooler (pgbench)',
+    '',
+    poolTable(result.pool),
+    '',
+    '## Host (wharf dev, bench/host)',
+    '',
+    hostTable(result.host),
+    '',
+    ...(comparison ? ['## Change', '', comparison, ''] : []),
+  ].join('\n')
+}
