@@ -8,6 +8,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { cpus, loadavg } from 'node:os'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -95,6 +96,15 @@ async function startServers(pki) {
   return { ports, pid: child.pid, stop: () => child.kill('SIGTERM') }
 }
 
+/** The load servers' TLS handshake counters. */
+async function tlsStats(port) {
+  const socket = net.connect({ host: '127.0.0.1', port })
+  socket.setTimeout(5000, () => socket.destroy(new Error('stats timeout')))
+  let text = ''
+  for await (const chunk of socket) text += chunk
+  return JSON.parse(text)
+}
+
 async function workerdRun(workerd, kind, params) {
   const url = `${workerd.url}/run?scenario=${kind}&params=${encodeURIComponent(JSON.stringify(params))}`
   const res = await fetch(url, { signal: AbortSignal.timeout(180_000) })
@@ -166,6 +176,7 @@ async function socketBench(pki) {
         // then hits every peer alike.
         for (let k = 0; k < peers.length; k++) {
           const peer = peers[(i + k) % peers.length].id
+          let tls0 = params.tls ? await tlsStats(servers.ports.stats) : undefined
           try {
             let result
             if (peer === 'workerd') {
@@ -187,6 +198,11 @@ async function socketBench(pki) {
               )
               result = JSON.parse(out.trim().split('\n').pop())
             }
+            if (params.tls) {
+              const now = await tlsStats(servers.ports.stats)
+              result.tlsResumed = `${now.resumed - tls0.resumed}/${now.handshakes - tls0.handshakes} (${now.last})`
+              tls0 = now
+            }
             raw[peer].push(result)
             log(`${s.id} run ${i + 1}/${runs} ${peer}: ${JSON.stringify(result)}`)
           } catch (error) {
@@ -203,6 +219,11 @@ async function socketBench(pki) {
           unit: m.unit,
           lowerIsBetter: !!s.lowerIsBetter,
           peers: {},
+        }
+        if (params.tls) {
+          row.tlsResumed = Object.fromEntries(
+            peers.map((p) => [p.id, raw[p.id].map((r) => r.tlsResumed).join(', ')])
+          )
         }
         for (const p of peers) {
           const xs = raw[p.id].map((r) => (m.metric ? r[m.metric] : figureOf(r)))
@@ -314,7 +335,7 @@ try {
   if (result.sockets.length) {
     notes.push(
       'Bulk: MiB/s from the request header to the last byte (receive) or to the server’s ack of the last byte (send); web-stream peers await every write().',
-      'Setup: connect → opened (TLS handshake included) → graceful close(), 4 connections at a time; every TLS handshake is a full one.',
+      'Setup: connect → opened (TLS handshake included) → graceful close(), 4 connections at a time; the servers count resumed TLS sessions and show the negotiated suite (below the table).',
       'Memory: 2,000 sockets opened and idle with a read pending, each Node peer in a fresh process (after gc), workerd as the RSS growth of a fresh workerd process.',
       'Each Node peer runs in its own process per run; workerd times itself inside the Worker (its clock only advances across I/O, so figures are whole milliseconds).'
     )

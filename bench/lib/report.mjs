@@ -48,6 +48,16 @@ export function socketTable(rows) {
       } |`
     )
   }
+  const resumed = rows.filter((r) => r.tlsResumed)
+  if (resumed.length) {
+    lines.push('', 'TLS sessions resumed / handshakes, as the server saw them, per run:', '')
+    for (const r of resumed) {
+      const parts = PEERS.filter((p) => r.tlsResumed[p.id] !== undefined).map(
+        (p) => `${p.label} ${r.tlsResumed[p.id] || 'n/a'}`
+      )
+      lines.push(`- ${r.title}: ${parts.join('; ')}`)
+    }
+  }
   return lines.join('\n')
 }
 
@@ -91,7 +101,13 @@ export function hostTable(host) {
 /** Change of every median versus an earlier result file. */
 export function compareTable(current, earlier) {
   const lines = [
-    `Compared with ${earlier.meta?.date ?? 'an earlier run'} (${earlier.meta?.commit ?? '?'}):`,
+    `Compared with ${earlier.meta?.date ?? 'an earlier run'} (${earlier.meta?.commit ?? '?'}, ${earlier.meta?.mode ?? '?'}).`,
+    ...(earlier.meta?.mode !== current.meta.mode
+      ? [
+          '',
+          '**The two runs used different modes (sizes differ): the changes are not comparable.**',
+        ]
+      : []),
     '',
     '| Scenario | Peer | before | now | change |',
     '|---|---|---|---|---|',

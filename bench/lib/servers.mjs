@@ -5,6 +5,7 @@
 //           writes (honouring back-pressure), then ends
 //   sink    reads an 8-byte header [KiB u32, 0], counts that many bytes, answers one byte 'k'
 // Each has a TLS twin (tlsEcho, tlsSource, tlsSink). Every socket ends when its peer does.
+// `stats` answers with the TLS handshake counters as JSON and closes.
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
 import tls from 'node:tls'
@@ -80,7 +81,16 @@ const handlers = {
 }
 
 const tlsOptions = { cert: readFileSync(certPath), key: readFileSync(keyPath) }
+// TLS handshakes seen, and how many resumed a session: peers may differ here (a resumed
+// handshake is far cheaper), so the report shows it next to the TLS setup figures.
+const stats = { handshakes: 0, resumed: 0 }
 const ports = {}
+const statsServer = net.createServer((socket) => {
+  socket.on('error', () => undefined)
+  socket.end(JSON.stringify(stats))
+})
+await new Promise((resolve) => statsServer.listen(0, '127.0.0.1', resolve))
+ports.stats = statsServer.address().port
 for (const [name, handler] of Object.entries(handlers)) {
   const plain = net.createServer(handler)
   const secure = tls.createServer(tlsOptions, handler)
@@ -89,6 +99,12 @@ for (const [name, handler] of Object.entries(handlers)) {
     [`tls${name[0].toUpperCase()}${name.slice(1)}`, secure],
   ]) {
     server.maxConnections = 10_000
+    server.on('secureConnection', (socket) => {
+      stats.handshakes++
+      if (socket.isSessionReused()) stats.resumed++
+      stats.last =
+        `${socket.getProtocol()} ${socket.getCipher()?.name} ${socket.getEphemeralKeyInfo()?.name ?? ''}`.trim()
+    })
     await new Promise((resolve) =>
       server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve)
     )
