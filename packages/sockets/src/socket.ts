@@ -41,6 +41,8 @@ export interface SocketInfo {
 /** Options of `startTls()`. `servername` is accepted as an alias (Node-style, used by drivers). */
 export interface TlsOptions {
   expectedServerHostname?: string
+  /** Node-only: extra trusted CA certificates (PEM) for this handshake, added to Node's roots. */
+  ca?: string | readonly string[]
 }
 
 const kCreate = Symbol('wharf.socket.create')
@@ -637,7 +639,20 @@ class SocketCore implements StreamOwner {
     if (this.secureTransport === 'off') throw new TypeError(msg.STARTTLS_NOT_STARTTLS)
     if (this.startTlsCalled) throw new TypeError(msg.STARTTLS_TWICE)
     this.startTlsCalled = true
-    const o = (options ?? {}) as { expectedServerHostname?: unknown; servername?: unknown }
+    const o = (options ?? {}) as {
+      expectedServerHostname?: unknown
+      servername?: unknown
+      ca?: unknown
+    }
+    // Node-only extra: CAs to trust for this handshake (pg passes its `ssl.ca` here).
+    const ca = o.ca
+    if (
+      ca !== undefined &&
+      typeof ca !== 'string' &&
+      !(Array.isArray(ca) && ca.every((c) => typeof c === 'string'))
+    ) {
+      throw new TypeError('startTls option ca must be a PEM string or an array of PEM strings')
+    }
     const name =
       o.expectedServerHostname !== undefined
         ? toJsString(o.expectedServerHostname)
@@ -650,11 +665,15 @@ class SocketCore implements StreamOwner {
     queueMicrotask(() => {
       this.gone = true
     })
-    void this.upgradeInto(next, name)
+    void this.upgradeInto(next, name, ca)
     return next.socket
   }
 
-  private async upgradeInto(next: SocketCore, name: string): Promise<void> {
+  private async upgradeInto(
+    next: SocketCore,
+    name: string,
+    extraCa: string | readonly string[] | undefined
+  ): Promise<void> {
     await this.whenConnected().catch(noop)
     if (this.failed || this.closing) {
       next.fail(new Error('connection closed before startTls'))
@@ -691,7 +710,7 @@ class SocketCore implements StreamOwner {
     this.upgraded = true
     this.closed.resolve()
     this.finish('upgraded')
-    const ca = collectCa(this.terms.ca, this.parsed.node.ca)
+    const ca = collectCa(this.terms.ca, this.parsed.node.ca, extraCa)
     const secure = tls.connect({ ...tlsClientOptions(name, ca), socket: plain })
     next.upgradeOver(secure)
   }

@@ -1,6 +1,8 @@
 // TLS: secureTransport 'on' and StartTLS against real TLS servers and a CA made for this run.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import net from 'node:net'
 import tls from 'node:tls'
 import { connect } from '../src/index.js'
@@ -220,4 +222,51 @@ test('diagnostics_channel publishes connect, connected, error and close', async 
     'close:127.0.0.1:1',
   ])
   void net
+})
+
+test('startTls({ ca }) trusts that CA for the handshake (Node-only extra; pg passes ssl.ca here)', async (t) => {
+  const server = await startTlsServer()
+  t.after(() => server.close())
+  async function upgrade(options: Record<string, unknown>) {
+    const s = connect(`localhost:${server.port}`, { secureTransport: 'starttls' })
+    const reader = s.readable.getReader()
+    const writer = s.writable.getWriter()
+    await readLine(reader)
+    await writer.write('STARTTLS\r\n')
+    await readLine(reader)
+    reader.releaseLock()
+    writer.releaseLock()
+    return s.startTls(options)
+  }
+  // Without the CA the server is not trusted; with it, the handshake completes and data flows.
+  await assert.rejects((await upgrade({})).opened, /^Error: internal error; reference = /)
+  const secure = await upgrade({ ca: pki.ca })
+  await secure.opened
+  const writer = secure.writable.getWriter()
+  await writer.write('over tls')
+  const { value } = await secure.readable.getReader().read()
+  assert.equal(Buffer.from(value ?? []).toString(), 'over tls')
+  await secure.close()
+  assert.throws(
+    () => connect(`localhost:${server.port}`, { secureTransport: 'starttls' }).startTls({ ca: 42 }),
+    { name: 'TypeError', message: /ca must be a PEM string/ }
+  )
+})
+
+test('a connect() ca does not drop NODE_EXTRA_CA_CERTS (trusted through the environment)', async (t) => {
+  const server = await tlsServer({ key: pki.localhost.key, cert: pki.localhost.cert })
+  t.after(() => server.close())
+  // A child whose environment trusts the test CA, connecting with an unrelated extra `ca`.
+  const script = [
+    "import { connect } from '@wharf/sockets'",
+    `const s = connect('localhost:${server.port}', { secureTransport: 'on', ca: ${JSON.stringify(pki.untrusted.cert)} })`,
+    "s.opened.then(() => { console.log('opened'); return s.close() }, (e) => { console.log('refused', e.message); process.exitCode = 1 })",
+  ].join('\n')
+  // Asynchronously: the server runs in this process.
+  const child = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: pki.caPath },
+    encoding: 'utf8',
+    timeout: 20_000,
+  })
+  assert.equal(child.stdout.trim(), 'opened', child.stderr)
 })
