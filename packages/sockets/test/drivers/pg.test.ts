@@ -1,7 +1,7 @@
 // node-postgres (`pg`) through pg-cloudflare, unmodified, in a plain Node process against a real
 // PostgreSQL with SCRAM auth and TLS: examples/pg/app.mjs with
 // `node --import @wharf/sockets/navigator --conditions=workerd`. The CA is trusted through
-// NODE_EXTRA_CA_CERTS; pg's own `ssl` options do not reach certificate checks on this path.
+// NODE_EXTRA_CA_CERTS or pg's own `ssl.ca` (it reaches startTls({ ca })); nothing turns verification off.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, X509Certificate } from 'node:crypto'
@@ -64,6 +64,17 @@ test('sslmode=verify-full: TLS verified against the test CA (pg_stat_ssl says ss
   assert.deepEqual(r.result.rows, expectedRows(500))
   assert.equal(r.code, 0, describeRun(r))
   assert.equal(r.stderr, '', describeRun(r))
+})
+
+test("sslrootcert: pg's own ssl.ca reaches startTls({ ca }) (no NODE_EXTRA_CA_CERTS)", async () => {
+  const r = await runApp(APP, ['2'], {
+    imports: ENTRY,
+    workerd: true,
+    env: { DATABASE_URL: `${url('verify-full')}&sslrootcert=${encodeURIComponent(pki.caPath)}` },
+  })
+  assert.equal(r.result?.ssl, true, describeRun(r))
+  assert.deepEqual(r.result.rows, expectedRows(2))
+  assert.equal(r.code, 0, describeRun(r))
 })
 
 for (const sslmode of ['verify-full', 'no-verify']) {
