@@ -346,6 +346,9 @@ try {
   rmSync(pki.dir, { recursive: true, force: true })
 }
 result.meta.durationS = Math.round((Date.now() - started) / 1000)
+result.meta.loadavgEnd = loadavg()
+  .map((x) => x.toFixed(2))
+  .join(' ')
 
 const comparison = earlier ? compareTable(result, earlier) : undefined
 const md = markdown(result, comparison)

@@ -16,11 +16,11 @@ async function open(port, secure) {
   return socket
 }
 
+/** Graceful close as @wharf/sockets' close() does it: FIN written, then destroy (no wait for the
+ * server's FIN). */
 async function close(socket) {
-  const closed = once(socket, 'close')
-  socket.end()
-  socket.resume()
-  await closed
+  await new Promise((resolve) => socket.end(resolve))
+  socket.destroy()
 }
 
 /** Resolves once `n` bytes have arrived (counted from now). */
