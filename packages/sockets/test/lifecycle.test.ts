@@ -55,7 +55,7 @@ test('refused: closed rejects before opened, distinct Errors; I/O afterwards as 
   const [c, o] = await Promise.all([closedErr, openedErr])
   assert.deepEqual(order, ['closed:rej', 'opened:rej'])
   assert.notEqual(c, o)
-  assert.equal(c.message, msg.CONNECT_FAILED)
+  assert.equal((c as Error).message, msg.CONNECT_FAILED)
   await assert.rejects(pendingRead, { message: 'Stream was cancelled.' })
   assert.deepEqual(await reader.read(), { done: true, value: undefined })
   const writer = s.writable.getWriter()

@@ -248,7 +248,10 @@ test('startTls({ ca }) trusts that CA for the handshake (Node-only extra; pg pas
   assert.equal(Buffer.from(value ?? []).toString(), 'over tls')
   await secure.close()
   assert.throws(
-    () => connect(`localhost:${server.port}`, { secureTransport: 'starttls' }).startTls({ ca: 42 }),
+    () =>
+      connect(`localhost:${server.port}`, { secureTransport: 'starttls' }).startTls({
+        ca: 42,
+      } as unknown as { ca: string }),
     { name: 'TypeError', message: /ca must be a PEM string/ }
   )
 })
