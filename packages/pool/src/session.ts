@@ -548,15 +548,17 @@ export class Session {
   private forward(frame: Frame): void {
     const conn = this.lease
     if (!conn) return
-    trace(
-      's%d -> origin %d: %s %s',
-      this.pid,
-      conn.id,
-      frame.type,
-      frame.type === 'P' || frame.type === 'B' || frame.type === 'D'
-        ? JSON.stringify(frame.body.subarray(0, 40).toString('latin1'))
-        : ''
-    )
+    // The arguments cost more than the forwarding: build them only when tracing is on.
+    if (trace.enabled)
+      trace(
+        's%d -> origin %d: %s %s',
+        this.pid,
+        conn.id,
+        frame.type,
+        frame.type === 'P' || frame.type === 'B' || frame.type === 'D'
+          ? JSON.stringify(frame.body.subarray(0, 40).toString('latin1'))
+          : ''
+      )
     // After an error the pooler answered itself, the server would skip to Sync: so do we.
     if (this.skipToSync && frame.type !== 'S' && frame.type !== 'H' && frame.type !== 'X') return
     switch (frame.type) {
@@ -775,12 +777,15 @@ export class Session {
   }
 
   private onOriginFrame(frame: Frame): void {
-    trace(
-      's%d <- origin: %s expects=%s',
-      this.pid,
-      frame.type,
-      this.expects.map((e) => e.kind + (e.swallow ? '!' : '') + (e.synthetic ? '*' : '')).join(',')
-    )
+    if (trace.enabled)
+      trace(
+        's%d <- origin: %s expects=%s',
+        this.pid,
+        frame.type,
+        this.expects
+          .map((e) => e.kind + (e.swallow ? '!' : '') + (e.synthetic ? '*' : ''))
+          .join(',')
+      )
     if (this.capture) this.captureFrame(frame)
     const type = frame.type
     if (type === 'N' || type === 'A' || type === 'S') {
