@@ -6,7 +6,7 @@ import type { Scenario } from '../src/types.js'
  * `opened` (value or error), the order in which `opened`/`closed` settle, then `close()`.
  * In strings `$P` is the main server's port; the string `$P#` is the port as a number.
  */
-const connectAndReport: Scenario['run'] = async (k, p) => {
+export const connectAndReport: Scenario['run'] = async (k, p) => {
   const fill = (v: unknown): unknown =>
     typeof v === 'string'
       ? v === '$P#'

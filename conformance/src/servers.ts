@@ -219,13 +219,26 @@ export async function startServer(spec: ServerSpec, pki: () => TestPki): Promise
       handler(s, r)
     })
   }
+  // Track raw connections too: a TLS connection whose handshake never completes has no TLS socket,
+  // and server.close() would wait for it forever.
+  server.on('connection', (s: net.Socket) => {
+    sockets.add(s)
+    s.on('close', () => sockets.delete(s))
+  })
   const host = spec.kind === 'echo' && spec.host === '::1' ? '::1' : '127.0.0.1'
   server.listen(0, host)
   await once(server, 'listening')
   const { port } = server.address() as net.AddressInfo
   const close = async (): Promise<void> => {
     for (const s of sockets) s.destroy()
-    if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()))
+    if (!server.listening) return
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 2000)
+      server.close(() => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
   }
   if (spec.kind === 'refuse') await close()
   return {
