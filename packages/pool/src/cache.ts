@@ -46,6 +46,13 @@ export interface CacheHit {
   readonly shouldRefresh: boolean
 }
 
+/** Bytes counted per entry beyond its data (key string, Map slot, entry and Buffer objects). */
+const ENTRY_OVERHEAD = 512
+
+function owned(b: Buffer): Buffer {
+  return b.byteOffset === 0 && b.buffer.byteLength === b.length ? b : Buffer.from(b)
+}
+
 export class QueryCache {
   private readonly entries = new Map<string, Entry>()
   private bytes = 0
@@ -85,11 +92,22 @@ export class QueryCache {
   }
 
   set(key: string, result: CachedResult, now = Date.now()): boolean {
-    const size = (result.description?.length ?? 0) + result.rows.length + key.length
+    const size =
+      (result.description?.length ?? 0) + result.rows.length + key.length + ENTRY_OVERHEAD
     if (size > this.options.maxEntryBytes) return false
     const old = this.entries.get(key)
     if (old) this.remove(old)
-    const entry: Entry = { ...result, key, storedAt: now, size, refreshing: false }
+    const entry: Entry = {
+      // Copies: a received frame is a view of a whole socket read (up to 64 KiB), which a
+      // cached view would keep alive: 100,000 small entries held 300 MB that way.
+      description: result.description && Buffer.from(result.description),
+      rows: owned(result.rows),
+      relations: result.relations,
+      key,
+      storedAt: now,
+      size,
+      refreshing: false,
+    }
     this.entries.set(key, entry)
     this.bytes += size
     this.stats.stores++
