@@ -99,7 +99,7 @@ export class QueryCache {
     if (old) this.remove(old)
     const entry: Entry = {
       // Copies: a received frame is a view of a whole socket read (up to 64 KiB), which a
-      // cached view would keep alive: 100,000 small entries held 300 MB that way.
+      // cached view would keep alive for as long as the entry lives.
       description: result.description && Buffer.from(result.description),
       rows: owned(result.rows),
       relations: result.relations,
