@@ -51,7 +51,7 @@ function toPort(value: unknown): number {
 /** JSG's uint64 conversion of `SocketOptions.highWaterMark` (number or bigint). */
 function toHighWaterMark(value: unknown): number {
   if (typeof value === 'bigint') {
-    if (value < 0n) throw typeError(msg.HWM_NEGATIVE)
+    if (value < 0n) throw typeError(msg.HWM_BIGINT_NEGATIVE)
     return Number(value)
   }
   const n = Number(value)
@@ -112,7 +112,9 @@ export function parseTarget(addressString: string): ParsedConnect['target'] {
     portText = addressString.slice(colon + 1)
     if (host.includes(':') || host.includes('[') || host.includes(']')) return undefined
   }
-  if (host === '' || !/^\d{1,5}$/.test(portText)) return undefined
+  if (host === '' || !/^\d{1,16}$/.test(portText)) return undefined
+  // Leading zeros are allowed and the port stays decimal (measured: workerd connects
+  // `127.0.0.1:07777` to port 7777 and `127.0.0.1:004095` to 4095).
   const port = Number(portText)
   if (port > 65535 || port === 0) return undefined
   return { host, port }

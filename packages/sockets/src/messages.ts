@@ -15,6 +15,8 @@ export const PORT_NEGATIVE =
 export const PORT_TOO_LARGE = 'Value out of range. Must be less than or equal to 65535.'
 export const HWM_NEGATIVE =
   'The value cannot be converted because it is negative and this API expects a positive bigint.'
+export const HWM_BIGINT_NEGATIVE =
+  'The value cannot be converted because it is either negative and this API expects a positive bigint, or the value would be truncated.'
 export const ADDRESS_UNPARSABLE = 'Specified address could not be parsed.'
 export const ADDRESS_NO_HOSTNAME = 'Specified address is missing hostname.'
 export const ADDRESS_NO_PORT = 'Specified address is missing port.'
@@ -37,6 +39,8 @@ export const SINGLE_PENDING_READ =
   'This ReadableStream only supports a single pending read request at a time.'
 export const READABLE_LOCKED = 'This ReadableStream is currently locked to a reader.'
 export const WRITABLE_LOCKED = 'This WritableStream is currently locked to a writer.'
+export const RELEASE_WITH_PENDING_READ =
+  'Cannot call releaseLock() on a reader with outstanding read promises.'
 export const READABLE_LOCKED_ON_UPGRADE = 'The ReadableStream has been locked to a reader.'
 export const BYOB_EMPTY_VIEW =
   'You must call read() on a "byob" reader with a positive-sized TypedArray object.'

@@ -175,7 +175,7 @@ class SocketCore implements StreamOwner {
       },
       this.parsed.highWaterMark ?? DEFAULT_WRITABLE_HWM
     )
-    if (this.writeEndClosed) closeFromInside(this.writableStream, this)
+    if (this.writeEndClosed) void closeFromInside(this.writableStream, this)
     return this.writableStream
   }
 
@@ -388,11 +388,12 @@ class SocketCore implements StreamOwner {
     }
     const error = new Error(msg.CONNECTION_LOST)
     this.gone = true
+    // workerd resolves `closed` before the pending read and the writer learn of the loss.
+    this.closed.resolve()
     this.settlePendingRead(error)
     if (!this.eofDelivered) this.errorReadable(error)
     this.errorWritable(error)
     this.node?.destroy()
-    this.closed.resolve()
     this.finish('lost')
   }
 
@@ -449,8 +450,9 @@ class SocketCore implements StreamOwner {
     this.writeSideClosed = true
     const node = this.node
     if (node && !node.destroyed) await endThenDestroy(node)
-    // The writable is now closed for good: a held writer's `closed` resolves, as in workerd.
-    if (this.writableStream) closeFromInside(this.writableStream, this)
+    // The writable is now closed for good: a held writer's `closed` resolves, as in workerd,
+    // before the socket's `closed` does.
+    if (this.writableStream) await closeFromInside(this.writableStream, this)
     else this.writeEndClosed = true
     this.gone = true
     this.closed.resolve()
@@ -675,8 +677,13 @@ class SocketCore implements StreamOwner {
     extraCa: string | readonly string[] | undefined
   ): Promise<void> {
     await this.whenConnected().catch(noop)
-    if (this.failed || this.closing) {
-      next.fail(new Error('connection closed before startTls'))
+    if (this.failed) {
+      next.fail(new Error('connection failed before startTls'))
+      return
+    }
+    if (this.closing) {
+      // workerd: the upgrade finds no connection to take over and fails with an internal error.
+      next.failUpgrade(internalError(), new Error('socket closed before startTls'))
       return
     }
     if (this.writableStream?.locked === true) {
@@ -743,9 +750,10 @@ class SocketCore implements StreamOwner {
         phase: 'startTls',
       })
     }
-    this.closed.reject(error)
-    // A handshake failure rejects `opened`; a locked old stream leaves it pending, as in workerd.
+    // A handshake failure rejects `opened` (before `closed`, as in workerd); a locked old stream
+    // leaves it pending.
     if (cause !== undefined) this.opened.reject(error)
+    this.closed.reject(error)
     this.connectError = error
     this.connection?.reject(error)
     this.settlePendingRead(error)

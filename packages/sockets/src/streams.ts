@@ -48,6 +48,8 @@ export interface Deferred<T> {
   settled: boolean
   /** The core took this read over (close): the stream machinery no longer settles it. */
   detached?: boolean
+  /** The reader whose read this is (a read in flight pins its reader: no releaseLock). */
+  reader?: object
 }
 
 export function deferred<T>(handled = false): Deferred<T> {
@@ -136,6 +138,7 @@ function socketRead(
   }
   // The core may settle this read itself (close, failure), ahead of the stream machinery.
   const d = deferred<unknown>()
+  d.reader = this
   owner.pendingRead = d
   native.call(this, view).then(
     (result) => {
@@ -181,7 +184,23 @@ async function readAtLeast(
   return { done: false, value: new Uint8Array(buffer, start, filled) }
 }
 
+/* eslint-disable @typescript-eslint/unbound-method -- called with .call(this) */
+const nativeDefaultRelease = ReadableStreamDefaultReader.prototype.releaseLock
+const nativeByobRelease = ReadableStreamBYOBReader.prototype.releaseLock
+/* eslint-enable @typescript-eslint/unbound-method */
+
+/** workerd refuses to release a reader while one of its reads is outstanding. */
+function releaseLock(this: OwnedReader): void {
+  const pending = this[kReaderOwner].pendingRead
+  if (pending !== undefined && pending.reader === this) {
+    throw new TypeError(msg.RELEASE_WITH_PENDING_READ)
+  }
+  if (this instanceof ReadableStreamBYOBReader) nativeByobRelease.call(this)
+  else nativeDefaultRelease.call(this)
+}
+
 const defaultReaderProto = Object.create(ReadableStreamDefaultReader.prototype, {
+  releaseLock: { value: releaseLock, writable: true, configurable: true },
   read: {
     value: function read(this: OwnedReader) {
       return socketRead.call(this, nativeDefaultRead, undefined, false)
@@ -192,6 +211,7 @@ const defaultReaderProto = Object.create(ReadableStreamDefaultReader.prototype, 
 }) as object
 
 const byobReaderProto = Object.create(ReadableStreamBYOBReader.prototype, {
+  releaseLock: { value: releaseLock, writable: true, configurable: true },
   read: {
     value: function read(this: OwnedReader, view: ArrayBufferView) {
       return socketRead.call(this, nativeByobRead, view, true)
@@ -251,14 +271,17 @@ function adoptWriter(owner: StreamOwner, writer: WritableStreamDefaultWriter<unk
  * Closes the writable from the socket's side (EOF with allowHalfOpen false), so that a held
  * writer's `closed` resolves as in workerd. A locked stream can only be closed through its writer.
  */
-export function closeFromInside(stream: WritableStream<unknown>, owner: StreamOwner): void {
+export function closeFromInside(
+  stream: WritableStream<unknown>,
+  owner: StreamOwner
+): Promise<void> {
   const writer = owner.lastWriter
   const closing = stream.locked
     ? writer === undefined
       ? Promise.resolve()
       : nativeClose.call(writer)
     : stream.close()
-  closing.catch(noop)
+  return closing.catch(noop)
 }
 
 /** The socket's readable: a byte stream whose readers follow workerd's rules. */
