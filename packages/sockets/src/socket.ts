@@ -21,6 +21,7 @@ import type {
 import {
   chunkToBytes,
   closeFromInside,
+  closeHeldWriter,
   createReadable,
   createWritable,
   deferred,
@@ -112,6 +113,7 @@ class SocketCore implements StreamOwner {
   failed = false
   closing = false
   closeDone = false
+  lost = false
   writeSideClosed = false
   upgraded = false
   startTlsCalled = false
@@ -366,6 +368,7 @@ class SocketCore implements StreamOwner {
     this.opened.reject(new Error(message))
     const writeError = new Error(`jsg.Error: ${message}`)
     this.connectError = writeError
+    if (this.writableStream?.locked === true && this.lastWriter) closeHeldWriter(this.lastWriter)
     this.connection?.reject(writeError)
     this.settlePendingRead(new Error('Stream was cancelled.'))
     this.closeReadable()
@@ -388,6 +391,7 @@ class SocketCore implements StreamOwner {
     }
     const error = new Error(msg.CONNECTION_LOST)
     this.gone = true
+    this.lost = true
     // workerd resolves `closed` before the pending read and the writer learn of the loss.
     this.closed.resolve()
     this.settlePendingRead(error)

@@ -32,6 +32,10 @@ export interface StreamOwner {
   readonly writeSideClosed: boolean
   /** The connection failed: `writer.close()` resolves (workerd waits for `opened`, ignoring failure). */
   readonly failed: boolean
+  /** close() has completed: the writable can no longer be locked to a new writer. */
+  readonly closeDone: boolean
+  /** The live connection broke (RST, EPIPE). */
+  readonly lost: boolean
   assertIo(kind: 'Readable' | 'Writable'): void
   /** The one read in flight through a socket reader; the core settles it on close/failure. */
   pendingRead: Deferred<unknown> | undefined
@@ -117,6 +121,18 @@ const nativeDefaultRead = ReadableStreamDefaultReader.prototype.read as ReadFn
 const nativeByobRead = ReadableStreamBYOBReader.prototype.read as unknown as ReadFn
 const nativeWrite = WritableStreamDefaultWriter.prototype.write
 const nativeClose = WritableStreamDefaultWriter.prototype.close
+const nativeAbort = WritableStreamDefaultWriter.prototype.abort
+const nativeDesiredSize = Object.getOwnPropertyDescriptor(
+  WritableStreamDefaultWriter.prototype,
+  'desiredSize'
+)?.get
+const kWriterDone = Symbol('wharf.writer.done')
+type MaybeDoneWriter = { [kWriterDone]?: boolean }
+
+/** workerd: a writer held when the connect failed is closed for good ("has been closed"). */
+export function closeHeldWriter(writer: WritableStreamDefaultWriter<unknown>): void {
+  ;(writer as MaybeDoneWriter)[kWriterDone] = true
+}
 /* eslint-enable @typescript-eslint/unbound-method */
 
 function socketRead(
@@ -226,7 +242,12 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
   write: {
     value: function write(this: OwnedWriter, chunk?: unknown): Promise<void> {
       const owner = this[kWriterOwner]
-      if (owner.writeSideClosed) return rejected(new TypeError(msg.WRITABLE_CLOSED))
+      // workerd: after close() completed, or after writer.abort(), the writable is closed.
+      if (owner.writeSideClosed || (this as MaybeDoneWriter)[kWriterDone] === true) {
+        return rejected(new TypeError(msg.WRITABLE_CLOSED))
+      }
+      // After a lost connection the first write reports the loss; later ones find it closed.
+      if (owner.lost) (this as MaybeDoneWriter)[kWriterDone] = true
       if (owner.closing) return rejected(new TypeError(msg.WRITABLE_CLOSING))
       try {
         owner.assertIo('Writable')
@@ -247,11 +268,33 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
   },
   close: {
     value: function close(this: OwnedWriter): Promise<void> {
+      if ((this as MaybeDoneWriter)[kWriterDone] === true) {
+        return rejected(new TypeError(msg.WRITABLE_CLOSED))
+      }
       // workerd's writer.close() waits for opened and ignores a failure.
       if (this[kWriterOwner].failed) return Promise.resolve()
+      if (this[kWriterOwner].closeDone) return rejected(new TypeError(msg.WRITABLE_CLOSED))
       return nativeClose.call(this)
     },
     writable: true,
+    configurable: true,
+  },
+  abort: {
+    value: function abort(this: OwnedWriter, reason?: unknown): Promise<void> {
+      ;(this as MaybeDoneWriter)[kWriterDone] = true
+      return nativeAbort.call(this, reason)
+    },
+    writable: true,
+    configurable: true,
+  },
+  desiredSize: {
+    // workerd reports 0, never null, once the socket is closed or its connect failed.
+    get(this: OwnedWriter): number | null {
+      const size = nativeDesiredSize?.call(this) as number | null | undefined
+      if (size !== null && size !== undefined) return size
+      const owner = this[kWriterOwner]
+      return owner.closeDone || owner.failed ? 0 : null
+    },
     configurable: true,
   },
 }) as object
@@ -306,7 +349,8 @@ export class SocketWritableStream extends WritableStream<unknown> {
   declare [kOwner]: StreamOwner
 
   override getWriter(): WritableStreamDefaultWriter<unknown> {
-    if (this.locked) throw new TypeError(msg.WRITABLE_LOCKED)
+    // After close() completed, workerd keeps the writable locked for good.
+    if (this.locked || this[kOwner].closeDone) throw new TypeError(msg.WRITABLE_LOCKED)
     const writer = super.getWriter()
     adoptWriter(this[kOwner], writer)
     return writer
