@@ -3,10 +3,11 @@
 import { scenarios } from './scenarios/index.js'
 import { runSuite, summaryTable, traceDiff } from './src/suite.js'
 
-const filters = process.argv.slice(2)
-const verbose = filters.includes('-v')
+const args = process.argv.slice(2)
+const verbose = args.includes('-v')
+const filters = args.filter((a) => a !== '-v')
 const picked = scenarios.filter(
-  (s) => filters.filter((f) => f !== '-v').length === 0 || filters.some((f) => s.id.includes(f))
+  (s) => filters.length === 0 || filters.some((f) => s.id.includes(f))
 )
 const result = await runSuite(picked)
 console.log(summaryTable(result))

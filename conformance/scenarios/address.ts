@@ -43,11 +43,8 @@ export const addressScenarios: Scenario[] = [
   addressCase('address-object', { hostname: '127.0.0.1', port: '$P#' }, 'object form opens'),
   addressCase('address-localhost', 'localhost:$P', 'localhost by name, reported verbatim'),
   addressCase('address-localhost-uppercase', 'LOCALHOST:$P', 'upper-case name kept verbatim'),
-  addressCase(
-    'address-port-leading-zero',
-    '127.0.0.1:0$P',
-    'leading zero in the port kept verbatim'
-  ),
+  addressCase('address-port-leading-zero', '127.0.0.1:0$P', 'leading zero: still decimal'),
+  addressCase('address-port-leading-zeros', '127.0.0.1:000$P', 'several leading zeros: decimal'),
   {
     id: 'address-ipv6-bracketed',
     title: '[::1]:port string opens',

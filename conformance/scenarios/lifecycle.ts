@@ -95,7 +95,7 @@ export const lifecycleScenarios: Scenario[] = [
       k.watch('close', s.close())
       await k.outcome(s.closed, 3000)
       await k.sleep(10)
-      const view = await k.server(undefined, 'sink')
+      const view = await k.server(undefined, 'close')
       k.trace('server', view.events)
       k.trace('head', view.head)
     },

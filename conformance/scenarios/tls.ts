@@ -277,7 +277,7 @@ export const tlsScenarios: Scenario[] = [
       await t.close()
       k.trace(
         'server-tls',
-        (await k.server(undefined, undefined, 100)).events.filter((e) => e.startsWith('tls'))
+        (await k.server(undefined, 'tls')).events.filter((e) => e.startsWith('tls:'))
       )
     },
   },
@@ -293,7 +293,7 @@ export const tlsScenarios: Scenario[] = [
       await t.close()
       k.trace(
         'server-tls',
-        (await k.server()).events.filter((e) => e.startsWith('tls:'))
+        (await k.server(undefined, 'tls')).events.filter((e) => e.startsWith('tls:'))
       )
     },
   },

@@ -2,8 +2,12 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
+/** `deliberate`: wharf differs on purpose; `gap`: a known mismatch still to be fixed. */
+export type DifferenceKind = 'deliberate' | 'gap'
+
 export interface Difference {
   id: string
+  kind: DifferenceKind
   text: string
 }
 
@@ -12,14 +16,28 @@ export function loadDifferences(
 ): Map<string, Difference> {
   const out = new Map<string, Difference>()
   let current: Difference | undefined
+  // `# Deliberate differences` and `# Known gaps` sections say which kind their entries are.
+  let kind: DifferenceKind | undefined
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     const m = /^## +`?([a-z0-9-]+)`?\s*$/.exec(line)
     if (m?.[1]) {
-      current = { id: m[1], text: '' }
+      if (kind === undefined) throw new Error(`DIFFERENCES.md: ${m[1]} is outside a section`)
+      if (out.has(m[1])) throw new Error(`DIFFERENCES.md: ${m[1]} is listed twice`)
+      current = { id: m[1], kind, text: '' }
       out.set(current.id, current)
+    } else if (/^# /.test(line)) {
+      current = undefined
+      kind = /^# Deliberate/i.test(line)
+        ? 'deliberate'
+        : /^# Known gaps/i.test(line)
+          ? 'gap'
+          : undefined
     } else if (/^#{1,2} /.test(line)) current = undefined
     else if (current) current.text += `${line}\n`
   }
-  for (const d of out.values()) d.text = d.text.trim()
+  for (const d of out.values()) {
+    d.text = d.text.trim()
+    if (d.text === '') throw new Error(`DIFFERENCES.md: ${d.id} gives no reason`)
+  }
   return out
 }

@@ -39,7 +39,9 @@ export function makeKit(env: KitEnv, out: TraceEntry[]): Kit {
     if (v instanceof ArrayBuffer) return { arrayBuffer: v.byteLength }
     if (Array.isArray(v)) return v.map((x) => describe(x, depth + 1))
     const out: Record<string, unknown> = {}
-    for (const key of Object.keys(v))
+    // Keys sorted: property order of plain result objects ({ done, value }) is not API contract;
+    // scenarios that care trace Object.keys() themselves.
+    for (const key of Object.keys(v).sort())
       out[key] = describe((v as Record<string, unknown>)[key], depth + 1)
     return out
   }

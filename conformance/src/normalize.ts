@@ -45,7 +45,8 @@ export function normalize(
   const replace = (s: string): string => {
     let r = s.replace(/internal error; reference = \S+/g, 'internal error; reference = <id>')
     for (const [port, label] of ports)
-      r = r.replace(new RegExp(`(?<!\\d)${port}(?!\\d)`, 'g'), label)
+      // Leading zeros are kept (a scenario may write the port as 0<port>).
+      r = r.replace(new RegExp(`(?<!\\d)(0*)${port}(?!\\d)`, 'g'), `$1${label}`)
     return r
   }
   const mapped = trace.map((e) =>
