@@ -48,10 +48,9 @@ export const manyScenarios: Scenario[] = [
         await s.close()
         ok++
       }
+      // (No server-side count: a connection is open for the client before this busy process has
+      // accepted it, so the count at any moment is timing, not behaviour.)
       k.trace('ok', ok)
-      // The client sees a connection open before this process's server has accepted it.
-      await k.sleep(200)
-      k.trace('server', (await k.server()).connections)
     },
   },
 ]

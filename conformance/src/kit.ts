@@ -71,7 +71,7 @@ export function makeKit(env: KitEnv, out: TraceEntry[]): Kit {
     addr: (name) => pick(name).authority,
     port: (name) => pick(name).port,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-    outcome: (p, ms = 150) => settle(p, ms),
+    outcome: (p, ms = 1000) => settle(p, ms),
     watch(name, p) {
       p.then(
         (v) => out.push({ event: name, value: { ok: describe(v) } }),

@@ -27,7 +27,7 @@ export async function runInNode(
       }
     : plain
   const k = makeKit({ connect: run, servers, serverView }, trace)
-  const timeoutMs = scenario.timeoutMs ?? 4000
+  const timeoutMs = scenario.timeoutMs ?? 10_000
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), timeoutMs)

@@ -113,10 +113,14 @@ function handlerFor(spec: ServerSpec, pki: () => TestPki): Handler {
       return (s) => {
         const act = (): void => {
           if (s.destroyed) return
+          if (spec.then === 'rst') {
+            // Reset only once the greeting has left this process, so the peer reads it first.
+            s.write(spec.text, () => setTimeout(() => s.destroyed || s.resetAndDestroy(), 20))
+            return
+          }
           if (spec.text) s.write(spec.text)
           if (spec.then === 'end') s.end()
           else if (spec.then === 'destroy') s.end(() => s.destroy())
-          else if (spec.then === 'rst') setTimeout(() => s.resetAndDestroy(), 20)
         }
         if (spec.delayMs) setTimeout(act, spec.delayMs)
         else act()
@@ -190,6 +194,27 @@ function handlerFor(spec: ServerSpec, pki: () => TestPki): Handler {
   }
 }
 
+/**
+ * Listens on a free port below Linux's ephemeral range (32768-60999). A `refuse` port is closed
+ * again at once; taken from the ephemeral range, a server another scenario starts on port 0 at
+ * the same moment could be handed the same port and answer instead of refusing.
+ */
+async function listenBelowEphemeral(server: net.Server, host: string): Promise<void> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000)
+    const ok = await new Promise<boolean>((resolve) => {
+      const onError = (): void => resolve(false)
+      server.once('error', onError)
+      server.listen(port, host, () => {
+        server.off('error', onError)
+        resolve(true)
+      })
+    })
+    if (ok) return
+  }
+  throw new Error('no free port below the ephemeral range for a refuse server')
+}
+
 /** Starts one server for `spec`. */
 export async function startServer(spec: ServerSpec, pki: () => TestPki): Promise<RunningServer> {
   const r: Recorder = { events: [], bytes: 0, head: Buffer.alloc(0), connections: 0 }
@@ -226,8 +251,11 @@ export async function startServer(spec: ServerSpec, pki: () => TestPki): Promise
     s.on('close', () => sockets.delete(s))
   })
   const host = spec.kind === 'echo' && spec.host === '::1' ? '::1' : '127.0.0.1'
-  server.listen(0, host)
-  await once(server, 'listening')
+  if (spec.kind === 'refuse') await listenBelowEphemeral(server, host)
+  else {
+    server.listen(0, host)
+    await once(server, 'listening')
+  }
   const { port } = server.address() as net.AddressInfo
   const close = async (): Promise<void> => {
     for (const s of sockets) s.destroy()

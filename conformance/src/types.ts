@@ -56,7 +56,8 @@ export interface Kit {
   addr(name?: string): string
   port(name?: string): number
   sleep(ms: number): Promise<void>
-  /** `'pending'`, `{ ok: value }` or `{ err: error }` after at most `ms`. */
+  /** `'pending'`, `{ ok: value }` or `{ err: error }` after at most `ms` (default 1000: a loaded
+   * CI machine can take hundreds of ms to connect). Pass a small `ms` to assert "still pending". */
   outcome(p: Promise<unknown>, ms?: number): Promise<unknown>
   /** Traces `name` with `{ ok }`/`{ err }` when `p` settles, in settlement order. */
   watch(name: string, p: Promise<unknown>): void
@@ -137,6 +138,7 @@ export interface Scenario {
   tls?: boolean
   /** Merge consecutive `read` events (chunk boundaries are not part of the contract here). */
   mergeReads?: boolean
+  /** Per-runtime limit for the whole scenario (default 10 s; only a hang ever reaches it). */
   timeoutMs?: number
   /** Written only against the Sockets API and the kit; shipped to workerd as source text, so it
    * must not close over anything outside its own body. */

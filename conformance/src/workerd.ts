@@ -165,7 +165,7 @@ export async function startWorkerd(
     port,
     log: () => log,
     async run(scenario, servers, control) {
-      const timeoutMs = scenario.timeoutMs ?? 4000
+      const timeoutMs = scenario.timeoutMs ?? 10_000
       const started = performance.now()
       try {
         const res = await fetch(`http://127.0.0.1:${port}/run`, {
