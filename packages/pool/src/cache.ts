@@ -4,6 +4,8 @@
  * through the pooler drops the cached results of the tables it writes.
  */
 
+import type { RedisStore } from './redis-store.js'
+
 export interface CacheOptions {
   /** Fresh for this long (Hyperdrive: 60 s, at most 1 hour). */
   readonly maxAgeMs: number
@@ -91,7 +93,11 @@ export class QueryCache {
     return { result: entry, stale, shouldRefresh }
   }
 
-  set(key: string, result: CachedResult, now = Date.now()): boolean {
+  /** The shared store behind this cache (Redis), if any. */
+  store: RedisStore | undefined
+
+  /** `fromStore`: the result came from the shared store, so it is not written back. */
+  set(key: string, result: CachedResult, now = Date.now(), fromStore = false): boolean {
     const size =
       (result.description?.length ?? 0) + result.rows.length + key.length + ENTRY_OVERHEAD
     if (size > this.options.maxEntryBytes) return false
@@ -111,6 +117,8 @@ export class QueryCache {
     this.entries.set(key, entry)
     this.bytes += size
     this.stats.stores++
+    if (!fromStore)
+      this.store?.set(key, entry, now, this.options.maxAgeMs + this.options.staleWhileRevalidateMs)
     for (const victim of this.entries.values()) {
       if (this.bytes <= this.options.maxBytes) break
       this.remove(victim)
@@ -126,7 +134,8 @@ export class QueryCache {
   }
 
   /** Drops entries that read any of `tables` (and those whose relations are unknown). */
-  invalidate(tables: readonly string[] | 'all'): void {
+  invalidate(tables: readonly string[] | 'all', fromStore = false): void {
+    if (!fromStore) this.store?.invalidate(tables)
     if (tables === 'all') {
       this.stats.invalidations += this.entries.size
       this.entries.clear()

@@ -18,6 +18,8 @@ export const POOL_USAGE = `Usage: wharf pool --upstream postgres://USER:PASSWORD
   --cache-max-age S          seconds a result stays fresh (default 60)
   --cache-swr S              seconds a stale result is served while refreshing (default 15)
   --cache-max-mb N           memory for cached results (default 64)
+  --cache-redis URL          share the cache (and write invalidations) with other poolers
+                             through Redis: redis://[:PASSWORD@]HOST:PORT[/DB]
   --tls-cert FILE --tls-key FILE   TLS for clients (answers SSLRequest with 'S')
   --metrics HOST:PORT        serve Prometheus metrics at /metrics
   --stats-interval S         print a one-line summary every S seconds (default 30, 0 = never)
@@ -47,6 +49,7 @@ export async function poolCommand(argv: string[]): Promise<number> {
       'cache-max-age': { type: 'string' },
       'cache-swr': { type: 'string' },
       'cache-max-mb': { type: 'string' },
+      'cache-redis': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       metrics: { type: 'string' },
@@ -116,6 +119,9 @@ export async function poolCommand(argv: string[]): Promise<number> {
                     boundedInt(values['cache-max-mb'], '--cache-max-mb', 0, 65536) * 1024 * 1024,
                 }),
           },
+    ...(values['cache-redis'] === undefined || values['no-cache'] === true
+      ? {}
+      : { cacheStore: { redis: values['cache-redis'] } }),
     ...(values['tls-cert'] !== undefined && values['tls-key'] !== undefined
       ? { tls: { cert: read(values['tls-cert']), key: read(values['tls-key']) } }
       : {}),

@@ -8,6 +8,7 @@ import tls from 'node:tls'
 import { DEFAULT_CACHE, QueryCache, type CacheOptions } from './cache.js'
 import { boundedInt, parseListen, parseUpstream, PoolConfigError } from './config.js'
 import { OriginPool } from './origin-pool.js'
+import { RedisStore } from './redis-store.js'
 import { makeVerifier } from './scram.js'
 import { Session, type CacheRequest, type ClientAuth, type Shared } from './session.js'
 import type { Volatility } from './sql.js'
@@ -31,6 +32,15 @@ export interface StartPoolOptions {
   readonly connectTimeoutMs?: number
   /** Query cache settings, or false to disable it. */
   readonly cache?: false | Partial<CacheOptions>
+  /**
+   * A shared store behind the in-memory cache, so several poolers share results and write
+   * invalidations: `{ redis: 'redis://[:password@]127.0.0.1:6379' }`.
+   */
+  readonly cacheStore?: {
+    readonly redis: string
+    readonly prefix?: string
+    readonly timeoutMs?: number
+  }
   /**
    * How clients authenticate. Default: a random password per pooler, checked with SCRAM-SHA-256
    * at a low iteration count (cheap for per-request clients; the password is random and 128-bit,
@@ -163,10 +173,41 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     auth = { method: 'scram-sha-256', user, verifier: makeVerifier(password, iterations) }
   }
 
+  let store: RedisStore | undefined
+  if (cache && options.cacheStore) {
+    store = new RedisStore({
+      url: options.cacheStore.redis,
+      ...(options.cacheStore.prefix === undefined ? {} : { prefix: options.cacheStore.prefix }),
+      ...(options.cacheStore.timeoutMs === undefined
+        ? {}
+        : {
+            timeoutMs: boundedInt(options.cacheStore.timeoutMs, 'cacheStore.timeoutMs', 1, 60_000),
+          }),
+      maxReplyBytes: cache.options.maxEntryBytes + 64 * 1024,
+    })
+    try {
+      await store.start()
+    } catch (error) {
+      await store.close()
+      throw error instanceof PoolConfigError
+        ? error
+        : new PoolConfigError(
+            `cache store ${options.cacheStore.redis}: ${(error as Error).message}`
+          )
+    }
+    cache.store = store
+    store.onRemoteInvalidate = (tables) => cache.invalidate(tables, true)
+  }
+
   // One connection now: bad settings fail here, and clients get the origin's parameters.
-  await pool.warm()
   let volatility: Volatility = new Map()
-  if (cache) volatility = await loadVolatility(pool)
+  try {
+    await pool.warm()
+    if (cache) volatility = await loadVolatility(pool)
+  } catch (error) {
+    await store?.close()
+    throw error
+  }
 
   const shared: Shared = {
     pool,
@@ -298,6 +339,7 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
         for (const session of [...shared.sessions.values()]) session.close()
       })
       await pool.close()
+      await store?.close()
     },
   }
 }

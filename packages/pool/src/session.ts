@@ -316,6 +316,42 @@ export class Session {
     return 0
   }
 
+  private skipStoreOnce = false
+
+  /**
+   * A cacheable request missed the memory cache: ask the shared store (Redis) before taking an
+   * origin connection. On a hit the result goes into memory and the waiting frames are handled
+   * again, so the cache answers them. True when it took over.
+   */
+  private async tryStore(): Promise<boolean> {
+    const cache = this.shared.cache
+    const store = cache?.store
+    const c = this.capture
+    if (this.skipStoreOnce || !cache || !store || !c) {
+      this.skipStoreOnce = false
+      return false
+    }
+    const found = await store.get(c.request.key)
+    if (!found || this.stage !== 'ready' || this.capture !== c || this.lease) return false
+    if (!cache.set(c.request.key, found.result, found.storedAt, true)) return false
+    const frames = this.backlog.splice(0)
+    this.backlogBytes = 0
+    this.capture = undefined
+    this.acquiring = false
+    // Whatever happens with these frames, the next acquire goes to the origin: no loop.
+    this.skipStoreOnce = true
+    try {
+      this.onFrames(frames)
+    } catch (error) {
+      this.fatal(
+        error instanceof ProtocolError ? '08P01' : 'XX000',
+        `wharf pool: ${(error as Error).message}`
+      )
+    }
+    this.skipStoreOnce = false
+    return true
+  }
+
   private refuse(what: string): void {
     this.shared.stats.refused++
     this.socket.write(
@@ -501,6 +537,7 @@ export class Session {
 
   private async acquire(): Promise<void> {
     this.acquiring = true
+    if (await this.tryStore()) return
     let conn: OriginConnection
     try {
       conn = await this.shared.pool.acquire()

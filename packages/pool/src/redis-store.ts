@@ -1,0 +1,374 @@
+/**
+ * The shared query-cache store: Redis, so several pooler processes share cached results and
+ * each other's write invalidations (decisions.md §8: shared state lives in Redis).
+ *
+ * Each pooler keeps its in-memory cache in front. A local miss asks Redis before going to the
+ * origin; a stored result is written to Redis too (with a TTL of max_age + stale-while-revalidate);
+ * a write drops the entries of its tables in Redis and tells every pooler (PUBLISH) to drop them
+ * from memory. Redis trouble never fails a query: a lookup that errs or takes longer than
+ * `timeoutMs` is a miss, and the connection is re-made on the next use.
+ */
+import net from 'node:net'
+import type { CachedResult } from './cache.js'
+import { PoolConfigError } from './config.js'
+
+export interface SharedStoreOptions {
+  /** `redis://[:password@]host:port[/db]`. */
+  readonly url: string
+  /** Key prefix (default `wharf:pool:`): poolers with the same prefix share a cache. */
+  readonly prefix?: string
+  /** A lookup slower than this is a miss (default 50 ms). */
+  readonly timeoutMs?: number
+  /** Largest reply accepted (default 16 MiB). */
+  readonly maxReplyBytes?: number
+}
+
+type Reply = Buffer | number | null | ReplyError | Reply[]
+
+class ReplyError extends Error {}
+
+/** RESP2 reply parser over a growing buffer; `undefined` means "incomplete, wait for more". */
+function parseReply(buf: Buffer, at: number): [Reply, number] | undefined {
+  if (at >= buf.length) return undefined
+  const eol = buf.indexOf('\r\n', at)
+  if (eol < 0) return undefined
+  const type = buf[at]
+  const line = buf.toString('latin1', at + 1, eol)
+  const next = eol + 2
+  switch (type) {
+    case 0x2b: // +
+      return [Buffer.from(line, 'latin1'), next]
+    case 0x2d: // -
+      return [new ReplyError(line), next]
+    case 0x3a: // :
+      return [Number(line), next]
+    case 0x24: {
+      // $
+      const len = Number(line)
+      if (len < 0) return [null, next]
+      if (buf.length < next + len + 2) return undefined
+      return [buf.subarray(next, next + len), next + len + 2]
+    }
+    case 0x2a: {
+      // *
+      const n = Number(line)
+      if (n < 0) return [null, next]
+      const items: Reply[] = []
+      let pos = next
+      for (let i = 0; i < n; i++) {
+        const r = parseReply(buf, pos)
+        if (!r) return undefined
+        items.push(r[0])
+        pos = r[1]
+      }
+      return [items, pos]
+    }
+    default:
+      throw new Error(`bad reply type byte ${String(type)} from redis`)
+  }
+}
+
+function command(args: readonly (string | Buffer)[]): Buffer {
+  const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)]
+  for (const a of args) {
+    const b = typeof a === 'string' ? Buffer.from(a) : a
+    parts.push(Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n'))
+  }
+  return Buffer.concat(parts)
+}
+
+/** One connection, replies matched to commands in order; any failure drops it whole. */
+class RespConnection {
+  private readonly socket: net.Socket
+  private buf: Buffer = Buffer.alloc(0)
+  private readonly waiting: ((reply: Reply | Error) => void)[] = []
+  dead = false
+  onPush: ((reply: Reply) => void) | undefined
+
+  constructor(
+    host: string,
+    port: number,
+    private readonly maxReplyBytes: number
+  ) {
+    this.socket = net.connect({ host, port, noDelay: true })
+    this.socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    this.socket.on('error', () => this.fail(new Error('redis connection error')))
+    this.socket.on('close', () => this.fail(new Error('redis connection closed')))
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk])
+    if (this.buf.length > this.maxReplyBytes) {
+      this.fail(new Error('redis reply too large'))
+      return
+    }
+    try {
+      for (;;) {
+        const r = parseReply(this.buf, 0)
+        if (!r) break
+        this.buf = this.buf.subarray(r[1])
+        const resolve = this.waiting.shift()
+        if (resolve) resolve(r[0])
+        else this.onPush?.(r[0])
+      }
+    } catch (error) {
+      this.fail(error as Error)
+    }
+  }
+
+  private fail(error: Error): void {
+    if (this.dead) return
+    this.dead = true
+    this.socket.destroy()
+    for (const resolve of this.waiting.splice(0)) resolve(error)
+  }
+
+  close(): void {
+    this.fail(new Error('closed'))
+  }
+
+  send(args: readonly (string | Buffer)[], timeoutMs: number): Promise<Reply> {
+    if (this.dead) return Promise.reject(new Error('redis connection is down'))
+    return new Promise((resolve, reject) => {
+      // A late reply would answer the wrong command: a timeout drops the connection.
+      const timer = setTimeout(() => this.fail(new Error('redis timed out')), timeoutMs)
+      this.waiting.push((reply) => {
+        clearTimeout(timer)
+        if (reply instanceof Error) reject(reply)
+        else resolve(reply)
+      })
+      this.socket.write(command(args))
+    })
+  }
+}
+
+// Deletes the members of each set (keys of cached results), then the sets, in chunks.
+const INVALIDATE = `
+for _, set in ipairs(KEYS) do
+  local keys = redis.call('SMEMBERS', set)
+  for i = 1, #keys, 500 do
+    redis.call('DEL', unpack(keys, i, math.min(i + 499, #keys)))
+  end
+  redis.call('DEL', set)
+end
+return 0`
+
+export interface StoredResult {
+  readonly result: CachedResult
+  readonly storedAt: number
+}
+
+export class RedisStore {
+  private readonly host: string
+  private readonly port: number
+  private readonly password: string | undefined
+  private readonly db: number
+  private readonly prefix: string
+  private readonly timeoutMs: number
+  private readonly maxReplyBytes: number
+  private conn: Promise<RespConnection> | undefined
+  private sub: RespConnection | undefined
+  private closed = false
+  readonly stats = { hits: 0, misses: 0, errors: 0 }
+  /** Another pooler wrote these tables: drop them from memory. */
+  onRemoteInvalidate: ((tables: readonly string[] | 'all') => void) | undefined
+  private readonly id = `${process.pid}-${Math.random().toString(36).slice(2)}`
+
+  constructor(options: SharedStoreOptions) {
+    let url: URL
+    try {
+      url = new URL(options.url)
+    } catch {
+      throw new PoolConfigError('the cache store must be a URL like redis://127.0.0.1:6379')
+    }
+    if (url.protocol !== 'redis:') {
+      throw new PoolConfigError(`the cache store must use redis:// (got ${url.protocol})`)
+    }
+    this.host = url.hostname.replace(/^\[(.*)\]$/, '$1')
+    this.port = url.port === '' ? 6379 : Number(url.port)
+    this.password = url.password === '' ? undefined : decodeURIComponent(url.password)
+    this.db = url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0
+    if (!Number.isInteger(this.db) || this.db < 0 || this.db > 10_000) {
+      throw new PoolConfigError(`bad redis database number in ${options.url}`)
+    }
+    this.prefix = options.prefix ?? 'wharf:pool:'
+    this.timeoutMs = options.timeoutMs ?? 50
+    this.maxReplyBytes = options.maxReplyBytes ?? 16 * 1024 * 1024
+  }
+
+  /** Connects both connections (fails start-up when Redis is unreachable or refuses AUTH). */
+  async start(): Promise<void> {
+    await this.connection(2000)
+    const sub = new RespConnection(this.host, this.port, this.maxReplyBytes)
+    await this.hello(sub, 2000)
+    await sub.send(['SUBSCRIBE', `${this.prefix}invalidate`], 2000)
+    sub.onPush = (reply) => {
+      if (!Array.isArray(reply) || !Buffer.isBuffer(reply[2])) return
+      const text = reply[2].toString()
+      const sep = text.indexOf(' ')
+      if (sep < 0 || text.slice(0, sep) === this.id) return
+      try {
+        const tables = JSON.parse(text.slice(sep + 1)) as unknown
+        if (tables === 'all') this.onRemoteInvalidate?.('all')
+        else if (Array.isArray(tables) && tables.every((t) => typeof t === 'string'))
+          this.onRemoteInvalidate?.(tables)
+      } catch {
+        // not ours
+      }
+    }
+    this.sub = sub
+  }
+
+  private async hello(conn: RespConnection, timeoutMs: number): Promise<void> {
+    if (this.password !== undefined) {
+      const r = await conn.send(['AUTH', this.password], timeoutMs)
+      if (r instanceof ReplyError) throw new PoolConfigError(`redis refused AUTH: ${r.message}`)
+    }
+    if (this.db !== 0) await conn.send(['SELECT', String(this.db)], timeoutMs)
+  }
+
+  private async connection(timeoutMs: number): Promise<RespConnection> {
+    const current = this.conn
+    if (current) {
+      const c = await current
+      if (!c.dead) return c
+    }
+    const made = (async () => {
+      const c = new RespConnection(this.host, this.port, this.maxReplyBytes)
+      await this.hello(c, timeoutMs)
+      const pong = await c.send(['PING'], timeoutMs)
+      if (pong instanceof ReplyError) throw new Error(`redis: ${pong.message}`)
+      return c
+    })()
+    this.conn = made
+    made.catch(() => {
+      if (this.conn === made) this.conn = undefined
+    })
+    return made
+  }
+
+  private async run(args: readonly (string | Buffer)[], timeoutMs = 2000): Promise<Reply> {
+    const c = await this.connection(Math.max(timeoutMs, 1000))
+    const r = await c.send(args, timeoutMs)
+    if (r instanceof ReplyError) throw r
+    return r
+  }
+
+  /** A result another pooler (or this one) stored; undefined on a miss or any trouble. */
+  async get(key: string): Promise<StoredResult | undefined> {
+    if (this.closed) return undefined
+    try {
+      const r = await this.run(['GET', this.prefix + key], this.timeoutMs)
+      const found = Buffer.isBuffer(r) ? decode(r) : undefined
+      if (found) this.stats.hits++
+      else this.stats.misses++
+      return found
+    } catch {
+      this.stats.errors++
+      return undefined
+    }
+  }
+
+  set(key: string, result: CachedResult, storedAt: number, ttlMs: number): void {
+    if (this.closed || ttlMs <= 0) return
+    const k = this.prefix + key
+    const sets = [
+      `${this.prefix}t:*`,
+      ...(result.relations ?? []).map((t) => `${this.prefix}t:${t}`),
+    ]
+    const ttl = String(ttlMs)
+    void (async () => {
+      await this.run(['SET', k, encode(result, storedAt), 'PX', ttl])
+      for (const s of sets) {
+        await this.run(['SADD', s, k])
+        await this.run(['PEXPIRE', s, ttl, 'GT']).catch(() => this.run(['PEXPIRE', s, ttl]))
+      }
+    })().catch(() => {
+      this.stats.errors++
+    })
+  }
+
+  /** Drops the stored results of `tables` (or all) and tells the other poolers. */
+  invalidate(tables: readonly string[] | 'all'): void {
+    if (this.closed) return
+    // `t:*` lists every key; results whose relations are unknown are listed under each name.
+    const sets =
+      tables === 'all' ? [`${this.prefix}t:*`] : tables.map((t) => `${this.prefix}t:${t}`)
+    if (sets.length === 0) return
+    void (async () => {
+      await this.run(['EVAL', INVALIDATE, String(sets.length), ...sets])
+      await this.run([
+        'PUBLISH',
+        `${this.prefix}invalidate`,
+        `${this.id} ${JSON.stringify(tables)}`,
+      ])
+    })().catch(() => {
+      this.stats.errors++
+    })
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    this.sub?.close()
+    const c = this.conn
+    this.conn = undefined
+    if (c) (await c.catch(() => undefined))?.close()
+  }
+}
+
+// storedAt (float64) | description length (int32, -1: none) | description |
+// relation count (int32, -1: unknown) | (length int32 | utf8)... | rows
+function encode(result: CachedResult, storedAt: number): Buffer {
+  const parts: Buffer[] = []
+  const head = Buffer.alloc(12)
+  head.writeDoubleBE(storedAt, 0)
+  head.writeInt32BE(result.description ? result.description.length : -1, 8)
+  parts.push(head)
+  if (result.description) parts.push(result.description)
+  const rels = result.relations
+  const n = Buffer.alloc(4)
+  n.writeInt32BE(rels === null ? -1 : rels.length)
+  parts.push(n)
+  for (const r of rels ?? []) {
+    const b = Buffer.from(r)
+    const l = Buffer.alloc(4)
+    l.writeInt32BE(b.length)
+    parts.push(l, b)
+  }
+  parts.push(result.rows)
+  return Buffer.concat(parts)
+}
+
+function decode(b: Buffer): StoredResult | undefined {
+  try {
+    let at = 0
+    const storedAt = b.readDoubleBE(at)
+    const descLen = b.readInt32BE(at + 8)
+    at += 12
+    let description: Buffer | undefined
+    if (descLen >= 0) {
+      if (at + descLen > b.length) return undefined
+      description = Buffer.from(b.subarray(at, at + descLen))
+      at += descLen
+    }
+    const n = b.readInt32BE(at)
+    at += 4
+    let relations: string[] | null = null
+    if (n >= 0) {
+      if (n > 10_000) return undefined
+      relations = []
+      for (let i = 0; i < n; i++) {
+        const l = b.readInt32BE(at)
+        at += 4
+        if (l < 0 || at + l > b.length) return undefined
+        relations.push(b.toString('utf8', at, at + l))
+        at += l
+      }
+    }
+    const rows = Buffer.from(b.subarray(at))
+    if (!Number.isFinite(storedAt) || rows.length === 0) return undefined
+    return { result: { description, rows, relations }, storedAt }
+  } catch {
+    return undefined
+  }
+}
