@@ -114,6 +114,7 @@ class SocketCore implements StreamOwner {
   closing = false
   closeDone = false
   lost = false
+  private openedDeferred = false
   writeSideClosed = false
   upgraded = false
   startTlsCalled = false
@@ -341,7 +342,10 @@ class SocketCore implements StreamOwner {
         localPort: this.node?.localPort,
       })
     }
-    this.opened.resolve(this.info)
+    // workerd: when startTls() was called before the connection opened, the old socket's
+    // `closed` settles first and its `opened` right after (see upgradeInto).
+    if (this.startTlsCalled) this.openedDeferred = true
+    else this.opened.resolve(this.info)
     if (this.pullPending) this.resume()
   }
 
@@ -681,6 +685,18 @@ class SocketCore implements StreamOwner {
     extraCa: string | readonly string[] | undefined
   ): Promise<void> {
     await this.whenConnected().catch(noop)
+    try {
+      await this.takeOverInto(next, name, extraCa)
+    } finally {
+      if (this.openedDeferred) this.opened.resolve(this.info)
+    }
+  }
+
+  private async takeOverInto(
+    next: SocketCore,
+    name: string,
+    extraCa: string | readonly string[] | undefined
+  ): Promise<void> {
     if (this.failed) {
       next.fail(new Error('connection failed before startTls'))
       return
