@@ -364,6 +364,66 @@ export const tlsScenarios: Scenario[] = [
     },
   },
   {
+    id: 'tls-on-object-form',
+    title: "secureTransport 'on' with the object form: hostname is the TLS name",
+    servers: { main: { kind: 'tls', cert: 'localhost' } },
+    tls: true,
+    async run(k) {
+      const s = k.connect({ hostname: 'localhost', port: k.port() }, { secureTransport: 'on' })
+      k.trace('opened', await k.outcome(s.opened, 3000))
+      const w = s.writable.getWriter()
+      k.trace('write', await k.outcome(w.write('obj')))
+      k.trace('echo', await k.readN(s.readable.getReader(), 3))
+      k.trace('close', await k.outcome(s.close()))
+      k.trace(
+        'server-tls',
+        (await k.server(undefined, 'tls')).events.filter((e) => e.startsWith('tls:'))
+      )
+    },
+  },
+  {
+    id: 'tls-on-write-before-handshake',
+    title: "secureTransport 'on': a write made before the handshake is delivered after it",
+    servers: { main: { kind: 'tls', cert: 'localhost' } },
+    tls: true,
+    async run(k) {
+      const s = k.connect(`localhost:${k.port()}`, { secureTransport: 'on' })
+      const w = s.writable.getWriter()
+      const p = w.write('early')
+      k.watch('opened', s.opened)
+      k.watch('write', p)
+      k.trace('echo', await k.readN(s.readable.getReader(), 5))
+      await s.close()
+    },
+  },
+  {
+    id: 'starttls-plaintext-flushed-first',
+    title: 'bytes written just before startTls() reach the server as plaintext, before TLS',
+    servers: STARTTLS,
+    tls: true,
+    async run(k) {
+      const s = k.connect(`localhost:${k.port()}`, { secureTransport: 'starttls' })
+      const reader = s.readable.getReader()
+      k.trace('greeting', await k.readN(reader, 11))
+      reader.releaseLock()
+      const writer = s.writable.getWriter()
+      const sent = writer.write('STARTTLS\r\n')
+      writer.releaseLock()
+      k.trace('write', await k.outcome(sent))
+      // The server answers "220 go" in plaintext; it must be read before the upgrade.
+      const r2 = s.readable.getReader()
+      k.trace('go', await k.readN(r2, 8))
+      r2.releaseLock()
+      const t = s.startTls()
+      k.trace('opened', await k.outcome(t.opened, 3000))
+      const w = t.writable.getWriter()
+      await w.write('x')
+      k.trace('echo', await k.readN(t.readable.getReader(), 1))
+      await t.close()
+      k.trace('server-head', (await k.server(undefined, 'close')).head)
+    },
+  },
+  {
     id: 'starttls-without-upgrade',
     title: "a 'starttls' socket never upgraded behaves as plaintext",
     servers: { main: { kind: 'echo' } },
