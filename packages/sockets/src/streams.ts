@@ -36,6 +36,8 @@ export interface StreamOwner {
   readonly closeDone: boolean
   /** The live connection broke (RST, EPIPE). */
   readonly lost: boolean
+  /** The connection is open (writes made before this wait for it). */
+  readonly connected: boolean
   assertIo(kind: 'Readable' | 'Writable'): void
   /** The one read in flight through a socket reader; the core settles it on close/failure. */
   pendingRead: Deferred<unknown> | undefined
@@ -97,6 +99,10 @@ export function chunkToBytes(chunk: unknown): Uint8Array | null | undefined {
     return new Uint8Array(chunk)
   if (chunk === undefined) return null
   return undefined
+}
+
+function rethrow(error: unknown): never {
+  throw error
 }
 
 function rejected(error: Error): Promise<never> {
@@ -261,7 +267,10 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
       const done = owner.trackWrite()
       const p = nativeWrite.call(this, bytes)
       p.then(done, done)
-      return p
+      // A write made before the connection opened: if connecting fails, workerd rejects
+      // writer.closed before this write. Node's stream does it the other way round, so the
+      // write's outcome is passed on one promise turn later.
+      return owner.connected ? p : p.then(noop, rethrow)
     },
     writable: true,
     configurable: true,
