@@ -4,7 +4,7 @@
 // (bench/pool) and the host benchmark (bench/host). See bench/README.md.
 //
 //   npm run bench [-- --runs 5] [--quick] [--only recv-64k,setup] [--compare FILE]
-//                 [--no-pool] [--no-host] [--no-workerd]
+//                 [--no-pool] [--no-host] [--no-workerd] [--report SAVED.json]
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { cpus, loadavg } from 'node:os'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -29,6 +29,7 @@ const { values } = parseArgs({
     'no-pool': { type: 'boolean', default: false },
     'no-host': { type: 'boolean', default: false },
     'no-workerd': { type: 'boolean', default: false },
+    report: { type: 'string' },
   },
 })
 const quick = values.quick
@@ -38,6 +39,13 @@ const wanted = (id) => only.length === 0 || only.some((o) => id === o || id.star
 const log = (line) => process.stderr.write(`${line}\n`)
 const notes = []
 const earlier = values.compare ? JSON.parse(readFileSync(values.compare, 'utf8')) : undefined
+
+if (values.report) {
+  // Re-print a saved result (optionally against another) without measuring anything.
+  const saved = JSON.parse(readFileSync(values.report, 'utf8'))
+  console.log(markdown(saved, earlier ? compareTable(saved, earlier) : undefined))
+  process.exit(0)
+}
 
 function build() {
   // Measure the shipped dist: rebuild it (incremental, cheap when up to date) before measuring.

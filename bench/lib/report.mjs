@@ -50,12 +50,24 @@ export function socketTable(rows) {
   }
   const resumed = rows.filter((r) => r.tlsResumed)
   if (resumed.length) {
-    lines.push('', 'TLS sessions resumed / handshakes, as the server saw them, per run:', '')
+    lines.push('', 'TLS sessions resumed / handshakes over all runs, as the server saw them:', '')
     for (const r of resumed) {
-      const parts = PEERS.filter((p) => r.tlsResumed[p.id] !== undefined).map(
-        (p) => `${p.label} ${r.tlsResumed[p.id] || 'n/a'}`
+      const parts = PEERS.filter((p) => r.tlsResumed[p.id] !== undefined).map((p) => {
+        // Stored per run as "resumed/handshakes (suite)", joined with ", ".
+        let resumedSum = 0
+        let total = 0
+        const suites = new Set()
+        for (const m of r.tlsResumed[p.id].matchAll(/(\d+)\/(\d+) \(([^)]*)\)/g)) {
+          resumedSum += Number(m[1])
+          total += Number(m[2])
+          suites.add(m[3])
+        }
+        return total ? `${p.label} ${resumedSum}/${total}` : `${p.label} n/a`
+      })
+      const suites = new Set(
+        Object.values(r.tlsResumed).flatMap((v) => [...v.matchAll(/\(([^)]*)\)/g)].map((m) => m[1]))
       )
-      lines.push(`- ${r.title}: ${parts.join('; ')}`)
+      lines.push(`- ${r.title}: ${parts.join('; ')} (negotiated: ${[...suites].join(', ')})`)
     }
   }
   return lines.join('\n')
