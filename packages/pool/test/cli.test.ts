@@ -1,7 +1,7 @@
 // `wharf pool` as an operator runs it: a separate process with a Ready line, /metrics, psql-style
 // clients through it, and a summary on SIGTERM.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -10,6 +10,12 @@ import { startPostgres, type PostgresServer } from './helpers.js'
 
 const ROOT = join(import.meta.dirname, '..', '..', '..')
 const BIN = join(ROOT, 'packages', 'host', 'bin', 'wharf.js')
+
+/** The exit code, also when the process already exited before anyone listened. */
+function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode)
+  return new Promise((resolve) => child.once('exit', (code) => resolve(code)))
+}
 
 describe('wharf pool (the command)', () => {
   let server: PostgresServer
@@ -74,7 +80,7 @@ describe('wharf pool (the command)', () => {
       assert.match(metrics, /^wharf_pool_origin_connections\{pool="wharf-pool"\} 1$/m)
       child.kill('SIGTERM')
       await waitFor(/\[wharf:pool\] clients \d+ \| origin \d+ .*cache 1 entries, hits 2/)
-      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+      const code = await exited(child)
       assert.equal(code, 0)
     } finally {
       child.kill('SIGKILL')
@@ -87,7 +93,7 @@ describe('wharf pool (the command)', () => {
     })
     let err = ''
     run.stderr.on('data', (c: Buffer) => (err += c.toString()))
-    const code = await new Promise<number | null>((resolve) => run.once('exit', resolve))
+    const code = await exited(run)
     assert.equal(code, 1)
     assert.match(err, /ERR_POOL_CONFIG: the upstream must use postgres:\/\//)
   })
