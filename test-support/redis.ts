@@ -3,9 +3,9 @@
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { freePort } from './servers.js'
 
 export interface RedisTls {
   certPath: string
@@ -56,15 +56,6 @@ export function redisSupportsTls(): boolean {
   )
   const text = `${result.stdout}${result.stderr}`
   return /wharf-probe/.test(text) && !/'tls-port/.test(text)
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as net.AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
 }
 
 /** Waits for "Ready to accept connections", or for the process to exit, or the timeout. */

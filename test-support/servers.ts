@@ -99,14 +99,19 @@ export function tlsServer(
   return listen(server, record).then((s) => Object.assign(s, { servernames }))
 }
 
-/** A port with nothing listening (bound then closed). */
-export async function refusedPort(): Promise<number> {
+/** A loopback port that was free a moment ago (bound, then closed), for servers given a port. */
+export async function freePort(): Promise<number> {
   const server = net.createServer()
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address() as net.AddressInfo
   await new Promise<void>((resolve) => server.close(() => resolve()))
   return port
+}
+
+/** A port with nothing listening. */
+export function refusedPort(): Promise<number> {
+  return freePort()
 }
 
 /** Waits until `predicate` holds, polling, or throws after `timeoutMs`. */

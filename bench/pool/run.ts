@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
 import { startPostgres } from '../../test-support/postgres.js'
+import { freePort } from '../../test-support/servers.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const WHARF = join(ROOT, 'packages', 'host', 'bin', 'wharf.js')
@@ -37,14 +38,6 @@ export interface PoolBenchOptions {
   /** Seconds of pgbench before measuring the cached pooler (default 25; entries live 60 s). */
   readonly cacheWarmupS?: number
   readonly log?: (line: string) => void
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1')
-  await new Promise((r) => server.once('listening', r))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((r) => server.close(r))
-  return port
 }
 
 async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {

@@ -3,12 +3,12 @@
 // and trusts the test CA, starts `workerd serve` on a free loopback port, and calls it per scenario.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { once } from 'node:events'
 import { makeKit } from './kit.js'
 import type { RunResult, Scenario, TraceEntry } from './types.js'
+import { freePort } from '../../test-support/servers.js'
 
 /** The npm package version the suite is pinned to (tools/workerd/package.json). */
 export const WORKERD_PIN = '1.20261117.1'
@@ -98,15 +98,6 @@ const config :Workerd.Config = (
   sockets = [ ( name = "http", address = "127.0.0.1:${port}", http = (), service = "main" ) ],
 );
 `
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as net.AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
 }
 
 export interface WorkerdHandle {

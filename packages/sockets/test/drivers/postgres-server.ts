@@ -14,12 +14,11 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs'
-import net from 'node:net'
-import { once } from 'node:events'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { testPki } from '../../../../test-support/certs.js'
 import { root } from './run-app.js'
+import { freePort } from '../../../../test-support/servers.js'
 
 export interface PostgresServer {
   host: '127.0.0.1'
@@ -64,15 +63,6 @@ function binDir(): string {
     )
   }
   return bin
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as net.AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
 }
 
 export async function startPostgres(

@@ -9,7 +9,6 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { build } from 'esbuild'
@@ -17,6 +16,7 @@ import { testPki, type TestPki } from '../../../../test-support/certs.js'
 import { startRedis, redisSupportsTls, type RedisServer } from '../../../../test-support/redis.js'
 import { startPostgres, type PostgresServer } from './postgres-server.js'
 import { describeRun, ensureBuilt, requireCommands, root, runApp } from './run-app.js'
+import { freePort } from '../../../../test-support/servers.js'
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'workerd')
 const COMPATIBILITY_DATE = '2026-08-01'
@@ -27,15 +27,6 @@ let redis: RedisServer
 let workerd: { port: number; child: ChildProcess; log: () => string } | undefined
 let dir = ''
 let untrusted = 0
-
-async function freePort(): Promise<number> {
-  const server = net.createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as net.AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
 
 /** Two Workers on one workerd: `trusting` reaches the internet through a network that trusts the
  * test CA, `untrusting` through one that does not. */
