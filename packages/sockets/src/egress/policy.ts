@@ -6,7 +6,7 @@ import { lookup as dnsLookup } from 'node:dns/promises'
 import { PORT_25_PROHIBITED } from '../messages.js'
 import { deniedChannel, debug } from './diagnostics.js'
 import { parseTarget } from './hostname.js'
-import { formatIp, parseIp, type Ip } from './ip.js'
+import { formatIp, inCidr, parseIp, type Ip } from './ip.js'
 import { addressViews, classify, type Classification } from './ranges.js'
 import { hostMatches, parseRule, parseRules, portMatches, type Rule } from './rules.js'
 import type { EgressDecision, EgressDenied, EgressPolicy } from './types.js'
@@ -78,24 +78,12 @@ function matches(rule: Rule, view: Ip, c: Classification, port: number, name?: s
       return true
     case 'category':
       return categoryMatches(rule, c)
-    case 'cidr': {
-      const { block } = rule.target
-      if (block.family !== view.family) return false
-      return addressIn(view, block.base, block.prefix)
-    }
+    case 'cidr':
+      return inCidr(view, rule.target.block)
     case 'host':
       // A hostname allow vouches for the name, never for where it points: public answers only.
       return rule.effect === 'allow' && c.class === 'public' && hostMatches(rule, name)
   }
-}
-
-function addressIn(ip: Ip, base: Uint8Array, prefix: number): boolean {
-  const full = prefix >> 3
-  for (let i = 0; i < full; i++) if (ip.bytes[i] !== base[i]) return false
-  const rest = prefix & 7
-  if (rest === 0) return true
-  const m = (0xff << (8 - rest)) & 0xff
-  return ((ip.bytes[full] ?? 0) & m) === base[full]
 }
 
 function best(rules: readonly Rule[], view: Ip, c: Classification, port: number, name?: string) {
