@@ -6,6 +6,8 @@
  * socket is passed back to the runtime as a file descriptor.
  */
 import net from 'node:net'
+import { createHostPolicy } from './egress.js'
+import type { RuntimeData } from './protocol.js'
 import type { EgressPolicy } from './socket-runtime.js'
 
 /** From the runtime: open `hostname:port` (the hostname as the Worker wrote it). */
@@ -61,6 +63,21 @@ export class DialBroker {
     private readonly policy: EgressPolicy,
     private readonly limits: BrokerLimits
   ) {}
+
+  /** The broker for one Worker version: its egress policy and limits. */
+  static forRuntime(data: RuntimeData): DialBroker {
+    return new DialBroker(
+      createHostPolicy({
+        egress: data.egress,
+        exceptions: data.exceptions,
+        hostAddresses: data.hostAddresses,
+      }),
+      {
+        connectTimeoutMs: data.limits.connectTimeoutMs,
+        maxPendingDials: data.limits.maxOpenSockets,
+      }
+    )
+  }
 
   /** Whether a runtime message is a dial request this broker should answer. */
   static matches(message: unknown): boolean {

@@ -7,7 +7,6 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import type { Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { DialBroker } from './broker.js'
-import { createHostPolicy } from './egress.js'
 import { WharfError } from './errors.js'
 import type { Isolation } from './isolation.js'
 import type { FromRuntime, RuntimeData, ToRuntime } from './protocol.js'
@@ -26,17 +25,7 @@ export class WorkerProcess {
 
   constructor(data: RuntimeData, isolation: Isolation) {
     // The policy lives here, outside the runtime process: the runtime can only ask.
-    this.broker = new DialBroker(
-      createHostPolicy({
-        egress: data.egress,
-        exceptions: data.exceptions,
-        hostAddresses: data.hostAddresses,
-      }),
-      {
-        connectTimeoutMs: data.limits.connectTimeoutMs,
-        maxPendingDials: data.limits.maxOpenSockets,
-      }
-    )
+    this.broker = DialBroker.forRuntime(data)
     const [wrapper, ...wrapperArgs] = isolation.wrapper
     // Workers code is built for workerd: packages that publish a Workers build under the
     // "workerd"/"worker" export conditions (pg-cloudflare, postgres.js) must resolve to it, for

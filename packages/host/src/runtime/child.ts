@@ -14,7 +14,6 @@ import type { FromRuntime, RuntimeData, ToRuntime } from '../protocol.js'
 import { RequestScope, requestStore } from '../request-scope.js'
 import { SocketLimiter } from '../socket-runtime.js'
 import { DialBroker } from '../broker.js'
-import { createHostPolicy } from '../egress.js'
 import { dial, onDialReply, routeFetchThrough } from './dial-client.js'
 import { toRequest, writeResponse } from './http-bridge.js'
 import {
@@ -131,17 +130,7 @@ async function start(data: RuntimeData): Promise<void> {
   // otherwise the same broker logic runs here (no IPC round trip, but node:net is not stopped).
   let opener = dial
   if (data.brokered !== true) {
-    const local = new DialBroker(
-      createHostPolicy({
-        egress: data.egress,
-        exceptions: data.exceptions,
-        hostAddresses: data.hostAddresses,
-      }),
-      {
-        connectTimeoutMs: data.limits.connectTimeoutMs,
-        maxPendingDials: data.limits.maxOpenSockets,
-      }
-    )
+    const local = DialBroker.forRuntime(data)
     opener = (target, signal) => local.open(target.hostname, target.port, signal)
   }
   const limiter = new SocketLimiter(data.limits, opener)
