@@ -344,6 +344,7 @@ try {
     notes.push(
       'Bulk: MiB/s from the request header to the last byte (receive) or to the server’s ack of the last byte (send); web-stream peers await every write().',
       'Setup: connect → opened (TLS handshake included) → graceful close(), 4 connections at a time; the servers count resumed TLS sessions and show the negotiated suite (below the table).',
+      'Per-request socket: what a Worker does on each request: connect(), write 16 bytes without waiting for `opened`, read the echo, close(); 1 or 8 such requests in flight, the whole run timed in one fresh process (raw Node: net.connect, write, read, end + destroy).',
       'Memory: 2,000 sockets opened and idle with a read pending, each Node peer in a fresh process (after gc), workerd as the RSS growth of a fresh workerd process.',
       'Each Node peer runs in its own process per run; workerd times itself inside the Worker (its clock only advances across I/O, so figures are whole milliseconds).'
     )
