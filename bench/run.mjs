@@ -265,8 +265,15 @@ async function poolBench() {
       ? await (await import('tsx/esm/api')).tsImport(pathToFileURL(file).href, import.meta.url)
       : await import(pathToFileURL(file).href)
     const run = mod.runPoolBench ?? Object.values(mod).find((f) => typeof f === 'function')
-    const rows = await run({ durationS: quick ? 2 : 10, runs: quick ? 1 : 3, log })
-    return { rows }
+    const out = await run({
+      durationS: quick ? 2 : 10,
+      runs: quick ? 1 : 3,
+      cacheWarmupS: quick ? 5 : 25,
+      farIterations: quick ? 40 : 200,
+      log,
+    })
+    // Older bench/pool/run.ts returned the pgbench rows alone.
+    return Array.isArray(out) ? { rows: out } : { rows: out.rows, far: out.far }
   } catch (error) {
     log(`pool bench failed: ${error.stack ?? error}`)
     return {
