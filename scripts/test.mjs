@@ -12,6 +12,7 @@ const roots = [
   'packages/pool/test',
   'conformance/test',
   'test-support/test',
+  'bench/test',
 ]
   .map((r) => join(root, r))
   .filter((r) => existsSync(r))
