@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { makePki } from './lib/pki.mjs'
 import { compareTable, markdown, summarize } from './lib/report.mjs'
 import { figureOf, PEERS, SCENARIOS } from './lib/scenarios.mjs'
-import { rssOf, startWorkerd } from './lib/workerd.mjs'
+import { cpuOf, rssOf, startWorkerd } from './lib/workerd.mjs'
 
 const ROOT = join(import.meta.dirname, '..')
 const RESULTS = join(import.meta.dirname, 'results')
@@ -151,11 +151,17 @@ async function tlsStats(port) {
 }
 
 async function workerdRun(workerd, kind, params) {
+  const cpu0 = cpuOf(workerd.pid)
   const url = `${workerd.url}/run?scenario=${kind}&params=${encodeURIComponent(JSON.stringify(params))}`
   const res = await fetch(url, { signal: AbortSignal.timeout(180_000) })
   const text = await res.text()
   if (res.status !== 200) throw new Error(`workerd ${kind}: ${res.status} ${text.slice(0, 500)}`)
-  return JSON.parse(text)
+  const result = JSON.parse(text)
+  const cpu1 = cpuOf(workerd.pid)
+  // The whole workerd process, the one HTTP request that drives the run included (negligible).
+  if (result.ops && cpu0 !== undefined && cpu1 !== undefined)
+    result.cpuUsPerOp = (cpu1 - cpu0) / result.ops
+  return result
 }
 
 /** workerd's RSS growth while a Worker holds `count` idle sockets, in a fresh workerd. */
@@ -262,7 +268,7 @@ async function socketBench(pki) {
           id: m.metric ? `${s.id}-${m.metric}` : s.id,
           title: m.title,
           unit: m.unit,
-          lowerIsBetter: !!s.lowerIsBetter,
+          lowerIsBetter: !!(m.lowerIsBetter ?? s.lowerIsBetter),
           peers: {},
         }
         if (params.tls) {

@@ -71,11 +71,23 @@ function setup(id, title, port, full, quick, tls) {
 function lifecycle(id, c, full, quick) {
   return {
     id,
-    title: `Per-request socket (connect, 16-byte echo, close), ${c} in flight`,
     kind: 'lifecycle',
     port: 'echo',
     unit: 'requests/s',
     params: (q) => ({ count: q ? quick : full, concurrency: c }),
+    rows: [
+      {
+        metric: undefined,
+        title: `Per-request socket (connect, 16-byte echo, close), ${c} in flight`,
+        unit: 'requests/s',
+      },
+      {
+        metric: 'cpuUsPerOp',
+        title: `Per-request socket, ${c} in flight: CPU per request`,
+        unit: 'µs (whole process)',
+        lowerIsBetter: true,
+      },
+    ],
   }
 }
 
