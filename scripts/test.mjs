@@ -11,6 +11,7 @@ const roots = [
   'packages/host/test',
   'packages/pool/test',
   'conformance/test',
+  'test',
 ]
   .map((r) => join(root, r))
   .filter((r) => existsSync(r))
