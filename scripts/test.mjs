@@ -12,6 +12,8 @@ const roots = [
   'packages/pool/test',
   'conformance/test',
   'test',
+  'test-support/test',
+  'bench/test',
 ]
   .map((r) => join(root, r))
   .filter((r) => existsSync(r))
