@@ -339,9 +339,17 @@ async function hostBench() {
     const rows = []
     const notes = []
     for (const line of out.split('\n')) {
-      const m = /^(.+?)\s+(\d+) req\/s\s+p99 (\S+) ms\s+errors (\d+)/.exec(line)
+      const m = /^(.+?)\s+(\d+) req\/s\s+p99 (\S+) ms\s+errors (\d+)(?:\s+cpu (\d+) us\/req)?/.exec(
+        line
+      )
       if (m)
-        rows.push({ name: m[1].trim(), rps: Number(m[2]), p99: Number(m[3]), errors: Number(m[4]) })
+        rows.push({
+          name: m[1].trim(),
+          rps: Number(m[2]),
+          p99: Number(m[3]),
+          errors: Number(m[4]),
+          ...(m[5] ? { cpuUsPerReq: Number(m[5]) } : {}),
+        })
       else if (line.trim()) notes.push(line.trim())
     }
     return { rows, notes }

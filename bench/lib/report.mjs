@@ -138,8 +138,16 @@ export function poolTable(pool) {
 
 export function hostTable(host) {
   if (!host || host.na) return `Not available: ${host?.na ?? 'not run'}`
-  const lines = ['| Server | req/s | p99 (ms) | errors |', '|---|---|---|---|']
-  for (const r of host.rows) lines.push(`| ${r.name} | ${fmt(r.rps)} | ${r.p99} | ${r.errors} |`)
+  const plain = host.rows.find((r) => r.name.startsWith('plain'))
+  const lines = [
+    '| Server | req/s | vs plain | p99 (ms) | server CPU per request (µs, lower is better) | errors |',
+    '|---|---|---|---|---|---|',
+  ]
+  for (const r of host.rows) {
+    lines.push(
+      `| ${r.name} | ${fmt(r.rps)} | ${ratio(r.rps, plain?.rps)} | ${r.p99} | ${fmt(r.cpuUsPerReq)} | ${r.errors} |`
+    )
+  }
   return [lines.join('\n'), '', ...host.notes.map((n) => `- ${n}`)].join('\n')
 }
 
