@@ -29,8 +29,8 @@ export const SCENARIOS = [
   },
   setup('setup-plain', 'Connection setup (connect → opened → close)', 'echo', 2000, 300, false),
   setup('setup-tls', 'TLS connection setup (connect → opened → close)', 'tlsEcho', 500, 100, true),
-  lifecycle('lifecycle-1', 1, 2000, 200),
-  lifecycle('lifecycle-8', 8, 4000, 300),
+  lifecycle('lifecycle-1', 1, 2000, 1000),
+  lifecycle('lifecycle-8', 8, 4000, 1500),
   {
     id: 'idle-memory',
     title: 'Idle sockets',
