@@ -362,6 +362,15 @@ async function hostBench() {
   }
 }
 
+/** TCP sockets in TIME_WAIT machine-wide (Linux): thousands make every connect() dearer. */
+function timeWait() {
+  try {
+    return Number(/TCP: .*\btw (\d+)/.exec(readFileSync('/proc/net/sockstat', 'utf8'))?.[1])
+  } catch {
+    return undefined
+  }
+}
+
 const started = Date.now()
 build()
 const pki = makePki()
@@ -390,6 +399,7 @@ const result = {
       .map((x) => x.toFixed(2))
       .join(' '),
     only,
+    timeWait: timeWait(),
   },
   sockets: [],
   pool: undefined,
@@ -413,6 +423,7 @@ try {
   rmSync(pki.dir, { recursive: true, force: true })
 }
 result.meta.durationS = Math.round((Date.now() - started) / 1000)
+result.meta.timeWaitEnd = timeWait()
 result.meta.loadavgEnd = loadavg()
   .map((x) => x.toFixed(2))
   .join(' ')

@@ -205,7 +205,7 @@ export function markdown(result, comparison) {
   return [
     '# Wharf benchmark',
     '',
-    `${m.date} · commit ${m.commit} · ${m.mode} · ${m.runs} run(s) per figure · Node ${m.node} · ${m.workerd} · ${m.cpus}× ${m.cpu} · load average ${m.loadavg} at the start, ${m.loadavgEnd} at the end · ${m.durationS} s`,
+    `${m.date} · commit ${m.commit} · ${m.mode} · ${m.runs} run(s) per figure · Node ${m.node} · ${m.workerd} · ${m.cpus}× ${m.cpu} · load average ${m.loadavg} at the start, ${m.loadavgEnd} at the end · ${m.durationS} s${m.timeWait === undefined ? '' : ` · TCP TIME_WAIT sockets ${m.timeWait} at the start, ${m.timeWaitEnd} at the end`}`,
     '',
     '## Sockets',
     '',
