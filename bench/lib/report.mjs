@@ -114,6 +114,27 @@ export function poolTable(pool) {
       )} | ${ratio(get('wharf+cache')?.median, get('direct')?.median)} |`
     )
   }
+  if (pool.rows.some((r) => r.cpuUsPerTx)) {
+    lines.push(
+      '',
+      'Pooler CPU per transaction (user + system of the pooler process, µs, median (min–max); lower is better):',
+      '',
+      '| run | PgBouncer | wharf pool | wharf pool + cache | wharf pool vs PgBouncer |',
+      '|---|---|---|---|---|'
+    )
+    for (const [mode, label] of POOL_MODES) {
+      const rows = pool.rows.filter((r) => poolMode(r) === mode)
+      if (rows.length === 0) continue
+      const get = (t) => rows.find((r) => r.target === t)?.cpuUsPerTx
+      const cell = (t) => {
+        const s = get(t)
+        return s ? `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})` : 'n/a'
+      }
+      lines.push(
+        `| ${label} | ${cell('pgbouncer')} | ${cell('wharf')} | ${cell('wharf+cache')} | ${ratio(get('wharf')?.median, get('pgbouncer')?.median)} |`
+      )
+    }
+  }
   const far = pool.far
   if (far?.rows) {
     lines.push(
