@@ -330,7 +330,7 @@ async function poolBench() {
 async function hostBench() {
   const file = join(import.meta.dirname, 'host', 'run.mjs')
   if (!existsSync(file)) return { na: 'bench/host/run.mjs is not there' }
-  const args = quick ? ['--duration', '2', '--warmup', '1'] : ['--duration', '10', '--warmup', '2']
+  const args = quick ? ['--duration', '3', '--warmup', '1'] : ['--duration', '10', '--warmup', '2']
   try {
     const out = await runChild(process.execPath, [file, ...args], {
       env: process.env,
