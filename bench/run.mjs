@@ -310,7 +310,8 @@ async function poolBench() {
     const run = mod.runPoolBench ?? Object.values(mod).find((f) => typeof f === 'function')
     const out = await run({
       durationS: quick ? 2 : 10,
-      runs: quick ? 1 : 3,
+      // --runs applies here too when given; otherwise 3 (1 with --quick), pgbench runs being long.
+      runs: values.runs ? runs : quick ? 1 : 3,
       cacheWarmupS: quick ? 5 : 25,
       farIterations: quick ? 40 : 200,
       log,
