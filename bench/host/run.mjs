@@ -38,7 +38,24 @@ function start(args, pattern) {
         // Keep draining the pipe (the host logs every request) without keeping the text.
         child.stdout.off('data', onData)
         child.stdout.resume()
-        resolve({ value: m[1], pid: child.pid })
+        resolve({
+          value: m[1],
+          pid: child.pid,
+          // Stops it and waits (bounded) for it to be gone: the next server runs alone.
+          stop: () =>
+            new Promise((done) => {
+              if (child.exitCode !== null || child.signalCode !== null) return done()
+              const timer = setTimeout(() => {
+                child.kill('SIGKILL')
+                done()
+              }, 5000)
+              child.once('exit', () => {
+                clearTimeout(timer)
+                done()
+              })
+              child.kill('SIGTERM')
+            }),
+        })
       }
     }
     child.stdout.on('data', onData)
@@ -94,8 +111,6 @@ async function load(url, seconds, pid) {
 
 try {
   const echoPort = (await start([here('./servers.mjs'), 'echo'], /^(\d+)$/m)).value
-  const plain = await start([here('./servers.mjs'), 'plain', echoPort], /^(\d+)$/m)
-  const sockets = await start([here('./servers.mjs'), 'plain-sockets', echoPort], /^(\d+)$/m)
   const startWharf = (isolation) =>
     start(
       [
@@ -114,17 +129,31 @@ try {
       ],
       /Ready on (http:\/\/\S+)/
     )
-  const wharfDev = await startWharf('auto')
-  const wharfOpen = await startWharf('none')
   const results = {}
-  for (const [name, url, pid] of [
-    ['plain node:http + node:net', `http://127.0.0.1:${plain.value}/`, plain.pid],
-    ['node:http + @wharf/sockets', `http://127.0.0.1:${sockets.value}/`, sockets.pid],
-    ['wharf dev Worker', `${wharfDev.value}/`, wharfDev.pid],
-    ['wharf dev, isolation none', `${wharfOpen.value}/`, wharfOpen.pid],
+  // One server at a time: each is started, loaded and stopped before the next, so an idle host
+  // (or one still draining its backlog) never competes with the one being measured.
+  for (const [name, launch, path] of [
+    [
+      'plain node:http + node:net',
+      () => start([here('./servers.mjs'), 'plain', echoPort], /^(\d+)$/m),
+      '',
+    ],
+    [
+      'node:http + @wharf/sockets',
+      () => start([here('./servers.mjs'), 'plain-sockets', echoPort], /^(\d+)$/m),
+      '',
+    ],
+    ['wharf dev Worker', () => startWharf('auto'), 'url'],
+    ['wharf dev, isolation none', () => startWharf('none'), 'url'],
   ]) {
-    await load(url, warmup)
-    results[name] = await load(url, duration, pid)
+    const server = await launch()
+    const url = path === 'url' ? `${server.value}/` : `http://127.0.0.1:${server.value}/`
+    try {
+      await load(url, warmup)
+      results[name] = await load(url, duration, server.pid)
+    } finally {
+      await server.stop()
+    }
   }
   const [plainR, socketsR, wharf, open] = Object.values(results)
   console.log(`connections ${connections}, ${duration} s each, after a ${warmup} s warm-up`)

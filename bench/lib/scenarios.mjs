@@ -64,6 +64,15 @@ function setup(id, title, port, full, quick, tls) {
     port,
     unit: 'connections/s',
     params: (q) => ({ count: q ? quick : full, concurrency: 4, tls }),
+    rows: [
+      { metric: undefined, title, unit: 'connections/s' },
+      {
+        metric: 'cpuUsPerOp',
+        title: `${tls ? 'TLS connection setup' : 'Connection setup'}: client CPU per connection`,
+        unit: 'µs (whole process)',
+        lowerIsBetter: true,
+      },
+    ],
   }
 }
 
