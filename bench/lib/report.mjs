@@ -48,7 +48,8 @@ export function socketTable(rows) {
       } |`
     )
   }
-  const resumed = rows.filter((r) => r.tlsResumed)
+  // One line per TLS scenario: its CPU row carries the same counts.
+  const resumed = rows.filter((r) => r.tlsResumed && !r.id.endsWith('-cpuUsPerOp'))
   if (resumed.length) {
     lines.push('', 'TLS sessions resumed / handshakes over all runs, as the server saw them:', '')
     for (const r of resumed) {
