@@ -10,6 +10,15 @@
 import type { Socket as NodeSocket } from 'node:net'
 import type { EgressPolicy } from './egress/types.js'
 
+export {
+  EgressDeniedError,
+  SocketAddressError,
+  SocketClosedBeforeOpenError,
+  SocketConnectTimeoutError,
+  SocketUpgradeError,
+  WharfSocketsError,
+} from './errors.js'
+
 /** Where `dial` must connect: the hostname as the Worker wrote it (or the policy's address). */
 export interface DialTarget {
   readonly hostname: string

@@ -9,12 +9,11 @@ import { setSocketRuntime } from '../src/runtime.js'
 import {
   EgressRuleError,
   createEgressPolicy,
-  formatIp,
-  parseIp,
   type EgressDecision,
   type EgressPolicyOptions,
   type LookupAnswer,
 } from '../src/egress/index.js'
+import { formatIp, parseIp } from '../src/egress/ip.js'
 import { loopbackPair, type LoopbackPair } from '../../../test-support/servers.js'
 
 const signal = (): AbortSignal => AbortSignal.timeout(2000)

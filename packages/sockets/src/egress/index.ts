@@ -6,11 +6,10 @@
  */
 export { createEgressPolicy } from './policy.js'
 export type { EgressPolicyOptions, LookupAnswer, Resolver } from './policy.js'
-export { EgressRuleError, parseRule } from './rules.js'
+export { parseRule } from './rules.js'
 export type { Rule, Category } from './rules.js'
-export { classify, addressViews } from './ranges.js'
+export { EgressConfigError, EgressDnsTimeoutError, EgressRuleError } from '../errors.js'
 export type { AddressClass, Classification } from './ranges.js'
-export { parseIp, formatIp } from './ip.js'
 export type { Ip } from './ip.js'
 export { deniedChannel } from './diagnostics.js'
 export type { EgressAllowed, EgressDecision, EgressDenied, EgressPolicy } from './types.js'
