@@ -10,6 +10,8 @@
 import type { Socket as NodeSocket } from 'node:net'
 import type { EgressPolicy } from './egress/types.js'
 
+export { unbracketHost } from './address.js'
+
 export {
   EgressDeniedError,
   SocketAddressError,
