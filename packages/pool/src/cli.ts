@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { boundedInt, parseListen, PoolConfigError } from './config.js'
-import { serveMetrics } from './metrics.js'
+import { serveMetrics } from './core/metrics.js'
 import { startPool, type PoolMetrics, type StartPoolOptions } from './pooler.js'
 
 export const POOL_USAGE = `Usage: wharf pool --upstream postgres://USER:PASSWORD@HOST:PORT/DB [options]
