@@ -39,7 +39,7 @@ export class OriginConnection {
   readonly parameters = new Map<string, string>()
   pid = 0
   secretKey = 0
-  /** Internal names of statements prepared on this connection, oldest first (LRU). */
+  /** Internal names of statements prepared on this connection (all dropped past a bound). */
   readonly prepared = new Map<string, true>()
   /** Session state was changed (SET, ...): reset before the next lease. */
   dirty = false
