@@ -151,6 +151,46 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
           ),
         }
 
+  // The listener is bound first, before any origin or Redis connection exists: a busy or bad
+  // address fails at once, and none of the pooler's own outgoing connections can be holding the
+  // port (an ephemeral source port equal to a fixed --listen port gave EADDRINUSE on a free
+  // port). Clients that connect before start-up finished wait, paused, until it has.
+  const started: { shared?: Shared } = {}
+  const early = new Set<net.Socket>()
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    socket.setNoDelay(true)
+    socket.on('error', () => undefined)
+    if (started.shared) {
+      new Session(socket, started.shared)
+      return
+    }
+    if (early.size >= 1000) {
+      socket.destroy()
+      return
+    }
+    socket.pause()
+    early.add(socket)
+    socket.once('close', () => early.delete(socket))
+  })
+  server.maxConnections = 10_000
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error) =>
+      reject(
+        new PoolConfigError(
+          `cannot listen on ${options.listen ?? '127.0.0.1:6543'}: ${error.message}`,
+          { cause: error }
+        )
+      )
+    )
+    server.listen(listen.port, listen.host, () => resolve())
+  })
+  const abandon = async (): Promise<void> => {
+    for (const socket of early) socket.destroy()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+    await pool.close()
+    await store?.close()
+  }
+
   let store: RedisStore | undefined
   if (cacheOptions && options.cacheStore) {
     store = new RedisStore({
@@ -166,7 +206,7 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     try {
       await store.start()
     } catch (error) {
-      await store.close()
+      await abandon()
       throw error instanceof PoolConfigError
         ? error
         : new PoolConfigError(
@@ -183,11 +223,11 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     await pool.warm()
     if (cache) volatility = await loadVolatility(pool)
   } catch (error) {
-    await store?.close()
+    await abandon()
     throw error
   }
 
-  const shared: Shared = {
+  const ready: Shared = {
     pool,
     cache,
     auth,
@@ -205,6 +245,13 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     stats: { clients: 0, clientsTotal: 0, refused: 0, cacheServed: 0 },
     refresh: (key, request) => void refresh(key, request),
     log,
+  }
+  started.shared = ready
+  for (const socket of early) {
+    early.delete(socket)
+    if (socket.destroyed) continue
+    new Session(socket, ready)
+    socket.resume()
   }
 
   /** Stale-while-revalidate: re-run the request on a pooled connection and store the result. */
@@ -249,22 +296,6 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     else cache.refreshFailed(key)
   }
 
-  const server = net.createServer({ noDelay: true }, (socket) => {
-    socket.setNoDelay(true)
-    socket.on('error', () => undefined)
-    new Session(socket, shared)
-  })
-  server.maxConnections = 10_000
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error) =>
-      reject(
-        new PoolConfigError(
-          `cannot listen on ${options.listen ?? '127.0.0.1:6543'}: ${error.message}`
-        )
-      )
-    )
-    server.listen(listen.port, listen.host, () => resolve())
-  })
   const address = server.address() as net.AddressInfo
   const host = address.address
   const port = address.port
@@ -280,8 +311,8 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
 
   const metrics = (): PoolMetrics => ({
     name,
-    clients: shared.stats.clients,
-    clientsTotal: shared.stats.clientsTotal,
+    clients: ready.stats.clients,
+    clientsTotal: ready.stats.clientsTotal,
     originConnections: pool.size,
     originIdle: pool.idleCount,
     waitingClients: pool.waiting,
@@ -290,7 +321,7 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     originFailed: pool.stats.failed,
     resets: pool.stats.resets,
     acquireTimeouts: pool.stats.waitedTooLong,
-    refused: shared.stats.refused,
+    refused: ready.stats.refused,
     cache: {
       enabled: cache !== undefined,
       entries: cache?.size ?? 0,
@@ -315,7 +346,7 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve())
-        for (const session of [...shared.sessions.values()]) session.close()
+        for (const session of [...ready.sessions.values()]) session.close()
       })
       await pool.close()
       await store?.close()
