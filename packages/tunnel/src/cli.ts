@@ -38,8 +38,12 @@ function readJson(path: string): unknown {
 export async function tunnelCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv
   if (sub === 'token') {
-    const { values } = parseArgs({ args: rest, options: { tunnel: { type: 'string' }, key: { type: 'string' } } })
-    if (values.tunnel === undefined) throw new TunnelConfigError('wharf tunnel token needs --tunnel ID')
+    const { values } = parseArgs({
+      args: rest,
+      options: { tunnel: { type: 'string' }, key: { type: 'string' } },
+    })
+    if (values.tunnel === undefined)
+      throw new TunnelConfigError('wharf tunnel token needs --tunnel ID')
     const token = newToken(values.tunnel, values.key)
     process.stdout.write(
       `token (for the connector):\n  ${formatToken(token)}\n` +
@@ -62,10 +66,14 @@ export async function tunnelCommand(argv: string[]): Promise<number> {
     },
   })
   const token = values.token ?? process.env.WHARF_TUNNEL_TOKEN
-  if (values.edge === undefined) throw new TunnelConfigError('wharf tunnel run needs --edge HOST:PORT')
-  if (token === undefined) throw new TunnelConfigError('wharf tunnel run needs --token or WHARF_TUNNEL_TOKEN')
+  if (values.edge === undefined)
+    throw new TunnelConfigError('wharf tunnel run needs --edge HOST:PORT')
+  if (token === undefined)
+    throw new TunnelConfigError('wharf tunnel run needs --token or WHARF_TUNNEL_TOKEN')
   if (values.config === undefined) {
-    throw new TunnelConfigError('wharf tunnel run needs --config ingress.json (what the connector may reach)')
+    throw new TunnelConfigError(
+      'wharf tunnel run needs --config ingress.json (what the connector may reach)'
+    )
   }
   const config = readJson(values.config) as { ingress?: unknown }
   const connector = new TunnelConnector({

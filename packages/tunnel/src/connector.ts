@@ -103,8 +103,14 @@ export class TunnelConnector {
     return tls.connect({
       host: this.edge.host,
       port: this.edge.port,
-      servername: net.isIP(this.options.servername ?? this.edge.host) === 0 ? (this.options.servername ?? this.edge.host) : undefined,
-      ca: this.options.ca === undefined ? undefined : [...tls.rootCertificates, ...[this.options.ca].flat()],
+      servername:
+        net.isIP(this.options.servername ?? this.edge.host) === 0
+          ? (this.options.servername ?? this.edge.host)
+          : undefined,
+      ca:
+        this.options.ca === undefined
+          ? undefined
+          : [...tls.rootCertificates, ...[this.options.ca].flat()],
       // The edge's certificate is always verified.
       rejectUnauthorized: true,
       minVersion: 'TLSv1.2',
@@ -133,7 +139,8 @@ export class TunnelConnector {
       }, 10_000)
       socket.once('close', () => {
         clearTimeout(timer)
-        if (stage !== 'open') reject(new TunnelProtocolError('the edge closed the connection during the handshake'))
+        if (stage !== 'open')
+          reject(new TunnelProtocolError('the edge closed the connection during the handshake'))
       })
       socket.once('session', (session: Buffer) => {
         this.tlsSession = session
@@ -144,8 +151,11 @@ export class TunnelConnector {
           try {
             if (message.t === 'error') {
               const code = typeof message.code === 'string' ? message.code : ''
-              const reason = typeof message.message === 'string' ? message.message.slice(0, 512) : 'refused'
-              throw code === 'ERR_TUNNEL_AUTH' ? new TunnelAuthError(`the edge refused: ${reason}`) : new TunnelProtocolError(`the edge refused: ${reason}`)
+              const reason =
+                typeof message.message === 'string' ? message.message.slice(0, 512) : 'refused'
+              throw code === 'ERR_TUNNEL_AUTH'
+                ? new TunnelAuthError(`the edge refused: ${reason}`)
+                : new TunnelProtocolError(`the edge refused: ${reason}`)
             }
             if (stage === 'challenge') {
               if (message.t !== 'challenge') throw new TunnelProtocolError('expected a challenge')
@@ -173,7 +183,8 @@ export class TunnelConnector {
               return
             }
             if (stage === 'welcome') {
-              if (message.t !== 'welcome' || fields === undefined) throw new TunnelProtocolError('expected welcome')
+              if (message.t !== 'welcome' || fields === undefined)
+                throw new TunnelProtocolError('expected welcome')
               const session = text(message, 'session', 64)
               const expected = proof(this.token.secret, 'edge', { ...fields, session })
               if (!sameProof(expected, message.proof)) {
@@ -189,7 +200,7 @@ export class TunnelConnector {
             onMessage?.(message)
           } catch (error) {
             socket.destroy()
-            reject(error as Error)
+            reject(error)
           }
         },
         (error) => {
@@ -205,8 +216,9 @@ export class TunnelConnector {
     this.stateValue = 'connecting'
     const socket = this.dialEdge()
     this.control = socket
-    socket.on('error', (error) => {
-      if (this.stateValue !== 'stopped') this.log(`[wharf:tunnel] edge connection: ${error.message}`)
+    socket.on('error', (error: Error) => {
+      if (this.stateValue !== 'stopped')
+        this.log(`[wharf:tunnel] edge connection: ${error.message}`)
     })
     socket.once('close', () => this.scheduleReconnect())
     this.handshake(socket, 'control', 0, (message) => this.onControl(socket, message)).then(
@@ -215,7 +227,9 @@ export class TunnelConnector {
         this.attempt = 0
         this.stateValue = 'connected'
         socket.setTimeout(45_000, () => socket.destroy())
-        this.log(`[wharf:tunnel] connected to the edge ${this.options.edge} as tunnel ${this.token.tunnel}`)
+        this.log(
+          `[wharf:tunnel] connected to the edge ${this.options.edge} as tunnel ${this.token.tunnel}`
+        )
         for (const waiter of this.connectedWaiters) waiter()
         this.connectedWaiters.clear()
       },
@@ -250,7 +264,12 @@ export class TunnelConnector {
     void this.openFlow(socket, flow, host, port)
   }
 
-  private async openFlow(control: tls.TLSSocket, flow: number, host: string, port: number): Promise<void> {
+  private async openFlow(
+    control: tls.TLSSocket,
+    flow: number,
+    host: string,
+    port: number
+  ): Promise<void> {
     const refuse = (code: string, reason: string): void => {
       if (control.writable) control.write(encode({ t: 'refuse', flow, code, message: reason }))
     }
@@ -266,7 +285,11 @@ export class TunnelConnector {
     }
     try {
       const checked = await resolveTarget(this.rules, host, port, this.options.lookup)
-      target = await dialTarget(checked.address, checked.port, this.options.targetConnectTimeoutMs ?? 10_000)
+      target = await dialTarget(
+        checked.address,
+        checked.port,
+        this.options.targetConnectTimeoutMs ?? 10_000
+      )
       data = this.dialEdge()
       data.on('error', () => undefined)
       await this.handshake(data, 'data', flow)

@@ -199,14 +199,23 @@ export class TunnelEdge {
    * A byte pipe to `host:port` inside the tunnel's network, as the connector's rules allow. The
    * connector decides; a refusal rejects with its reason.
    */
-  openFlow(tunnel: string, host: string, port: number, options: FlowOptions = {}): Promise<tls.TLSSocket> {
+  openFlow(
+    tunnel: string,
+    host: string,
+    port: number,
+    options: FlowOptions = {}
+  ): Promise<tls.TLSSocket> {
     const live = this.sessions.get(tunnel) ?? []
     if (this.closed || live.length === 0) {
-      return Promise.reject(new TunnelUnavailableError(`no connector of tunnel "${tunnel}" is connected`))
+      return Promise.reject(
+        new TunnelUnavailableError(`no connector of tunnel "${tunnel}" is connected`)
+      )
     }
     const open = this.openFlows.get(tunnel) ?? 0
     if (open >= this.maxFlowsPerTunnel) {
-      return Promise.reject(new TunnelLimitError(`tunnel "${tunnel}" has ${open} flows open, its limit`))
+      return Promise.reject(
+        new TunnelLimitError(`tunnel "${tunnel}" has ${open} flows open, its limit`)
+      )
     }
     const turn = (this.roundRobin.get(tunnel) ?? 0) % live.length
     this.roundRobin.set(tunnel, turn + 1)
@@ -222,8 +231,19 @@ export class TunnelEdge {
     }
     return new Promise<tls.TLSSocket>((resolve, reject) => {
       const timeoutMs = options.timeoutMs ?? this.openTimeoutMs
-      const timer = setTimeout(() => fail(new TunnelFlowError(`the connector did not open ${host}:${port} within ${timeoutMs} ms`)), timeoutMs)
-      const onAbort = (): void => fail(options.signal?.reason instanceof Error ? options.signal.reason : new TunnelFlowError('aborted'))
+      const timer = setTimeout(
+        () =>
+          fail(
+            new TunnelFlowError(`the connector did not open ${host}:${port} within ${timeoutMs} ms`)
+          ),
+        timeoutMs
+      )
+      const onAbort = (): void =>
+        fail(
+          options.signal?.reason instanceof Error
+            ? options.signal.reason
+            : new TunnelFlowError('aborted')
+        )
       const done = (): void => {
         clearTimeout(timer)
         options.signal?.removeEventListener('abort', onAbort)
@@ -319,12 +339,20 @@ export class TunnelEdge {
   private authFailed(socket: tls.TLSSocket, reason: string): false {
     this.authFailures++
     this.log(`[wharf:tunnel] refused a connector from ${socket.remoteAddress ?? '?'}: ${reason}`)
-    this.refuse(socket, Object.assign(new Error('authentication failed'), { code: 'ERR_TUNNEL_AUTH' }))
+    this.refuse(
+      socket,
+      Object.assign(new Error('authentication failed'), { code: 'ERR_TUNNEL_AUTH' })
+    )
     return false
   }
 
   /** Authenticates a connection; true when it became a flow. */
-  private hello(socket: tls.TLSSocket, reader: FrameReader, message: Message, edgeNonce: string): boolean {
+  private hello(
+    socket: tls.TLSSocket,
+    reader: FrameReader,
+    message: Message,
+    edgeNonce: string
+  ): boolean {
     const tunnel = text(message, 'tunnel', 64)
     const keyId = text(message, 'key', 64)
     const role = text(message, 'role', 16) as Role
@@ -333,9 +361,18 @@ export class TunnelEdge {
     const flow = role === 'data' ? integer(message, 'flow', 1, MAX_FLOW_ID) : 0
     const sessionId = role === 'data' ? text(message, 'session', 64) : ''
     const key = this.tunnels.get(tunnel)?.get(keyId)
-    if (key === undefined) return this.authFailed(socket, `unknown tunnel or key ${tunnel}/${keyId}`)
+    if (key === undefined)
+      return this.authFailed(socket, `unknown tunnel or key ${tunnel}/${keyId}`)
     if (Date.now() > key.notAfter) return this.authFailed(socket, `stale key ${tunnel}/${keyId}`)
-    const fields: ProofFields = { tunnel, key: keyId, role, flow, session: sessionId, edgeNonce, connectorNonce }
+    const fields: ProofFields = {
+      tunnel,
+      key: keyId,
+      role,
+      flow,
+      session: sessionId,
+      edgeNonce,
+      connectorNonce,
+    }
     if (!sameProof(proof(key.secret, 'connector', fields), message.proof)) {
       return this.authFailed(socket, `wrong proof for ${tunnel}/${keyId}`)
     }
@@ -357,15 +394,23 @@ export class TunnelEdge {
       socket.setTimeout(45_000, () => socket.destroy())
       list.push(session)
       this.sessions.set(tunnel, list)
-      this.log(`[wharf:tunnel] connector joined tunnel ${tunnel} from ${socket.remoteAddress ?? '?'} (${list.length} live)`)
+      this.log(
+        `[wharf:tunnel] connector joined tunnel ${tunnel} from ${socket.remoteAddress ?? '?'} (${list.length} live)`
+      )
       socket.once('close', () => this.dropSession(session))
       return false
     }
     const pending = this.pending.get(flow)
-    if (pending === undefined || pending.session.id !== sessionId || pending.session.tunnel !== tunnel) {
+    if (
+      pending === undefined ||
+      pending.session.id !== sessionId ||
+      pending.session.tunnel !== tunnel
+    ) {
       throw new TunnelProtocolError('no such flow is waiting')
     }
-    socket.write(encode({ t: 'welcome', session: sessionId, proof: proof(key.secret, 'edge', fields) }))
+    socket.write(
+      encode({ t: 'welcome', session: sessionId, proof: proof(key.secret, 'edge', fields) })
+    )
     reader.detach()
     socket.setTimeout(this.flowIdleTimeoutMs, () => socket.destroy())
     pending.resolve(socket)
@@ -389,7 +434,9 @@ export class TunnelEdge {
     if (list.length === 0) this.sessions.delete(session.tunnel)
     else this.sessions.set(session.tunnel, list)
     for (const flow of [...session.pending]) {
-      this.pending.get(flow)?.reject(new TunnelFlowError('the connector went away before the flow opened'))
+      this.pending
+        .get(flow)
+        ?.reject(new TunnelFlowError('the connector went away before the flow opened'))
     }
     if (!this.closed) {
       this.log(`[wharf:tunnel] connector left tunnel ${session.tunnel} (${list.length} live)`)

@@ -52,7 +52,11 @@ export class FrameReader {
         this.fail('message is not JSON')
         return
       }
-      if (message === null || typeof message !== 'object' || typeof (message as Message).t !== 'string') {
+      if (
+        message === null ||
+        typeof message !== 'object' ||
+        typeof (message as Message).t !== 'string'
+      ) {
         this.fail('message has no type')
         return
       }

@@ -54,7 +54,8 @@ export type Lookup = (hostname: string) => Promise<readonly { address: string; f
 
 const MAX_RULES = 1024
 const MAX_ANSWERS = 32
-const NAME = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/
+const NAME =
+  /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/
 
 const defaultLookup: Lookup = (hostname) => dnsLookup(hostname, { all: true, verbatim: true })
 
@@ -68,7 +69,8 @@ function portRange(rule: IngressRuleJson, where: string): PortRange {
     }
     return { low: rule.port, high: rule.port }
   }
-  if (typeof rule.ports !== 'string') throw new TunnelConfigError(`${where}: "port" or "ports" is required`)
+  if (typeof rule.ports !== 'string')
+    throw new TunnelConfigError(`${where}: "port" or "ports" is required`)
   const match = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(rule.ports)
   const low = Number(match?.[1])
   const high = match?.[2] === undefined ? low : Number(match[2])
@@ -85,7 +87,8 @@ export function parseIngress(rules: unknown): IngressRule[] {
   if (rules.length > MAX_RULES) throw new TunnelConfigError(`at most ${MAX_RULES} ingress rules`)
   return rules.map((raw: unknown, index): IngressRule => {
     const where = `ingress[${index}]`
-    if (raw === null || typeof raw !== 'object') throw new TunnelConfigError(`${where}: must be an object`)
+    if (raw === null || typeof raw !== 'object')
+      throw new TunnelConfigError(`${where}: must be an object`)
     const rule = raw as IngressRuleJson
     const forms = [rule.host, rule.cidr, rule.hostname].filter((v) => v !== undefined)
     if (forms.length !== 1) {
@@ -96,14 +99,17 @@ export function parseIngress(rules: unknown): IngressRule[] {
     if (rule.hostname !== undefined) {
       const name = String(rule.hostname).toLowerCase().replace(/\.$/, '')
       if (!NAME.test(name) || net.isIP(name) !== 0) {
-        throw new TunnelConfigError(`${where}: "hostname" must be a DNS name (use "host" for an address)`)
+        throw new TunnelConfigError(
+          `${where}: "hostname" must be a DNS name (use "host" for an address)`
+        )
       }
       return { kind: 'name', name, ports, text: `${name}:${portText}` }
     }
     const addresses = new net.BlockList()
     if (rule.host !== undefined) {
       const host = String(rule.host)
-      if (net.isIP(host) === 0) throw new TunnelConfigError(`${where}: "host" must be an IP address`)
+      if (net.isIP(host) === 0)
+        throw new TunnelConfigError(`${where}: "host" must be an IP address`)
       addresses.addAddress(host, family(host))
       return { kind: 'address', addresses, ports, text: `${host}:${portText}` }
     }
@@ -126,7 +132,11 @@ function canonical(address: string): string {
   return mapped?.[1] ?? address
 }
 
-function addressRule(rules: readonly IngressRule[], address: string, port: number): IngressRule | undefined {
+function addressRule(
+  rules: readonly IngressRule[],
+  address: string,
+  port: number
+): IngressRule | undefined {
   const ip = canonical(address)
   return rules.find(
     (r) => r.kind === 'address' && inPorts(r.ports, port) && r.addresses.check(ip, family(ip))
@@ -166,7 +176,8 @@ export async function resolveTarget(
     const ip = canonical(answer.address)
     if (net.isIP(ip) === 0) continue
     const rule = byName ?? addressRule(rules, ip, port)
-    if (rule !== undefined) return { address: ip, family: net.isIPv4(ip) ? 4 : 6, port, rule: rule.text }
+    if (rule !== undefined)
+      return { address: ip, family: net.isIPv4(ip) ? 4 : 6, port, rule: rule.text }
   }
   throw denied()
 }

@@ -2,8 +2,14 @@
 // connectors with a fresh token each.
 import { createHash } from 'node:crypto'
 import type { Duplex } from 'node:stream'
-import { testPki } from '../../../test-support/certs.ts'
-import { TunnelConnector, TunnelEdge, formatToken, newToken, type TunnelToken } from '../src/index.ts'
+import { testPki } from '../../../test-support/certs.js'
+import {
+  TunnelConnector,
+  TunnelEdge,
+  formatToken,
+  newToken,
+  type TunnelToken,
+} from '../src/index.js'
 
 export interface LoopbackTunnel {
   edge: TunnelEdge
@@ -21,7 +27,9 @@ export async function loopbackTunnel(tunnelId = 'office'): Promise<LoopbackTunne
   const edge = await TunnelEdge.start({
     cert: pki.localhost.cert,
     key: pki.localhost.key,
-    tunnels: [{ id: tunnelId, keys: [{ id: token.key, secret: token.secret.toString('base64url') }] }],
+    tunnels: [
+      { id: tunnelId, keys: [{ id: token.key, secret: token.secret.toString('base64url') }] },
+    ],
     log: (line) => lines.push(line),
   })
   const connectors: TunnelConnector[] = []
@@ -80,11 +88,17 @@ export function writeStream(socket: Duplex, bytes: number): Promise<string> {
 }
 
 /** Reads until EOF and returns the count and SHA-256 of what arrived. */
-export function readAll(socket: Duplex, timeoutMs = 60_000): Promise<{ bytes: number; sha256: string }> {
+export function readAll(
+  socket: Duplex,
+  timeoutMs = 60_000
+): Promise<{ bytes: number; sha256: string }> {
   const hash = createHash('sha256')
   let bytes = 0
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no EOF within ${timeoutMs} ms (${bytes} bytes read)`)), timeoutMs)
+    const timer = setTimeout(
+      () => reject(new Error(`no EOF within ${timeoutMs} ms (${bytes} bytes read)`)),
+      timeoutMs
+    )
     socket.on('data', (d: Buffer) => {
       hash.update(d)
       bytes += d.length

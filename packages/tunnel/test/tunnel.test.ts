@@ -2,10 +2,10 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import tls from 'node:tls'
 import { after, before, describe, test } from 'node:test'
-import { echoServer, tcpServer, type TestServer } from '../../../test-support/servers.ts'
-import { testPki } from '../../../test-support/certs.ts'
-import { proof } from '../src/auth.ts'
-import { encode, FrameReader, type Message } from '../src/frames.ts'
+import { echoServer, tcpServer, type TestServer } from '../../../test-support/servers.js'
+import { testPki } from '../../../test-support/certs.js'
+import { proof } from '../src/auth.js'
+import { encode, FrameReader, type Message } from '../src/frames.js'
 import {
   TunnelConnector,
   TunnelEdge,
@@ -14,8 +14,8 @@ import {
   parseIngress,
   parseToken,
   resolveTarget,
-} from '../src/index.ts'
-import { loopbackTunnel, readAll, writeStream, type LoopbackTunnel } from './helpers.ts'
+} from '../src/index.js'
+import { loopbackTunnel, readAll, writeStream, type LoopbackTunnel } from './helpers.js'
 
 const waitFor = async (check: () => boolean, what: string, timeoutMs = 5_000): Promise<void> => {
   const deadline = Date.now() + timeoutMs
@@ -63,15 +63,25 @@ describe('ingress rules (enforced by the connector after its own DNS lookup)', (
     { cidr: 'fd00:9::/64', port: 22 },
   ])
   const lookup = (answers: Record<string, string[]>) => (name: string) =>
-    Promise.resolve((answers[name] ?? []).map((address) => ({ address, family: address.includes(':') ? 6 : 4 })))
+    Promise.resolve(
+      (answers[name] ?? []).map((address) => ({ address, family: address.includes(':') ? 6 : 4 }))
+    )
 
   test('allows exactly what the rules name', async () => {
     const none = lookup({})
     assert.equal((await resolveTarget(rules, '10.9.0.5', 5432, none)).address, '10.9.0.5')
-    assert.equal((await resolveTarget(rules, '10.9.1.77', 8080, none)).rule, '10.9.1.0/24:8000-8080')
+    assert.equal(
+      (await resolveTarget(rules, '10.9.1.77', 8080, none)).rule,
+      '10.9.1.0/24:8000-8080'
+    )
     assert.equal((await resolveTarget(rules, '[fd00:9::1]', 22, none)).address, 'fd00:9::1')
     assert.equal((await resolveTarget(rules, '::ffff:10.9.0.5', 5432, none)).address, '10.9.0.5')
-    const named = await resolveTarget(rules, 'DB.internal.', 5432, lookup({ 'db.internal': ['10.200.0.9'] }))
+    const named = await resolveTarget(
+      rules,
+      'DB.internal.',
+      5432,
+      lookup({ 'db.internal': ['10.200.0.9'] })
+    )
     assert.deepEqual([named.address, named.rule], ['10.200.0.9', 'db.internal:5432'])
   })
 
@@ -91,7 +101,11 @@ describe('ingress rules (enforced by the connector after its own DNS lookup)', (
       ['10.9.0.5', 0],
       ['10.9.0.5', 70000],
     ] as const) {
-      await assert.rejects(resolveTarget(rules, host, port, evil), { code: 'ERR_TUNNEL_INGRESS_DENIED' }, `${host}:${port}`)
+      await assert.rejects(
+        resolveTarget(rules, host, port, evil),
+        { code: 'ERR_TUNNEL_INGRESS_DENIED' },
+        `${host}:${port}`
+      )
     }
     // A name resolving into an allowed range is allowed there (the check is on the answer).
     assert.equal((await resolveTarget(rules, 'sneaky.example', 8000, evil)).address, '10.9.1.5')
@@ -143,11 +157,14 @@ describe('tunnel over loopback', () => {
     const counting = await tcpServer(() => undefined)
     const connector = tunnel.connector([{ host: '127.0.0.1', port: echo.port }])
     await connector.connected()
-    await assert.rejects(tunnel.edge.openFlow('office', '127.0.0.1', counting.port), (error: Error) => {
-      assert.equal((error as { code?: string }).code, 'ERR_TUNNEL_FLOW')
-      assert.match(error.message, /ingress rules do not allow/)
-      return true
-    })
+    await assert.rejects(
+      tunnel.edge.openFlow('office', '127.0.0.1', counting.port),
+      (error: Error) => {
+        assert.equal((error as { code?: string }).code, 'ERR_TUNNEL_FLOW')
+        assert.match(error.message, /ingress rules do not allow/)
+        return true
+      }
+    )
     assert.equal(counting.connections, 0)
     await counting.close()
     connector.stop()
@@ -155,15 +172,22 @@ describe('tunnel over loopback', () => {
   })
 
   test('no connector: a clear ERR_TUNNEL_UNAVAILABLE; unknown tunnel likewise', async () => {
-    await assert.rejects(tunnel.edge.openFlow('office', '127.0.0.1', echo.port), { code: 'ERR_TUNNEL_UNAVAILABLE' })
-    await assert.rejects(tunnel.edge.openFlow('elsewhere', '127.0.0.1', echo.port), { code: 'ERR_TUNNEL_UNAVAILABLE' })
+    await assert.rejects(tunnel.edge.openFlow('office', '127.0.0.1', echo.port), {
+      code: 'ERR_TUNNEL_UNAVAILABLE',
+    })
+    await assert.rejects(tunnel.edge.openFlow('elsewhere', '127.0.0.1', echo.port), {
+      code: 'ERR_TUNNEL_UNAVAILABLE',
+    })
   })
 
   test('a wrong secret and an unknown key are refused, and the edge logs why', async () => {
     const wrong = { ...tunnel.token, secret: Buffer.alloc(32, 7) }
     const bad = tunnel.connector([], { token: formatToken(wrong) })
     const unknown = tunnel.connector([], { token: formatToken({ ...tunnel.token, key: 'k9' }) })
-    await waitFor(() => tunnel.lines.filter((l) => l.includes('refused a connector')).length >= 2, 'two refusals')
+    await waitFor(
+      () => tunnel.lines.filter((l) => l.includes('refused a connector')).length >= 2,
+      'two refusals'
+    )
     assert.equal(tunnel.edge.liveConnectors('office'), 0)
     assert.ok(tunnel.lines.some((l) => l.includes('wrong proof for office/k1')))
     assert.ok(tunnel.lines.some((l) => l.includes('unknown tunnel or key office/k9')))
@@ -177,16 +201,25 @@ describe('tunnel over loopback', () => {
       {
         id: 'office',
         keys: [
-          { id: tunnel.token.key, secret: tunnel.token.secret.toString('base64url'), notAfter: '2000-01-01T00:00:00Z' },
+          {
+            id: tunnel.token.key,
+            secret: tunnel.token.secret.toString('base64url'),
+            notAfter: '2000-01-01T00:00:00Z',
+          },
           { id: 'k2', secret: fresh.secret.toString('base64url') },
         ],
       },
     ])
     try {
       const stale = tunnel.connector([])
-      await waitFor(() => tunnel.lines.some((l) => l.includes('stale key office/k1')), 'the stale refusal')
+      await waitFor(
+        () => tunnel.lines.some((l) => l.includes('stale key office/k1')),
+        'the stale refusal'
+      )
       stale.stop()
-      const current = tunnel.connector([{ host: '127.0.0.1', port: echo.port }], { token: formatToken(fresh) })
+      const current = tunnel.connector([{ host: '127.0.0.1', port: echo.port }], {
+        token: formatToken(fresh),
+      })
       await current.connected()
       const flow = await tunnel.edge.openFlow('office', '127.0.0.1', echo.port)
       assert.equal(await roundTrip(flow, 'rotated'), 'rotated')
@@ -194,17 +227,31 @@ describe('tunnel over loopback', () => {
       current.stop()
       await waitFor(() => tunnel.edge.liveConnectors('office') === 0, 'the connector to leave')
     } finally {
-      tunnel.edge.setTunnels([{ id: 'office', keys: [{ id: tunnel.token.key, secret: tunnel.token.secret.toString('base64url') }] }])
+      tunnel.edge.setTunnels([
+        {
+          id: 'office',
+          keys: [{ id: tunnel.token.key, secret: tunnel.token.secret.toString('base64url') }],
+        },
+      ])
     }
   })
 
   test('a replayed handshake is refused: the edge never reuses its nonce', async () => {
     const dial = async (): Promise<{ socket: tls.TLSSocket; next: () => Promise<Message> }> => {
-      const socket = tls.connect({ host: '127.0.0.1', port: tunnel.edge.address.port, ca: tunnel.ca, servername: 'localhost' })
+      const socket = tls.connect({
+        host: '127.0.0.1',
+        port: tunnel.edge.address.port,
+        ca: tunnel.ca,
+        servername: 'localhost',
+      })
       socket.on('error', () => undefined)
       const queue: Message[] = []
       const waiters: ((m: Message) => void)[] = []
-      new FrameReader(socket, (m) => (waiters.shift() ?? ((x: Message) => queue.push(x)))(m), () => undefined)
+      new FrameReader(
+        socket,
+        (m) => (waiters.shift() ?? ((x: Message) => queue.push(x)))(m),
+        () => undefined
+      )
       const next = (): Promise<Message> =>
         new Promise((resolve, reject) => {
           const queued = queue.shift()
@@ -250,9 +297,13 @@ describe('tunnel over loopback', () => {
     const b = tunnel.connector([{ host: '127.0.0.1', port: echo.port }])
     await Promise.all([a.connected(), b.connected()])
     await waitFor(() => tunnel.edge.liveConnectors('office') === 2, 'two live connectors')
-    const flows = await Promise.all([0, 1, 2, 3].map(() => tunnel.edge.openFlow('office', '127.0.0.1', echo.port)))
+    const flows = await Promise.all(
+      [0, 1, 2, 3].map(() => tunnel.edge.openFlow('office', '127.0.0.1', echo.port))
+    )
     for (const f of flows) assert.equal(await roundTrip(f, 'x'), 'x')
-    const closedFlows = flows.map((f) => new Promise<boolean>((resolve) => f.once('close', () => resolve(true))))
+    const closedFlows = flows.map(
+      (f) => new Promise<boolean>((resolve) => f.once('close', () => resolve(true)))
+    )
     // Flows alternate between the two connectors; stopping `a` ends exactly its two.
     a.stop()
     await waitFor(() => tunnel.edge.liveConnectors('office') === 1, 'one live connector', 1_000)
@@ -286,37 +337,42 @@ describe('a hostile edge', () => {
     const allowed = await echoServer()
     const refusals: Message[] = []
     // An edge that knows the secret (it is compromised) and asks for a denied target.
-    const server = tls.createServer({ cert: pki.localhost.cert, key: pki.localhost.key }, (socket) => {
-      socket.on('error', () => undefined)
-      const nonce = 'N'.repeat(43)
-      socket.write(encode({ t: 'challenge', v: 1, nonce }))
-      new FrameReader(
-        socket,
-        (m) => {
-          if (m.t === 'hello') {
-            const fields = {
-              tunnel: 'office',
-              key: token.key,
-              role: 'control' as const,
-              flow: 0,
-              session: 'S',
-              edgeNonce: nonce,
-              connectorNonce: String(m.nonce),
-            }
-            socket.write(encode({ t: 'welcome', session: 'S', proof: proof(token.secret, 'edge', fields) }))
-            for (const [flow, host, port] of [
-              [1, '127.0.0.1', counting.port],
-              [2, 'localhost', counting.port],
-              [3, '::1', counting.port],
-              [4, '127.0.0.2', allowed.port],
-            ] as const) {
-              socket.write(encode({ t: 'open', flow, host, port }))
-            }
-          } else if (m.t === 'refuse') refusals.push(m)
-        },
-        () => undefined
-      )
-    })
+    const server = tls.createServer(
+      { cert: pki.localhost.cert, key: pki.localhost.key },
+      (socket) => {
+        socket.on('error', () => undefined)
+        const nonce = 'N'.repeat(43)
+        socket.write(encode({ t: 'challenge', v: 1, nonce }))
+        new FrameReader(
+          socket,
+          (m) => {
+            if (m.t === 'hello') {
+              const fields = {
+                tunnel: 'office',
+                key: token.key,
+                role: 'control' as const,
+                flow: 0,
+                session: 'S',
+                edgeNonce: nonce,
+                connectorNonce: String(m.nonce),
+              }
+              socket.write(
+                encode({ t: 'welcome', session: 'S', proof: proof(token.secret, 'edge', fields) })
+              )
+              for (const [flow, host, port] of [
+                [1, '127.0.0.1', counting.port],
+                [2, 'localhost', counting.port],
+                [3, '::1', counting.port],
+                [4, '127.0.0.2', allowed.port],
+              ] as const) {
+                socket.write(encode({ t: 'open', flow, host, port }))
+              }
+            } else if (m.t === 'refuse') refusals.push(m)
+          },
+          () => undefined
+        )
+      }
+    )
     server.listen(0, '127.0.0.1')
     await once(server, 'listening')
     const port = (server.address() as { port: number }).port
@@ -331,7 +387,12 @@ describe('a hostile edge', () => {
     await waitFor(() => refusals.length === 4, 'four refusals')
     assert.deepEqual(
       refusals.map((r) => r.code),
-      ['ERR_TUNNEL_INGRESS_DENIED', 'ERR_TUNNEL_INGRESS_DENIED', 'ERR_TUNNEL_INGRESS_DENIED', 'ERR_TUNNEL_INGRESS_DENIED']
+      [
+        'ERR_TUNNEL_INGRESS_DENIED',
+        'ERR_TUNNEL_INGRESS_DENIED',
+        'ERR_TUNNEL_INGRESS_DENIED',
+        'ERR_TUNNEL_INGRESS_DENIED',
+      ]
     )
     assert.equal(counting.connections, 0, 'the denied service saw nothing')
     assert.equal(allowed.connections, 0, 'a different address with an allowed port is still denied')
@@ -345,21 +406,24 @@ describe('a hostile edge', () => {
     const pki = testPki()
     const token = newToken('office')
     const opened: number[] = []
-    const server = tls.createServer({ cert: pki.localhost.cert, key: pki.localhost.key }, (socket) => {
-      socket.on('error', () => undefined)
-      socket.write(encode({ t: 'challenge', v: 1, nonce: 'N'.repeat(43) }))
-      new FrameReader(
-        socket,
-        (m) => {
-          if (m.t === 'hello') {
-            socket.write(encode({ t: 'welcome', session: 'S', proof: 'forged' }))
-            socket.write(encode({ t: 'open', flow: 1, host: '127.0.0.1', port: 1 }))
-            opened.push(1)
-          }
-        },
-        () => undefined
-      )
-    })
+    const server = tls.createServer(
+      { cert: pki.localhost.cert, key: pki.localhost.key },
+      (socket) => {
+        socket.on('error', () => undefined)
+        socket.write(encode({ t: 'challenge', v: 1, nonce: 'N'.repeat(43) }))
+        new FrameReader(
+          socket,
+          (m) => {
+            if (m.t === 'hello') {
+              socket.write(encode({ t: 'welcome', session: 'S', proof: 'forged' }))
+              socket.write(encode({ t: 'open', flow: 1, host: '127.0.0.1', port: 1 }))
+              opened.push(1)
+            }
+          },
+          () => undefined
+        )
+      }
+    )
     server.listen(0, '127.0.0.1')
     await once(server, 'listening')
     const lines: string[] = []
@@ -392,7 +456,10 @@ describe('a hostile edge', () => {
       ca: pki.ca,
       log: (l) => lines.push(l),
     }).start()
-    await waitFor(() => lines.some((l) => /self.signed|unable to verify|certificate/i.test(l)), 'a certificate error')
+    await waitFor(
+      () => lines.some((l) => /self.signed|unable to verify|certificate/i.test(l)),
+      'a certificate error'
+    )
     assert.notEqual(connector.state, 'connected')
     connector.stop()
     await edge.close()
