@@ -145,7 +145,11 @@ export async function main(argv: string[]): Promise<number> {
     // Typed errors of the libraries (e.g. ERR_EGRESS_RULE for a bad --allow) are operator input
     // problems too: their code and message say everything, a stack would only hide it.
     const code = (error as { code?: unknown } | null)?.code
-    if (error instanceof Error && typeof code === 'string' && /^ERR_(EGRESS|POOL|TUNNEL)_/.test(code)) {
+    if (
+      error instanceof Error &&
+      typeof code === 'string' &&
+      /^ERR_(EGRESS|POOL|TUNNEL)_/.test(code)
+    ) {
       process.stderr.write(`✘ ERROR ${code}: ${error.message}\n`)
       return 1
     }
