@@ -60,12 +60,18 @@ export class TunnelConnector {
   private tlsSession: Buffer | undefined
   private stateValue: ConnectorState = 'connecting'
   private readonly connectedWaiters = new Set<() => void>()
+  private readonly secureContext: tls.SecureContext
 
   constructor(private readonly options: TunnelConnectorOptions) {
     this.token = parseToken(options.token)
     this.edge = parseEdge(options.edge)
     this.rules = parseIngress(options.ingress)
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`))
+    // Built once: parsing the trust store per connection costs more than the handshake itself.
+    this.secureContext = tls.createSecureContext({
+      minVersion: 'TLSv1.2',
+      ...(options.ca === undefined ? {} : { ca: [...tls.rootCertificates, ...[options.ca].flat()] }),
+    })
   }
 
   get state(): ConnectorState {
@@ -100,24 +106,22 @@ export class TunnelConnector {
   }
 
   private dialEdge(): tls.TLSSocket {
-    return tls.connect({
+    const socket = tls.connect({
       host: this.edge.host,
       port: this.edge.port,
       servername:
         net.isIP(this.options.servername ?? this.edge.host) === 0
           ? (this.options.servername ?? this.edge.host)
           : undefined,
-      ca:
-        this.options.ca === undefined
-          ? undefined
-          : [...tls.rootCertificates, ...[this.options.ca].flat()],
+      secureContext: this.secureContext,
       // The edge's certificate is always verified.
       rejectUnauthorized: true,
-      minVersion: 'TLSv1.2',
       session: this.tlsSession,
       // Node passes this on to the TLSSocket (a FIN travels as a FIN); its types omit it.
       allowHalfOpen: true,
     } as tls.ConnectionOptions)
+    socket.setNoDelay(true)
+    return socket
   }
 
   /**

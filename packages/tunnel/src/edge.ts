@@ -291,6 +291,8 @@ export class TunnelEdge {
 
   private accept(socket: tls.TLSSocket): void {
     socket.on('error', () => undefined)
+    // Handshake messages and flow bytes are small and latency-bound: never wait for Nagle.
+    socket.setNoDelay(true)
     if (this.closed || this.handshakes >= this.maxPendingHandshakes) {
       socket.destroy()
       return
