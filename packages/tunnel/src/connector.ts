@@ -70,7 +70,9 @@ export class TunnelConnector {
     // Built once: parsing the trust store per connection costs more than the handshake itself.
     this.secureContext = tls.createSecureContext({
       minVersion: 'TLSv1.2',
-      ...(options.ca === undefined ? {} : { ca: [...tls.rootCertificates, ...[options.ca].flat()] }),
+      ...(options.ca === undefined
+        ? {}
+        : { ca: [...tls.rootCertificates, ...[options.ca].flat()] }),
     })
   }
 
