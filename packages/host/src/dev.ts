@@ -9,10 +9,12 @@ import { dirname } from 'node:path'
 import { loadConfig, readDevVars, type WorkerConfig } from './config.js'
 import { startEchoService, type ExampleServer } from './example-service.js'
 import { startHyperdrive, type StartedBinding } from './hyperdrive.js'
+import { startTunnels, type StartedTunnels } from './tunnels.js'
 import type { RuntimeData, ScopedException } from './protocol.js'
 import { resolveIsolation, type IsolationMode } from './isolation.js'
 import { logLine } from './logger.js'
 import { WorkerProcess } from './supervisor.js'
+import { WorkerBuilder, type WorkerBundle } from './bundle/index.js'
 
 export interface DevOptions {
   readonly dir: string
@@ -35,7 +37,7 @@ export interface DevServer {
 }
 
 const DEFAULT_PORT = 8787
-const RELOAD_DEBOUNCE_MS = 100
+const RELOAD_DEBOUNCE_MS = 50
 const DRAIN_MS = 30_000
 
 async function listen(server: net.Server, ip: string, port: number, probe: boolean): Promise<void> {
@@ -115,11 +117,13 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const config = loadConfig(options.dir, options.config)
   const services: ExampleServer[] = []
   let hyperdrive: StartedBinding[] = []
+  let tunnels: StartedTunnels | undefined
   // Connections are accepted paused and handed, unread, to the current runtime process.
   const server = net.createServer({ pauseOnConnect: true, noDelay: true })
   let runtime: WorkerProcess | undefined
   let watcher: FSWatcher | undefined
   let reloadTimer: NodeJS.Timeout | undefined
+  let builder = new WorkerBuilder(config.build)
   const cleanup = async (): Promise<void> => {
     watcher?.close()
     clearTimeout(reloadTimer)
@@ -127,7 +131,9 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       server.close(() => resolve())
     })
     await runtime?.terminate()
+    await builder.dispose()
     await Promise.all([...services.map((s) => s.close()), ...hyperdrive.map((h) => h.close())])
+    await tunnels?.close()
   }
   try {
     const vars: Record<string, unknown> = {
@@ -147,6 +153,8 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       })
     }
     hyperdrive = await startHyperdrive(config.hyperdrive)
+    // The edge stays up across reloads: connectors need not reconnect when the Worker changes.
+    tunnels = await startTunnels(config.vpc, log)
     for (const h of hyperdrive) {
       if (h.info)
         exceptions.push({ host: h.info.host, port: h.info.port, label: `hyperdrive:${h.binding}` })
@@ -159,8 +167,10 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
     const origin = `http://${host}:${address.port}`
 
-    const buildData = (current: WorkerConfig): RuntimeData => ({
-      main: current.main,
+    const buildData = (current: WorkerConfig, bundle: WorkerBundle): RuntimeData => ({
+      main: bundle.entry,
+      source: current.main,
+      ...(bundle.unbundled ? { unbundled: true } : {}),
       origin,
       vars: { ...vars, ...current.vars, ...readDevVars(current.file), ...options.vars },
       limits: current.limits,
@@ -176,13 +186,19 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
         ...(h.info ? { info: h.info } : {}),
         ...(h.error === undefined ? {} : { error: h.error }),
       })),
+      ...(tunnels === undefined ? {} : { vpc: tunnels.bindings }),
     })
-    let data = buildData(config)
+    const built = async (): Promise<WorkerBundle> => {
+      const bundle = await builder.build()
+      for (const warning of bundle.warnings) log(`[wharf:warn] build: ${warning}`)
+      return bundle
+    }
+    let data = buildData(config, await built())
     // Decided once per host: a reload that changes it needs a restart (said in the docs).
     const isolation = resolveIsolation(options.isolation ?? config.isolation)
 
     const startRuntime = async (): Promise<WorkerProcess> => {
-      const next = new WorkerProcess(data, isolation)
+      const next = new WorkerProcess(data, isolation, tunnels?.routes)
       try {
         await next.ready
       } catch (error) {
@@ -209,13 +225,21 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     })
 
     if (options.watch !== false) {
+      let lastBuild = config.build
       let reloading = Promise.resolve()
       const reload = async (): Promise<void> => {
         log('⎔ Reloading local server...')
         let fresh: WorkerProcess
         try {
           // The config is read again (vars, limits, egress, main); services and bindings stay.
-          data = buildData(loadConfig(dirname(config.file), config.file))
+          const current = loadConfig(dirname(config.file), config.file)
+          if (JSON.stringify(current.build) !== JSON.stringify(lastBuild)) {
+            // New build settings need a new esbuild context; otherwise rebuild incrementally.
+            await builder.dispose()
+            builder = new WorkerBuilder(current.build)
+            lastBuild = current.build
+          }
+          data = buildData(current, await built())
           fresh = await startRuntime()
         } catch (error) {
           log(

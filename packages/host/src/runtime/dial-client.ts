@@ -5,6 +5,7 @@
  */
 import type { Socket } from 'node:net'
 import tls from 'node:tls'
+import { unbracketHost } from '@wharf/sockets/runtime'
 import { Agent, setGlobalDispatcher } from 'undici'
 import type { DialReply, DialRequest } from '../protocol.js'
 
@@ -41,7 +42,8 @@ export function onDialReply(message: unknown, handle: Socket | undefined): boole
 /** Asks the supervisor for a connection to `hostname:port`. Honours `signal`. */
 export function dial(
   target: { hostname: string; port: number },
-  signal?: AbortSignal
+  signal?: AbortSignal,
+  via?: string
 ): Promise<Socket> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
@@ -65,7 +67,13 @@ export function dial(
         reject(error)
       },
     })
-    const request: DialRequest = { t: 'dial', id, hostname: target.hostname, port: target.port }
+    const request: DialRequest = {
+      t: 'dial',
+      id,
+      hostname: target.hostname,
+      port: target.port,
+      ...(via === undefined ? {} : { via }),
+    }
     if (process.send === undefined) {
       waiting.delete(id)
       reject(new Error('no supervisor to dial through'))
@@ -85,7 +93,7 @@ export function routeFetchThrough(
       connectTimeout: connectTimeoutMs,
       connect: (options, callback) => {
         const port = Number(options.port) || (options.protocol === 'https:' ? 443 : 80)
-        const hostname = options.hostname.replace(/^\[(.*)\]$/, '$1')
+        const hostname = unbracketHost(options.hostname)
         open({ hostname, port }, AbortSignal.timeout(connectTimeoutMs)).then(
           (socket) => {
             if (options.protocol !== 'https:') {

@@ -1,0 +1,87 @@
+// The public surface, entry by entry (as hono checks its exports map): an internal helper that
+// leaks into an entry point, or a public name that disappears, fails here.
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { it } from 'node:test'
+
+const pkgDir = join(import.meta.dirname, '..')
+const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as {
+  exports: Record<string, { default?: string; types?: string }>
+}
+
+const expected: Record<string, string[]> = {
+  '.': ['Socket', 'connect'],
+  './register': ['SPECIFIER'],
+  './navigator': ['WORKERS_USER_AGENT'],
+  './runtime': [
+    'EgressDeniedError',
+    'SocketAddressError',
+    'SocketClosedBeforeOpenError',
+    'SocketConnectTimeoutError',
+    'SocketUpgradeError',
+    'WharfSocketsError',
+    'getSocketRuntime',
+    'setSocketRuntime',
+    'unbracketHost',
+  ],
+  './egress': [
+    'EgressConfigError',
+    'EgressDnsTimeoutError',
+    'EgressRuleError',
+    'createEgressPolicy',
+    'deniedChannel',
+    'parseRule',
+    'unbracketHost',
+  ],
+  // workerd's node:net and node:tls shapes (nodejs_compat), names as workerd exports them.
+  './node/net': [
+    'BlockList',
+    'Server',
+    'Socket',
+    'SocketAddress',
+    'Stream',
+    '_normalizeArgs',
+    'connect',
+    'createConnection',
+    'createServer',
+    'default',
+    'getDefaultAutoSelectFamily',
+    'getDefaultAutoSelectFamilyAttemptTimeout',
+    'isIP',
+    'isIPv4',
+    'isIPv6',
+    'setDefaultAutoSelectFamily',
+    'setDefaultAutoSelectFamilyAttemptTimeout',
+  ],
+  './node/tls': [
+    'CLIENT_RENEG_LIMIT',
+    'CLIENT_RENEG_WINDOW',
+    'DEFAULT_CIPHERS',
+    'DEFAULT_ECDH_CURVE',
+    'DEFAULT_MAX_VERSION',
+    'DEFAULT_MIN_VERSION',
+    'SecureContext',
+    'Server',
+    'TLSSocket',
+    'checkServerIdentity',
+    'connect',
+    'convertALPNProtocols',
+    'createSecureContext',
+    'createSecurePair',
+    'createServer',
+    'default',
+    'getCiphers',
+    'rootCertificates',
+  ],
+}
+
+it('every entry of the exports map exposes exactly its documented names', async () => {
+  const entries = Object.entries(pkg.exports).filter(([, v]) => typeof v === 'object' && v.default)
+  assert.deepEqual(entries.map(([k]) => k).sort(), Object.keys(expected).sort())
+  for (const [entry, target] of entries) {
+    const source = (target.default ?? '').replace(/^\.\/dist\//, './src/').replace(/\.js$/, '.ts')
+    const mod = (await import(join(pkgDir, source))) as Record<string, unknown>
+    assert.deepEqual(Object.keys(mod).sort(), expected[entry], `exports of ${entry}`)
+  }
+})
