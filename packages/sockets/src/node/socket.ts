@@ -164,7 +164,8 @@ export class Socket extends Duplex {
       autoDestroy: true,
       decodeStrings: false,
     }
-    if (o.highWaterMark !== undefined) duplex.highWaterMark = o.highWaterMark
+    // workerd's (and Node >= 22's) default of 64 KiB, on every Node version.
+    duplex.highWaterMark = o.highWaterMark ?? 64 * 1024
     if (o.readableHighWaterMark !== undefined)
       duplex.readableHighWaterMark = o.readableHighWaterMark
     if (o.writableHighWaterMark !== undefined)
