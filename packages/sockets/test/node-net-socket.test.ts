@@ -212,3 +212,28 @@ test('BlockList fromJSON(toJSON()) round-trips', () => {
   assert.equal(b.check('::80', 'ipv6'), true)
   assert.equal(b.check('::100', 'ipv6'), false)
 })
+
+test('a lookup that calls back twice opens one connection', async () => {
+  const server = await echoServer()
+  try {
+    const s = net.connect({
+      port: server.port,
+      host: 'twice.test',
+      lookup: (
+        _host: string,
+        _opts: unknown,
+        cb: (e: Error | null, a: string, f: number) => void
+      ) => {
+        cb(null, '127.0.0.1', 4)
+        cb(null, '127.0.0.1', 4)
+      },
+    })
+    await within(s, 'connect')
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    assert.equal(server.connections, 1)
+    s.destroy()
+    await within(s, 'close')
+  } finally {
+    await server.close()
+  }
+})

@@ -231,10 +231,14 @@ export class Socket extends Duplex {
     this.connecting = true
     const family = isIP(host)
     if (family === 0 && lookup != null) {
+      let answered = false
       lookup(
         host,
         { family: options.family ?? family, hints: options.hints },
         (err, address, fam) => {
+          // A lookup that calls back twice must not open a second connection.
+          if (answered) return
+          answered = true
           this.emit('lookup', err, address, fam, host)
           if (err) {
             this.destroy(err)
