@@ -13,7 +13,12 @@ import { build, type Plugin } from 'esbuild'
 import type { ConnectRequest, SocketRuntime } from '@wharf/sockets/runtime'
 import type { EgressPolicy } from '@wharf/sockets/egress'
 import { testPki } from '../../../test-support/certs.js'
-import { startRedis, redisServerMissing, type RedisServer } from '../../../test-support/redis.js'
+import {
+  startRedis,
+  redisServerMissing,
+  redisSupportsTls,
+  type RedisServer,
+} from '../../../test-support/redis.js'
 import { startPostgres, type PostgresServer } from '../../../test-support/postgres.js'
 import { tcpServer, type TestServer } from '../../../test-support/servers.js'
 import { ensureBuilt } from './drivers/run-app.js'
@@ -27,6 +32,7 @@ interface Drivers {
     password: string
     key: string
     value: string
+    tls?: { ca: string; servername?: string }
   }): Promise<{ got: string; counts: number[] }>
   pgQuery(o: {
     connectionString: string
@@ -91,7 +97,20 @@ before(async () => {
     logLevel: 'silent',
   })
   drivers = requireHere(join(dir, 'drivers.cjs')) as Drivers
-  if (redisServerMissing() === undefined) redis = await startRedis()
+  if (redisServerMissing() === undefined) {
+    const pki = testPki()
+    redis = await startRedis(
+      redisSupportsTls()
+        ? {
+            tls: {
+              certPath: pki.localhost.certPath,
+              keyPath: pki.localhost.keyPath,
+              caPath: pki.caPath,
+            },
+          }
+        : {}
+    )
+  }
   pgServer = await startPostgres({ tls: true })
 })
 
@@ -133,6 +152,33 @@ test('ioredis: SET, GET and a pipeline, every connection through connect()', asy
     assert.deepEqual(
       admitted.map((r) => [r.address, r.secureTransport]),
       [[`127.0.0.1:${redis.port}`, 'starttls']]
+    )
+  } finally {
+    drivers.setSocketRuntime(undefined)
+  }
+})
+
+test('ioredis over TLS: tls.connect({ host, port, ca }), secureTransport on', async (t) => {
+  if (!redis?.tlsPort) {
+    t.skip('redis-server without TLS')
+    return
+  }
+  admitted.length = 0
+  installRuntime()
+  try {
+    const result = await drivers.redisRoundTrip({
+      host: 'localhost',
+      port: redis.tlsPort,
+      password: redis.password,
+      key: 'wharf:node-tls',
+      value: 'over node:tls',
+      tls: { ca: testPki().ca },
+    })
+    assert.equal(result.got, 'over node:tls')
+    assert.equal(redis.cli('GET', 'wharf:node-tls'), 'over node:tls')
+    assert.deepEqual(
+      admitted.map((r) => [r.address, r.secureTransport]),
+      [[`localhost:${redis.tlsPort}`, 'on']]
     )
   } finally {
     drivers.setSocketRuntime(undefined)
