@@ -10,10 +10,10 @@ import { DEFAULT_CACHE, QueryCache, type CacheOptions } from './core/cache.js'
 import type { PoolMetrics } from './core/metrics.js'
 import { RedisStore } from './core/redis-store.js'
 import { PoolConfigError } from './errors.js'
-import { pgOriginPool, type PgPool } from './pg/origin-driver.js'
+import { pgOriginPool } from './pg/origin-driver.js'
 import { makeVerifier } from './pg/scram.js'
 import { Session, type CacheRequest, type ClientAuth, type Shared } from './pg/session.js'
-import type { Volatility } from './pg/sql.js'
+import { EMPTY_CATALOG, loadCatalog, type CatalogSnapshot } from './pg/catalog.js'
 
 export type { PoolMetrics } from './core/metrics.js'
 
@@ -218,10 +218,10 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
   const cache = cacheOptions && new QueryCache(cacheOptions, store)
 
   // One connection now: bad settings fail here, and clients get the origin's parameters.
-  let volatility: Volatility = new Map()
+  let catalog: CatalogSnapshot = EMPTY_CATALOG
   try {
     await pool.warm()
-    if (cache) volatility = await loadVolatility(pool)
+    if (cache) catalog = await loadCatalog(pool)
   } catch (error) {
     await abandon()
     throw error
@@ -238,7 +238,8 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     maxMessageBytes,
     maxBacklogBytes: Math.max(maxMessageBytes, 1024 * 1024),
     startupTimeoutMs: 10_000,
-    volatility: () => volatility,
+    catalog: () => catalog,
+    catalogChanged: () => void reloadCatalog(),
     parameters: () => pool.first?.parameters ?? new Map<string, string>(),
     statementNames: new Map(),
     sessions: new Map(),
@@ -252,6 +253,28 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     if (socket.destroyed) continue
     new Session(socket, ready)
     socket.resume()
+  }
+
+  /**
+   * DDL committed through the pooler: take a new catalog snapshot (one at a time; a request
+   * during a load runs one more after it). Until it lands, unknown functions count as volatile.
+   */
+  let catalogLoad: 'idle' | 'loading' | 'again' = 'idle'
+  async function reloadCatalog(): Promise<void> {
+    if (!cache) return
+    if (catalogLoad !== 'idle') {
+      catalogLoad = 'again'
+      return
+    }
+    do {
+      catalogLoad = 'loading'
+      try {
+        catalog = await loadCatalog(pool)
+      } catch (error) {
+        log(`[wharf:pool] ${name}: catalog refresh failed: ${(error as Error).message}`)
+      }
+    } while ((catalogLoad as string) === 'again')
+    catalogLoad = 'idle'
   }
 
   /** Stale-while-revalidate: re-run the request on a pooled connection and store the result. */
@@ -356,20 +379,4 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host)
-}
-
-async function loadVolatility(pool: PgPool): Promise<Volatility> {
-  const conn = await pool.acquire()
-  try {
-    const rows = await conn.simpleQuery(
-      'SELECT proname, max(provolatile::text) FROM pg_catalog.pg_proc GROUP BY proname'
-    )
-    const map = new Map<string, 'i' | 's' | 'v'>()
-    for (const [name, v] of rows) {
-      if (name && (v === 'i' || v === 's' || v === 'v')) map.set(name.toLowerCase(), v)
-    }
-    return map
-  } finally {
-    pool.release(conn)
-  }
 }
