@@ -202,6 +202,7 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
             timeoutMs: boundedInt(options.cacheStore.timeoutMs, 'cacheStore.timeoutMs', 1, 60_000),
           }),
       maxReplyBytes: cacheOptions.maxEntryBytes + 64 * 1024,
+      log: (line) => log(`[wharf:pool] ${name}: ${line}`),
     })
     try {
       await store.start()
@@ -355,6 +356,7 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
       stores: cache?.stats.stores ?? 0,
       evictions: cache?.stats.evictions ?? 0,
       invalidations: cache?.stats.invalidations ?? 0,
+      vouching: cache !== undefined && (cache.store?.vouches ?? true),
     },
   })
 

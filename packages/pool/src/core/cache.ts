@@ -52,6 +52,8 @@ export interface CacheStore {
   invalidate(tables: readonly string[] | 'all'): void
   /** Set by the cache: another pooler invalidated these tables. */
   onRemoteInvalidate: ((tables: readonly string[] | 'all') => void) | undefined
+  /** False while other poolers' invalidations may be missed: the cache then serves nothing. */
+  readonly vouches: boolean
 }
 
 interface Entry extends CachedResult {
@@ -98,7 +100,7 @@ export class QueryCache {
   }
 
   get(key: string, now = Date.now()): CacheHit | undefined {
-    const entry = this.entries.get(key)
+    const entry = this.store && !this.store.vouches ? undefined : this.entries.get(key)
     if (!entry) {
       this.stats.misses++
       return undefined

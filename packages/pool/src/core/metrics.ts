@@ -28,6 +28,8 @@ export interface PoolMetrics {
     readonly stores: number
     readonly evictions: number
     readonly invalidations: number
+    /** False while a shared store's invalidations may be missed: nothing is served then. */
+    readonly vouching: boolean
   }
 }
 
@@ -86,6 +88,12 @@ export function prometheus(list: readonly PoolMetrics[]): string {
     'Entries dropped by writes',
     'counter',
     (m) => m.cache.invalidations
+  )
+  metric(
+    'cache_vouching',
+    '1 while the cache can serve (its shared store delivers invalidations), else 0',
+    'gauge',
+    (m) => (m.cache.vouching ? 1 : 0)
   )
   return lines.join('\n') + '\n'
 }
