@@ -356,7 +356,7 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
       stores: cache?.stats.stores ?? 0,
       evictions: cache?.stats.evictions ?? 0,
       invalidations: cache?.stats.invalidations ?? 0,
-      vouching: cache !== undefined && (cache.store?.vouches ?? true),
+      vouching: cache?.store?.vouches ?? true,
     },
   })
 
