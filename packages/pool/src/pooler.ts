@@ -14,6 +14,7 @@ import { pgOriginPool } from './pg/origin-driver.js'
 import { makeVerifier } from './pg/scram.js'
 import { Session, type CacheRequest, type ClientAuth, type Shared } from './pg/session.js'
 import { EMPTY_CATALOG, loadCatalog, type CatalogSnapshot } from './pg/catalog.js'
+import { WalInvalidator } from './pg/wal.js'
 
 export type { PoolMetrics } from './core/metrics.js'
 
@@ -52,6 +53,13 @@ export interface StartPoolOptions {
    */
   readonly auth?:
     'trust' | { readonly user: string; readonly password: string; readonly iterations?: number }
+  /**
+   * Invalidation from the origin's WAL (logical replication, pgoutput): every committed change,
+   * by any writer, drops the cached results of the tables it touched. Needs `wal_level =
+   * logical`, a role with REPLICATION, and the publication (`CREATE PUBLICATION wharf FOR ALL
+   * TABLES`). The slot is temporary: PostgreSQL drops it when the pooler goes away.
+   */
+  readonly walInvalidation?: { readonly publication: string }
   /** TLS for clients (PEM); without it, SSLRequest is answered 'N'. */
   readonly tls?: { readonly key: string; readonly cert: string }
   /** Largest protocol message accepted from anyone (default 64 MiB). */
@@ -184,7 +192,9 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     )
     server.listen(listen.port, listen.host, () => resolve())
   })
+  let wal: WalInvalidator | undefined
   const abandon = async (): Promise<void> => {
+    wal?.close()
     for (const socket of early) socket.destroy()
     await new Promise<void>((resolve) => server.close(() => resolve()))
     await pool.close()
@@ -223,6 +233,10 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
   try {
     await pool.warm()
     if (cache) catalog = await loadCatalog(pool)
+    if (cache && options.walInvalidation) {
+      wal = new WalInvalidator(origin, options.walInvalidation, cache, () => catalog, log)
+      await wal.start()
+    }
   } catch (error) {
     await abandon()
     throw error
@@ -291,6 +305,7 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     const rows: Buffer[] = []
     let description: Buffer | undefined
     let ok = true
+    const mark = cache.mark()
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         ok = false
@@ -315,7 +330,7 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
       }
       conn.write(request.replay)
     })
-    if (ok && rows.length > 0)
+    if (ok && rows.length > 0 && !cache.changedSince(request.relations, mark))
       cache.set(key, { description, rows: Buffer.concat(rows), relations: request.relations })
     else cache.refreshFailed(key)
   }
@@ -356,7 +371,13 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
       stores: cache?.stats.stores ?? 0,
       evictions: cache?.stats.evictions ?? 0,
       invalidations: cache?.stats.invalidations ?? 0,
-      vouching: cache?.store?.vouches ?? true,
+      vouching: cache ? !cache.suspended && (cache.store?.vouches ?? true) : true,
+    },
+    changeStream: {
+      enabled: wal !== undefined,
+      connected: wal?.stats.connected ?? false,
+      commits: wal?.stats.commits ?? 0,
+      reconnects: wal?.stats.reconnects ?? 0,
     },
   })
 
@@ -373,6 +394,7 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
         server.close(() => resolve())
         for (const session of [...ready.sessions.values()]) session.close()
       })
+      wal?.close()
       await pool.close()
       await store?.close()
     },

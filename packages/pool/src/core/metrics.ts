@@ -31,6 +31,14 @@ export interface PoolMetrics {
     /** False while a shared store's invalidations may be missed: nothing is served then. */
     readonly vouching: boolean
   }
+  /** Invalidation from the origin's change stream (PostgreSQL: the WAL), if enabled. */
+  readonly changeStream: {
+    readonly enabled: boolean
+    readonly connected: boolean
+    /** Committed transactions received. */
+    readonly commits: number
+    readonly reconnects: number
+  }
 }
 
 export function prometheus(list: readonly PoolMetrics[]): string {
@@ -88,6 +96,18 @@ export function prometheus(list: readonly PoolMetrics[]): string {
     'Entries dropped by writes',
     'counter',
     (m) => m.cache.invalidations
+  )
+  metric(
+    'change_stream_connected',
+    '1 while the origin change stream (WAL) delivers invalidations, 0 when down or disabled',
+    'gauge',
+    (m) => (m.changeStream.connected ? 1 : 0)
+  )
+  metric(
+    'change_stream_commits_total',
+    'Committed transactions received from the origin change stream',
+    'counter',
+    (m) => m.changeStream.commits
   )
   metric(
     'cache_vouching',

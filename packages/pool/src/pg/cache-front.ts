@@ -25,6 +25,8 @@ export interface CacheRequest {
 
 interface Capture {
   readonly request: CacheRequest
+  /** The cache's invalidation mark before the request went to the origin. */
+  readonly mark: number
   description?: Buffer
   rows: Buffer[]
   bytes: number
@@ -167,7 +169,7 @@ export class CacheFront {
 
   /** The request goes to the origin: keep its reply. */
   begin(request: CacheRequest): void {
-    this.capture = { request, rows: [], bytes: 0, ok: true }
+    this.capture = { request, mark: this.cache.mark(), rows: [], bytes: 0, ok: true }
   }
 
   drop(): void {
@@ -218,6 +220,8 @@ export class CacheFront {
     const c = this.capture
     this.capture = undefined
     if (!c?.ok || txStatus !== 'I' || c.rows.length === 0) return
+    // A write was seen (here or in the WAL) while this ran: the rows may predate it.
+    if (this.cache.changedSince(c.request.relations, c.mark)) return
     const result: CachedResult = {
       description: c.description,
       rows: Buffer.concat(c.rows),
