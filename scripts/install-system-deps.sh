@@ -11,6 +11,8 @@ command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbou
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql postgresql-contrib)
 command -v pgbench >/dev/null || missing+=(postgresql-contrib)
 command -v runuser >/dev/null || missing+=(util-linux)
+# The tunnel's private-network test makes its own network namespace and veth pair.
+command -v ip >/dev/null || missing+=(iproute2)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "system deps: all present"
