@@ -20,6 +20,9 @@ export const POOL_USAGE = `Usage: wharf pool --upstream postgres://USER:PASSWORD
   --cache-max-mb N           memory for cached results (default 64)
   --cache-redis URL          share the cache (and write invalidations) with other poolers
                              through Redis: redis://[:PASSWORD@]HOST:PORT[/DB]
+  --wal-publication NAME     drop cached results on every committed change in the origin's WAL
+                             (logical replication; wal_level=logical, REPLICATION, and
+                             CREATE PUBLICATION NAME FOR ALL TABLES)
   --tls-cert FILE --tls-key FILE   TLS for clients (answers SSLRequest with 'S')
   --metrics HOST:PORT        serve Prometheus metrics at /metrics
   --stats-interval S         print a one-line summary every S seconds (default 30, 0 = never)
@@ -50,6 +53,7 @@ export async function poolCommand(argv: string[]): Promise<number> {
       'cache-swr': { type: 'string' },
       'cache-max-mb': { type: 'string' },
       'cache-redis': { type: 'string' },
+      'wal-publication': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       metrics: { type: 'string' },
@@ -122,6 +126,9 @@ export async function poolCommand(argv: string[]): Promise<number> {
     ...(values['cache-redis'] === undefined || values['no-cache'] === true
       ? {}
       : { cacheStore: { redis: values['cache-redis'] } }),
+    ...(values['wal-publication'] === undefined || values['no-cache'] === true
+      ? {}
+      : { walInvalidation: { publication: values['wal-publication'] } }),
     ...(values['tls-cert'] !== undefined && values['tls-key'] !== undefined
       ? { tls: { cert: read(values['tls-cert']), key: read(values['tls-key']) } }
       : {}),
