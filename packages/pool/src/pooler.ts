@@ -10,11 +10,15 @@ import { boundedInt, parseListen, parseUpstream, PoolConfigError } from './confi
 import { OriginPool } from './origin-pool.js'
 import { RedisStore } from './redis-store.js'
 import { makeVerifier } from './scram.js'
+import { startMysqlPool } from './mysql/pooler.js'
 import { Session, type CacheRequest, type ClientAuth, type Shared } from './session.js'
 import type { Volatility } from './sql.js'
 
 export interface StartPoolOptions {
-  /** The origin: `postgres://user:password@host:port/database[?sslmode=...]`. */
+  /**
+   * The origin: `postgres://user:password@host:port/database[?sslmode=...]`, or
+   * `mysql://user:password@host:port/database[?ssl-mode=...]` for the MySQL front end.
+   */
   readonly upstream: string
   /** Where clients connect: `HOST:PORT` (default `127.0.0.1:6543`; port 0 picks one). */
   readonly listen?: string
@@ -95,6 +99,8 @@ export interface RunningPool {
 }
 
 export async function startPool(options: StartPoolOptions): Promise<RunningPool> {
+  // A mysql:// origin gets the MySQL front end (packages/pool/src/mysql/).
+  if (/^mysql:/i.test(options.upstream)) return startMysqlPool(options)
   const maxMessageBytes = boundedInt(
     options.maxMessageBytes ?? 64 * 1024 * 1024,
     'maxMessageBytes',
