@@ -143,6 +143,7 @@ export async function startMariaDb(options: { tls?: boolean } = {}): Promise<Mar
           '--innodb-log-file-size=16M',
           '--innodb-flush-log-at-trx-commit=0',
           '--max-connections=200',
+          '--max-allowed-packet=64M',
           '--character-set-server=utf8mb4',
           '--collation-server=utf8mb4_general_ci',
           ...tlsArgs,

@@ -215,6 +215,7 @@ export class MysqlSession {
     try {
       packet = this.reader.next()
     } catch (error) {
+      this.seq = 1 // the answer to the command that was too large
       this.fatal(ER.TOO_LARGE, (error as Error).message)
       return
     }
@@ -243,6 +244,7 @@ export class MysqlSession {
     const command = p[0]
     switch (command) {
       case COM.QUIT:
+        this.busy = false // nothing in flight: the connection goes back (reset if dirty)
         this.socket.end()
         this.gone()
         return
@@ -626,7 +628,10 @@ export class MysqlSession {
       this.pinned = true
       conn.dirty = true
     }
-    if (effect.locksTables) this.lockedTables = true
+    if (effect.locksTables) {
+      this.lockedTables = true
+      conn.dirty = true
+    }
     if (effect.unlocksTables) this.lockedTables = false
     const capture =
       request && cache ? { bytes: [], size: 0, limit: cache.options.maxEntryBytes } : undefined

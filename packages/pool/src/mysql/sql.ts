@@ -108,10 +108,7 @@ export function stateEffect(stmts: readonly string[]): StateEffect {
     if (/\b(get_lock|is_used_lock|release_lock|release_all_locks)\s*\(/i.test(stmt)) pins = true
     if (/^\s*create\s+(or\s+replace\s+)?temporary\s+table/i.test(stmt)) pins = true
     if (word === 'handler' || word === 'xa') pins = true
-    if (/^\s*lock\s+tables?\b/i.test(stmt) || /^\s*lock\s+table\b/i.test(stmt)) {
-      pins = true
-      locksTables = true
-    }
+    if (/^\s*lock\s+tables?\b/i.test(stmt)) locksTables = true
     if (/^\s*unlock\s+tables?\b/i.test(stmt)) unlocksTables = true
   }
   return { pins, locksTables, unlocksTables }
