@@ -6,12 +6,12 @@
 import Module from 'node:module'
 import { pathToFileURL } from 'node:url'
 import { connect } from '@wharf/sockets'
-import { env as workerEnv, type ExecutionContext } from '../cloudflare-workers.js'
+import { env as workerEnv, type ExecutionContext } from './cloudflare-workers.js'
 import type { HyperdriveInfo } from '../protocol.js'
 import { resolveWith, type ResolveContext, type ResolveResult } from './loader-hooks.js'
 
 export function registerResolution(): void {
-  const workersUrl = new URL('../cloudflare-workers.js', import.meta.url).href
+  const workersUrl = new URL('./cloudflare-workers.js', import.meta.url).href
   type Next = (s: string, c: ResolveContext) => ResolveResult
   const registerHooks = (
     Module as unknown as {
