@@ -9,6 +9,7 @@ import {
   chownSync,
   copyFileSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   rmSync,
@@ -72,6 +73,10 @@ export async function startMariaDb(options: { tls?: boolean } = {}): Promise<Mar
   const dataDir = join(dir, 'data')
   const socketPath = join(dir, 'mysqld.sock')
   const logPath = join(dir, 'error.log')
+  // A temporary directory of its own: servers started at once must not share /tmp's names.
+  const tmp = join(dir, 'tmp')
+  mkdirSync(tmp)
+  own(tmp)
   const userArgs = asRoot ? ['--user=mysql'] : []
   const install = spawnSync(
     'mariadb-install-db',
@@ -81,6 +86,7 @@ export async function startMariaDb(options: { tls?: boolean } = {}): Promise<Mar
       '--auth-root-authentication-method=normal',
       '--skip-test-db',
       '--skip-name-resolve',
+      `--tmpdir=${tmp}`,
       ...userArgs,
     ],
     { encoding: 'utf8', timeout: 120_000 }
@@ -137,6 +143,7 @@ export async function startMariaDb(options: { tls?: boolean } = {}): Promise<Mar
           '--bind-address=127.0.0.1',
           `--pid-file=${join(dir, 'mysqld.pid')}`,
           `--log-error=${logPath}`,
+          `--tmpdir=${tmp}`,
           '--skip-name-resolve',
           '--skip-log-bin',
           '--innodb-buffer-pool-size=32M',

@@ -618,7 +618,7 @@ export class MysqlSession {
       const info = sql.readInfo(stmts[0] ?? '', stmts.length)
       if (info.cacheable) {
         request = { database: this.database, text, tables: info.tables }
-        if (this.serveCached(cacheKey(request), request)) return
+        if (await this.serveCached(cacheKey(request), request)) return
       }
     }
     const conn = await this.acquire()
@@ -654,10 +654,19 @@ export class MysqlSession {
     if (w === 'all' || w.length > 0) this.shared.cache?.invalidate(w)
   }
 
-  /** Answers from the cache if it can (and refreshes a stale entry once). */
-  private serveCached(key: string, request: MysqlCacheRequest): boolean {
-    const hit = this.shared.cache?.get(key)
-    if (!hit) return false
+  /**
+   * Answers from the cache if it can (and refreshes a stale entry once). A memory miss asks the
+   * shared store (Redis) before the origin.
+   */
+  private async serveCached(key: string, request: MysqlCacheRequest): Promise<boolean> {
+    const cache = this.shared.cache
+    if (!cache) return false
+    let hit = cache.get(key)
+    if (!hit && cache.store) {
+      const found = await cache.store.get(key)
+      if (found && cache.set(key, found.result, found.storedAt, true)) hit = cache.get(key)
+    }
+    if (!hit || this.stage === 'closed') return false
     this.socket.write(hit.result.rows)
     if (hit.shouldRefresh) this.shared.refresh(key, request)
     return true
@@ -833,7 +842,7 @@ export class MysqlSession {
       const info = sql.readInfo(stmts[0] ?? '', stmts.length)
       if (info.cacheable) {
         request = { database: st.database, text: st.text, execute: tail, tables: info.tables }
-        if (this.serveCached(cacheKey(request), request)) return
+        if (await this.serveCached(cacheKey(request), request)) return
       }
     }
     const conn = await this.acquire()
