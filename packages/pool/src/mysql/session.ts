@@ -130,6 +130,7 @@ export class MysqlSession {
   private nextStatementId = 1
   private written: Set<string> | 'all' = new Set()
   private busy = false
+  private draining = false
   private startupTimer: NodeJS.Timeout | undefined
 
   constructor(
@@ -295,7 +296,7 @@ export class MysqlSession {
         return
       }
       case COM.STATISTICS:
-        return this.forward(packet, 'statistics', undefined)
+        return this.forward(packet, 'statistics')
       case COM.STMT_FETCH:
         this.refuse('cursors (COM_STMT_FETCH)')
         return
@@ -573,9 +574,14 @@ export class MysqlSession {
             capture.size += b.length
           }
         }
-        if (!ok && !this.socket.destroyed) {
+        if (!ok && !this.socket.destroyed && !this.draining) {
+          // The client reads slower than the origin sends: stop reading the origin until it drains.
+          this.draining = true
           conn.pause()
-          this.socket.once('drain', () => conn.resume())
+          this.socket.once('drain', () => {
+            this.draining = false
+            conn.resume()
+          })
         }
       })
     } catch (error) {
@@ -879,7 +885,7 @@ export class MysqlSession {
   }
 
   /** Runs a non-data command (e.g. COM_STATISTICS) on a lease. */
-  private async forward(packet: Packet, kind: ResponseKind, _unused: undefined): Promise<void> {
+  private async forward(packet: Packet, kind: ResponseKind): Promise<void> {
     const conn = await this.acquire()
     if (!conn) return
     const result = await this.run(conn, packet.payload, kind)

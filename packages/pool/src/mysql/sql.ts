@@ -261,7 +261,8 @@ export function writes(stmts: readonly string[]): readonly string[] | 'all' {
     else if (word === 'truncate')
       m = new RegExp(`^\\s*truncate\\s+(?:table\\s+)?${IDENT}`, 'i').exec(stmt)
     if (!m) return 'all'
-    if (readInfo(stmt).unknownCalls) return 'all'
+    // Calls after the target (its column list is not one) may be stored functions that write.
+    if (readInfo(stmt.slice(m[0].length)).unknownCalls) return 'all'
     tables.push(tableName(m[1], m[2])[1])
   }
   return tables
