@@ -1,6 +1,6 @@
 /** The server side of the MySQL connection phase: greeting (v10) and the client's response. */
 import { CAP, Cursor } from './packets.js'
-import { ProtocolError } from '../wire.js'
+import { ProtocolError } from '../errors.js'
 
 /** What the pooler offers clients: no LOCAL_FILES (LOCAL INFILE is refused), no compression. */
 export const SERVER_CAPS =

@@ -6,7 +6,13 @@
  */
 import net from 'node:net'
 import tls from 'node:tls'
-import { OriginError } from '../origin.js'
+import {
+  OriginAuthError,
+  OriginError,
+  OriginTimeoutError,
+  OriginTlsError,
+  ProtocolError,
+} from '../errors.js'
 import { encryptPassword, scramble, type AuthPlugin } from './auth.js'
 import {
   CAP,
@@ -22,7 +28,6 @@ import {
   type Packet,
   type ServerError,
 } from './packets.js'
-import { ProtocolError } from '../wire.js'
 
 export type SslMode = 'disabled' | 'preferred' | 'required' | 'verify_ca' | 'verify_identity'
 
@@ -84,7 +89,9 @@ export class MysqlOrigin {
   /** The schema currently selected on the origin. */
   database: string
   tlsUsed = false
-  onClose: (() => void) | undefined
+  onClose: ((error: Error | undefined) => void) | undefined
+  /** Set by the lessee: the connection died under it. */
+  onLeaseLost: ((error: Error | undefined) => void) | undefined
   private socket: net.Socket
   private readonly reader: PacketReader
   private waiter: ((packet: Packet | Error) => void) | undefined
@@ -128,7 +135,8 @@ export class MysqlOrigin {
     this.broken = true
     this.socket.destroy()
     this.deliver(error)
-    this.onClose?.()
+    this.onLeaseLost?.(error)
+    this.onClose?.(error)
   }
 
   private read(timeoutMs?: number): Promise<Packet> {
@@ -141,9 +149,7 @@ export class MysqlOrigin {
           ? undefined
           : setTimeout(() => {
               this.waiter = undefined
-              reject(
-                new OriginError('the origin did not answer in time', 'ERR_POOL_ORIGIN_TIMEOUT')
-              )
+              reject(new OriginTimeoutError('the origin did not answer in time'))
             }, timeoutMs)
       this.waiter = (item) => {
         clearTimeout(timer)
@@ -174,9 +180,8 @@ export class MysqlOrigin {
     const timer = setTimeout(
       () =>
         conn.fail(
-          new OriginError(
-            `connecting to the origin ${options.host}:${options.port} took longer than ${options.connectTimeoutMs} ms`,
-            'ERR_POOL_ORIGIN_TIMEOUT'
+          new OriginTimeoutError(
+            `connecting to the origin ${options.host}:${options.port} took longer than ${options.connectTimeoutMs} ms`
           )
         ),
       options.connectTimeoutMs
@@ -230,9 +235,8 @@ export class MysqlOrigin {
     const wantTls = o.sslMode !== 'disabled'
     const serverTls = (caps & CAP.SSL) !== 0
     if (wantTls && !serverTls && o.sslMode !== 'preferred') {
-      throw new OriginError(
-        `ssl-mode=${o.sslMode.toUpperCase()} but the origin does not offer TLS`,
-        'ERR_POOL_ORIGIN_TLS'
+      throw new OriginTlsError(
+        `ssl-mode=${o.sslMode.toUpperCase()} but the origin does not offer TLS`
       )
     }
     let flags = ORIGIN_CAPS & (caps | CAP.PROTOCOL_41)
@@ -306,10 +310,10 @@ export class MysqlOrigin {
       if (p[0] === 0xff) {
         const err = parseErr(p)
         const auth = err.code === 1045 || err.code === 1044 || err.sqlState === '28000'
-        throw new OriginError(
-          `the origin refused the login: ${err.message}`,
-          auth ? 'ERR_POOL_ORIGIN_AUTH' : 'ERR_POOL_ORIGIN'
-        )
+        const message = `the origin refused the login: ${err.message}`
+        throw auth
+          ? new OriginAuthError(message, err.sqlState)
+          : new OriginError(message, err.sqlState)
       }
       if (p[0] === 0xfe) {
         // AuthSwitchRequest: a plugin name and a fresh nonce.
@@ -317,9 +321,8 @@ export class MysqlOrigin {
         c.u8()
         const name = c.nul(true).toString('latin1')
         if (name !== 'mysql_native_password' && name !== 'caching_sha2_password') {
-          throw new OriginError(
-            `the origin asks for the ${name} auth plugin; the pooler speaks mysql_native_password and caching_sha2_password`,
-            'ERR_POOL_ORIGIN_AUTH'
+          throw new OriginAuthError(
+            `the origin asks for the ${name} auth plugin; the pooler speaks mysql_native_password and caching_sha2_password`
           )
         }
         plugin = name
@@ -342,9 +345,9 @@ export class MysqlOrigin {
           continue
         }
       }
-      throw new OriginError('unexpected packet during the origin login', 'ERR_POOL_ORIGIN_AUTH')
+      throw new OriginAuthError('unexpected packet during the origin login')
     }
-    throw new OriginError('the origin login did not finish', 'ERR_POOL_ORIGIN_AUTH')
+    throw new OriginAuthError('the origin login did not finish')
   }
 
   /**
@@ -462,6 +465,6 @@ export class MysqlOrigin {
     this.socket.end()
     this.broken = true
     setTimeout(() => this.socket.destroy(), 1000).unref()
-    this.onClose?.()
+    this.onClose?.(undefined)
   }
 }

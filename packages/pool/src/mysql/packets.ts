@@ -3,7 +3,7 @@
  * across packets (a full-length packet is followed by another, possibly empty). Also the small
  * encoders (length-encoded integers and strings, OK / ERR / EOF) both sides need.
  */
-import { ProtocolError } from '../wire.js'
+import { ProtocolError } from '../errors.js'
 
 /** The largest payload of one physical packet; a payload this long continues in the next one. */
 export const MAX_PACKET = 0xffffff

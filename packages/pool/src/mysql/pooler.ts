@@ -1,18 +1,20 @@
 /**
- * `startPool()` for a `mysql://` upstream: the listening MySQL pooler. It shares the pool's
- * cache (and its Redis store), limits and metrics shape with the Postgres side; the lease queue
- * is the protocol-neutral LeasePool.
+ * `startPool()` for a `mysql://` upstream: the listening MySQL pooler. It is a front end over
+ * the pool's protocol-neutral core (core/): the origin pool and its limits, the query cache and
+ * its Redis store, the metrics. This file brings the MySQL `OriginDriver`.
  */
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
 import tls from 'node:tls'
-import { DEFAULT_CACHE, QueryCache } from '../cache.js'
-import { boundedInt, parseListen, PoolConfigError } from '../config.js'
-import type { PoolMetrics, RunningPool, StartPoolOptions } from '../pooler.js'
-import { RedisStore } from '../redis-store.js'
+import { boundedInt, parseListen } from '../config.js'
+import { DEFAULT_CACHE, QueryCache } from '../core/cache.js'
+import type { PoolMetrics } from '../core/metrics.js'
+import { OriginPool, type OriginDriver } from '../core/origin-pool.js'
+import { RedisStore } from '../core/redis-store.js'
+import { PoolConfigError } from '../errors.js'
+import type { RunningPool, StartPoolOptions } from '../pooler.js'
 import { rsaKeys, type AuthPlugin } from './auth.js'
-import { LeasePool } from './lease-pool.js'
 import { MysqlOrigin, type MysqlOriginOptions, type SslMode } from './origin.js'
 import { COM, frame } from './packets.js'
 import {
@@ -113,33 +115,22 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
   const listen = parseListen(options.listen ?? '127.0.0.1:3306')
   const name = options.name ?? 'pool'
   const log = options.log ?? (() => undefined)
-  const pool = new LeasePool<MysqlOrigin>(
-    {
-      open: () => MysqlOrigin.open(origin),
-      reset: (conn) => conn.reset(),
-    },
-    {
-      maxConnections: boundedInt(options.maxConnections ?? 10, 'maxConnections', 1, 10_000),
-      maxWaiting: boundedInt(options.maxWaiting ?? 1000, 'maxWaiting', 0, 1_000_000),
-      acquireTimeoutMs: boundedInt(
-        options.acquireTimeoutMs ?? 15_000,
-        'acquireTimeoutMs',
-        1,
-        3_600_000
-      ),
-      idleTimeoutMs: boundedInt(
-        options.idleTimeoutMs ?? 600_000,
-        'idleTimeoutMs',
-        1000,
-        86_400_000
-      ),
-    }
-  )
+  const pool = new OriginPool<MysqlOrigin>(mysqlDriver(origin), {
+    maxConnections: boundedInt(options.maxConnections ?? 10, 'maxConnections', 1, 10_000),
+    maxWaiting: boundedInt(options.maxWaiting ?? 1000, 'maxWaiting', 0, 1_000_000),
+    acquireTimeoutMs: boundedInt(
+      options.acquireTimeoutMs ?? 15_000,
+      'acquireTimeoutMs',
+      1,
+      3_600_000
+    ),
+    idleTimeoutMs: boundedInt(options.idleTimeoutMs ?? 600_000, 'idleTimeoutMs', 1000, 86_400_000),
+  })
   const c = options.cache
-  const cache =
+  const cacheOptions =
     c === false
       ? undefined
-      : new QueryCache({
+      : {
           maxAgeMs: boundedInt(
             c?.maxAgeMs ?? DEFAULT_CACHE.maxAgeMs,
             'cache.maxAgeMs',
@@ -164,7 +155,7 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
             0,
             1024 ** 3
           ),
-        })
+        }
 
   const plugins: readonly AuthPlugin[] = options.authPlugins ?? [
     'caching_sha2_password',
@@ -194,8 +185,48 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
     auth = { method: 'password', user, password, plugins }
   }
 
+  // The listener is bound first (as the Postgres side does): a busy address fails at once, and
+  // clients that connect before start-up finished wait, paused, until it has.
+  const started: { shared?: MysqlShared } = {}
+  const early = new Set<net.Socket>()
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    socket.setNoDelay(true)
+    socket.on('error', () => undefined)
+    if (started.shared) {
+      new MysqlSession(socket, started.shared)
+      return
+    }
+    if (early.size >= 1000) {
+      socket.destroy()
+      return
+    }
+    socket.pause()
+    early.add(socket)
+    socket.once('close', () => early.delete(socket))
+  })
+  server.maxConnections = 10_000
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error) =>
+      reject(
+        new PoolConfigError(
+          `cannot listen on ${options.listen ?? '127.0.0.1:3306'}: ${error.message}`,
+          {
+            cause: error,
+          }
+        )
+      )
+    )
+    server.listen(listen.port, listen.host, () => resolve())
+  })
   let store: RedisStore | undefined
-  if (cache && options.cacheStore) {
+  const abandon = async (): Promise<void> => {
+    for (const socket of early) socket.destroy()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+    await pool.close()
+    await store?.close()
+  }
+
+  if (cacheOptions && options.cacheStore) {
     store = new RedisStore({
       url: options.cacheStore.redis,
       prefix: options.cacheStore.prefix ?? 'wharf:pool:mysql:',
@@ -204,29 +235,29 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
         : {
             timeoutMs: boundedInt(options.cacheStore.timeoutMs, 'cacheStore.timeoutMs', 1, 60_000),
           }),
-      maxReplyBytes: cache.options.maxEntryBytes + 64 * 1024,
+      maxReplyBytes: cacheOptions.maxEntryBytes + 64 * 1024,
     })
     try {
       await store.start()
     } catch (error) {
-      await store.close()
+      await abandon()
       throw error instanceof PoolConfigError
         ? error
         : new PoolConfigError(
             `cache store ${options.cacheStore.redis}: ${(error as Error).message}`
           )
     }
-    cache.store = store
-    store.onRemoteInvalidate = (tables) => cache.invalidate(tables, true)
   }
+  const cache = cacheOptions && new QueryCache(cacheOptions, store)
 
   // One connection now: bad settings fail here, and clients are told the origin's version.
   let first: MysqlOrigin
   try {
-    first = await pool.warm()
+    await pool.warm()
+    if (!pool.first) throw new PoolConfigError('the origin pool opened no connection')
+    first = pool.first
   } catch (error) {
-    await pool.close()
-    await store?.close()
+    await abandon()
     throw error
   }
 
@@ -298,24 +329,13 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
     }
   }
 
-  const server = net.createServer({ noDelay: true }, (socket) => {
-    socket.setNoDelay(true)
-    socket.on('error', () => undefined)
+  started.shared = shared
+  for (const socket of early) {
+    early.delete(socket)
+    if (socket.destroyed) continue
     new MysqlSession(socket, shared)
-  })
-  server.maxConnections = 10_000
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error) => {
-      void pool.close()
-      void store?.close()
-      reject(
-        new PoolConfigError(
-          `cannot listen on ${options.listen ?? '127.0.0.1:3306'}: ${error.message}`
-        )
-      )
-    })
-    server.listen(listen.port, listen.host, () => resolve())
-  })
+    socket.resume()
+  }
   const address = server.address() as net.AddressInfo
   const host = address.address
   const port = address.port
@@ -371,5 +391,21 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
       await pool.close()
       await store?.close()
     },
+  }
+}
+
+/** The MySQL half of the origin pool: open, COM_RESET_CONNECTION, ROLLBACK (no out-of-band cancel). */
+function mysqlDriver(origin: MysqlOriginOptions): OriginDriver<MysqlOrigin> {
+  const settle = (p: Promise<boolean>, done: (ok: boolean) => void): void => {
+    p.then(done, () => done(false))
+  }
+  return {
+    open: () => MysqlOrigin.open(origin),
+    detach: () => undefined,
+    reset: (conn, done) => settle(conn.reset(), done),
+    // COM_RESET_CONNECTION rolls back too, and leaves no session state behind.
+    rollback: (conn, done) => settle(conn.reset(), done),
+    // MySQL cancels with KILL QUERY on another connection; clients do that themselves.
+    cancel: () => undefined,
   }
 }

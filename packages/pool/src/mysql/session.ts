@@ -9,10 +9,9 @@
  */
 import type net from 'node:net'
 import tls from 'node:tls'
-import type { CachedResult, QueryCache } from '../cache.js'
-import { OriginError } from '../origin.js'
-import { PoolExhaustedError } from '../origin-pool.js'
-import { ProtocolError } from '../wire.js'
+import type { CachedResult, QueryCache } from '../core/cache.js'
+import type { OriginPool } from '../core/origin-pool.js'
+import { OriginError, PoolExhaustedError, ProtocolError } from '../errors.js'
 import { checkScramble, newNonce, samePassword, type AuthPlugin, type RsaKeys } from './auth.js'
 import {
   greeting,
@@ -21,7 +20,6 @@ import {
   SERVER_CAPS,
   type HandshakeResponse,
 } from './handshake.js'
-import type { LeasePool } from './lease-pool.js'
 import { ORIGIN_COLLATION, type MysqlOrigin, type ResponseKind } from './origin.js'
 import {
   CAP,
@@ -58,7 +56,7 @@ export interface MysqlCacheRequest {
 }
 
 export interface MysqlShared {
-  readonly pool: LeasePool<MysqlOrigin>
+  readonly pool: OriginPool<MysqlOrigin>
   readonly cache: QueryCache | undefined
   readonly auth: MysqlClientAuth
   readonly rsa: RsaKeys
