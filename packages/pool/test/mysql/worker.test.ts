@@ -43,6 +43,9 @@ describe('mysql2 in a Worker through a mysql:// hyperdrive binding', () => {
       const prepared = await get(`${wharf.url}/prepared?id=2`)
       assert.equal(prepared.status, 200, prepared.body)
       assert.deepEqual(JSON.parse(prepared.body), [{ name: 'two' }])
+      const legacy = await get(`${wharf.url}/legacy`)
+      assert.equal(legacy.status, 200, legacy.body)
+      assert.deepEqual(JSON.parse(legacy.body), [{ name: 'one' }])
     } finally {
       await wharf.stop()
     }
