@@ -290,7 +290,14 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
         throw new Error('cannot select the database')
       }
       let payload: Buffer
-      if (request.execute) {
+      const preparedKey = `${request.database}\0${request.text}`
+      const have = conn.prepared.get(preparedKey)
+      if (request.execute && have) {
+        const head = Buffer.alloc(5)
+        head[0] = COM.STMT_EXECUTE
+        head.writeUInt32LE(have.id, 1)
+        payload = Buffer.concat([head, request.execute])
+      } else if (request.execute) {
         const prepare = await conn.command(
           Buffer.concat([Buffer.from([COM.STMT_PREPARE]), Buffer.from(request.text)]),
           'prepare',
@@ -302,7 +309,7 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
         head[0] = COM.STMT_EXECUTE
         head.writeUInt32LE(prepare.prepared.id, 1)
         payload = Buffer.concat([head, request.execute])
-        conn.prepared.set(`${request.database}\0${request.text}`, prepare.prepared)
+        conn.prepared.set(preparedKey, prepare.prepared)
       } else payload = Buffer.concat([Buffer.from([COM.QUERY]), Buffer.from(request.text)])
       const bytes: Buffer[] = []
       let seq = 1

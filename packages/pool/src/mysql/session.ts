@@ -487,7 +487,19 @@ export class MysqlSession {
   /** The client's origin connection (leased now if needed); undefined after sending an ERR. */
   private async acquire(): Promise<MysqlOrigin | undefined> {
     if (this.lease && !this.lease.broken) return this.lease
-    if (this.lease) this.lostLease()
+    if (this.lease) {
+      // It died between commands. If the client's transaction or session state lived there,
+      // say so instead of carrying on silently on another connection.
+      const held = this.holding()
+      this.lostLease()
+      if (held) {
+        this.error(
+          ER.ORIGIN_GONE,
+          'Lost connection to the origin: the open transaction and session state are gone (rolled back)'
+        )
+        return undefined
+      }
+    }
     try {
       this.lease = await this.shared.pool.acquire()
     } catch (error) {

@@ -335,6 +335,23 @@ describe('MySQL pooler', () => {
     }
   })
 
+  it('tells a client whose transaction died with the origin, instead of carrying on', async () => {
+    const p = await mysqlPooler(server, { cache: false })
+    try {
+      const conn = await client(p)
+      await conn.query('BEGIN')
+      await conn.query('INSERT INTO items VALUES (20, "twenty")')
+      await server.restart()
+      await waitFor(() => p.metrics().originConnections === 0, 10_000, 'the pool to notice')
+      assert.equal(await errno(conn.query('COMMIT')), 2013)
+      const [rows] = await conn.query('SELECT COUNT(*) AS n FROM items WHERE id = 20')
+      assert.deepEqual(rows, [{ n: 0 }])
+      await conn.end()
+    } finally {
+      await p.close()
+    }
+  })
+
   it('recovers when the origin restarts', async () => {
     const p = await mysqlPooler(server, { cache: false })
     try {
