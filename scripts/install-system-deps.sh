@@ -15,6 +15,8 @@ command -v runuser >/dev/null || missing+=(util-linux)
 [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
 command -v mariadb >/dev/null || missing+=(mariadb-client)
 command -v sysbench >/dev/null || missing+=(sysbench)
+# The tunnel's private-network test makes its own network namespace and veth pair.
+command -v ip >/dev/null || missing+=(iproute2)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "system deps: all present"
