@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the integration tests talk to (real servers, never mocks):
-# PostgreSQL (server, pgbench), PgBouncer (benchmark peer), Redis and openssl (test PKI).
+# PostgreSQL (server, pgbench), PgBouncer (benchmark peer), Redis, openssl (test PKI),
+# MariaDB (server and client, for the MySQL pooler) and sysbench (its benchmark).
 # Safe to run again: it installs only what is missing. Needs root for apt-get.
 set -euo pipefail
 
@@ -11,6 +12,9 @@ command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbou
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql postgresql-contrib)
 command -v pgbench >/dev/null || missing+=(postgresql-contrib)
 command -v runuser >/dev/null || missing+=(util-linux)
+[ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
+command -v mariadb >/dev/null || missing+=(mariadb-client)
+command -v sysbench >/dev/null || missing+=(sysbench)
 # The tunnel's private-network test makes its own network namespace and veth pair.
 command -v ip >/dev/null || missing+=(iproute2)
 

@@ -214,8 +214,11 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
         if (!IDENTIFIER.test(binding)) fail(`${field}.binding`, 'is not a valid binding name')
         const id = str(entry.id, `${field}.id`)
         const local = str(entry.localConnectionString, `${field}.localConnectionString`)
-        if (local !== undefined && !/^postgres(ql)?:\/\//.test(local)) {
-          fail(`${field}.localConnectionString`, 'must be a postgres:// or postgresql:// URL')
+        if (local !== undefined && !/^(postgres(ql)?|mysql):\/\//.test(local)) {
+          fail(
+            `${field}.localConnectionString`,
+            'must be a postgres://, postgresql:// or mysql:// URL'
+          )
         }
         hyperdrive.push({
           binding,

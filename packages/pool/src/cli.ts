@@ -1,5 +1,5 @@
 /**
- * `wharf pool --upstream postgres://... [--listen 127.0.0.1:6543] [...]`: the pooler as its own
+ * `wharf pool --upstream postgres://...|mysql://... [--listen 127.0.0.1:6543] [...]`: the pooler as its own
  * process, with a Ready line, /metrics, a summary every --stats-interval and on exit.
  */
 import { readFileSync } from 'node:fs'
@@ -9,6 +9,7 @@ import { serveMetrics } from './core/metrics.js'
 import { startPool, type PoolMetrics, type StartPoolOptions } from './pooler.js'
 
 export const POOL_USAGE = `Usage: wharf pool --upstream postgres://USER:PASSWORD@HOST:PORT/DB [options]
+       wharf pool --upstream mysql://USER:PASSWORD@HOST:PORT/DB[?ssl-mode=REQUIRED] [options]
 
   --listen HOST:PORT         where clients connect (default 127.0.0.1:6543)
   --user NAME --password PW  client credentials (SCRAM-SHA-256); without them, trust (loopback only)

@@ -11,6 +11,7 @@ import type { PoolMetrics } from './core/metrics.js'
 import { RedisStore } from './core/redis-store.js'
 import { PoolConfigError } from './errors.js'
 import { pgOriginPool } from './pg/origin-driver.js'
+import { startMysqlPool } from './mysql/pooler.js'
 import { makeVerifier } from './pg/scram.js'
 import { Session, type CacheRequest, type ClientAuth, type Shared } from './pg/session.js'
 import { EMPTY_CATALOG, loadCatalog, type CatalogSnapshot } from './pg/catalog.js'
@@ -19,7 +20,10 @@ import { WalInvalidator } from './pg/wal.js'
 export type { PoolMetrics } from './core/metrics.js'
 
 export interface StartPoolOptions {
-  /** The origin: `postgres://user:password@host:port/database[?sslmode=...]`. */
+  /**
+   * The origin: `postgres://user:password@host:port/database[?sslmode=...]`, or
+   * `mysql://user:password@host:port/database[?ssl-mode=...]` for the MySQL front end.
+   */
   readonly upstream: string
   /** Where clients connect: `HOST:PORT` (default `127.0.0.1:6543`; port 0 picks one). */
   readonly listen?: string
@@ -81,6 +85,8 @@ export interface RunningPool {
 }
 
 export async function startPool(options: StartPoolOptions): Promise<RunningPool> {
+  // A mysql:// origin gets the MySQL front end (packages/pool/src/mysql/).
+  if (/^mysql:/i.test(options.upstream)) return startMysqlPool(options)
   const maxMessageBytes = boundedInt(
     options.maxMessageBytes ?? 64 * 1024 * 1024,
     'maxMessageBytes',
