@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Test launcher. Node 20's `--test` neither globs nor finds .ts files, and exits 0 when it ran
 // nothing, so this collects *.test.ts files itself and fails when there are none or none ran.
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { readdirSync, existsSync } from 'node:fs'
 import { join, relative } from 'node:path'
 
@@ -11,6 +11,9 @@ const roots = [
   'packages/host/test',
   'packages/pool/test',
   'conformance/test',
+  'test',
+  'test-support/test',
+  'bench/test',
 ]
   .map((r) => join(root, r))
   .filter((r) => existsSync(r))
@@ -27,6 +30,21 @@ const files = roots
 
 if (files.length === 0) {
   console.error(`no test files found under ${roots.map((r) => relative(root, r)).join(', ')}`)
+  process.exit(1)
+}
+
+// Host, pool-command and driver tests run the packages' built dist/: build incrementally first so a
+// stale build can never pass for broken source.
+const build = spawnSync(
+  process.execPath,
+  [join(root, 'node_modules/typescript/bin/tsc'), '-b', 'packages/host'],
+  {
+    cwd: root,
+    stdio: 'inherit',
+  }
+)
+if (build.status !== 0) {
+  console.error('build failed: not running tests')
   process.exit(1)
 }
 

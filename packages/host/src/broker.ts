@@ -7,27 +7,7 @@
  */
 import net from 'node:net'
 import { createHostPolicy } from './egress.js'
-import type { RuntimeData } from './protocol.js'
-import type { EgressPolicy } from './socket-runtime.js'
-
-/** From the runtime: open `hostname:port` (the hostname as the Worker wrote it). */
-export interface DialRequest {
-  readonly t: 'dial'
-  readonly id: number
-  readonly hostname: string
-  readonly port: number
-}
-
-/** To the runtime: the outcome; on success the connected socket travels as the message handle. */
-export interface DialReply {
-  readonly t: 'dialed'
-  readonly id: number
-  readonly ok: boolean
-  /** Operator-facing reason, never shown to the Worker. */
-  readonly reason?: string
-  /** What the Worker sees instead of workerd's generic failure (port 25's message). */
-  readonly workerMessage?: string
-}
+import type { DialReply, DialRequest, EgressPolicy, RuntimeData } from './protocol.js'
 
 export interface BrokerLimits {
   /** How long policy + TCP connect may take in the broker. */

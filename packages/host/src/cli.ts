@@ -105,17 +105,8 @@ async function devCommand(argv: string[]): Promise<number> {
 }
 
 async function poolCommand(argv: string[]): Promise<number> {
-  const specifier = '@wharf/pool'
-  const mod = (await import(specifier)) as {
-    poolCommand?: (argv: string[]) => Promise<number> | number
-  }
-  if (typeof mod.poolCommand !== 'function') {
-    throw new WharfError(
-      'ERR_WHARF_POOL_UNAVAILABLE',
-      'wharf pool: @wharf/pool exports no poolCommand()'
-    )
-  }
-  return mod.poolCommand(argv)
+  const pool = await import('@wharf/pool')
+  return pool.poolCommand(argv)
 }
 
 export async function main(argv: string[]): Promise<number> {

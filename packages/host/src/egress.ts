@@ -6,8 +6,7 @@
  */
 import { createEgressPolicy, unbracketHost } from '@wharf/sockets/egress'
 import type { EgressConfig } from './config.js'
-import type { ScopedException } from './protocol.js'
-import type { EgressPolicy } from './socket-runtime.js'
+import type { EgressPolicy, ScopedException } from './protocol.js'
 
 type Decision = Awaited<ReturnType<EgressPolicy['decide']>>
 

@@ -15,11 +15,6 @@ export interface StartedBinding {
   close(): Promise<void>
 }
 
-interface PoolHandle extends HyperdriveInfo {
-  close(): Promise<void> | void
-}
-type StartPool = (options: Record<string, unknown>) => Promise<PoolHandle> | PoolHandle
-
 export function hyperdriveConnectionString(
   binding: HyperdriveBinding,
   envVars: NodeJS.ProcessEnv = process.env
@@ -40,13 +35,6 @@ export function hyperdriveConnectionString(
   )
 }
 
-async function loadStartPool(): Promise<StartPool> {
-  const specifier = '@wharf/pool'
-  const mod = (await import(specifier)) as { startPool?: unknown }
-  if (typeof mod.startPool !== 'function') throw new Error('@wharf/pool exports no startPool()')
-  return mod.startPool as StartPool
-}
-
 /** Starts one in-process pooler per binding. A pooler that cannot start leaves a failing binding. */
 export async function startHyperdrive(
   bindings: readonly HyperdriveBinding[]
@@ -55,7 +43,8 @@ export async function startHyperdrive(
   for (const binding of bindings) {
     const upstream = hyperdriveConnectionString(binding)
     try {
-      const startPool = await loadStartPool()
+      // Loaded on first use: a Worker without hyperdrive bindings never pays for the pooler.
+      const { startPool } = await import('@wharf/pool')
       const pool = await startPool({ upstream, listen: '127.0.0.1:0', name: binding.binding })
       const info: HyperdriveInfo = {
         connectionString: pool.connectionString,

@@ -1,6 +1,28 @@
 /** Messages between the supervisor (`wharf dev`) and a Worker's runtime process. */
-import type { DialReply, DialRequest } from './broker.js'
+import type { SocketTerms } from '@wharf/sockets/runtime'
 import type { Limits, EgressConfig } from './config.js'
+
+/** What the egress policy of `@wharf/sockets` decides with (the broker and the runtime share it). */
+export type EgressPolicy = NonNullable<SocketTerms['policy']>
+
+/** From the runtime: open `hostname:port` (the hostname as the Worker wrote it). */
+export interface DialRequest {
+  readonly t: 'dial'
+  readonly id: number
+  readonly hostname: string
+  readonly port: number
+}
+
+/** To the runtime: the outcome; on success the connected socket travels as the message handle. */
+export interface DialReply {
+  readonly t: 'dialed'
+  readonly id: number
+  readonly ok: boolean
+  /** Operator-facing reason, never shown to the Worker. */
+  readonly reason?: string
+  /** What the Worker sees instead of workerd's generic failure (port 25's message). */
+  readonly workerMessage?: string
+}
 
 /** An address:port the Worker may reach whatever the policy says (the host's own services). */
 export interface ScopedException {
@@ -20,7 +42,12 @@ export interface HyperdriveInfo {
 }
 
 export interface RuntimeData {
+  /** The built entry module (in its version directory: all the runtime loads of the Worker). */
   readonly main: string
+  /** The user's `main`, for messages. */
+  readonly source?: string
+  /** `no_bundle`: imports are as written, so the runtime resolves `cloudflare:*` itself. */
+  readonly unbundled?: boolean
   /** `http://HOST:PORT` of the dev server, for `request.url`. */
   readonly origin: string
   readonly vars: Record<string, unknown>

@@ -8,11 +8,11 @@ import '@wharf/sockets/register'
 import http from 'node:http'
 import type { Socket } from 'node:net'
 import { setSocketRuntime } from '@wharf/sockets/runtime'
-import { env as workerEnv, type ExecutionContext } from '../cloudflare-workers.js'
+import { env as workerEnv, type ExecutionContext } from './cloudflare-workers.js'
 import { flushLog, logLine } from '../logger.js'
 import type { FromRuntime, RuntimeData, ToRuntime } from '../protocol.js'
-import { RequestScope, requestStore } from '../request-scope.js'
-import { SocketLimiter } from '../socket-runtime.js'
+import { RequestScope, requestStore } from './request-scope.js'
+import { SocketLimiter } from './socket-runtime.js'
 import { DialBroker } from '../broker.js'
 import { dial, onDialReply, routeFetchThrough } from './dial-client.js'
 import { toRequest, writeResponse } from './http-bridge.js'
@@ -119,7 +119,9 @@ async function serve(
 }
 
 async function start(data: RuntimeData): Promise<void> {
-  registerResolution()
+  // Stack traces and error pages name the user's files and lines (the bundle's source map).
+  process.setSourceMapsEnabled(true)
+  if (data.unbundled === true) registerResolution()
   // pg and others detect Workers by navigator.userAgent (Node 21+ defines its own navigator).
   Object.defineProperty(globalThis, 'navigator', {
     value: { userAgent: 'Cloudflare-Workers' },
@@ -142,7 +144,7 @@ async function start(data: RuntimeData): Promise<void> {
   }
   let worker: LoadedWorker
   try {
-    worker = await loadWorker(data.main)
+    worker = await loadWorker(data.main, data.source)
   } catch (error) {
     send({ t: 'loadError', message: stack(error) })
     return

@@ -7,7 +7,7 @@ import type { Socket } from 'node:net'
 import tls from 'node:tls'
 import { unbracketHost } from '@wharf/sockets/runtime'
 import { Agent, setGlobalDispatcher } from 'undici'
-import type { DialReply, DialRequest } from '../broker.js'
+import type { DialReply, DialRequest } from '../protocol.js'
 
 interface Waiter {
   resolve(socket: Socket): void

@@ -5,7 +5,7 @@
  * @module
  */
 import { currentScope } from './request-scope.js'
-import { GLOBAL_SCOPE } from './messages.js'
+import { GLOBAL_SCOPE } from './worker-messages.js'
 
 /** The ExecutionContext a handler gets (`ctx`). */
 export interface ExecutionContext {

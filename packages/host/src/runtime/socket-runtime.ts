@@ -4,8 +4,15 @@
  * maximum, no I/O from another request, and every socket closed when its request ends.
  */
 import type { SocketRuntime, SocketTerms } from '@wharf/sockets/runtime'
-import type { Limits } from './config.js'
-import { GLOBAL_SCOPE, QUEUE_FULL, REQUEST_ENDED, crossRequest, queueTimeout } from './messages.js'
+import type { Limits } from '../config.js'
+import type { EgressPolicy } from '../protocol.js'
+import {
+  GLOBAL_SCOPE,
+  QUEUE_FULL,
+  REQUEST_ENDED,
+  crossRequest,
+  queueTimeout,
+} from './worker-messages.js'
 import {
   currentScope,
   requestStore,
@@ -14,7 +21,7 @@ import {
   type SocketSlot,
 } from './request-scope.js'
 
-export type EgressPolicy = NonNullable<SocketTerms['policy']>
+export type { EgressPolicy }
 export type Dial = NonNullable<SocketTerms['dial']>
 
 /** Bound on sockets waiting for a slot in the whole host. */
