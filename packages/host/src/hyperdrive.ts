@@ -16,7 +16,7 @@ export interface StartedBinding {
 }
 
 export function hyperdriveConnectionString(
-  binding: HyperdriveBinding,
+  binding: Pick<HyperdriveBinding, 'binding' | 'localConnectionString'>,
   envVars: NodeJS.ProcessEnv = process.env
 ): string {
   const current = envVars[`CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_${binding.binding}`]

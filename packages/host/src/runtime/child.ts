@@ -16,6 +16,7 @@ import { SocketLimiter } from './socket-runtime.js'
 import { DialBroker } from '../broker.js'
 import { dial, onDialReply, routeFetchThrough } from './dial-client.js'
 import { toRequest, writeResponse } from './http-bridge.js'
+import { AssetServer } from '../assets/index.js'
 import {
   hyperdriveBinding,
   loadWorker,
@@ -62,6 +63,7 @@ function maybeExit(server: http.Server): void {
 
 async function serve(
   data: RuntimeData,
+  assets: AssetServer | undefined,
   worker: LoadedWorker,
   limiter: SocketLimiter,
   req: http.IncomingMessage,
@@ -80,7 +82,8 @@ async function serve(
     try {
       let response: unknown
       try {
-        response = await worker.fetch(toRequest(req, data.origin), ctx)
+        const request = toRequest(req, data.origin)
+        response = assets?.route(request) ?? (await worker.fetch(request, ctx))
         if (!(response instanceof Response)) {
           throw new TypeError(
             "Incorrect type for Promise: the Promise did not resolve to 'Response'."
@@ -142,6 +145,13 @@ async function start(data: RuntimeData): Promise<void> {
   for (const h of data.hyperdrive) {
     workerEnv[h.binding] = hyperdriveBinding(h.binding, h.info, h.error)
   }
+  const assets = data.assets === undefined ? undefined : new AssetServer(data.assets)
+  if (assets !== undefined && data.assets?.binding !== undefined) {
+    workerEnv[data.assets.binding] = Object.freeze({
+      fetch: (input: Request | string | URL, init?: RequestInit) =>
+        Promise.resolve(assets.fetch(new Request(input, init))),
+    })
+  }
   let worker: LoadedWorker
   try {
     worker = await loadWorker(data.main, data.source)
@@ -161,7 +171,7 @@ async function start(data: RuntimeData): Promise<void> {
         `[wharf:info] ${req.method ?? 'GET'} ${(req.url ?? '/').slice(0, 512)} ${status.trim()} (${ms}ms)`
       )
     })
-    serve(data, worker, limiter, req, res)
+    serve(data, assets, worker, limiter, req, res)
       .catch((error: unknown) => console.error(`[wharf:error] ${stack(error)}`))
       .finally(() => {
         live--
