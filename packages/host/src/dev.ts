@@ -158,7 +158,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
         label: `example_service:${service.binding}`,
       })
     }
-    hyperdrive = await startHyperdrive(config.hyperdrive)
+    hyperdrive = await startHyperdrive(config.hyperdrive, log)
     for (const h of hyperdrive) {
       if (h.info)
         exceptions.push({ host: h.info.host, port: h.info.port, label: `hyperdrive:${h.binding}` })

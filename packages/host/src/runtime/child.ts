@@ -33,6 +33,9 @@ process.on('uncaughtException', (error) => {
   console.error('[wharf:error] uncaught exception in the Worker:', error)
 })
 process.on('unhandledRejection', (reason) => {
+  // pg-cloudflare and postgres.js leave this one behind on every close(); workerd only logs it
+  // at debug level too (see @wharf/sockets close-rejections.ts). Anything else is printed.
+  if (reason instanceof TypeError && reason.message === 'This socket has been closed.') return
   console.error('[wharf:error] unhandled rejection in the Worker:', reason)
 })
 // Dial replies may arrive at any time, even while the Worker module loads (a top-level fetch).
