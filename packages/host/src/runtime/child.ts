@@ -17,6 +17,7 @@ import { DialBroker } from '../broker.js'
 import { dial, onDialReply, routeFetchThrough } from './dial-client.js'
 import { toRequest, writeResponse } from './http-bridge.js'
 import { AssetServer } from '../assets/index.js'
+import { countFetchConnections } from './fetch-limit.js'
 import {
   hyperdriveBinding,
   loadWorker,
@@ -144,6 +145,7 @@ async function start(data: RuntimeData): Promise<void> {
   const limiter = new SocketLimiter(data.limits, opener)
   routeFetchThrough(opener, data.limits.connectTimeoutMs)
   setSocketRuntime(limiter)
+  countFetchConnections(limiter)
   Object.assign(workerEnv, data.vars)
   for (const h of data.hyperdrive) {
     workerEnv[h.binding] = hyperdriveBinding(h.binding, h.info, h.error)
