@@ -12,7 +12,7 @@ import { WharfError, usageError } from './errors.js'
 import { flushLog } from './logger.js'
 
 const USAGE = `Usage:
-  wharf dev [dir] [--port N] [--ip ADDR] [--var KEY:VALUE]... [--config FILE]
+  wharf dev [dir] [--port N] [--ip ADDR] [--var KEY:VALUE]... [--config FILE] [--env NAME]
                   [--allow RULE]... [--deny RULE]... [--no-watch] [--isolation auto|netns|none]
   wharf egress check HOST:PORT [--config FILE] [--allow RULE]... [--deny RULE]...
   wharf pool ...          (see \`wharf pool --help\`)
@@ -54,6 +54,7 @@ async function devCommand(argv: string[]): Promise<number> {
       deny: { type: 'string', multiple: true },
       'no-watch': { type: 'boolean' },
       isolation: { type: 'string' },
+      env: { type: 'string', short: 'e' },
     },
   })
   if (positionals.length > 1)
@@ -83,6 +84,7 @@ async function devCommand(argv: string[]): Promise<number> {
   const dev = await startDev({
     dir: positionals[0] ?? '.',
     ...(values.config === undefined ? {} : { config: values.config }),
+    ...(values.env === undefined ? {} : { env: values.env }),
     ...(port === undefined ? {} : { port }),
     ...(values.ip === undefined ? {} : { ip: values.ip }),
     vars: Object.fromEntries((values.var ?? []).map(parseVar)),

@@ -76,6 +76,15 @@ export const NODEJS_COMPAT_BUILTINS: Readonly<Record<string, BuiltinTarget>> = {
   vm: STUB,
   wasi: STUB,
   worker_threads: STUB,
+  sqlite: STUB,
+  domain: STUB,
+  constants: NODE,
+  sys: NODE,
+}
+
+/** Export names of stubbed modules this Node may not have (Node 20 has no node:sqlite). */
+export const STUB_EXPORTS: Readonly<Record<string, readonly string[]>> = {
+  sqlite: ['DatabaseSync', 'StatementSync', 'backup', 'constants'],
 }
 
 /** Without `nodejs_compat`: only what a narrower flag turns on. */
