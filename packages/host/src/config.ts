@@ -11,6 +11,7 @@ import { parse as parseToml } from 'smol-toml'
 import { parseRule } from '@wharf/sockets/egress'
 import { configError } from './errors.js'
 import type { IsolationMode } from './isolation.js'
+import type { SandboxMode } from './sandbox.js'
 
 export const CONFIG_FILES = ['wrangler.json', 'wrangler.jsonc', 'wrangler.toml'] as const
 
@@ -70,6 +71,8 @@ export interface WorkerConfig {
   readonly exampleServices: readonly ExampleService[]
   /** How the runtime process is cut off from the network (see isolation.ts). */
   readonly isolation: IsolationMode
+  /** What else the runtime process may touch (see sandbox.ts). */
+  readonly sandbox: SandboxMode
 }
 
 type Json = Record<string, unknown>
@@ -234,10 +237,17 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
   let limits: Limits = DEFAULT_LIMITS
   const exampleServices: ExampleService[] = []
   let isolation: IsolationMode = 'auto'
+  let sandbox: SandboxMode = 'auto'
   if (raw.wharf !== undefined) {
     const wharf = raw.wharf
     if (!isObject(wharf)) return fail('wharf', 'must be an object')
-    only(wharf, 'wharf', ['egress', 'limits', 'example_services', 'isolation'])
+    only(wharf, 'wharf', ['egress', 'limits', 'example_services', 'isolation', 'sandbox'])
+    if (wharf.sandbox !== undefined) {
+      if (wharf.sandbox !== 'auto' && wharf.sandbox !== 'strict' && wharf.sandbox !== 'off') {
+        return fail('wharf.sandbox', 'must be "auto", "strict" or "off"')
+      }
+      sandbox = wharf.sandbox
+    }
     if (wharf.isolation !== undefined) {
       if (wharf.isolation !== 'auto' && wharf.isolation !== 'netns' && wharf.isolation !== 'none') {
         return fail('wharf.isolation', 'must be "auto", "netns" or "none"')
@@ -324,6 +334,7 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
     limits,
     exampleServices,
     isolation,
+    sandbox,
   }
 }
 

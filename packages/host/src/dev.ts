@@ -11,6 +11,7 @@ import { startEchoService, type ExampleServer } from './example-service.js'
 import { startHyperdrive, type StartedBinding } from './hyperdrive.js'
 import type { RuntimeData, ScopedException } from './protocol.js'
 import { resolveIsolation, type IsolationMode } from './isolation.js'
+import { resolveSandbox, type SandboxMode } from './sandbox.js'
 import { logLine } from './logger.js'
 import { WorkerProcess } from './supervisor.js'
 
@@ -25,6 +26,8 @@ export interface DevOptions {
   readonly watch?: boolean
   /** Overrides `wharf.isolation`. */
   readonly isolation?: IsolationMode
+  /** Overrides `wharf.sandbox`. */
+  readonly sandbox?: SandboxMode
   readonly log?: (line: string) => void
 }
 
@@ -161,6 +164,11 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
 
     const buildData = (current: WorkerConfig): RuntimeData => ({
       main: current.main,
+      projectDir: dirname(current.file),
+      ...(current.compatibilityDate === undefined
+        ? {}
+        : { compatibilityDate: current.compatibilityDate }),
+      compatibilityFlags: current.compatibilityFlags,
       origin,
       vars: { ...vars, ...current.vars, ...readDevVars(current.file), ...options.vars },
       limits: current.limits,
@@ -180,9 +188,10 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     let data = buildData(config)
     // Decided once per host: a reload that changes it needs a restart (said in the docs).
     const isolation = resolveIsolation(options.isolation ?? config.isolation)
+    const sandbox = resolveSandbox(options.sandbox ?? config.sandbox)
 
     const startRuntime = async (): Promise<WorkerProcess> => {
-      const next = new WorkerProcess(data, isolation)
+      const next = new WorkerProcess(data, isolation, sandbox)
       try {
         await next.ready
       } catch (error) {
@@ -240,6 +249,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
 
     for (const line of bindingsTable(config, options.vars ?? {}, exceptions)) log(line)
     log(`[wharf:info] Worker isolation: ${isolation.description}`)
+    log(`[wharf:info] Worker sandbox: ${sandbox.description}`)
     log(`[wharf:info] Ready on ${origin}`)
     return { url: origin, config, close: cleanup }
   } catch (error) {

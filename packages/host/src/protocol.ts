@@ -43,6 +43,11 @@ export interface HyperdriveInfo {
 
 export interface RuntimeData {
   readonly main: string
+  /** The directory of the Worker's config: what the sandbox lets the runtime read. */
+  readonly projectDir?: string
+  /** Decide, as in workerd, what `process.env` holds. */
+  readonly compatibilityDate?: string
+  readonly compatibilityFlags?: readonly string[]
   /** `http://HOST:PORT` of the dev server, for `request.url`. */
   readonly origin: string
   readonly vars: Record<string, unknown>

@@ -17,11 +17,14 @@ import { DialBroker } from '../broker.js'
 import { dial, onDialReply, routeFetchThrough } from './dial-client.js'
 import { toRequest, writeResponse } from './http-bridge.js'
 import {
+  builtinsFor,
   hyperdriveBinding,
   loadWorker,
   registerResolution,
   type LoadedWorker,
 } from './worker-module.js'
+import { compatOf } from './node/compat.js'
+import { shapeProcess } from './node/process.js'
 
 const send = (message: FromRuntime): void => {
   process.send?.(message)
@@ -119,7 +122,9 @@ async function serve(
 }
 
 async function start(data: RuntimeData): Promise<void> {
-  registerResolution()
+  const compat = compatOf(data)
+  registerResolution(builtinsFor(compat))
+  shapeProcess(compat, data.vars)
   // pg and others detect Workers by navigator.userAgent (Node 21+ defines its own navigator).
   Object.defineProperty(globalThis, 'navigator', {
     value: { userAgent: 'Cloudflare-Workers' },
