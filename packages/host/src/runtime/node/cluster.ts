@@ -5,6 +5,7 @@ import { notImplemented } from './errors.js'
 class Worker extends EventEmitter {}
 
 class Cluster extends EventEmitter {
+  readonly domain = null
   readonly isMaster = true
   readonly isPrimary = true
   readonly isWorker = false
