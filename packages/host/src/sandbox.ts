@@ -273,9 +273,9 @@ export function runtimeCommand(
 }
 
 /**
- * What of the Worker's project the runtime reads: the project directory, the main module's
- * directory, and every `node_modules` and `package.json` above the project (hoisted packages, and
- * the `"type"` that decides how a `.js` file loads).
+ * What of the Worker the runtime reads: the bundle's version directory; with `no_bundle`, the
+ * project directory, the main module's directory, and every `node_modules` and `package.json`
+ * above the project (hoisted packages, and the `"type"` that decides how a `.js` file loads).
  */
 export function workerPaths(data: {
   readonly main: string

@@ -11,7 +11,6 @@ import { DialBroker } from './broker.js'
 import { WharfError } from './errors.js'
 import type { Isolation } from './isolation.js'
 import type { FromRuntime, RuntimeData, ToRuntime } from './protocol.js'
-import { prepareMain } from './sandbox-build.js'
 import { runtimeCommand, workerPaths, type Sandbox } from './sandbox.js'
 
 const ENTRY = fileURLToPath(new URL('./runtime/child.js', import.meta.url))
@@ -38,11 +37,8 @@ export class WorkerProcess {
   constructor(input: RuntimeData, isolation: Isolation, sandbox: Sandbox) {
     // The policy lives here, outside the runtime process: the runtime can only ask.
     this.broker = DialBroker.forRuntime(input)
-    // Sandboxed, the runtime can neither run esbuild nor tsx's loader thread: TypeScript is
-    // compiled here first (to the project's .wrangler/tmp, so its packages still resolve).
-    const prepared = sandbox.kind === 'off' ? undefined : prepareMain(input)
-    const data = prepared?.data ?? input
-    this.cleanup = prepared?.remove ?? (() => undefined)
+    const data = input
+    this.cleanup = () => undefined
     // Workers code is built for workerd: packages that publish a Workers build under the
     // "workerd"/"worker" export conditions (pg-cloudflare, postgres.js) must resolve to it, for
     // require() too (the loader hooks cover import() only on Node 20). Sandboxed, the host's own
@@ -51,7 +47,6 @@ export class WorkerProcess {
       node: process.execPath,
       nodeArgs: [
         ...(sandbox.kind === 'off' ? process.execArgv : []),
-        ...(prepared === undefined ? [] : ['--enable-source-maps']),
         '--conditions=workerd',
         '--conditions=worker',
       ],

@@ -91,7 +91,12 @@ describe('sandbox: Worker code cannot get out of its runtime process', () => {
   })
 
   const ask = async (wharf: Wharf, attempt: string): Promise<string> => {
-    const q = new URLSearchParams({ attempt, supervisor: String(wharf.pid), host })
+    const q = new URLSearchParams({
+      attempt,
+      supervisor: String(wharf.pid),
+      host,
+      project: FIXTURE,
+    })
     const reply = await get(`${wharf.url}/?${q.toString()}`)
     assert.equal(reply.status, 200, reply.body)
     return reply.body

@@ -122,6 +122,10 @@ async function serve(
 }
 
 async function start(data: RuntimeData): Promise<void> {
+  // Stack traces and error pages name the user's files and lines (the bundle's source map).
+  process.setSourceMapsEnabled(true)
+  // Always: cloudflare:workers for no_bundle, and workerd's stand-ins for the built-ins the
+  // bundle leaves to the runtime (node-builtins.ts) or a computed import() reaches.
   const compat = compatOf(data)
   registerResolution(builtinsFor(compat))
   shapeProcess(compat, data.vars)
@@ -147,7 +151,7 @@ async function start(data: RuntimeData): Promise<void> {
   }
   let worker: LoadedWorker
   try {
-    worker = await loadWorker(data.main)
+    worker = await loadWorker(data.main, data.source)
   } catch (error) {
     send({ t: 'loadError', message: stack(error) })
     return
