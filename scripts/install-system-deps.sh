@@ -13,6 +13,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql post
 command -v pgbench >/dev/null || missing+=(postgresql-contrib)
 command -v runuser >/dev/null || missing+=(util-linux)
 command -v bwrap >/dev/null || missing+=(bubblewrap)
+# The tunnel's private-network test makes its own network namespace and veth pair.
+command -v ip >/dev/null || missing+=(iproute2)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "system deps: all present"

@@ -10,6 +10,7 @@ import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc
 import { parse as parseToml } from 'smol-toml'
 import { parseRule } from '@wharf/sockets/egress'
 import { configError } from './errors.js'
+import { parseVpc, type VpcConfig } from './vpc-config.js'
 import type { IsolationMode } from './isolation.js'
 import type { SandboxMode } from './sandbox.js'
 import { MODULE_TYPES, type ModuleRule, type ModuleType } from './bundle/rules.js'
@@ -77,6 +78,8 @@ export interface WorkerConfig {
   readonly sandbox: SandboxMode
   /** What the bundler reads: rules, define, alias, no_bundle, tsconfig, JSX. */
   readonly build: BuildSettings
+  /** `vpc_networks`, `vpc_services` and `wharf.tunnels` (see vpc-config.ts). */
+  readonly vpc: VpcConfig
 }
 
 type Json = Record<string, unknown>
@@ -245,7 +248,14 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
   if (raw.wharf !== undefined) {
     const wharf = raw.wharf
     if (!isObject(wharf)) return fail('wharf', 'must be an object')
-    only(wharf, 'wharf', ['egress', 'limits', 'example_services', 'isolation', 'sandbox'])
+    only(wharf, 'wharf', [
+      'egress',
+      'limits',
+      'example_services',
+      'isolation',
+      'sandbox',
+      'tunnels',
+    ])
     if (wharf.sandbox !== undefined) {
       if (wharf.sandbox !== 'auto' && wharf.sandbox !== 'strict' && wharf.sandbox !== 'off') {
         return fail('wharf.sandbox', 'must be "auto", "strict" or "off"')
@@ -344,6 +354,7 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
       ...build,
       compatibilityFlags: strList(raw.compatibility_flags, 'compatibility_flags'),
     },
+    vpc: parseVpc(raw, isObject(raw.wharf) ? raw.wharf : undefined, file),
   }
 }
 

@@ -9,6 +9,7 @@ import { dirname } from 'node:path'
 import { loadConfig, readDevVars, type WorkerConfig } from './config.js'
 import { startEchoService, type ExampleServer } from './example-service.js'
 import { startHyperdrive, type StartedBinding } from './hyperdrive.js'
+import { startTunnels, type StartedTunnels } from './tunnels.js'
 import type { RuntimeData, ScopedException } from './protocol.js'
 import { resolveIsolation, type IsolationMode } from './isolation.js'
 import { resolveSandbox, type SandboxMode } from './sandbox.js'
@@ -119,6 +120,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const config = loadConfig(options.dir, options.config)
   const services: ExampleServer[] = []
   let hyperdrive: StartedBinding[] = []
+  let tunnels: StartedTunnels | undefined
   // Connections are accepted paused and handed, unread, to the current runtime process.
   const server = net.createServer({ pauseOnConnect: true, noDelay: true })
   let runtime: WorkerProcess | undefined
@@ -134,6 +136,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     await runtime?.terminate()
     await builder.dispose()
     await Promise.all([...services.map((s) => s.close()), ...hyperdrive.map((h) => h.close())])
+    await tunnels?.close()
   }
   try {
     const vars: Record<string, unknown> = {
@@ -153,6 +156,8 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       })
     }
     hyperdrive = await startHyperdrive(config.hyperdrive)
+    // The edge stays up across reloads: connectors need not reconnect when the Worker changes.
+    tunnels = await startTunnels(config.vpc, log)
     for (const h of hyperdrive) {
       if (h.info)
         exceptions.push({ host: h.info.host, port: h.info.port, label: `hyperdrive:${h.binding}` })
@@ -189,6 +194,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
         ...(h.info ? { info: h.info } : {}),
         ...(h.error === undefined ? {} : { error: h.error }),
       })),
+      ...(tunnels === undefined ? {} : { vpc: tunnels.bindings }),
     })
     const built = async (): Promise<WorkerBundle> => {
       const bundle = await builder.build()
@@ -201,7 +207,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     const sandbox = resolveSandbox(options.sandbox ?? config.sandbox)
 
     const startRuntime = async (): Promise<WorkerProcess> => {
-      const next = new WorkerProcess(data, isolation, sandbox)
+      const next = new WorkerProcess(data, isolation, sandbox, tunnels?.routes)
       try {
         await next.ready
       } catch (error) {

@@ -12,6 +12,7 @@ import { WharfError } from './errors.js'
 import type { Isolation } from './isolation.js'
 import type { FromRuntime, RuntimeData, ToRuntime } from './protocol.js'
 import { runtimeCommand, workerPaths, type Sandbox } from './sandbox.js'
+import type { Route } from './tunnels.js'
 
 const ENTRY = fileURLToPath(new URL('./runtime/child.js', import.meta.url))
 const HOST_ROOT = dirname(dirname(dirname(ENTRY)))
@@ -34,9 +35,14 @@ export class WorkerProcess {
 
   private readonly cleanup: () => void
 
-  constructor(input: RuntimeData, isolation: Isolation, sandbox: Sandbox) {
+  constructor(
+    input: RuntimeData,
+    isolation: Isolation,
+    sandbox: Sandbox,
+    routes?: ReadonlyMap<string, Route>
+  ) {
     // The policy lives here, outside the runtime process: the runtime can only ask.
-    this.broker = DialBroker.forRuntime(input)
+    this.broker = DialBroker.forRuntime(input, routes)
     const data = input
     this.cleanup = () => undefined
     // Workers code is built for workerd: packages that publish a Workers build under the
