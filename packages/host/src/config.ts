@@ -12,6 +12,7 @@ import { parseRule } from '@wharf/sockets/egress'
 import { configError } from './errors.js'
 import { parseVpc, type VpcConfig } from './vpc-config.js'
 import type { IsolationMode } from './isolation.js'
+import type { SandboxMode } from './sandbox.js'
 import { MODULE_TYPES, type ModuleRule, type ModuleType } from './bundle/rules.js'
 import type { BuildSettings } from './bundle/index.js'
 import { selectEnvironment } from './environments.js'
@@ -107,6 +108,8 @@ export interface WorkerConfig {
   readonly exampleServices: readonly ExampleService[]
   /** How the runtime process is cut off from the network (see isolation.ts). */
   readonly isolation: IsolationMode
+  /** What else the runtime process may touch (see sandbox.ts). */
+  readonly sandbox: SandboxMode
   /** What the bundler reads: rules, define, alias, no_bundle, tsconfig, JSX. */
   readonly build: BuildSettings
   /** `vpc_networks`, `vpc_services` and `wharf.tunnels` (see vpc-config.ts). */
@@ -307,10 +310,19 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
   let limits: Limits = DEFAULT_LIMITS
   const exampleServices: ExampleService[] = []
   let isolation: IsolationMode = 'auto'
+  let sandbox: SandboxMode = 'auto'
   if (raw.wharf !== undefined) {
     const wharf = raw.wharf
     if (!isObject(wharf)) return fail('wharf', 'must be an object')
-    only(wharf, 'wharf', ['egress', 'limits', 'example_services', 'isolation', 'hyperdrive', 'tunnels'])
+    only(wharf, 'wharf', [
+      'egress',
+      'limits',
+      'example_services',
+      'isolation',
+      'hyperdrive',
+      'sandbox',
+      'tunnels',
+    ])
     if (wharf.hyperdrive !== undefined) {
       const section = wharf.hyperdrive
       if (!isObject(section)) return fail('wharf.hyperdrive', 'must be an object of bindings')
@@ -336,6 +348,12 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
         }
         if (target !== undefined) hyperdrive[i] = { ...target, caching }
       }
+    }
+    if (wharf.sandbox !== undefined) {
+      if (wharf.sandbox !== 'auto' && wharf.sandbox !== 'strict' && wharf.sandbox !== 'off') {
+        return fail('wharf.sandbox', 'must be "auto", "strict" or "off"')
+      }
+      sandbox = wharf.sandbox
     }
     if (wharf.isolation !== undefined) {
       if (wharf.isolation !== 'auto' && wharf.isolation !== 'netns' && wharf.isolation !== 'none') {
@@ -427,6 +445,7 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
     limits,
     exampleServices,
     isolation,
+    sandbox,
     build: {
       ...build,
       compatibilityFlags: strList(raw.compatibility_flags, 'compatibility_flags'),

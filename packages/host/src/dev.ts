@@ -13,6 +13,7 @@ import { startHyperdrive, type StartedBinding } from './hyperdrive.js'
 import { startTunnels, type StartedTunnels } from './tunnels.js'
 import type { RuntimeData, ScopedException } from './protocol.js'
 import { resolveIsolation, type IsolationMode } from './isolation.js'
+import { resolveSandbox, type SandboxMode } from './sandbox.js'
 import { logLine } from './logger.js'
 import { WorkerProcess } from './supervisor.js'
 import { WorkerBuilder, type WorkerBundle } from './bundle/index.js'
@@ -30,6 +31,8 @@ export interface DevOptions {
   readonly watch?: boolean
   /** Overrides `wharf.isolation`. */
   readonly isolation?: IsolationMode
+  /** Overrides `wharf.sandbox`. */
+  readonly sandbox?: SandboxMode
   readonly log?: (line: string) => void
 }
 
@@ -180,6 +183,11 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       main: bundle.entry,
       source: current.main,
       ...(bundle.unbundled ? { unbundled: true } : {}),
+      projectDir: dirname(current.file),
+      ...(current.compatibilityDate === undefined
+        ? {}
+        : { compatibilityDate: current.compatibilityDate }),
+      compatibilityFlags: current.compatibilityFlags,
       origin,
       vars: { ...vars, ...current.vars, ...secretsOf(current), ...options.vars },
       secrets: Object.keys({ ...secretsOf(current), ...options.vars }),
@@ -217,9 +225,10 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     let data = buildData(config, await built())
     // Decided once per host: a reload that changes it needs a restart (said in the docs).
     const isolation = resolveIsolation(options.isolation ?? config.isolation)
+    const sandbox = resolveSandbox(options.sandbox ?? config.sandbox)
 
     const startRuntime = async (): Promise<WorkerProcess> => {
-      const next = new WorkerProcess(data, isolation, tunnels?.routes)
+      const next = new WorkerProcess(data, isolation, sandbox, tunnels?.routes)
       try {
         await next.ready
       } catch (error) {
@@ -287,6 +296,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       log(line)
     }
     log(`[wharf:info] Worker isolation: ${isolation.description}`)
+    log(`[wharf:info] Worker sandbox: ${sandbox.description}`)
     log(`[wharf:info] Ready on ${origin}`)
     return { url: origin, config, close: cleanup }
   } catch (error) {

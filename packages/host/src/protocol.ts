@@ -47,6 +47,11 @@ export interface HyperdriveInfo {
 export interface RuntimeData {
   /** The built entry module (in its version directory: all the runtime loads of the Worker). */
   readonly main: string
+  /** The directory of the Worker's config: what the sandbox lets the runtime read. */
+  readonly projectDir?: string
+  /** Decide, as in workerd, what `process.env` holds. */
+  readonly compatibilityDate?: string
+  readonly compatibilityFlags?: readonly string[]
   /** The user's `main`, for messages. */
   readonly source?: string
   /** `no_bundle`: imports are as written, so the runtime resolves `cloudflare:*` itself. */

@@ -20,11 +20,14 @@ import { vpcBinding, type DialVia } from './vpc-bindings.js'
 import { AssetServer } from '../assets/index.js'
 import { countFetchConnections } from './fetch-limit.js'
 import {
+  builtinsFor,
   hyperdriveBinding,
   loadWorker,
   registerResolution,
   type LoadedWorker,
 } from './worker-module.js'
+import { compatOf } from './node/compat.js'
+import { shapeProcess } from './node/process.js'
 
 const send = (message: FromRuntime): void => {
   process.send?.(message)
@@ -129,7 +132,11 @@ async function serve(
 async function start(data: RuntimeData): Promise<void> {
   // Stack traces and error pages name the user's files and lines (the bundle's source map).
   process.setSourceMapsEnabled(true)
-  if (data.unbundled === true) registerResolution()
+  // Always: cloudflare:workers for no_bundle, and workerd's stand-ins for the built-ins the
+  // bundle leaves to the runtime (node-builtins.ts) or a computed import() reaches.
+  const compat = compatOf(data)
+  registerResolution(builtinsFor(compat))
+  shapeProcess(compat, data.vars)
   // pg and others detect Workers by navigator.userAgent (Node 21+ defines its own navigator).
   Object.defineProperty(globalThis, 'navigator', {
     value: { userAgent: 'Cloudflare-Workers' },
