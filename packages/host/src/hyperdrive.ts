@@ -50,10 +50,10 @@ export function hyperdriveConnectionString(
 }
 
 function checkScheme(binding: string, url: string): string {
-  if (/^mysql:\/\//i.test(url)) {
+  if (!/^(postgres(ql)?|mysql):\/\//i.test(url)) {
     throw new WharfError(
       'ERR_WHARF_HYPERDRIVE_CONFIG',
-      `hyperdrive binding "${binding}": MySQL is not supported yet (the connection string is mysql://; wharf dev runs PostgreSQL Hyperdrive bindings)`
+      `hyperdrive binding "${binding}": the connection string must be a postgres://, postgresql:// or mysql:// URL`
     )
   }
   return url
@@ -95,8 +95,44 @@ interface Pool {
   close(): Promise<void>
 }
 
+/**
+ * A MySQL binding: the pooler's MySQL front end, started directly (the down-origin front and the
+ * SSLRequest probe speak PostgreSQL). A pooler that cannot start leaves a failing binding.
+ */
+async function startMysql(
+  binding: HyperdriveBinding,
+  upstream: string,
+  log: Log
+): Promise<StartedBinding> {
+  const { startPool } = await import('@wharf/pool')
+  try {
+    const pool = await startPool({
+      upstream,
+      listen: '127.0.0.1:0',
+      name: binding.binding,
+      cache: cacheOptions(binding.caching),
+    })
+    log(
+      `[wharf:info] hyperdrive binding ${binding.binding}: MySQL pooler on 127.0.0.1:${pool.port}, ${describeCaching(binding.caching)}`
+    )
+    const { connectionString, host, port, user, password, database } = pool
+    return {
+      binding: binding.binding,
+      info: { connectionString, host, port, user, password, database },
+      close: () => pool.close(),
+    }
+  } catch (error) {
+    const message = (error as Error).message
+    log(
+      `[wharf:error] hyperdrive binding ${binding.binding}: the MySQL pooler did not start: ${message}`
+    )
+    return { binding: binding.binding, error: message, close: () => Promise.resolve() }
+  }
+}
+
 async function startOne(binding: HyperdriveBinding, log: Log): Promise<StartedBinding> {
   const upstream = hyperdriveConnectionString(binding)
+  if (/^mysql:/i.test(upstream)) return startMysql(binding, upstream, log)
   let originHost = '127.0.0.1'
   let originPort = 5432
   try {

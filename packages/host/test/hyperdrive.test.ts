@@ -63,15 +63,18 @@ describe('hyperdrive bindings', () => {
     }
   })
 
-  it('mysql:// says MySQL is not supported yet', () => {
-    assert.throws(
-      () =>
-        hyperdriveConnectionString(
-          { binding: 'DB' },
-          { CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_DB: 'mysql://u:p@127.0.0.1:3306/db' }
-        ),
-      /MySQL is not supported yet/
-    )
+  it('takes postgres:// and mysql:// connection strings and names any other scheme', () => {
+    const from = (url: string): string =>
+      hyperdriveConnectionString(
+        { binding: 'DB' },
+        { CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_DB: url }
+      )
+    assert.equal(from('mysql://u:p@127.0.0.1:3306/db'), 'mysql://u:p@127.0.0.1:3306/db')
+    assert.equal(from('postgres://u:p@127.0.0.1:5432/db'), 'postgres://u:p@127.0.0.1:5432/db')
+    assert.throws(() => from('redis://127.0.0.1:6379'), {
+      code: 'ERR_WHARF_HYPERDRIVE_CONFIG',
+      message: /must be a postgres:\/\/, postgresql:\/\/ or mysql:\/\/ URL/,
+    })
   })
 })
 
