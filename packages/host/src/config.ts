@@ -10,7 +10,9 @@ import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc
 import { parse as parseToml } from 'smol-toml'
 import { parseRule } from '@wharf/sockets/egress'
 import { configError } from './errors.js'
+import { parseVpc, type VpcConfig } from './vpc-config.js'
 import type { IsolationMode } from './isolation.js'
+import type { SandboxMode } from './sandbox.js'
 import { MODULE_TYPES, type ModuleRule, type ModuleType } from './bundle/rules.js'
 import type { BuildSettings } from './bundle/index.js'
 import { selectEnvironment } from './environments.js'
@@ -106,8 +108,12 @@ export interface WorkerConfig {
   readonly exampleServices: readonly ExampleService[]
   /** How the runtime process is cut off from the network (see isolation.ts). */
   readonly isolation: IsolationMode
+  /** What else the runtime process may touch (see sandbox.ts). */
+  readonly sandbox: SandboxMode
   /** What the bundler reads: rules, define, alias, no_bundle, tsconfig, JSX. */
   readonly build: BuildSettings
+  /** `vpc_networks`, `vpc_services` and `wharf.tunnels` (see vpc-config.ts). */
+  readonly vpc: VpcConfig
 }
 
 type Json = Record<string, unknown>
@@ -269,14 +275,11 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
         if (!IDENTIFIER.test(binding)) fail(`${field}.binding`, 'is not a valid binding name')
         const id = str(entry.id, `${field}.id`)
         const local = str(entry.localConnectionString, `${field}.localConnectionString`)
-        if (local !== undefined && /^mysql:\/\//i.test(local)) {
+        if (local !== undefined && !/^(postgres(ql)?|mysql):\/\//.test(local)) {
           fail(
             `${field}.localConnectionString`,
-            'is a mysql:// URL: MySQL is not supported yet (wharf dev runs PostgreSQL Hyperdrive bindings)'
+            'must be a postgres://, postgresql:// or mysql:// URL'
           )
-        }
-        if (local !== undefined && !/^postgres(ql)?:\/\//.test(local)) {
-          fail(`${field}.localConnectionString`, 'must be a postgres:// or postgresql:// URL')
         }
         hyperdrive.push({
           binding,
@@ -312,10 +315,19 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
   let limits: Limits = DEFAULT_LIMITS
   const exampleServices: ExampleService[] = []
   let isolation: IsolationMode = 'auto'
+  let sandbox: SandboxMode = 'auto'
   if (raw.wharf !== undefined) {
     const wharf = raw.wharf
     if (!isObject(wharf)) return fail('wharf', 'must be an object')
-    only(wharf, 'wharf', ['egress', 'limits', 'example_services', 'isolation', 'hyperdrive'])
+    only(wharf, 'wharf', [
+      'egress',
+      'limits',
+      'example_services',
+      'isolation',
+      'hyperdrive',
+      'sandbox',
+      'tunnels',
+    ])
     if (wharf.hyperdrive !== undefined) {
       const section = wharf.hyperdrive
       if (!isObject(section)) return fail('wharf.hyperdrive', 'must be an object of bindings')
@@ -341,6 +353,12 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
         }
         if (target !== undefined) hyperdrive[i] = { ...target, caching }
       }
+    }
+    if (wharf.sandbox !== undefined) {
+      if (wharf.sandbox !== 'auto' && wharf.sandbox !== 'strict' && wharf.sandbox !== 'off') {
+        return fail('wharf.sandbox', 'must be "auto", "strict" or "off"')
+      }
+      sandbox = wharf.sandbox
     }
     if (wharf.isolation !== undefined) {
       if (wharf.isolation !== 'auto' && wharf.isolation !== 'netns' && wharf.isolation !== 'none') {
@@ -432,10 +450,12 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
     limits,
     exampleServices,
     isolation,
+    sandbox,
     build: {
       ...build,
       compatibilityFlags: strList(raw.compatibility_flags, 'compatibility_flags'),
     },
+    vpc: parseVpc(raw, isObject(raw.wharf) ? raw.wharf : undefined, file),
   }
 }
 

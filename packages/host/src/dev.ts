@@ -10,8 +10,10 @@ import { loadConfig, type WorkerConfig } from './config.js'
 import { readDevSecrets } from './dotenv.js'
 import { startEchoService, type ExampleServer } from './example-service.js'
 import { startHyperdrive, type StartedBinding } from './hyperdrive.js'
+import { startTunnels, type StartedTunnels } from './tunnels.js'
 import type { RuntimeData, ScopedException } from './protocol.js'
 import { resolveIsolation, type IsolationMode } from './isolation.js'
+import { resolveSandbox, type SandboxMode } from './sandbox.js'
 import { logLine } from './logger.js'
 import { WorkerProcess } from './supervisor.js'
 import { WorkerBuilder, type WorkerBundle } from './bundle/index.js'
@@ -29,6 +31,8 @@ export interface DevOptions {
   readonly watch?: boolean
   /** Overrides `wharf.isolation`. */
   readonly isolation?: IsolationMode
+  /** Overrides `wharf.sandbox`. */
+  readonly sandbox?: SandboxMode
   readonly log?: (line: string) => void
 }
 
@@ -123,6 +127,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     readDevSecrets(dirname(current.file), options.env).values
   const services: ExampleServer[] = []
   let hyperdrive: StartedBinding[] = []
+  let tunnels: StartedTunnels | undefined
   // Connections are accepted paused and handed, unread, to the current runtime process.
   const server = net.createServer({ pauseOnConnect: true, noDelay: true })
   let runtime: WorkerProcess | undefined
@@ -138,6 +143,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     await runtime?.terminate()
     await builder.dispose()
     await Promise.all([...services.map((s) => s.close()), ...hyperdrive.map((h) => h.close())])
+    await tunnels?.close()
   }
   try {
     for (const field of config.ignored) {
@@ -159,6 +165,8 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       })
     }
     hyperdrive = await startHyperdrive(config.hyperdrive, log)
+    // The edge stays up across reloads: connectors need not reconnect when the Worker changes.
+    tunnels = await startTunnels(config.vpc, log)
     for (const h of hyperdrive) {
       if (h.info)
         exceptions.push({ host: h.info.host, port: h.info.port, label: `hyperdrive:${h.binding}` })
@@ -175,6 +183,11 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       main: bundle.entry,
       source: current.main,
       ...(bundle.unbundled ? { unbundled: true } : {}),
+      projectDir: dirname(current.file),
+      ...(current.compatibilityDate === undefined
+        ? {}
+        : { compatibilityDate: current.compatibilityDate }),
+      compatibilityFlags: current.compatibilityFlags,
       origin,
       vars: { ...vars, ...current.vars, ...secretsOf(current), ...options.vars },
       secrets: Object.keys({ ...secretsOf(current), ...options.vars }),
@@ -202,6 +215,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
         ...(h.info ? { info: h.info } : {}),
         ...(h.error === undefined ? {} : { error: h.error }),
       })),
+      ...(tunnels === undefined ? {} : { vpc: tunnels.bindings }),
     })
     const built = async (): Promise<WorkerBundle> => {
       const bundle = await builder.build()
@@ -211,9 +225,10 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     let data = buildData(config, await built())
     // Decided once per host: a reload that changes it needs a restart (said in the docs).
     const isolation = resolveIsolation(options.isolation ?? config.isolation)
+    const sandbox = resolveSandbox(options.sandbox ?? config.sandbox)
 
     const startRuntime = async (): Promise<WorkerProcess> => {
-      const next = new WorkerProcess(data, isolation)
+      const next = new WorkerProcess(data, isolation, sandbox, tunnels?.routes)
       try {
         await next.ready
       } catch (error) {
@@ -281,6 +296,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       log(line)
     }
     log(`[wharf:info] Worker isolation: ${isolation.description}`)
+    log(`[wharf:info] Worker sandbox: ${sandbox.description}`)
     log(`[wharf:info] Ready on ${origin}`)
     return { url: origin, config, close: cleanup }
   } catch (error) {

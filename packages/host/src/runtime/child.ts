@@ -16,14 +16,18 @@ import { SocketLimiter } from './socket-runtime.js'
 import { DialBroker } from '../broker.js'
 import { dial, onDialReply, routeFetchThrough } from './dial-client.js'
 import { toRequest, writeResponse } from './http-bridge.js'
+import { vpcBinding, type DialVia } from './vpc-bindings.js'
 import { AssetServer } from '../assets/index.js'
 import { countFetchConnections } from './fetch-limit.js'
 import {
+  builtinsFor,
   hyperdriveBinding,
   loadWorker,
   registerResolution,
   type LoadedWorker,
 } from './worker-module.js'
+import { compatOf } from './node/compat.js'
+import { shapeProcess } from './node/process.js'
 
 const send = (message: FromRuntime): void => {
   process.send?.(message)
@@ -128,7 +132,11 @@ async function serve(
 async function start(data: RuntimeData): Promise<void> {
   // Stack traces and error pages name the user's files and lines (the bundle's source map).
   process.setSourceMapsEnabled(true)
-  if (data.unbundled === true) registerResolution()
+  // Always: cloudflare:workers for no_bundle, and workerd's stand-ins for the built-ins the
+  // bundle leaves to the runtime (node-builtins.ts) or a computed import() reaches.
+  const compat = compatOf(data)
+  registerResolution(builtinsFor(compat))
+  shapeProcess(compat, data.vars)
   // pg and others detect Workers by navigator.userAgent (Node 21+ defines its own navigator).
   Object.defineProperty(globalThis, 'navigator', {
     value: { userAgent: 'Cloudflare-Workers' },
@@ -142,13 +150,18 @@ async function start(data: RuntimeData): Promise<void> {
     const local = DialBroker.forRuntime(data)
     opener = (target, signal) => local.open(target.hostname, target.port, signal)
   }
-  const limiter = new SocketLimiter(data.limits, opener)
+  // Tunnel flows always come from the supervisor, which holds the tunnel edge.
+  const dialVia: DialVia = (via, target, signal) => dial(target, signal, via)
+  const limiter = new SocketLimiter(data.limits, opener, dialVia)
   routeFetchThrough(opener, data.limits.connectTimeoutMs)
   setSocketRuntime(limiter)
   countFetchConnections(limiter)
   Object.assign(workerEnv, data.vars)
   for (const h of data.hyperdrive) {
     workerEnv[h.binding] = hyperdriveBinding(h.binding, h.info, h.error)
+  }
+  for (const v of data.vpc ?? []) {
+    workerEnv[v.binding] = vpcBinding(v, dialVia, data.limits.connectTimeoutMs)
   }
   const assets = data.assets === undefined ? undefined : new AssetServer(data.assets)
   if (assets !== undefined && data.assets?.binding !== undefined) {
