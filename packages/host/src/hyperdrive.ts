@@ -49,13 +49,8 @@ export function hyperdriveConnectionString(
   )
 }
 
-function checkScheme(binding: string, url: string): string {
-  if (/^mysql:\/\//i.test(url)) {
-    throw new WharfError(
-      'ERR_WHARF_HYPERDRIVE_CONFIG',
-      `hyperdrive binding "${binding}": MySQL is not supported yet (the connection string is mysql://; wharf dev runs PostgreSQL Hyperdrive bindings)`
-    )
-  }
+/** mysql:// origins go to @wharf/pool's MySQL front end (packages/pool/src/mysql/). */
+function checkScheme(_binding: string, url: string): string {
   return url
 }
 
@@ -102,7 +97,7 @@ async function startOne(binding: HyperdriveBinding, log: Log): Promise<StartedBi
   try {
     const url = new URL(upstream)
     originHost = url.hostname.replace(/^\[(.*)\]$/, '$1') || originHost
-    originPort = Number(url.port) || 5432
+    originPort = Number(url.port) || (/^mysql:/i.test(upstream) ? 3306 : 5432)
   } catch {
     throw new WharfError(
       'ERR_WHARF_HYPERDRIVE_CONFIG',
@@ -125,7 +120,11 @@ async function startOne(binding: HyperdriveBinding, log: Log): Promise<StartedBi
 
   let pool: Pool | undefined
   let lastError = ''
-  const probe = await probeOrigin(originHost, originPort)
+  const mysql = /^mysql:/i.test(upstream)
+  // The SSLRequest probe is PostgreSQL's; a MySQL origin is tried by starting its pooler.
+  const probeFor = (): ReturnType<typeof probeOrigin> =>
+    mysql ? Promise.resolve({ ok: true }) : probeOrigin(originHost, originPort)
+  const probe = await probeFor()
   if (probe.ok) {
     try {
       pool = await start('127.0.0.1:0')
@@ -175,7 +174,7 @@ async function startOne(binding: HyperdriveBinding, log: Log): Promise<StartedBi
       if (Date.now() - lastAttempt < RETRY_MS) return Promise.resolve()
       lastAttempt = Date.now()
       attempt = (async () => {
-        const again = await probeOrigin(originHost, originPort)
+        const again = await probeFor()
         if (!again.ok) {
           lastError = again.reason
           return
@@ -207,7 +206,8 @@ async function startOne(binding: HyperdriveBinding, log: Log): Promise<StartedBi
           client.resume()
           return
         }
-        refuse(client, `wharf: hyperdrive binding ${binding.binding}: ${lastError}`)
+        if (mysql) client.destroy()
+        else refuse(client, `wharf: hyperdrive binding ${binding.binding}: ${lastError}`)
       })
     })
     server.maxConnections = MAX_FRONT_CONNECTIONS

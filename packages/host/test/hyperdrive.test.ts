@@ -63,14 +63,14 @@ describe('hyperdrive bindings', () => {
     }
   })
 
-  it('mysql:// says MySQL is not supported yet', () => {
-    assert.throws(
-      () =>
-        hyperdriveConnectionString(
-          { binding: 'DB' },
-          { CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_DB: 'mysql://u:p@127.0.0.1:3306/db' }
-        ),
-      /MySQL is not supported yet/
+  it('a mysql:// origin is passed to the pooler’s MySQL front end', () => {
+    const url = 'mysql://u:p@127.0.0.1:3306/db'
+    assert.equal(
+      hyperdriveConnectionString(
+        { binding: 'DB' },
+        { CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_DB: url }
+      ),
+      url
     )
   })
 })
