@@ -4,7 +4,8 @@
 // installed). Nothing is fetched and nothing is written into the checkouts except what
 // `wharf dev` itself writes (nothing, unless the project asks for it).
 //
-//   node scripts/try-real-projects.mjs [--pg postgres://…] [--probe PATH]... DIR...
+//   node scripts/try-real-projects.mjs [--pg postgres://…] [--probe PATH]... [--allow RULE]...
+//                                      [--var KEY:VALUE]... DIR...
 //
 // --pg sets CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_<BINDING> for every hyperdrive binding
 // of the project (the project's own localConnectionString is used otherwise). Each project is
@@ -25,6 +26,7 @@ const { values, positionals } = parseArgs({
     pg: { type: 'string' },
     probe: { type: 'string', multiple: true },
     allow: { type: 'string', multiple: true },
+    var: { type: 'string', multiple: true },
     timeout: { type: 'string', default: '30000' },
   },
 })
@@ -69,6 +71,7 @@ async function tryProject(dir) {
   }
   const args = [bin, 'dev', dir, '--port', '0', '--no-watch']
   for (const rule of values.allow ?? []) args.push('--allow', rule)
+  for (const v of values.var ?? []) args.push('--var', v)
   const started = performance.now()
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''

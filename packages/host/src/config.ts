@@ -291,7 +291,12 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
     }
   }
 
-  const ignored = Object.keys(raw).filter((key) => !USED_FIELDS.has(key))
+  // Empty sections (wrangler's generated configs list every one) configure nothing: no line.
+  const configures = (value: unknown): boolean =>
+    value !== undefined &&
+    !(Array.isArray(value) && value.length === 0) &&
+    !(isObject(value) && Object.values(value).every((v) => !configures(v)))
+  const ignored = Object.keys(raw).filter((key) => !USED_FIELDS.has(key) && configures(raw[key]))
   const dev: { ip?: string; port?: number } = {}
   if (raw.dev !== undefined) {
     if (!isObject(raw.dev)) fail('dev', 'must be an object')

@@ -243,7 +243,8 @@ async function startOne(binding: HyperdriveBinding, log: Log): Promise<StartedBi
           client.resume()
           return
         }
-        refuse(client, `wharf: hyperdrive binding ${binding.binding}: ${lastError}`)
+        if (mysql) client.destroy()
+        else refuse(client, `wharf: hyperdrive binding ${binding.binding}: ${lastError}`)
       })
     })
     server.maxConnections = MAX_FRONT_CONNECTIONS

@@ -113,3 +113,14 @@ export function unavailableMessage(name: string, flags: readonly string[]): stri
     return `The built-in module "node:${name}" is not available in Workers (nodejs_compat has no "${name}")`
   return `Could not resolve "node:${name}": the package "node:${name}" wasn't found on the file system but is built into node. Add "nodejs_compat" to compatibility_flags in the config (with a compatibility_date of 2024-09-23 or later) to use Node.js built-ins`
 }
+
+/**
+ * npm packages that wrangler's nodejs_compat bundle replaces (unenv's aliases), so code that
+ * requires them gets the platform's version: the fetch polyfills become the global fetch.
+ */
+export const NPM_ALIASES: Readonly<Record<string, 'fetch'>> = {
+  'cross-fetch': 'fetch',
+  'node-fetch': 'fetch',
+  'isomorphic-fetch': 'fetch',
+  'whatwg-fetch': 'fetch',
+}

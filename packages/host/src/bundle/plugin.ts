@@ -9,6 +9,7 @@ import { isAbsolute, resolve as resolvePath } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Plugin, PluginBuild } from 'esbuild'
 import {
+  NPM_ALIASES,
   STUB_EXPORTS,
   builtinName,
   builtinsFor,
@@ -26,6 +27,7 @@ export interface PluginSettings {
 const REQUIRE_NS = 'wharf-require'
 const STUB_NS = 'wharf-stub'
 const RULE_NS = 'wharf-rule'
+const NPM_NS = 'wharf-npm'
 const MAX_RULE_FILE = 64 * 1024 * 1024
 
 const hostRequire = createRequire(import.meta.url)
@@ -148,6 +150,23 @@ export function workerPlugin(settings: PluginSettings): Plugin {
         contents: stubSource(args.path),
         loader: 'js',
       }))
+
+      // unenv's npm aliases under nodejs_compat: the fetch polyfills are the platform's fetch.
+      if (Object.keys(table).length > 0) {
+        const names = Object.keys(NPM_ALIASES).map((n) => n.replace(/[-/]/g, '\\$&'))
+        build.onResolve({ filter: new RegExp(`^(${names.join('|')})$`) }, (args) => ({
+          path: args.path,
+          namespace: NPM_NS,
+        }))
+        build.onLoad({ filter: /.*/, namespace: NPM_NS }, () => ({
+          contents: [
+            'const f = (...args) => globalThis.fetch(...args);',
+            'Object.assign(f, { default: f, fetch: f, Headers, Request, Response });',
+            'module.exports = f;',
+          ].join('\n'),
+          loader: 'js',
+        }))
+      }
 
       // Module rules: Text (a string), Data (an ArrayBuffer), CompiledWasm (a WebAssembly.Module).
       build.onResolve({ filter: /\.[A-Za-z0-9]+(\?module)?$/ }, (args) => {
