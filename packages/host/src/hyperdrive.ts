@@ -243,8 +243,7 @@ async function startOne(binding: HyperdriveBinding, log: Log): Promise<StartedBi
           client.resume()
           return
         }
-        if (mysql) client.destroy()
-        else refuse(client, `wharf: hyperdrive binding ${binding.binding}: ${lastError}`)
+        refuse(client, `wharf: hyperdrive binding ${binding.binding}: ${lastError}`)
       })
     })
     server.maxConnections = MAX_FRONT_CONNECTIONS
