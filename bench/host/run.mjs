@@ -13,6 +13,8 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '50' },
     warmup: { type: 'string', default: '2' },
+    // The runtime's sandbox (auto|strict|off), to measure what it costs.
+    sandbox: { type: 'string', default: 'auto' },
   },
 })
 const duration = Number(values.duration)
@@ -122,6 +124,8 @@ try {
         '--no-watch',
         '--isolation',
         isolation,
+        '--sandbox',
+        values.sandbox,
         '--var',
         `ECHO:127.0.0.1:${echoPort}`,
         '--allow',
