@@ -12,10 +12,12 @@ import { WharfError, usageError } from './errors.js'
 import { flushLog } from './logger.js'
 
 const USAGE = `Usage:
-  wharf dev [dir] [--port N] [--ip ADDR] [--var KEY:VALUE]... [--config FILE]
+  wharf dev [dir] [--port N] [--ip ADDR] [--var KEY:VALUE]... [--config FILE] [--env NAME]
                   [--allow RULE]... [--deny RULE]... [--no-watch] [--isolation auto|netns|none]
+                  [--sandbox auto|strict|off]
   wharf egress check HOST:PORT [--config FILE] [--allow RULE]... [--deny RULE]...
   wharf pool ...          (see \`wharf pool --help\`)
+  wharf tunnel ...        (see \`wharf tunnel --help\`)
   wharf --version
 `
 
@@ -53,6 +55,8 @@ async function devCommand(argv: string[]): Promise<number> {
       deny: { type: 'string', multiple: true },
       'no-watch': { type: 'boolean' },
       isolation: { type: 'string' },
+      env: { type: 'string', short: 'e' },
+      sandbox: { type: 'string' },
     },
   })
   if (positionals.length > 1)
@@ -66,6 +70,10 @@ async function devCommand(argv: string[]): Promise<number> {
     isolation !== 'none'
   ) {
     throw usageError(`--isolation must be auto, netns or none (got "${isolation}")`)
+  }
+  const sandbox = values.sandbox
+  if (sandbox !== undefined && sandbox !== 'auto' && sandbox !== 'strict' && sandbox !== 'off') {
+    throw usageError(`--sandbox must be auto, strict or off (got "${sandbox}")`)
   }
   for (const [effect, list] of [
     ['allow', values.allow ?? []],
@@ -82,6 +90,7 @@ async function devCommand(argv: string[]): Promise<number> {
   const dev = await startDev({
     dir: positionals[0] ?? '.',
     ...(values.config === undefined ? {} : { config: values.config }),
+    ...(values.env === undefined ? {} : { env: values.env }),
     ...(port === undefined ? {} : { port }),
     ...(values.ip === undefined ? {} : { ip: values.ip }),
     vars: Object.fromEntries((values.var ?? []).map(parseVar)),
@@ -89,6 +98,7 @@ async function devCommand(argv: string[]): Promise<number> {
     deny: values.deny ?? [],
     watch: values['no-watch'] !== true,
     ...(isolation === undefined ? {} : { isolation }),
+    ...(sandbox === undefined ? {} : { sandbox }),
   })
   await new Promise<void>((resolve) => {
     const stop = (): void => {
@@ -121,6 +131,8 @@ export async function main(argv: string[]): Promise<number> {
         return await egressCheck(rest.slice(1))
       case 'pool':
         return await poolCommand(rest)
+      case 'tunnel':
+        return await (await import('@wharf/tunnel')).tunnelCommand(rest)
       case '--version':
       case '-v':
         process.stdout.write(version() + '\n')
@@ -142,7 +154,11 @@ export async function main(argv: string[]): Promise<number> {
     // Typed errors of the libraries (e.g. ERR_EGRESS_RULE for a bad --allow) are operator input
     // problems too: their code and message say everything, a stack would only hide it.
     const code = (error as { code?: unknown } | null)?.code
-    if (error instanceof Error && typeof code === 'string' && /^ERR_(EGRESS|POOL)_/.test(code)) {
+    if (
+      error instanceof Error &&
+      typeof code === 'string' &&
+      /^ERR_(EGRESS|POOL|TUNNEL)_/.test(code)
+    ) {
       process.stderr.write(`✘ ERROR ${code}: ${error.message}\n`)
       return 1
     }

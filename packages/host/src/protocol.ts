@@ -1,6 +1,7 @@
 /** Messages between the supervisor (`wharf dev`) and a Worker's runtime process. */
 import type { SocketTerms } from '@wharf/sockets/runtime'
 import type { Limits, EgressConfig } from './config.js'
+import type { AssetsOptions } from './assets/index.js'
 
 /** What the egress policy of `@wharf/sockets` decides with (the broker and the runtime share it). */
 export type EgressPolicy = NonNullable<SocketTerms['policy']>
@@ -8,6 +9,8 @@ export type EgressPolicy = NonNullable<SocketTerms['policy']>
 /** From the runtime: open `hostname:port` (the hostname as the Worker wrote it). */
 export interface DialRequest {
   readonly t: 'dial'
+  /** A `vpc_networks`/`vpc_services` binding to open the connection through (a tunnel). */
+  readonly via?: string
   readonly id: number
   readonly hostname: string
   readonly port: number
@@ -44,19 +47,31 @@ export interface HyperdriveInfo {
 export interface RuntimeData {
   /** The built entry module (in its version directory: all the runtime loads of the Worker). */
   readonly main: string
+  /** The directory of the Worker's config: what the sandbox lets the runtime read. */
+  readonly projectDir?: string
+  /** Decide, as in workerd, what `process.env` holds. */
+  readonly compatibilityDate?: string
+  readonly compatibilityFlags?: readonly string[]
   /** The user's `main`, for messages. */
   readonly source?: string
   /** `no_bundle`: imports are as written, so the runtime resolves `cloudflare:*` itself. */
   readonly unbundled?: boolean
   /** `http://HOST:PORT` of the dev server, for `request.url`. */
   readonly origin: string
+  /** Bindings from config vars, secrets (.dev.vars / .env) and --var, merged in that order. */
   readonly vars: Record<string, unknown>
+  /** Which of `vars` are secrets (from .dev.vars / .env or --var), by name. */
+  readonly secrets?: readonly string[]
+  /** Static assets (the runtime reads `directory`, read-only). */
+  readonly assets?: AssetsOptions
   readonly limits: Limits
   readonly egress: EgressConfig
   readonly exceptions: readonly ScopedException[]
   /** The host's own listening addresses: denied to the Worker (no loops back into the host). */
   readonly hostAddresses: readonly { readonly address: string; readonly port: number }[]
   readonly hyperdrive: readonly { binding: string; info?: HyperdriveInfo; error?: string }[]
+  /** Private-network bindings; the supervisor's broker opens their flows through the tunnel. */
+  readonly vpc?: readonly VpcBindingInfo[]
   /**
    * The runtime has no network (its own namespace): connections come from the supervisor's
    * broker. Otherwise the runtime applies the same policy in-process (faster, not isolated).
@@ -72,3 +87,17 @@ export type ToRuntime =
   { t: 'init'; data: RuntimeData } | { t: 'conn' } | { t: 'drain' } | DialReply
 
 export type FromRuntime = { t: 'ready' } | { t: 'loadError'; message: string } | DialRequest
+
+/** What the runtime knows of a `vpc_networks` or `vpc_services` binding. */
+export interface VpcBindingInfo {
+  readonly binding: string
+  readonly kind: 'network' | 'service'
+  /** For an `http` service: where `fetch()` goes, whatever host its URL names. */
+  readonly service?: {
+    readonly type: 'http' | 'tcp'
+    readonly host: string
+    readonly port: number
+    readonly https: boolean
+    readonly certVerification: 'verify_full' | 'verify_ca' | 'disabled'
+  }
+}

@@ -5,14 +5,24 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import type { Socket } from 'node:net'
+import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DialBroker } from './broker.js'
 import { WharfError } from './errors.js'
 import type { Isolation } from './isolation.js'
 import type { FromRuntime, RuntimeData, ToRuntime } from './protocol.js'
+import { runtimeCommand, workerPaths, type Sandbox } from './sandbox.js'
+import type { Route } from './tunnels.js'
 
 const ENTRY = fileURLToPath(new URL('./runtime/child.js', import.meta.url))
+const HOST_ROOT = dirname(dirname(dirname(ENTRY)))
 const KILL_GRACE_MS = 2000
+
+function closeHandle(handle: unknown): void {
+  const h = handle as { destroy?: () => void; close?: () => void } | undefined
+  if (typeof h?.destroy === 'function') h.destroy()
+  else if (typeof h?.close === 'function') h.close()
+}
 
 export class WorkerProcess {
   private readonly child: ChildProcess
@@ -23,38 +33,72 @@ export class WorkerProcess {
 
   private readonly broker: DialBroker
 
-  constructor(data: RuntimeData, isolation: Isolation) {
+  private readonly cleanup: () => void
+
+  constructor(
+    input: RuntimeData,
+    isolation: Isolation,
+    sandbox: Sandbox,
+    routes?: ReadonlyMap<string, Route>
+  ) {
     // The policy lives here, outside the runtime process: the runtime can only ask.
-    this.broker = DialBroker.forRuntime(data)
-    const [wrapper, ...wrapperArgs] = isolation.wrapper
+    this.broker = DialBroker.forRuntime(input, routes)
+    const data = input
+    this.cleanup = () => undefined
     // Workers code is built for workerd: packages that publish a Workers build under the
     // "workerd"/"worker" export conditions (pg-cloudflare, postgres.js) must resolve to it, for
-    // require() too (the loader hooks cover import() only on Node 20).
-    const node = [...process.execArgv, '--conditions=workerd', '--conditions=worker', ENTRY]
-    this.child = spawn(
-      wrapper ?? process.execPath,
-      wrapper === undefined ? node : [...wrapperArgs, process.execPath, ...node],
-      { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }
-    )
+    // require() too (the loader hooks cover import() only on Node 20). Sandboxed, the host's own
+    // execArgv (--inspect, --import …) stays out: it would widen what the runtime may do.
+    const command = runtimeCommand(sandbox, {
+      node: process.execPath,
+      nodeArgs: [
+        ...(sandbox.kind === 'off' ? process.execArgv : []),
+        '--conditions=workerd',
+        '--conditions=worker',
+      ],
+      entry: ENTRY,
+      layout: { hostRoot: HOST_ROOT, worker: workerPaths(data) },
+      isolated: isolation.kind === 'netns',
+      wrapper: isolation.wrapper,
+    })
+    // A minimal environment, never the host's: Node adds only its IPC channel's variables.
+    this.child = spawn(command.file, command.args, {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: command.env,
+    })
     this.exit = new Promise((resolve) => {
       this.child.once('exit', (code) => {
         this.exited = true
+        this.cleanup()
         resolve(code)
         this.onExit?.(code)
       })
     })
     this.ready = new Promise<void>((resolve, reject) => {
-      this.child.on('message', (message: FromRuntime) => {
-        if (DialBroker.matches(message)) {
-          void this.broker.handle(message, (reply, socket) => {
+      // Everything the runtime sends is hostile (Worker code shares its process): only dial
+      // requests are served; ready/loadError count once, before the Worker is serving; a handle
+      // the runtime passes up is closed, never used.
+      let settled = false
+      this.child.on('message', (raw: unknown, handle?: unknown) => {
+        closeHandle(handle)
+        if (DialBroker.matches(raw)) {
+          void this.broker.handle(raw, (reply, socket) => {
             if (!this.send(reply, socket)) socket?.destroy()
           })
-        } else if (message.t === 'ready') resolve()
-        else if (message.t === 'loadError') {
+          return
+        }
+        const message = raw as Partial<FromRuntime> | null
+        if (settled || typeof message !== 'object' || message === null) return
+        if (message.t === 'ready') {
+          settled = true
+          resolve()
+        } else if (message.t === 'loadError') {
+          settled = true
+          const text = (message as { message?: unknown }).message
           reject(
             new WharfError(
               'ERR_WHARF_WORKER_LOAD',
-              `the Worker module failed to load:\n${message.message}`
+              `the Worker module failed to load:\n${String(text).slice(0, 100_000)}`
             )
           )
         }

@@ -61,11 +61,13 @@ export const NODEJS_COMPAT_BUILTINS: Readonly<Record<string, BuiltinTarget>> = {
   'fs/promises': NODE,
   http: NODE,
   https: NODE,
-  child_process: STUB,
-  cluster: STUB,
+  // workerd's stand-ins, by the Worker's compatibility date, from the runtime's resolve hook
+  // (runtime/node/, [sandbox]): the bundle leaves these imports to the runtime.
+  child_process: NODE,
+  cluster: NODE,
   dgram: STUB,
   http2: STUB,
-  inspector: STUB,
+  inspector: NODE,
   'inspector/promises': STUB,
   module: STUB,
   readline: STUB,
@@ -73,9 +75,18 @@ export const NODEJS_COMPAT_BUILTINS: Readonly<Record<string, BuiltinTarget>> = {
   repl: STUB,
   trace_events: STUB,
   v8: STUB,
-  vm: STUB,
+  vm: NODE,
   wasi: STUB,
-  worker_threads: STUB,
+  worker_threads: NODE,
+  sqlite: STUB,
+  domain: STUB,
+  constants: NODE,
+  sys: NODE,
+}
+
+/** Export names of stubbed modules this Node may not have (Node 20 has no node:sqlite). */
+export const STUB_EXPORTS: Readonly<Record<string, readonly string[]>> = {
+  sqlite: ['DatabaseSync', 'StatementSync', 'backup', 'constants'],
 }
 
 /** Without `nodejs_compat`: only what a narrower flag turns on. */

@@ -9,6 +9,7 @@ import { isAbsolute, resolve as resolvePath } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Plugin, PluginBuild } from 'esbuild'
 import {
+  STUB_EXPORTS,
   builtinName,
   builtinsFor,
   unavailableMessage,
@@ -43,21 +44,21 @@ export const CLOUDFLARE_MODULES: Readonly<Record<string, () => string | undefine
   'cloudflare:workers': () => new URL('../runtime/cloudflare-workers.js', import.meta.url).href,
 }
 
-/** A module whose every export throws when called (names taken from Node's own module). */
+/**
+ * A CommonJS module whose every export throws when called (names from Node's own module, so
+ * named imports of any of them build; CommonJS so a name this Node lacks is not a build error).
+ */
 function stubSource(name: string): string {
   let keys: string[]
   try {
     keys = Object.keys(hostRequire(`node:${name}`) as object)
   } catch {
-    keys = []
+    keys = [...(STUB_EXPORTS[name] ?? [])]
   }
   const ids = keys.filter((k) => /^[A-Za-z_$][\w$]*$/.test(k) && k !== 'default').slice(0, 500)
   const fail = (k: string): string =>
     `function () { throw new Error(${JSON.stringify(`[wharf] node:${name}.${k} is not implemented in Workers`)}) }`
-  return [
-    ...ids.map((k) => `export const ${k} = ${fail(k)};`),
-    `export default { ${ids.join(', ')} };`,
-  ].join('\n')
+  return `module.exports = {\n${ids.map((k) => `  ${k}: ${fail(k)},`).join('\n')}\n};\n`
 }
 
 const STUB_PREFIX = 'wharf-stub:'

@@ -16,12 +16,18 @@ import { SocketLimiter } from './socket-runtime.js'
 import { DialBroker } from '../broker.js'
 import { dial, onDialReply, routeFetchThrough } from './dial-client.js'
 import { toRequest, writeResponse } from './http-bridge.js'
+import { vpcBinding, type DialVia } from './vpc-bindings.js'
+import { AssetServer } from '../assets/index.js'
+import { countFetchConnections } from './fetch-limit.js'
 import {
+  builtinsFor,
   hyperdriveBinding,
   loadWorker,
   registerResolution,
   type LoadedWorker,
 } from './worker-module.js'
+import { compatOf } from './node/compat.js'
+import { shapeProcess } from './node/process.js'
 
 const send = (message: FromRuntime): void => {
   process.send?.(message)
@@ -32,6 +38,9 @@ process.on('uncaughtException', (error) => {
   console.error('[wharf:error] uncaught exception in the Worker:', error)
 })
 process.on('unhandledRejection', (reason) => {
+  // pg-cloudflare and postgres.js leave this one behind on every close(); workerd only logs it
+  // at debug level too (see @wharf/sockets close-rejections.ts). Anything else is printed.
+  if (reason instanceof TypeError && reason.message === 'This socket has been closed.') return
   console.error('[wharf:error] unhandled rejection in the Worker:', reason)
 })
 // Dial replies may arrive at any time, even while the Worker module loads (a top-level fetch).
@@ -62,6 +71,7 @@ function maybeExit(server: http.Server): void {
 
 async function serve(
   data: RuntimeData,
+  assets: AssetServer | undefined,
   worker: LoadedWorker,
   limiter: SocketLimiter,
   req: http.IncomingMessage,
@@ -80,7 +90,8 @@ async function serve(
     try {
       let response: unknown
       try {
-        response = await worker.fetch(toRequest(req, data.origin), ctx)
+        const request = toRequest(req, data.origin)
+        response = assets?.route(request) ?? (await worker.fetch(request, ctx))
         if (!(response instanceof Response)) {
           throw new TypeError(
             "Incorrect type for Promise: the Promise did not resolve to 'Response'."
@@ -121,7 +132,11 @@ async function serve(
 async function start(data: RuntimeData): Promise<void> {
   // Stack traces and error pages name the user's files and lines (the bundle's source map).
   process.setSourceMapsEnabled(true)
-  if (data.unbundled === true) registerResolution()
+  // Always: cloudflare:workers for no_bundle, and workerd's stand-ins for the built-ins the
+  // bundle leaves to the runtime (node-builtins.ts) or a computed import() reaches.
+  const compat = compatOf(data)
+  registerResolution(builtinsFor(compat))
+  shapeProcess(compat, data.vars)
   // pg and others detect Workers by navigator.userAgent (Node 21+ defines its own navigator).
   Object.defineProperty(globalThis, 'navigator', {
     value: { userAgent: 'Cloudflare-Workers' },
@@ -135,12 +150,25 @@ async function start(data: RuntimeData): Promise<void> {
     const local = DialBroker.forRuntime(data)
     opener = (target, signal) => local.open(target.hostname, target.port, signal)
   }
-  const limiter = new SocketLimiter(data.limits, opener)
+  // Tunnel flows always come from the supervisor, which holds the tunnel edge.
+  const dialVia: DialVia = (via, target, signal) => dial(target, signal, via)
+  const limiter = new SocketLimiter(data.limits, opener, dialVia)
   routeFetchThrough(opener, data.limits.connectTimeoutMs)
   setSocketRuntime(limiter)
+  countFetchConnections(limiter)
   Object.assign(workerEnv, data.vars)
   for (const h of data.hyperdrive) {
     workerEnv[h.binding] = hyperdriveBinding(h.binding, h.info, h.error)
+  }
+  for (const v of data.vpc ?? []) {
+    workerEnv[v.binding] = vpcBinding(v, dialVia, data.limits.connectTimeoutMs)
+  }
+  const assets = data.assets === undefined ? undefined : new AssetServer(data.assets)
+  if (assets !== undefined && data.assets?.binding !== undefined) {
+    workerEnv[data.assets.binding] = Object.freeze({
+      fetch: (input: Request | string | URL, init?: RequestInit) =>
+        Promise.resolve(assets.fetch(new Request(input, init))),
+    })
   }
   let worker: LoadedWorker
   try {
@@ -161,7 +189,7 @@ async function start(data: RuntimeData): Promise<void> {
         `[wharf:info] ${req.method ?? 'GET'} ${(req.url ?? '/').slice(0, 512)} ${status.trim()} (${ms}ms)`
       )
     })
-    serve(data, worker, limiter, req, res)
+    serve(data, assets, worker, limiter, req, res)
       .catch((error: unknown) => console.error(`[wharf:error] ${stack(error)}`))
       .finally(() => {
         live--
