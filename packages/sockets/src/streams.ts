@@ -174,12 +174,14 @@ function socketRead(
   byob: boolean
 ): Promise<unknown> {
   const owner = this[kReaderOwner]
-  if (owner.closing) return rejected(new TypeError(msg.READABLE_CLOSING))
+  // The request check comes first: a socket used from another request (even one the host closed
+  // when its request ended) gets workerd's cross-request error.
   try {
     owner.assertIo('Readable')
   } catch (error) {
     return Promise.reject(error)
   }
+  if (owner.closing) return rejected(new TypeError(msg.READABLE_CLOSING))
   if (owner.pendingRead !== undefined) return rejected(new TypeError(msg.SINGLE_PENDING_READ))
   if (byob && ArrayBuffer.isView(view) && view.byteLength === 0) {
     return rejected(new TypeError(msg.BYOB_EMPTY_VIEW))
@@ -288,6 +290,12 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
   write: {
     value: function write(this: OwnedWriter, chunk?: unknown): Promise<void> {
       const owner = this[kWriterOwner]
+      // The request check comes first, as for reads.
+      try {
+        owner.assertIo('Writable')
+      } catch (error) {
+        return Promise.reject(error)
+      }
       const state = (this as MaybeDoneWriter)[kWriterState]
       if (state !== undefined) {
         // Taken after close() completed: workerd still reports the close in progress.
@@ -305,11 +313,6 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
       if (owner.writeSideClosed) return rejected(new TypeError(msg.WRITABLE_CLOSED))
       // After a lost connection the first write reports the loss; later ones find it closed.
       if (owner.lost) (this as MaybeDoneWriter)[kWriterState] = WriterState.Done
-      try {
-        owner.assertIo('Writable')
-      } catch (error) {
-        return Promise.reject(error)
-      }
       const bytes = chunkToBytes(chunk)
       // workerd rejects a non-byte chunk but leaves the stream usable.
       if (bytes === undefined) return rejected(new TypeError(msg.WRITE_BAD_TYPE))
