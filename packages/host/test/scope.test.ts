@@ -57,6 +57,8 @@ describe('wharf dev: request scope of sockets', () => {
     const before = server.conns.length
     const reply = await get(path('/wait-until'))
     assert.equal(reply.body, 'sent')
+    // The server may see the connection after the test sees the response: wait for it.
+    await until(() => server.conns.length > before, 5000, 'the connection')
     const conn = server.conns[before]
     assert.ok(conn)
     assert.equal(conn.data, '', 'nothing written before the response')
