@@ -10,10 +10,12 @@ import { parseRule } from '@wharf/sockets/egress'
 import { egressCheck } from './egress-check.js'
 import { WharfError, usageError } from './errors.js'
 import { flushLog } from './logger.js'
+import { SERVE_USAGE, serveCommand } from './serve/command.js'
 
 const USAGE = `Usage:
   wharf dev [dir] [--port N] [--ip ADDR] [--var KEY:VALUE]... [--config FILE]
                   [--allow RULE]... [--deny RULE]... [--no-watch] [--isolation auto|netns|none]
+${SERVE_USAGE}
   wharf egress check HOST:PORT [--config FILE] [--allow RULE]... [--deny RULE]...
   wharf pool ...          (see \`wharf pool --help\`)
   wharf --version
@@ -115,6 +117,8 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'dev':
         return await devCommand(rest)
+      case 'serve':
+        return await serveCommand(rest, parseVar)
       case 'egress':
         if (rest[0] !== 'check')
           throw usageError('usage: wharf egress check HOST:PORT [--config FILE]')

@@ -237,7 +237,7 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
   if (raw.wharf !== undefined) {
     const wharf = raw.wharf
     if (!isObject(wharf)) return fail('wharf', 'must be an object')
-    only(wharf, 'wharf', ['egress', 'limits', 'example_services', 'isolation'])
+    only(wharf, 'wharf', ['egress', 'limits', 'example_services', 'isolation', 'serve'])
     if (wharf.isolation !== undefined) {
       if (wharf.isolation !== 'auto' && wharf.isolation !== 'netns' && wharf.isolation !== 'none') {
         return fail('wharf.isolation', 'must be "auto", "netns" or "none"')

@@ -99,7 +99,7 @@ function bindingsTable(
 }
 
 /** The listening address, or every local address when listening on all of them (0.0.0.0, ::). */
-function selfAddresses(address: AddressInfo): { address: string; port: number }[] {
+export function selfAddresses(address: AddressInfo): { address: string; port: number }[] {
   if (address.address !== '0.0.0.0' && address.address !== '::') {
     return [{ address: address.address, port: address.port }]
   }

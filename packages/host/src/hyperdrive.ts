@@ -4,6 +4,7 @@
  * CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_<BINDING> (wrangler's precedence), the deprecated
  * WRANGLER_HYPERDRIVE_LOCAL_CONNECTION_STRING_<BINDING>, or `localConnectionString`.
  */
+import type { PoolMetrics } from '@wharf/pool'
 import type { HyperdriveBinding } from './config.js'
 import { WharfError } from './errors.js'
 import type { HyperdriveInfo } from './protocol.js'
@@ -12,6 +13,8 @@ export interface StartedBinding {
   readonly binding: string
   readonly info?: HyperdriveInfo
   readonly error?: string
+  /** The in-process pooler's figures (for `wharf serve`'s /metrics). */
+  metrics?(): PoolMetrics
   close(): Promise<void>
 }
 
@@ -54,7 +57,12 @@ export async function startHyperdrive(
         password: pool.password,
         database: pool.database,
       }
-      started.push({ binding: binding.binding, info, close: async () => pool.close() })
+      started.push({
+        binding: binding.binding,
+        info,
+        metrics: () => pool.metrics(),
+        close: async () => pool.close(),
+      })
     } catch (error) {
       const message = (error as Error).message
       process.stderr.write(

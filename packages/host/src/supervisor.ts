@@ -9,10 +9,23 @@ import { fileURLToPath } from 'node:url'
 import { DialBroker } from './broker.js'
 import { WharfError } from './errors.js'
 import type { Isolation } from './isolation.js'
-import type { FromRuntime, RuntimeData, ToRuntime } from './protocol.js'
+import type { DialReply, FromRuntime, RuntimeData, ToRuntime } from './protocol.js'
 
 const ENTRY = fileURLToPath(new URL('./runtime/child.js', import.meta.url))
 const KILL_GRACE_MS = 2000
+const MAX_REASON_BYTES = 4096
+
+/** What `wharf serve` adds to a runtime process (`wharf dev` passes none). */
+export interface WorkerProcessOptions {
+  /** Extra Node flags, e.g. `--max-old-space-size`. */
+  readonly execArgv?: readonly string[]
+  /** Answers dial requests instead of this process's own broker (host-wide socket limits). */
+  readonly dial?: (message: unknown, reply: (answer: DialReply, socket?: Socket) => void) => void
+  /** Every other message from the runtime (ticks, socket closes). */
+  readonly onMessage?: (message: FromRuntime) => void
+  /** Opens fd 4 in the runtime: its watchdog writes why it stopped the process there. */
+  readonly reasonPipe?: boolean
+}
 
 export class WorkerProcess {
   private readonly child: ChildProcess
@@ -20,25 +33,45 @@ export class WorkerProcess {
   readonly ready: Promise<void>
   readonly exit: Promise<number | null>
   onExit: ((code: number | null) => void) | undefined
+  /** The signal that ended the process, once it exited. */
+  exitSignal: NodeJS.Signals | null = null
+  /** What the runtime's watchdog wrote before it stopped the process (reasonPipe only). */
+  reason = ''
 
   private readonly broker: DialBroker
 
-  constructor(data: RuntimeData, isolation: Isolation) {
+  constructor(data: RuntimeData, isolation: Isolation, options: WorkerProcessOptions = {}) {
     // The policy lives here, outside the runtime process: the runtime can only ask.
     this.broker = DialBroker.forRuntime(data)
     const [wrapper, ...wrapperArgs] = isolation.wrapper
     // Workers code is built for workerd: packages that publish a Workers build under the
     // "workerd"/"worker" export conditions (pg-cloudflare, postgres.js) must resolve to it, for
     // require() too (the loader hooks cover import() only on Node 20).
-    const node = [...process.execArgv, '--conditions=workerd', '--conditions=worker', ENTRY]
+    const node = [
+      ...process.execArgv,
+      ...(options.execArgv ?? []),
+      '--conditions=workerd',
+      '--conditions=worker',
+      ENTRY,
+    ]
     this.child = spawn(
       wrapper ?? process.execPath,
       wrapper === undefined ? node : [...wrapperArgs, process.execPath, ...node],
-      { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }
+      {
+        stdio: options.reasonPipe
+          ? ['ignore', 'inherit', 'inherit', 'ipc', 'pipe']
+          : ['ignore', 'inherit', 'inherit', 'ipc'],
+      }
     )
+    const reasons = this.child.stdio[4]
+    reasons?.on('data', (chunk: Buffer) => {
+      if (this.reason.length < MAX_REASON_BYTES) this.reason += chunk.toString('utf8')
+    })
+    reasons?.on('error', () => undefined)
     this.exit = new Promise((resolve) => {
-      this.child.once('exit', (code) => {
+      this.child.once('exit', (code, signal) => {
         this.exited = true
+        this.exitSignal = signal
         resolve(code)
         this.onExit?.(code)
       })
@@ -46,18 +79,21 @@ export class WorkerProcess {
     this.ready = new Promise<void>((resolve, reject) => {
       this.child.on('message', (message: FromRuntime) => {
         if (DialBroker.matches(message)) {
-          void this.broker.handle(message, (reply, socket) => {
-            if (!this.send(reply, socket)) socket?.destroy()
-          })
+          const reply = (answer: DialReply, socket?: Socket): void => {
+            if (!this.send(answer, socket)) socket?.destroy()
+          }
+          if (options.dial) options.dial(message, reply)
+          else void this.broker.handle(message, reply)
         } else if (message.t === 'ready') resolve()
         else if (message.t === 'loadError') {
           reject(
             new WharfError(
-              'ERR_WHARF_WORKER_LOAD',
+              // Only the host's own start-up codes; anything else the runtime says is a load error.
+              message.code === 'ERR_WHARF_STARTUP' ? message.code : 'ERR_WHARF_WORKER_LOAD',
               `the Worker module failed to load:\n${message.message}`
             )
           )
-        }
+        } else options.onMessage?.(message)
       })
       void this.exit.then((code) => reject(new Error(`the Worker process exited (code ${code})`)))
     })

@@ -16,6 +16,7 @@ import { SocketLimiter } from './socket-runtime.js'
 import { DialBroker } from '../broker.js'
 import { dial, onDialReply, routeFetchThrough } from './dial-client.js'
 import { toRequest, writeResponse } from './http-bridge.js'
+import { ServeRuntime, type Tracked } from './serve-runtime.js'
 import {
   hyperdriveBinding,
   loadWorker,
@@ -65,7 +66,9 @@ async function serve(
   worker: LoadedWorker,
   limiter: SocketLimiter,
   req: http.IncomingMessage,
-  res: http.ServerResponse
+  res: http.ServerResponse,
+  hooks?: ServeRuntime,
+  tracked?: Tracked
 ): Promise<void> {
   const scope = new RequestScope(nextId++)
   let passThrough = false
@@ -80,6 +83,7 @@ async function serve(
     try {
       let response: unknown
       try {
+        if (tracked) hooks?.enter(tracked)
         response = await worker.fetch(toRequest(req, data.origin), ctx)
         if (!(response instanceof Response)) {
           throw new TypeError(
@@ -128,29 +132,49 @@ async function start(data: RuntimeData): Promise<void> {
   })
   // Isolated, connections are opened by the supervisor's broker, which holds the egress policy;
   // otherwise the same broker logic runs here (no IPC round trip, but node:net is not stopped).
-  let opener = dial
+  // `wharf serve` only: limits, watchdog, per-request reports.
+  const hooks = data.serve ? new ServeRuntime(data.serve, send) : undefined
+  let opener = hooks ? hooks.wrapDial(dial) : dial
   if (data.brokered !== true) {
-    const local = DialBroker.forRuntime(data)
+    const local = DialBroker.forRuntime(
+      data,
+      hooks &&
+        ((hostname, port, decision) => {
+          if (!decision.allowed) hooks.denied(decision.rule, hostname, port)
+        })
+    )
     opener = (target, signal) => local.open(target.hostname, target.port, signal)
   }
   const limiter = new SocketLimiter(data.limits, opener)
   routeFetchThrough(opener, data.limits.connectTimeoutMs)
   setSocketRuntime(limiter)
+  hooks?.limit(limiter)
   Object.assign(workerEnv, data.vars)
   for (const h of data.hyperdrive) {
     workerEnv[h.binding] = hyperdriveBinding(h.binding, h.info, h.error)
   }
   let worker: LoadedWorker
   try {
+    hooks?.beginStartup()
     worker = await loadWorker(data.main)
   } catch (error) {
     send({ t: 'loadError', message: stack(error) })
     return
   }
+  const tooSlow = hooks?.endStartup()
+  if (tooSlow !== undefined) {
+    send({ t: 'loadError', code: 'ERR_WHARF_STARTUP', message: tooSlow })
+    return
+  }
   const server = http.createServer((req, res) => {
     const started = performance.now()
     live++
+    const tracked = hooks?.begin(req, res)
     res.on('close', () => {
+      if (hooks && tracked) {
+        hooks.end(tracked, req, res)
+        return
+      }
       const ms = Math.round(performance.now() - started)
       const status = !res.writableFinished
         ? 'canceled (the client disconnected)'
@@ -159,7 +183,7 @@ async function start(data: RuntimeData): Promise<void> {
         `[wharf:info] ${req.method ?? 'GET'} ${(req.url ?? '/').slice(0, 512)} ${status.trim()} (${ms}ms)`
       )
     })
-    serve(data, worker, limiter, req, res)
+    serve(data, worker, limiter, req, res, hooks, tracked)
       .catch((error: unknown) => console.error(`[wharf:error] ${stack(error)}`))
       .finally(() => {
         live--
@@ -167,6 +191,7 @@ async function start(data: RuntimeData): Promise<void> {
       })
   })
   server.keepAliveTimeout = 5000
+  hooks?.attach(server)
   process.on('message', (message: ToRuntime, handle?: Socket) => {
     if (message.t === 'conn' && handle !== undefined) {
       if (draining) handle.destroy()

@@ -1,0 +1,86 @@
+/**
+ * The runtime's watchdog, a worker thread: it keeps running when Worker code holds the main
+ * thread in a synchronous loop. When the heartbeat stops for longer than the CPU limit (or the
+ * start-up limit), or the process's resident memory passes its limit, it answers the in-flight
+ * requests itself (Error 1102 for the one that ran, a notice for the others), writing straight to
+ * their connections' file descriptors, tells the supervisor why on fd 4, and kills the process.
+ */
+import { writeSync } from 'node:fs'
+import { workerData } from 'node:worker_threads'
+import { cutByOther, error1102 } from './limit-pages.js'
+import {
+  CURRENT,
+  HEADER_INTS,
+  HEARTBEAT,
+  MAX_SLOTS,
+  PHASE,
+  PHASE_STARTING,
+  REASON_FD,
+  SLOT_INTS,
+  STATE_RUNNING,
+  type WatchdogData,
+} from './watchdog-shared.js'
+
+const POLL_MS = 20
+const data = workerData as WatchdogData
+const view = new Int32Array(data.shared)
+// The process before the Worker loaded (Node, the host): the Worker's memory is what it adds.
+const rssLimit = process.memoryUsage.rss() + data.memoryBytes
+
+function write(fd: number, text: string): void {
+  try {
+    writeSync(fd, text)
+  } catch {
+    // The client left, or its buffer is full: it gets the connection's reset instead.
+  }
+}
+
+function stop(kind: 'cpu' | 'memory' | 'startup', detail: string): never {
+  const current = Atomics.load(view, CURRENT) - 1
+  const cut: number[] = []
+  if (kind !== 'startup') {
+    for (let slot = 0; slot < MAX_SLOTS; slot++) {
+      const base = HEADER_INTS + slot * SLOT_INTS
+      if (Atomics.load(view, base + 1) !== STATE_RUNNING) continue
+      const fd = Atomics.load(view, base)
+      if (fd < 0) continue
+      const culprit = kind === 'memory' || slot === current
+      write(fd, culprit ? error1102(kind) : cutByOther(kind))
+      cut.push(slot)
+    }
+  }
+  write(REASON_FD, `${kind} ${detail}; requests cut: ${cut.length}\n`)
+  process.kill(process.pid, 'SIGKILL')
+  // kill(2) of our own process does not return; should it, the supervisor's backstop ends it.
+  for (;;) Atomics.wait(view, HEARTBEAT, Atomics.load(view, HEARTBEAT), 1000)
+}
+
+let beat = Atomics.load(view, HEARTBEAT)
+let since = performance.now()
+for (;;) {
+  Atomics.wait(view, HEARTBEAT, beat, POLL_MS)
+  const now = performance.now()
+  const next = Atomics.load(view, HEARTBEAT)
+  if (next !== beat) {
+    beat = next
+    since = now
+  }
+  const starting = Atomics.load(view, PHASE) === PHASE_STARTING
+  const limit = starting ? data.startupMs : data.cpuMs
+  const stuck = now - since
+  if (stuck > limit) {
+    stop(
+      starting ? 'startup' : 'cpu',
+      starting
+        ? `the Worker's global scope ran ${Math.round(stuck)} ms without yielding (start-up limit ${limit} ms)`
+        : `the Worker held the event loop ${Math.round(stuck)} ms (limits.cpu_ms ${limit})`
+    )
+  }
+  const rss = process.memoryUsage.rss()
+  if (rss > rssLimit) {
+    stop(
+      'memory',
+      `resident memory ${Math.round(rss / 1048576)} MB over the limit of ${Math.round(rssLimit / 1048576)} MB (${Math.round(data.memoryBytes / 1048576)} MB for the Worker)`
+    )
+  }
+}
