@@ -115,6 +115,11 @@ export class WorkerProcess {
   }
 
   /** Gives an accepted connection to this runtime (closed if the runtime is gone). */
+  /** Like handOff, but leaves the socket alone (for another runtime) when this one is gone. */
+  tryHandOff(socket: Socket): boolean {
+    return this.send({ t: 'conn' }, socket)
+  }
+
   handOff(socket: Socket): void {
     if (!this.send({ t: 'conn' }, socket)) socket.destroy()
   }

@@ -37,19 +37,23 @@ function write(fd: number, text: string): void {
 
 function stop(kind: 'cpu' | 'memory' | 'startup', detail: string): never {
   const current = Atomics.load(view, CURRENT) - 1
-  const cut: number[] = []
+  const cut: { slot: number; fd: number }[] = []
   if (kind !== 'startup') {
     for (let slot = 0; slot < MAX_SLOTS; slot++) {
       const base = HEADER_INTS + slot * SLOT_INTS
       if (Atomics.load(view, base + 1) !== STATE_RUNNING) continue
       const fd = Atomics.load(view, base)
-      if (fd < 0) continue
-      const culprit = kind === 'memory' || slot === current
-      write(fd, culprit ? error1102(kind) : cutByOther(kind))
-      cut.push(slot)
+      if (fd >= 0) cut.push({ slot, fd })
     }
   }
+  // The supervisor first: it stops handing this process connections before clients hear back.
   write(REASON_FD, `${kind} ${detail}; requests cut: ${cut.length}\n`)
+  if (kind !== 'startup') {
+    for (const { slot, fd } of cut) {
+      const culprit = kind === 'memory' || slot === current
+      write(fd, culprit ? error1102(kind) : cutByOther(kind))
+    }
+  }
   process.kill(process.pid, 'SIGKILL')
   // kill(2) of our own process does not return; should it, the supervisor's backstop ends it.
   for (;;) Atomics.wait(view, HEARTBEAT, Atomics.load(view, HEARTBEAT), 1000)

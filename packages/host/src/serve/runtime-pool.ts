@@ -99,11 +99,13 @@ export class RuntimePool {
 
   /** Gives an accepted (paused) connection to the least loaded live runtime, or queues it. */
   handOff(socket: Socket): void {
-    const rt = this.pick()
-    if (rt) {
+    // A runtime that exited a moment ago may still look live: try the next one.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const rt = this.pick()
+      if (rt === undefined) break
       rt.conns++
-      rt.proc.handOff(socket)
-      return
+      if (rt.proc.tryHandOff(socket)) return
+      rt.state = 'draining'
     }
     if (this.closing || this.queue.length >= this.options.settings.maxQueuedConnections) {
       this.refuse(socket, 0)
@@ -315,7 +317,9 @@ export class RuntimePool {
   private pick(): Runtime | undefined {
     let best: Runtime | undefined
     for (const rt of this.runtimes) {
-      if (rt.state !== 'ready' || rt.version !== this.version || this.stalled(rt)) continue
+      // A runtime whose watchdog has spoken is about to die: never hand it a connection.
+      if (rt.state !== 'ready' || rt.version !== this.version || rt.proc.reason !== '') continue
+      if (this.stalled(rt)) continue
       if (best === undefined || rt.conns < best.conns) best = rt
     }
     return best
@@ -323,13 +327,11 @@ export class RuntimePool {
 
   private flush(): void {
     while (this.queue.length > 0) {
-      const rt = this.pick()
-      if (rt === undefined) return
+      if (this.pick() === undefined) return
       const entry = this.queue.shift()
       if (entry === undefined) return
       clearTimeout(entry.timer)
-      rt.conns++
-      rt.proc.handOff(entry.socket)
+      this.handOff(entry.socket)
     }
   }
 
