@@ -39,6 +39,8 @@ process.on('unhandledRejection', (reason) => {
 process.on('message', (message: unknown, handle?: Socket) => {
   onDialReply(message, handle)
 })
+// Request lines are batched: whatever way the process ends, the last ones are written.
+process.on('exit', () => flushLog())
 // The supervisor went away: so do we.
 process.on('disconnect', () => process.exit(0))
 process.on('SIGTERM', () => {
@@ -54,8 +56,15 @@ function stack(error: unknown): string {
   return error instanceof Error ? (error.stack ?? String(error)) : String(error)
 }
 
+/**
+ * A connection handed over just before the drain order has not been parsed yet and looks idle:
+ * idle connections are closed only after this grace, so its request is served, not reset.
+ */
+const DRAIN_GRACE_MS = 500
+let graceOver = false
+
 function maybeExit(server: http.Server): void {
-  if (!draining || live > 0) return
+  if (!draining || !graceOver || live > 0) return
   flushLog()
   server.close(() => process.exit(0))
   server.closeAllConnections()
@@ -198,8 +207,11 @@ async function start(data: RuntimeData): Promise<void> {
       else server.emit('connection', handle)
     } else if (message.t === 'drain') {
       draining = true
-      server.closeIdleConnections()
-      maybeExit(server)
+      setTimeout(() => {
+        graceOver = true
+        server.closeIdleConnections()
+        maybeExit(server)
+      }, DRAIN_GRACE_MS)
     }
   })
   send({ t: 'ready' })
