@@ -11,6 +11,7 @@ import { startEchoService, type ExampleServer } from './example-service.js'
 import { startHyperdrive, type StartedBinding } from './hyperdrive.js'
 import type { RuntimeData, ScopedException } from './protocol.js'
 import { resolveIsolation, type IsolationMode } from './isolation.js'
+import { listenError } from './errors.js'
 import { logLine } from './logger.js'
 import { WorkerProcess } from './supervisor.js'
 
@@ -51,7 +52,8 @@ async function listen(server: net.Server, ip: string, port: number, probe: boole
       return
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
-      if (!probe || code !== 'EADDRINUSE' || attempt >= 20) throw error
+      if (!probe || code !== 'EADDRINUSE' || attempt >= 20)
+        throw listenError('wharf dev', ip, port + attempt, error)
     }
   }
 }

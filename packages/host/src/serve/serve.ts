@@ -7,7 +7,7 @@ import net, { type AddressInfo } from 'node:net'
 import type http from 'node:http'
 import { readDevVars, type WorkerConfig } from '../config.js'
 import { selfAddresses } from '../dev.js'
-import { WharfError } from '../errors.js'
+import { listenError } from '../errors.js'
 import { startEchoService, type ExampleServer } from '../example-service.js'
 import { startHyperdrive, type StartedBinding } from '../hyperdrive.js'
 import { resolveIsolation, type IsolationMode } from '../isolation.js'
@@ -58,14 +58,7 @@ async function listen(
   what: string
 ): Promise<string> {
   await new Promise<void>((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException): void => {
-      reject(
-        new WharfError(
-          'ERR_WHARF_LISTEN',
-          `${what}: cannot listen on ${ip}:${port}: ${error.code ?? error.message}${error.code === 'EADDRINUSE' ? ' (the address is in use)' : ''}`
-        )
-      )
-    }
+    const onError = (error: NodeJS.ErrnoException): void => reject(listenError(what, ip, port, error))
     server.once('error', onError)
     server.listen(port, ip, () => {
       server.off('error', onError)
