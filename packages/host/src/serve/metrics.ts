@@ -98,7 +98,7 @@ export class ServeMetrics {
     this.bump(this.kills, reason)
   }
 
-  dialed(outcome: 'ok' | 'denied' | 'failed' | 'limited'): void {
+  dialed(outcome: 'ok' | 'denied' | 'failed' | 'malformed' | 'limited'): void {
     this.bump(this.dials, outcome)
   }
 

@@ -282,7 +282,11 @@ export class RuntimePool {
           } else {
             hostSockets.release(rt.id)
             metrics.dialed(
-              answer.reason?.startsWith('egress denied') === true ? 'denied' : 'failed'
+              answer.reason?.startsWith('egress denied') === true
+                ? 'denied'
+                : answer.reason === 'malformed dial request'
+                  ? 'malformed'
+                  : 'failed'
             )
           }
           reply(answer, socket)

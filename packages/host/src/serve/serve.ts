@@ -58,7 +58,8 @@ async function listen(
   what: string
 ): Promise<string> {
   await new Promise<void>((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException): void => reject(listenError(what, ip, port, error))
+    const onError = (error: NodeJS.ErrnoException): void =>
+      reject(listenError(what, ip, port, error))
     server.once('error', onError)
     server.listen(port, ip, () => {
       server.off('error', onError)
