@@ -5,6 +5,7 @@
 //
 //   npm run bench [-- --runs 5] [--quick] [--only recv-64k,setup] [--compare FILE]
 //                 [--no-pool] [--no-host] [--no-workerd] [--report SAVED.json]
+//                 [--check] [--update-baseline] [--baseline FILE]
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { cpus, loadavg } from 'node:os'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -30,8 +31,12 @@ const { values } = parseArgs({
     'no-host': { type: 'boolean', default: false },
     'no-workerd': { type: 'boolean', default: false },
     report: { type: 'string' },
+    check: { type: 'boolean', default: false },
+    'update-baseline': { type: 'boolean', default: false },
+    baseline: { type: 'string' },
   },
 })
+const baselinePath = values.baseline ?? join(import.meta.dirname, 'baseline.json')
 const quick = values.quick
 const runs = Math.max(1, Math.min(50, Number(values.runs ?? (quick ? 1 : 5))))
 const only = values.only?.split(',').map((s) => s.trim()) ?? []
@@ -40,11 +45,43 @@ const log = (line) => process.stderr.write(`${line}\n`)
 const notes = []
 const earlier = values.compare ? JSON.parse(readFileSync(values.compare, 'utf8')) : undefined
 
+/**
+ * --check: the result's ratios against the baseline (exit status 1 on a drop);
+ * --update-baseline: writes the result's ratios as the baseline of its mode.
+ */
+async function guard(result) {
+  if (!values.check && !values['update-baseline']) return true
+  const { tsImport } = await import('tsx/esm/api')
+  const { check, checkMarkdown, updated } = await tsImport(
+    pathToFileURL(join(import.meta.dirname, 'lib', 'check.ts')).href,
+    import.meta.url
+  )
+  const baseline = existsSync(baselinePath)
+    ? JSON.parse(readFileSync(baselinePath, 'utf8'))
+    : undefined
+  let ok = true
+  if (values.check) {
+    if (!baseline) {
+      console.log(`\n**No baseline at ${baselinePath}**: refresh it (bench/README.md).`)
+      ok = false
+    } else {
+      const report = check(baseline, result)
+      console.log(`\n${checkMarkdown(report, baseline.tolerance)}`)
+      ok = report.ok
+    }
+  }
+  if (values['update-baseline']) {
+    writeFileSync(baselinePath, JSON.stringify(updated(baseline, result), null, 2) + '\n')
+    log(`wrote the ${result.meta.mode.split(' ')[0]} entry of ${baselinePath}`)
+  }
+  return ok
+}
+
 if (values.report) {
   // Re-print a saved result (optionally against another) without measuring anything.
   const saved = JSON.parse(readFileSync(values.report, 'utf8'))
   console.log(markdown(saved, earlier ? compareTable(saved, earlier) : undefined))
-  process.exit(0)
+  process.exit((await guard(saved)) ? 0 : 1)
 }
 
 function build() {
@@ -265,8 +302,15 @@ async function poolBench() {
       ? await (await import('tsx/esm/api')).tsImport(pathToFileURL(file).href, import.meta.url)
       : await import(pathToFileURL(file).href)
     const run = mod.runPoolBench ?? Object.values(mod).find((f) => typeof f === 'function')
-    const rows = await run({ durationS: quick ? 2 : 10, runs: quick ? 1 : 3, log })
-    return { rows }
+    const out = await run({
+      durationS: quick ? 2 : 10,
+      runs: quick ? 1 : 3,
+      cacheWarmupS: quick ? 5 : 25,
+      farIterations: quick ? 40 : 200,
+      log,
+    })
+    // Older bench/pool/run.ts returned the pgbench rows alone.
+    return Array.isArray(out) ? { rows: out } : { rows: out.rows, far: out.far }
   } catch (error) {
     log(`pool bench failed: ${error.stack ?? error}`)
     return {
@@ -344,6 +388,7 @@ try {
     notes.push(
       'Bulk: MiB/s from the request header to the last byte (receive) or to the server’s ack of the last byte (send); web-stream peers await every write().',
       'Setup: connect → opened (TLS handshake included) → graceful close(), 4 connections at a time; the servers count resumed TLS sessions and show the negotiated suite (below the table).',
+      'Per-request socket: what a Worker does on each request: connect(), write 16 bytes without waiting for `opened`, read the echo, close(); 1 or 8 such requests in flight, the whole run timed in one fresh process (raw Node: net.connect, write, read, end + destroy).',
       'Memory: 2,000 sockets opened and idle with a read pending, each Node peer in a fresh process (after gc), workerd as the RSS growth of a fresh workerd process.',
       'Each Node peer runs in its own process per run; workerd times itself inside the Worker (its clock only advances across I/O, so figures are whole milliseconds).'
     )
@@ -369,3 +414,4 @@ console.log(md)
 log(
   `wrote bench/results/latest.json, bench/results/${stamp}.json and bench/results/latest.md (${result.meta.durationS} s)`
 )
+if (!(await guard(result))) process.exitCode = 1

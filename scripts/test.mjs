@@ -11,6 +11,9 @@ const roots = [
   'packages/host/test',
   'packages/pool/test',
   'conformance/test',
+  'test',
+  'test-support/test',
+  'bench/test',
 ]
   .map((r) => join(root, r))
   .filter((r) => existsSync(r))

@@ -102,6 +102,31 @@ export function cfScenarios({ connect, opened, now }) {
     },
 
     /**
+     * The per-request pattern of a Worker, `count` times, `concurrency` at a time: connect(),
+     * write 16 bytes, read the 16-byte answer, close(). No wait for `opened`: Worker code does not.
+     */
+    async lifecycle({ port, count, concurrency }) {
+      const data = new Uint8Array(16).fill(98)
+      let started = 0
+      const lane = async () => {
+        while (started < count) {
+          started++
+          const socket = connect(address(port))
+          const writer = socket.writable.getWriter()
+          const reader = socket.readable.getReader()
+          await writer.write(data)
+          await readAtLeast(reader, 16)
+          writer.releaseLock()
+          reader.releaseLock()
+          await socket.close()
+        }
+      }
+      const t0 = now()
+      await Promise.all(Array.from({ length: concurrency }, lane))
+      return { ms: now() - t0, ops: count }
+    },
+
+    /**
      * Opens `count` sockets (50 at a time) and leaves each idle the way a driver does: opened,
      * with a read pending. Returns a function that closes them all.
      */

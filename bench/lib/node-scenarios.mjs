@@ -96,6 +96,25 @@ export const nodeScenarios = {
     return { ms: now() - t0, ops: count }
   },
 
+  /** connect, write 16 bytes as soon as connected, read the answer, close: per request. */
+  async lifecycle({ port, count, concurrency }) {
+    const data = Buffer.alloc(16, 98)
+    let started = 0
+    const lane = async () => {
+      while (started < count) {
+        started++
+        const socket = net.connect({ host: '127.0.0.1', port, noDelay: true })
+        const got = receive(socket, 16)
+        socket.write(data) // queued until connected, like a Worker's first write
+        await got
+        await close(socket)
+      }
+    }
+    const t0 = now()
+    await Promise.all(Array.from({ length: concurrency }, lane))
+    return { ms: now() - t0, ops: count }
+  },
+
   /** Idle like a driver's connection: connected and flowing, a 'data' listener attached. */
   async hold({ port, count }) {
     const sockets = []

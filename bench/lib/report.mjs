@@ -73,33 +73,66 @@ export function socketTable(rows) {
   return lines.join('\n')
 }
 
+/** select | select-connect | hot: which pgbench run a pool row is (older results lack `scenario`). */
+export function poolMode(row) {
+  if (row.scenario === 'hot') return 'hot'
+  return row.connectPerTransaction ? 'select-connect' : 'select'
+}
+
+const POOL_TARGETS = [
+  ['direct', 'direct'],
+  ['pgbouncer', 'PgBouncer'],
+  ['wharf', 'wharf pool'],
+  ['wharf+cache', 'wharf pool + cache'],
+]
+
+const POOL_MODES = [
+  ['select', '`pgbench -S` (100,000 rows, uniform)'],
+  ['select-connect', '`pgbench -S -C` (a new connection per transaction)'],
+  ['hot', '`pgbench -f hot-set` (1,000 rows, Zipfian 1.1)'],
+]
+
 export function poolTable(pool) {
   if (!pool || pool.na) return `Not available: ${pool?.na ?? 'not run'}`
-  const targets = [
-    ['direct', 'direct'],
-    ['pgbouncer', 'PgBouncer'],
-    ['wharf', 'wharf pool'],
-    ['wharf+cache', 'wharf pool + cache'],
-  ]
+  const clients = /-c (\d+)/.exec(pool.rows[0]?.name ?? '')?.[1] ?? '?'
   const lines = [
-    `| pgbench (TPS, median (min–max)) | ${targets.map((t) => t[1]).join(' | ')} | wharf pool vs PgBouncer | wharf pool + cache vs direct |`,
-    `|${Array.from({ length: targets.length + 3 }, () => '---').join('|')}|`,
+    `| TPS, -c ${clients} -j 2, median (min–max) | ${POOL_TARGETS.map((t) => t[1]).join(' | ')} | wharf pool vs PgBouncer | wharf pool + cache vs direct |`,
+    `|${Array.from({ length: POOL_TARGETS.length + 3 }, () => '---').join('|')}|`,
   ]
-  for (const connect of [false, true]) {
-    const rows = pool.rows.filter((r) => r.connectPerTransaction === connect)
+  for (const [mode, label] of POOL_MODES) {
+    const rows = pool.rows.filter((r) => poolMode(r) === mode)
     if (rows.length === 0) continue
     const get = (t) => rows.find((r) => r.target === t)?.tps
-    const cells = targets.map(([t]) => {
+    const cells = POOL_TARGETS.map(([t]) => {
       const s = get(t)
       return s ? `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})` : 'n/a'
     })
     lines.push(
-      `| ${rows[0].name.replace(/, \S+$/, '')} | ${cells.join(' | ')} | ${ratio(
+      `| ${label} | ${cells.join(' | ')} | ${ratio(
         get('wharf')?.median,
         get('pgbouncer')?.median
       )} | ${ratio(get('wharf+cache')?.median, get('direct')?.median)} |`
     )
   }
+  const far = pool.far
+  if (far?.rows) {
+    lines.push(
+      '',
+      `### Far origin (PostgreSQL ${2 * far.delayMs} ms of round trip away)`,
+      '',
+      `A Worker-style client (\`pg\` over node:net, a fresh process per run) connects, runs one query and disconnects, ${fmt(far.iterations)} times per run; latency is connect → the query's result. The uncached floor is one far round trip plus the loopback path (the same client against PgBouncer next to a near PostgreSQL: p50 ${fmt(far.loopbackP50)} ms), so ${fmt(far.floorMs)} ms; the cached floor is the loopback path alone.`,
+      '',
+      '| target | p50 (ms) | p99 (ms) | p50 vs floor | errors |',
+      '|---|---|---|---|---|'
+    )
+    for (const r of far.rows) {
+      const floor = r.target === 'wharf+cache' ? far.loopbackP50 : far.floorMs
+      const label = POOL_TARGETS.find((t) => t[0] === r.target)?.[1] ?? r.target
+      lines.push(
+        `| ${label} | ${fmt(r.p50.median)} (${fmt(r.p50.min)}–${fmt(r.p50.max)}) | ${fmt(r.p99.median)} (${fmt(r.p99.min)}–${fmt(r.p99.max)}) | ${ratio(r.p50.median, floor)} | ${r.errors} |`
+      )
+    }
+  } else if (far?.na) lines.push('', `Far origin: not available: ${far.na}`)
   return lines.join('\n')
 }
 
@@ -140,7 +173,7 @@ export function compareTable(current, earlier) {
   }
   for (const r of current.pool?.rows ?? []) {
     const old = earlier.pool?.rows?.find(
-      (o) => o.target === r.target && o.connectPerTransaction === r.connectPerTransaction
+      (o) => o.target === r.target && poolMode(o) === poolMode(r)
     )
     if (old) {
       lines.push(

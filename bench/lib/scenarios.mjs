@@ -29,6 +29,8 @@ export const SCENARIOS = [
   },
   setup('setup-plain', 'Connection setup (connect → opened → close)', 'echo', 2000, 300, false),
   setup('setup-tls', 'TLS connection setup (connect → opened → close)', 'tlsEcho', 500, 100, true),
+  lifecycle('lifecycle-1', 1, 2000, 200),
+  lifecycle('lifecycle-8', 8, 4000, 300),
   {
     id: 'idle-memory',
     title: 'Idle sockets',
@@ -62,6 +64,18 @@ function setup(id, title, port, full, quick, tls) {
     port,
     unit: 'connections/s',
     params: (q) => ({ count: q ? quick : full, concurrency: 4, tls }),
+  }
+}
+
+/** A Worker's per-request socket: connect → 16-byte request/answer → close, `c` at a time. */
+function lifecycle(id, c, full, quick) {
+  return {
+    id,
+    title: `Per-request socket (connect, 16-byte echo, close), ${c} in flight`,
+    kind: 'lifecycle',
+    port: 'echo',
+    unit: 'requests/s',
+    params: (q) => ({ count: q ? quick : full, concurrency: c }),
   }
 }
 

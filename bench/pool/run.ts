@@ -1,9 +1,13 @@
 // Pooler benchmark: pgbench -S for N seconds each, direct to PostgreSQL, through PgBouncer (the
 // Debian package, transaction mode), through `wharf pool` without and with its cache, and the
-// same with -C (a new connection per transaction, trust auth). Each server runs in its own
-// process; everything listens on 127.0.0.1.
+// same with -C (a new connection per transaction, trust auth); then a hot set (a pgbench script
+// drawing from 1,000 rows with a Zipfian skew, the way Hyperdrive's users read); then the
+// far-origin scenario: PostgreSQL behind test-support/delay-proxy (10 ms each way) and a
+// Worker-style client (connect, one query, disconnect, over and over) directly, through
+// PgBouncer, wharf pool and wharf pool + cache, with p50/p99 against the floor. Each server runs
+// in its own process; everything listens on 127.0.0.1.
 //
-//   npx tsx bench/pool/run.ts [--duration 10] [--runs 3] [--clients 8] [--json]
+//   npx tsx bench/pool/run.ts [--duration 10] [--runs 3] [--clients 8] [--far 200] [--json]
 //
 // `runPoolBench()` is exported for the combined report (bench/run.mjs).
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
@@ -12,6 +16,7 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
+import { startDelayProxy, type DelayProxy } from '../../test-support/delay-proxy.js'
 import { startPostgres } from '../../test-support/postgres.js'
 import { freePort } from '../../test-support/servers.js'
 
@@ -19,16 +24,45 @@ const ROOT = join(import.meta.dirname, '..', '..')
 const WHARF = join(ROOT, 'packages', 'host', 'bin', 'wharf.js')
 const run = promisify(execFile)
 
+export type PoolTarget = 'direct' | 'pgbouncer' | 'wharf' | 'wharf+cache'
+
+interface Stats {
+  readonly median: number
+  readonly min: number
+  readonly max: number
+  readonly runs: number[]
+}
+
 export interface PoolBenchRow {
   readonly name: string
-  readonly target: 'direct' | 'pgbouncer' | 'wharf' | 'wharf+cache'
+  readonly target: PoolTarget
+  /** `select`: pgbench -S (100,000 rows, uniform); `hot`: the 1,000-row Zipfian script. */
+  readonly scenario: 'select' | 'hot'
   readonly connectPerTransaction: boolean
-  readonly tps: {
-    readonly median: number
-    readonly min: number
-    readonly max: number
-    readonly runs: number[]
-  }
+  readonly tps: Stats
+}
+
+/** One target of the far-origin scenario: latency of connect → one query's result, in ms. */
+export interface FarRow {
+  readonly target: PoolTarget
+  readonly p50: Stats
+  readonly p99: Stats
+  readonly errors: number
+}
+
+export interface FarResult {
+  readonly delayMs: number
+  readonly iterations: number
+  /** p50 of the same client on loopback (client → PgBouncer → a near PostgreSQL). */
+  readonly loopbackP50: number
+  /** The uncached floor: one far round trip plus the loopback path. */
+  readonly floorMs: number
+  readonly rows: FarRow[]
+}
+
+export interface PoolBenchResult {
+  readonly rows: PoolBenchRow[]
+  readonly far?: FarResult | { readonly na: string }
 }
 
 export interface PoolBenchOptions {
@@ -37,6 +71,10 @@ export interface PoolBenchOptions {
   readonly clients?: number
   /** Seconds of pgbench before measuring the cached pooler (default 25; entries live 60 s). */
   readonly cacheWarmupS?: number
+  /** Measured requests per target in the far-origin scenario (default 200; 0 leaves it out). */
+  readonly farIterations?: number
+  /** One-way delay of the far origin (default 10 ms). */
+  readonly farDelayMs?: number
   readonly log?: (line: string) => void
 }
 
@@ -61,17 +99,180 @@ const median = (xs: number[]): number => {
   return s[Math.floor(s.length / 2)] ?? 0
 }
 
-export async function runPoolBench(options: PoolBenchOptions = {}): Promise<PoolBenchRow[]> {
+const stats = (xs: number[]): Stats => ({
+  median: median(xs),
+  min: Math.min(...xs),
+  max: Math.max(...xs),
+  runs: xs,
+})
+
+/** The hot set: 1,000 rows, Zipfian (s = 1.1), the statement text pgbench -S uses. */
+const HOT_SCRIPT =
+  '\\set aid random_zipfian(1, 1000, 1.1)\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid;\n'
+
+interface Servers {
+  readonly children: ChildProcess[]
+  readonly pidFiles: string[]
+}
+
+/** PgBouncer (transaction mode, pool 20) in front of 127.0.0.1:`upstreamPort`. */
+async function startBouncer(
+  servers: Servers,
+  dir: string,
+  name: string,
+  upstreamPort: number,
+  user: string,
+  database: string
+): Promise<number> {
+  const port = await freePort()
+  const base = join(dir, name)
+  writeFileSync(`${base}.users`, `"${user}" ""\n`)
+  writeFileSync(
+    `${base}.ini`,
+    [
+      '[databases]',
+      `${database} = host=127.0.0.1 port=${upstreamPort} dbname=${database}`,
+      '[pgbouncer]',
+      'listen_addr = 127.0.0.1',
+      `listen_port = ${port}`,
+      'unix_socket_dir =',
+      'auth_type = trust',
+      `auth_file = ${base}.users`,
+      'pool_mode = transaction',
+      'max_client_conn = 1000',
+      'default_pool_size = 20',
+      'ignore_startup_parameters = extra_float_digits',
+      `logfile = ${base}.log`,
+      `pidfile = ${base}.pid`,
+    ].join('\n') + '\n'
+  )
+  servers.pidFiles.push(`${base}.pid`)
+  // PgBouncer refuses to run as root: as the postgres user when we are root.
+  const asRoot = process.getuid?.() === 0
+  if (asRoot) {
+    const uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout)
+    const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout)
+    for (const f of [dir, `${base}.users`, `${base}.ini`]) chownSync(f, uid, gid)
+  }
+  servers.children.push(
+    asRoot
+      ? spawn('runuser', ['-u', 'postgres', '--', '/usr/sbin/pgbouncer', `${base}.ini`], {
+          stdio: 'ignore',
+        })
+      : spawn('/usr/sbin/pgbouncer', [`${base}.ini`], { stdio: 'ignore' })
+  )
+  return port
+}
+
+/** `wharf pool` (20 origin connections) in its own process. */
+async function startWharfPool(
+  servers: Servers,
+  upstream: string,
+  extra: readonly string[]
+): Promise<number> {
+  const port = await freePort()
+  servers.children.push(
+    spawn(
+      process.execPath,
+      [
+        WHARF,
+        'pool',
+        '--upstream',
+        upstream,
+        '--listen',
+        `127.0.0.1:${port}`,
+        '--max-connections',
+        '20',
+        '--stats-interval',
+        '0',
+        ...extra,
+      ],
+      { stdio: 'ignore' }
+    )
+  )
+  return port
+}
+
+async function stopServers(servers: Servers): Promise<void> {
+  for (const c of servers.children) c.kill('SIGTERM')
+  // runuser may not pass SIGTERM on: stop PgBouncer by the pid it wrote.
+  for (const f of servers.pidFiles) {
+    try {
+      const pid = Number(readFileSync(f, 'utf8').trim())
+      if (Number.isInteger(pid) && pid > 1) process.kill(pid, 'SIGTERM')
+    } catch {
+      // not started, or already gone
+    }
+  }
+  await Promise.all(
+    servers.children.map((c) =>
+      c.exitCode !== null || c.signalCode !== null
+        ? Promise.resolve()
+        : new Promise((r) => {
+            const t = setTimeout(() => {
+              c.kill('SIGKILL')
+              r(undefined)
+            }, 5000)
+            c.once('exit', () => {
+              clearTimeout(t)
+              r(undefined)
+            })
+          })
+    )
+  )
+}
+
+/** Runs the far-origin client in a fresh process; resolves its JSON line. */
+function farClient(params: Record<string, unknown>, timeoutMs: number): Promise<FarRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [join(import.meta.dirname, 'far-client.mjs'), JSON.stringify(params)],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }
+    )
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()))
+    child.stderr.on('data', (c: Buffer) => {
+      if (err.length < 4000) err += c.toString()
+    })
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      if (code !== 0) {
+        reject(new Error(`far client: exit ${code ?? signal}: ${err.trim().slice(0, 300)}`))
+        return
+      }
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as FarRun)
+      } catch (error) {
+        reject(error instanceof Error ? error : new Error(String(error)))
+      }
+    })
+  })
+}
+
+interface FarRun {
+  readonly p50: number
+  readonly p99: number
+  readonly n: number
+  readonly errors: number
+}
+
+export async function runPoolBench(options: PoolBenchOptions = {}): Promise<PoolBenchResult> {
   const duration = options.durationS ?? 10
   const runs = options.runs ?? 3
   const clients = options.clients ?? 8
   const cacheWarmupS = options.cacheWarmupS ?? 25
+  const farIterations = options.farIterations ?? 200
+  const farDelayMs = options.farDelayMs ?? 10
   const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'))
   if (spawnSync('pgbench', ['--version']).status !== 0)
     throw new Error('pgbench not found: run scripts/install-system-deps.sh as root')
   const server = await startPostgres({ auth: 'trust' })
-  const children: ChildProcess[] = []
+  const servers: Servers = { children: [], pidFiles: [] }
   const dir = mkdtempSync(join(tmpdir(), 'wharf-poolbench-'))
+  let proxy: DelayProxy | undefined
   try {
     log(`pool bench: PostgreSQL on ${server.port}; pgbench -i -s 1`)
     await run('pgbench', [
@@ -87,71 +288,20 @@ export async function runPoolBench(options: PoolBenchOptions = {}): Promise<Pool
       server.user,
       server.database,
     ])
+    writeFileSync(join(dir, 'hot.sql'), HOT_SCRIPT)
 
-    // PgBouncer (refuses to run as root: as the postgres user when we are root).
-    const bouncerPort = await freePort()
-    writeFileSync(join(dir, 'userlist.txt'), `"${server.user}" ""\n`)
-    writeFileSync(
-      join(dir, 'pgbouncer.ini'),
-      [
-        '[databases]',
-        `${server.database} = host=127.0.0.1 port=${server.port} dbname=${server.database}`,
-        '[pgbouncer]',
-        'listen_addr = 127.0.0.1',
-        `listen_port = ${bouncerPort}`,
-        'unix_socket_dir =',
-        'auth_type = trust',
-        `auth_file = ${join(dir, 'userlist.txt')}`,
-        'pool_mode = transaction',
-        'max_client_conn = 1000',
-        'default_pool_size = 20',
-        'ignore_startup_parameters = extra_float_digits',
-        `logfile = ${join(dir, 'pgbouncer.log')}`,
-        `pidfile = ${join(dir, 'pgbouncer.pid')}`,
-      ].join('\n') + '\n'
+    const upstreamOf = (port: number): string =>
+      `postgres://${server.user}@127.0.0.1:${port}/${server.database}?sslmode=disable`
+    const bouncerPort = await startBouncer(
+      servers,
+      dir,
+      'near',
+      server.port,
+      server.user,
+      server.database
     )
-    const asRoot = process.getuid?.() === 0
-    if (asRoot) {
-      const uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout)
-      const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout)
-      for (const f of ['', 'userlist.txt', 'pgbouncer.ini']) chownSync(join(dir, f), uid, gid)
-    }
-    const bouncer = asRoot
-      ? spawn(
-          'runuser',
-          ['-u', 'postgres', '--', '/usr/sbin/pgbouncer', join(dir, 'pgbouncer.ini')],
-          { stdio: 'ignore' }
-        )
-      : spawn('/usr/sbin/pgbouncer', [join(dir, 'pgbouncer.ini')], { stdio: 'ignore' })
-    children.push(bouncer)
-
-    const upstream = `postgres://${server.user}@127.0.0.1:${server.port}/${server.database}?sslmode=disable`
-    const wharfPort = await freePort()
-    const cachePort = await freePort()
-    for (const [port, extra] of [
-      [wharfPort, ['--no-cache']],
-      [cachePort, []],
-    ] as const) {
-      children.push(
-        spawn(
-          process.execPath,
-          [
-            WHARF,
-            'pool',
-            '--upstream',
-            upstream,
-            '--listen',
-            `127.0.0.1:${port}`,
-            '--max-connections',
-            '20',
-            '--stats-interval',
-            '0',
-            ...extra,
-          ],
-          { stdio: 'ignore' }
-        )
-      )
-    }
+    const wharfPort = await startWharfPool(servers, upstreamOf(server.port), ['--no-cache'])
+    const cachePort = await startWharfPool(servers, upstreamOf(server.port), [])
     await Promise.all([bouncerPort, wharfPort, cachePort].map((p) => waitForPort(p)))
 
     const targets = [
@@ -160,17 +310,21 @@ export async function runPoolBench(options: PoolBenchOptions = {}): Promise<Pool
       { target: 'wharf', port: wharfPort },
       { target: 'wharf+cache', port: cachePort },
     ] as const
-    const pgbench = async (port: number, connect: boolean, seconds: number): Promise<number> => {
+    const pgbench = async (
+      port: number,
+      mode: 'select' | 'select-connect' | 'hot',
+      seconds: number
+    ): Promise<number> => {
       const args = [
         '-n',
-        '-S',
+        ...(mode === 'hot' ? ['-f', join(dir, 'hot.sql')] : ['-S']),
         '-c',
         String(clients),
         '-j',
         '2',
         '-T',
         String(seconds),
-        ...(connect ? ['-C'] : []),
+        ...(mode === 'select-connect' ? ['-C'] : []),
         '-h',
         '127.0.0.1',
         '-p',
@@ -186,87 +340,163 @@ export async function runPoolBench(options: PoolBenchOptions = {}): Promise<Pool
     }
     // Warm every pool (and the JIT) once, so the measured runs see steady state. The cache gets
     // longer: pgbench -S draws from 100,000 accounts, and a cache only helps once it holds them.
-    for (const t of targets) await pgbench(t.port, false, Math.min(5, duration))
+    for (const t of targets) await pgbench(t.port, 'select', Math.min(5, duration))
     log(`pool bench: filling the cache for ${cacheWarmupS} s`)
-    await pgbench(cachePort, false, cacheWarmupS)
+    await pgbench(cachePort, 'select', cacheWarmupS)
     const rows: PoolBenchRow[] = []
-    for (const connect of [false, true]) {
+    for (const mode of ['select', 'select-connect', 'hot'] as const) {
+      // The hot set is 1,000 rows: a few seconds fill the cache.
+      if (mode === 'hot') await pgbench(cachePort, 'hot', Math.min(5, duration))
       const results = new Map<string, number[]>()
       // Interleave targets run by run: drift on a shared machine hits every target alike.
       for (let i = 0; i < runs; i++) {
         for (const t of targets) {
-          const tps = await pgbench(t.port, connect, duration)
+          const tps = await pgbench(t.port, mode, duration)
           results.set(t.target, [...(results.get(t.target) ?? []), tps])
-          log(
-            `pool bench: ${t.target}${connect ? ' -C' : ''} run ${i + 1}/${runs}: ${tps.toFixed(0)} tps`
-          )
+          log(`pool bench: ${t.target} ${mode} run ${i + 1}/${runs}: ${tps.toFixed(0)} tps`)
         }
       }
       for (const t of targets) {
-        const xs = results.get(t.target) ?? []
+        const what =
+          mode === 'hot'
+            ? `-f hot-set (1,000 rows, Zipfian 1.1)`
+            : `-S${mode === 'select' ? '' : ' -C'}`
         rows.push({
-          name: `pgbench -S -c ${clients} -j 2${connect ? ' -C' : ''}, ${t.target}`,
+          name: `pgbench ${what} -c ${clients} -j 2, ${t.target}`,
           target: t.target,
-          connectPerTransaction: connect,
-          tps: { median: median(xs), min: Math.min(...xs), max: Math.max(...xs), runs: xs },
+          scenario: mode === 'hot' ? 'hot' : 'select',
+          connectPerTransaction: mode === 'select-connect',
+          tps: stats(results.get(t.target) ?? []),
         })
       }
     }
-    return rows
-  } finally {
-    for (const c of children) c.kill('SIGTERM')
-    // runuser may not pass SIGTERM on: stop PgBouncer by the pid it wrote.
-    try {
-      const pid = Number(readFileSync(join(dir, 'pgbouncer.pid'), 'utf8').trim())
-      if (Number.isInteger(pid) && pid > 1) process.kill(pid, 'SIGTERM')
-    } catch {
-      // not started, or already gone
+
+    let far: PoolBenchResult['far']
+    if (farIterations > 0) {
+      try {
+        proxy = await startDelayProxy({ upstreamPort: server.port, delayMs: farDelayMs })
+        const farBouncer = await startBouncer(
+          servers,
+          dir,
+          'far',
+          proxy.port,
+          server.user,
+          server.database
+        )
+        const farWharf = await startWharfPool(servers, upstreamOf(proxy.port), ['--no-cache'])
+        const farCache = await startWharfPool(servers, upstreamOf(proxy.port), [])
+        await Promise.all([farBouncer, farWharf, farCache].map((p) => waitForPort(p)))
+        const farTargets = [
+          { target: 'direct', port: proxy.port },
+          { target: 'pgbouncer', port: farBouncer },
+          { target: 'wharf', port: farWharf },
+          { target: 'wharf+cache', port: farCache },
+        ] as const
+        const keys = Math.min(100, farIterations)
+        const client = (port: number, warmup: number, iterations: number): Promise<FarRun> =>
+          farClient(
+            { port, user: server.user, database: server.database, iterations, warmup, keys },
+            // 500 ms per request is far above any target's figure: a stuck run ends.
+            (warmup + iterations) * 500 + 30_000
+          )
+        const loopback: number[] = []
+        const p50s = new Map<string, number[]>()
+        const p99s = new Map<string, number[]>()
+        const errors = new Map<string, number>()
+        for (let i = 0; i < runs; i++) {
+          // The loopback path: the same client against PgBouncer next to a near PostgreSQL.
+          loopback.push((await client(bouncerPort, i === 0 ? 20 : 0, farIterations)).p50)
+          for (const t of farTargets) {
+            // The pools warm their origin connections (and the cache its keys) on the first run.
+            const warm = i > 0 ? 0 : t.target === 'direct' ? 5 : keys
+            const r = await client(t.port, warm, farIterations)
+            p50s.set(t.target, [...(p50s.get(t.target) ?? []), r.p50])
+            p99s.set(t.target, [...(p99s.get(t.target) ?? []), r.p99])
+            errors.set(t.target, (errors.get(t.target) ?? 0) + r.errors)
+            log(
+              `pool bench: far ${t.target} run ${i + 1}/${runs}: p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms (${r.n} requests, ${r.errors} errors)`
+            )
+          }
+        }
+        const loopbackP50 = median(loopback)
+        far = {
+          delayMs: farDelayMs,
+          iterations: farIterations,
+          loopbackP50,
+          floorMs: 2 * farDelayMs + loopbackP50,
+          rows: farTargets.map((t) => ({
+            target: t.target,
+            p50: stats(p50s.get(t.target) ?? []),
+            p99: stats(p99s.get(t.target) ?? []),
+            errors: errors.get(t.target) ?? 0,
+          })),
+        }
+      } catch (error) {
+        log(
+          `pool bench: far origin failed: ${error instanceof Error ? error.stack : String(error)}`
+        )
+        far = {
+          na: `failed: ${String(error instanceof Error ? error.message : error).slice(0, 200)}`,
+        }
+      }
     }
-    await Promise.all(
-      children.map((c) =>
-        c.exitCode !== null || c.signalCode !== null
-          ? Promise.resolve()
-          : new Promise((r) => {
-              const t = setTimeout(r, 5000)
-              c.once('exit', () => {
-                clearTimeout(t)
-                r(undefined)
-              })
-            })
-      )
-    )
+    return { rows, far }
+  } finally {
+    await stopServers(servers)
+    await proxy?.close()
     await server.stop()
     rmSync(dir, { recursive: true, force: true })
   }
 }
 
-export function formatPoolTable(rows: readonly PoolBenchRow[]): string {
-  const get = (target: string, connect: boolean): number =>
-    rows.find((r) => r.target === target && r.connectPerTransaction === connect)?.tps.median ?? NaN
+export function formatPoolTable(result: PoolBenchResult): string {
+  const { rows } = result
+  const get = (target: string, mode: string): number =>
+    rows.find((r) => r.target === target && modeOf(r) === mode)?.tps.median ?? NaN
   const lines = [
     '| run | direct | PgBouncer | wharf pool | wharf pool + cache |',
     '|---|---|---|---|---|',
   ]
-  for (const connect of [false, true]) {
+  for (const [mode, label] of [
+    ['select', '-S'],
+    ['select-connect', '-S -C'],
+    ['hot', '-f hot-set'],
+  ] as const) {
     const cell = (t: string): string => {
-      const r = rows.find((x) => x.target === t && x.connectPerTransaction === connect)
+      const r = rows.find((x) => x.target === t && modeOf(x) === mode)
       return r
         ? `${r.tps.median.toFixed(0)} (${r.tps.min.toFixed(0)}–${r.tps.max.toFixed(0)})`
         : 'n/a'
     }
     lines.push(
-      `| \`-S${connect ? ' -C' : ''}\` TPS | ${cell('direct')} | ${cell('pgbouncer')} | ${cell('wharf')} | ${cell('wharf+cache')} |`
+      `| \`${label}\` TPS | ${cell('direct')} | ${cell('pgbouncer')} | ${cell('wharf')} | ${cell('wharf+cache')} |`
     )
   }
   const ratio = (a: number, b: number): string =>
     Number.isFinite(a / b) ? `${(a / b).toFixed(2)}x` : 'n/a'
   lines.push(
     '',
-    `- wharf pool (no cache) / PgBouncer, -S: ${ratio(get('wharf', false), get('pgbouncer', false))} (target >= 1.0x)`,
-    `- wharf pool + cache / direct, -S: ${ratio(get('wharf+cache', false), get('direct', false))} (target >= 2x)`,
-    `- wharf pool / PgBouncer, -S -C: ${ratio(get('wharf', true), get('pgbouncer', true))} (target >= 1.0x)`
+    `- wharf pool (no cache) / PgBouncer, -S: ${ratio(get('wharf', 'select'), get('pgbouncer', 'select'))} (target >= 1.0x)`,
+    `- wharf pool / PgBouncer, -S -C: ${ratio(get('wharf', 'select-connect'), get('pgbouncer', 'select-connect'))} (target >= 1.0x)`,
+    `- wharf pool + cache / direct, hot set: ${ratio(get('wharf+cache', 'hot'), get('direct', 'hot'))} (target >= 2x)`
   )
+  const far = result.far
+  if (far && 'rows' in far) {
+    lines.push(
+      '',
+      `Far origin (${far.delayMs} ms each way), connect + one query, ms; floor ${far.floorMs.toFixed(2)} (loopback ${far.loopbackP50.toFixed(2)}):`,
+      ''
+    )
+    for (const r of far.rows)
+      lines.push(`- ${r.target}: p50 ${r.p50.median.toFixed(2)}, p99 ${r.p99.median.toFixed(2)}`)
+  } else if (far) lines.push('', `Far origin: ${far.na}`)
   return lines.join('\n')
+}
+
+/** select | select-connect | hot: which pgbench run a row is. */
+export function modeOf(row: PoolBenchRow): 'select' | 'select-connect' | 'hot' {
+  if ((row.scenario as string | undefined) === 'hot') return 'hot'
+  return row.connectPerTransaction ? 'select-connect' : 'select'
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -275,13 +505,15 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       duration: { type: 'string', default: '10' },
       runs: { type: 'string', default: '3' },
       clients: { type: 'string', default: '8' },
+      far: { type: 'string', default: '200' },
       json: { type: 'boolean' },
     },
   })
-  const rows = await runPoolBench({
+  const result = await runPoolBench({
     durationS: Number(values.duration),
     runs: Number(values.runs),
     clients: Number(values.clients),
+    farIterations: Number(values.far),
   })
-  console.log(values.json === true ? JSON.stringify(rows, null, 2) : formatPoolTable(rows))
+  console.log(values.json === true ? JSON.stringify(result, null, 2) : formatPoolTable(result))
 }

@@ -11,6 +11,8 @@ import { parse as parseToml } from 'smol-toml'
 import { parseRule } from '@wharf/sockets/egress'
 import { configError } from './errors.js'
 import type { IsolationMode } from './isolation.js'
+import { MODULE_TYPES, type ModuleRule, type ModuleType } from './bundle/rules.js'
+import type { BuildSettings } from './bundle/index.js'
 
 export const CONFIG_FILES = ['wrangler.json', 'wrangler.jsonc', 'wrangler.toml'] as const
 
@@ -70,6 +72,8 @@ export interface WorkerConfig {
   readonly exampleServices: readonly ExampleService[]
   /** How the runtime process is cut off from the network (see isolation.ts). */
   readonly isolation: IsolationMode
+  /** What the bundler reads: rules, define, alias, no_bundle, tsconfig, JSX. */
+  readonly build: BuildSettings
 }
 
 type Json = Record<string, unknown>
@@ -310,6 +314,7 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
     }
   }
 
+  const build = validateBuild(raw, file, main, fail, str, bool)
   const name = str(raw.name, 'name')
   return {
     file,
@@ -324,6 +329,82 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
     limits,
     exampleServices,
     isolation,
+    build: {
+      ...build,
+      compatibilityFlags: strList(raw.compatibility_flags, 'compatibility_flags'),
+    },
+  }
+}
+
+type Fail = (field: string, message: string) => never
+
+/** wrangler's build fields: rules, define, alias, no_bundle, find_additional_modules, base_dir… */
+function validateBuild(
+  raw: Json,
+  file: string,
+  main: string,
+  fail: Fail,
+  str: (value: unknown, field: string) => string | undefined,
+  bool: (value: unknown, field: string) => boolean | undefined
+): Omit<BuildSettings, 'compatibilityFlags'> {
+  const root = dirname(file)
+  const rules: ModuleRule[] = []
+  if (raw.rules !== undefined) {
+    if (!Array.isArray(raw.rules)) fail('rules', 'must be an array of { type, globs }')
+    ;(raw.rules as unknown[]).slice(0, 1000).forEach((entry, i) => {
+      const field = `rules[${i}]`
+      if (!isObject(entry)) return fail(field, 'must be an object')
+      if (!MODULE_TYPES.includes(entry.type as ModuleType)) {
+        return fail(`${field}.type`, `must be one of ${MODULE_TYPES.join(', ')}`)
+      }
+      if (!Array.isArray(entry.globs) || entry.globs.length > 1000) {
+        return fail(`${field}.globs`, 'must be an array of glob strings')
+      }
+      const globs = entry.globs.map(
+        (g: unknown, j) =>
+          str(g, `${field}.globs[${j}]`) ?? fail(`${field}.globs[${j}]`, 'is missing')
+      )
+      const fallthrough = bool(entry.fallthrough, `${field}.fallthrough`)
+      rules.push({
+        type: entry.type as ModuleType,
+        globs,
+        ...(fallthrough === undefined ? {} : { fallthrough }),
+      })
+    })
+  }
+  const stringMap = (value: unknown, field: string): Record<string, string> | undefined => {
+    if (value === undefined) return undefined
+    if (!isObject(value)) return fail(field, 'must be an object of strings')
+    const out: Record<string, string> = {}
+    for (const [k, v] of Object.entries(value).slice(0, 10_000)) {
+      out[k] = typeof v === 'string' ? v : fail(`${field}.${k}`, 'must be a string')
+    }
+    return out
+  }
+  const define = stringMap(raw.define, 'define')
+  const alias = stringMap(raw.alias, 'alias')
+  const noBundle = bool(raw.no_bundle, 'no_bundle')
+  const findAdditional = bool(raw.find_additional_modules, 'find_additional_modules')
+  const baseDirField = str(raw.base_dir, 'base_dir')
+  const baseDir = baseDirField === undefined ? dirname(main) : resolve(root, baseDirField)
+  const tsconfigField = str(raw.tsconfig, 'tsconfig')
+  if (tsconfigField !== undefined && !existsSync(resolve(root, tsconfigField))) {
+    fail('tsconfig', `names a file that does not exist: ${resolve(root, tsconfigField)}`)
+  }
+  const jsxFactory = str(raw.jsx_factory, 'jsx_factory')
+  const jsxFragment = str(raw.jsx_fragment, 'jsx_fragment')
+  return {
+    main,
+    root,
+    rules,
+    ...(define === undefined ? {} : { define }),
+    ...(alias === undefined ? {} : { alias }),
+    ...(noBundle === true ? { noBundle } : {}),
+    ...(findAdditional === true ? { findAdditionalModules: true } : {}),
+    baseDir,
+    ...(tsconfigField === undefined ? {} : { tsconfig: resolve(root, tsconfigField) }),
+    ...(jsxFactory === undefined ? {} : { jsxFactory }),
+    ...(jsxFragment === undefined ? {} : { jsxFragment }),
   }
 }
 

@@ -14,6 +14,7 @@ import { resolveIsolation, type IsolationMode } from './isolation.js'
 import { listenError } from './errors.js'
 import { logLine } from './logger.js'
 import { WorkerProcess } from './supervisor.js'
+import { WorkerBuilder, type WorkerBundle } from './bundle/index.js'
 
 export interface DevOptions {
   readonly dir: string
@@ -36,7 +37,7 @@ export interface DevServer {
 }
 
 const DEFAULT_PORT = 8787
-const RELOAD_DEBOUNCE_MS = 100
+const RELOAD_DEBOUNCE_MS = 50
 const DRAIN_MS = 30_000
 
 async function listen(server: net.Server, ip: string, port: number, probe: boolean): Promise<void> {
@@ -122,6 +123,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   let runtime: WorkerProcess | undefined
   let watcher: FSWatcher | undefined
   let reloadTimer: NodeJS.Timeout | undefined
+  let builder = new WorkerBuilder(config.build)
   const cleanup = async (): Promise<void> => {
     watcher?.close()
     clearTimeout(reloadTimer)
@@ -129,6 +131,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       server.close(() => resolve())
     })
     await runtime?.terminate()
+    await builder.dispose()
     await Promise.all([...services.map((s) => s.close()), ...hyperdrive.map((h) => h.close())])
   }
   try {
@@ -161,8 +164,10 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
     const origin = `http://${host}:${address.port}`
 
-    const buildData = (current: WorkerConfig): RuntimeData => ({
-      main: current.main,
+    const buildData = (current: WorkerConfig, bundle: WorkerBundle): RuntimeData => ({
+      main: bundle.entry,
+      source: current.main,
+      ...(bundle.unbundled ? { unbundled: true } : {}),
       origin,
       vars: { ...vars, ...current.vars, ...readDevVars(current.file), ...options.vars },
       limits: current.limits,
@@ -179,7 +184,12 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
         ...(h.error === undefined ? {} : { error: h.error }),
       })),
     })
-    let data = buildData(config)
+    const built = async (): Promise<WorkerBundle> => {
+      const bundle = await builder.build()
+      for (const warning of bundle.warnings) log(`[wharf:warn] build: ${warning}`)
+      return bundle
+    }
+    let data = buildData(config, await built())
     // Decided once per host: a reload that changes it needs a restart (said in the docs).
     const isolation = resolveIsolation(options.isolation ?? config.isolation)
 
@@ -211,13 +221,21 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     })
 
     if (options.watch !== false) {
+      let lastBuild = config.build
       let reloading = Promise.resolve()
       const reload = async (): Promise<void> => {
         log('⎔ Reloading local server...')
         let fresh: WorkerProcess
         try {
           // The config is read again (vars, limits, egress, main); services and bindings stay.
-          data = buildData(loadConfig(dirname(config.file), config.file))
+          const current = loadConfig(dirname(config.file), config.file)
+          if (JSON.stringify(current.build) !== JSON.stringify(lastBuild)) {
+            // New build settings need a new esbuild context; otherwise rebuild incrementally.
+            await builder.dispose()
+            builder = new WorkerBuilder(current.build)
+            lastBuild = current.build
+          }
+          data = buildData(current, await built())
           fresh = await startRuntime()
         } catch (error) {
           log(

@@ -4,7 +4,7 @@
  * address:port only, never a blanket loopback allow), and one log line per denial naming the
  * rule. The Worker only ever sees workerd's generic failure (or Cloudflare's port-25 message).
  */
-import { createEgressPolicy } from '@wharf/sockets/egress'
+import { createEgressPolicy, unbracketHost } from '@wharf/sockets/egress'
 import type { EgressConfig } from './config.js'
 import type { EgressPolicy, ScopedException } from './protocol.js'
 
@@ -20,7 +20,7 @@ export interface HostPolicyOptions {
 
 /** Strips IPv6 brackets and lowercases, so exception matching is exact but spelling-tolerant. */
 function normalHost(host: string): string {
-  return host.replace(/^\[(.*)\]$/, '$1').toLowerCase()
+  return unbracketHost(host).toLowerCase()
 }
 
 const selfDenied: Decision = {

@@ -42,7 +42,12 @@ export interface HyperdriveInfo {
 }
 
 export interface RuntimeData {
+  /** The built entry module (in its version directory: all the runtime loads of the Worker). */
   readonly main: string
+  /** The user's `main`, for messages. */
+  readonly source?: string
+  /** `no_bundle`: imports are as written, so the runtime resolves `cloudflare:*` itself. */
+  readonly unbundled?: boolean
   /** `http://HOST:PORT` of the dev server, for `request.url`. */
   readonly origin: string
   readonly vars: Record<string, unknown>

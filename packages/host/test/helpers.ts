@@ -240,10 +240,18 @@ export function openFds(pid: number): number {
 }
 
 /** Direct children of `pid` (the Worker's runtime process is a child of `wharf dev`). */
+/** The runtime processes among `pid`'s children (not esbuild's service process). */
 export function childPids(pid: number): number[] {
   return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
     .trim()
     .split(/\s+/)
     .filter((s) => s !== '')
     .map(Number)
+    .filter((child) => {
+      try {
+        return !readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('esbuild')
+      } catch {
+        return false
+      }
+    })
 }

@@ -94,7 +94,7 @@ describe('wharf serve: bad flags and config', () => {
     try {
       const load = await runWharf(['serve', broken.dir, '--port', '0', '--processes', '1'], 30_000)
       assert.equal(load.code, 1)
-      assert.match(load.stderr, /ERR_WHARF_WORKER_LOAD/)
+      assert.match(load.stderr, /ERR_WHARF_(BUILD|WORKER_LOAD)/)
       const started = performance.now()
       const spin = await runWharf(
         ['serve', spinning.dir, '--port', '0', '--processes', '1'],

@@ -62,7 +62,7 @@ describe('wharf serve: deploys under load', () => {
       late.length > 50 && late.every((a) => a.body === 'slept v2'),
       'the new version serves'
     )
-    assert.match(served.output(), /ERR_WHARF_WORKER_LOAD/)
+    assert.match(served.output(), /ERR_WHARF_(BUILD|WORKER_LOAD)/)
     // JSON logs: one line per request, with its id (the last ones may still be on their way).
     const logged = (): string[] =>
       served

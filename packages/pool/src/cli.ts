@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { boundedInt, parseListen, PoolConfigError } from './config.js'
-import { serveMetrics } from './metrics.js'
+import { serveMetrics } from './core/metrics.js'
 import { startPool, type PoolMetrics, type StartPoolOptions } from './pooler.js'
 
 export const POOL_USAGE = `Usage: wharf pool --upstream postgres://USER:PASSWORD@HOST:PORT/DB [options]
@@ -132,7 +132,18 @@ export async function poolCommand(argv: string[]): Promise<number> {
   let metricsServer: { url: string; close(): Promise<void> } | undefined
   if (values.metrics !== undefined) {
     const at = parseListen(values.metrics)
-    metricsServer = await serveMetrics(at.host, at.port, () => [pool.metrics()])
+    try {
+      metricsServer = await serveMetrics(at.host, at.port, () => [pool.metrics()])
+    } catch (error) {
+      // Close what runs, or the open origin connection keeps the process alive forever.
+      await pool.close()
+      throw new PoolConfigError(
+        `cannot serve metrics on ${values.metrics}: ${(error as Error).message}`,
+        {
+          cause: error,
+        }
+      )
+    }
     process.stdout.write(`[wharf:pool] metrics at ${metricsServer.url}\n`)
   }
   const every = boundedInt(values['stats-interval'] ?? '30', '--stats-interval', 0, 86_400)

@@ -1,14 +1,9 @@
 /** Parsing and validating the pooler's settings (operator input: checked, bounded, explained). */
 import { readFileSync } from 'node:fs'
-import type { OriginOptions } from './origin.js'
+import { PoolConfigError } from './errors.js'
+import type { OriginOptions } from './pg/origin.js'
 
-export class PoolConfigError extends Error {
-  readonly code = 'ERR_POOL_CONFIG'
-  constructor(message: string) {
-    super(message)
-    this.name = 'PoolConfigError'
-  }
-}
+export { PoolConfigError }
 
 export type SslMode = 'disable' | 'prefer' | 'require'
 

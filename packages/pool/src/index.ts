@@ -8,12 +8,17 @@
 export { startPool } from './pooler.js'
 export type { StartPoolOptions, RunningPool, PoolMetrics } from './pooler.js'
 export { poolCommand, POOL_USAGE } from './cli.js'
-export { PoolConfigError } from './config.js'
-export { PoolExhaustedError } from './origin-pool.js'
-export { OriginError } from './origin.js'
-export { ProtocolError } from './wire.js'
-export { prometheus, serveMetrics } from './metrics.js'
-export { DEFAULT_CACHE } from './cache.js'
-export type { CacheOptions } from './cache.js'
-export { RedisStore } from './redis-store.js'
-export type { SharedStoreOptions } from './redis-store.js'
+export {
+  PoolError,
+  PoolConfigError,
+  PoolExhaustedError,
+  PoolClosedError,
+  ProtocolError,
+  OriginError,
+  OriginAuthError,
+  OriginTlsError,
+  OriginTimeoutError,
+} from './errors.js'
+export { prometheus, serveMetrics } from './core/metrics.js'
+export { DEFAULT_CACHE } from './core/cache.js'
+export type { CacheOptions } from './core/cache.js'

@@ -5,13 +5,17 @@
 import { randomBytes } from 'node:crypto'
 import net from 'node:net'
 import tls from 'node:tls'
-import { DEFAULT_CACHE, QueryCache, type CacheOptions } from './cache.js'
-import { boundedInt, parseListen, parseUpstream, PoolConfigError } from './config.js'
-import { OriginPool } from './origin-pool.js'
-import { RedisStore } from './redis-store.js'
-import { makeVerifier } from './scram.js'
-import { Session, type CacheRequest, type ClientAuth, type Shared } from './session.js'
-import type { Volatility } from './sql.js'
+import { boundedInt, parseListen, parseUpstream } from './config.js'
+import { DEFAULT_CACHE, QueryCache, type CacheOptions } from './core/cache.js'
+import type { PoolMetrics } from './core/metrics.js'
+import { RedisStore } from './core/redis-store.js'
+import { PoolConfigError } from './errors.js'
+import { pgOriginPool, type PgPool } from './pg/origin-driver.js'
+import { makeVerifier } from './pg/scram.js'
+import { Session, type CacheRequest, type ClientAuth, type Shared } from './pg/session.js'
+import type { Volatility } from './pg/sql.js'
+
+export type { PoolMetrics } from './core/metrics.js'
 
 export interface StartPoolOptions {
   /** The origin: `postgres://user:password@host:port/database[?sslmode=...]`. */
@@ -56,32 +60,6 @@ export interface StartPoolOptions {
   readonly log?: (line: string) => void
 }
 
-export interface PoolMetrics {
-  readonly name: string
-  readonly clients: number
-  readonly clientsTotal: number
-  readonly originConnections: number
-  readonly originIdle: number
-  readonly waitingClients: number
-  readonly leases: number
-  readonly originCreated: number
-  readonly originFailed: number
-  readonly resets: number
-  readonly acquireTimeouts: number
-  readonly refused: number
-  readonly cache: {
-    readonly enabled: boolean
-    readonly entries: number
-    readonly bytes: number
-    readonly hits: number
-    readonly staleHits: number
-    readonly misses: number
-    readonly stores: number
-    readonly evictions: number
-    readonly invalidations: number
-  }
-}
-
 export interface RunningPool {
   /** What a driver needs (Hyperdrive's binding fields). */
   readonly connectionString: string
@@ -113,7 +91,7 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
   const listen = parseListen(options.listen ?? '127.0.0.1:6543')
   const name = options.name ?? 'pool'
   const log = options.log ?? (() => undefined)
-  const pool = new OriginPool(origin, {
+  const pool = pgOriginPool(origin, {
     maxConnections: boundedInt(options.maxConnections ?? 10, 'maxConnections', 1, 10_000),
     maxWaiting: boundedInt(options.maxWaiting ?? 1000, 'maxWaiting', 0, 1_000_000),
     acquireTimeoutMs: boundedInt(
@@ -124,10 +102,29 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     ),
     idleTimeoutMs: boundedInt(options.idleTimeoutMs ?? 600_000, 'idleTimeoutMs', 1000, 86_400_000),
   })
-  const cache =
+  let auth: ClientAuth
+  let user: string
+  let password: string
+  if (options.auth === 'trust') {
+    if (!isLoopback(listen.host)) {
+      throw new PoolConfigError(
+        `trust authentication only on a loopback address (listen is ${listen.host})`
+      )
+    }
+    auth = { method: 'trust' }
+    user = origin.user
+    password = ''
+  } else {
+    user = options.auth?.user ?? origin.user
+    password = options.auth?.password ?? randomBytes(16).toString('hex')
+    const iterations = options.auth?.iterations ?? (options.auth ? 4096 : 16)
+    auth = { method: 'scram-sha-256', user, verifier: makeVerifier(password, iterations) }
+  }
+
+  const cacheOptions: CacheOptions | undefined =
     options.cache === false
       ? undefined
-      : new QueryCache({
+      : {
           maxAgeMs: boundedInt(
             options.cache?.maxAgeMs ?? DEFAULT_CACHE.maxAgeMs,
             'cache.maxAgeMs',
@@ -152,29 +149,50 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
             0,
             1024 ** 3
           ),
-        })
+        }
 
-  let auth: ClientAuth
-  let user: string
-  let password: string
-  if (options.auth === 'trust') {
-    if (!isLoopback(listen.host)) {
-      throw new PoolConfigError(
-        `trust authentication only on a loopback address (listen is ${listen.host})`
-      )
+  // The listener is bound first, before any origin or Redis connection exists: a busy or bad
+  // address fails at once, and none of the pooler's own outgoing connections can be holding the
+  // port (an ephemeral source port equal to a fixed --listen port gave EADDRINUSE on a free
+  // port). Clients that connect before start-up finished wait, paused, until it has.
+  const started: { shared?: Shared } = {}
+  const early = new Set<net.Socket>()
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    socket.setNoDelay(true)
+    socket.on('error', () => undefined)
+    if (started.shared) {
+      new Session(socket, started.shared)
+      return
     }
-    auth = { method: 'trust' }
-    user = origin.user
-    password = ''
-  } else {
-    user = options.auth?.user ?? origin.user
-    password = options.auth?.password ?? randomBytes(16).toString('hex')
-    const iterations = options.auth?.iterations ?? (options.auth ? 4096 : 16)
-    auth = { method: 'scram-sha-256', user, verifier: makeVerifier(password, iterations) }
+    if (early.size >= 1000) {
+      socket.destroy()
+      return
+    }
+    socket.pause()
+    early.add(socket)
+    socket.once('close', () => early.delete(socket))
+  })
+  server.maxConnections = 10_000
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error) =>
+      reject(
+        new PoolConfigError(
+          `cannot listen on ${options.listen ?? '127.0.0.1:6543'}: ${error.message}`,
+          { cause: error }
+        )
+      )
+    )
+    server.listen(listen.port, listen.host, () => resolve())
+  })
+  const abandon = async (): Promise<void> => {
+    for (const socket of early) socket.destroy()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+    await pool.close()
+    await store?.close()
   }
 
   let store: RedisStore | undefined
-  if (cache && options.cacheStore) {
+  if (cacheOptions && options.cacheStore) {
     store = new RedisStore({
       url: options.cacheStore.redis,
       ...(options.cacheStore.prefix === undefined ? {} : { prefix: options.cacheStore.prefix }),
@@ -183,21 +201,21 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
         : {
             timeoutMs: boundedInt(options.cacheStore.timeoutMs, 'cacheStore.timeoutMs', 1, 60_000),
           }),
-      maxReplyBytes: cache.options.maxEntryBytes + 64 * 1024,
+      maxReplyBytes: cacheOptions.maxEntryBytes + 64 * 1024,
     })
     try {
       await store.start()
     } catch (error) {
-      await store.close()
+      await abandon()
       throw error instanceof PoolConfigError
         ? error
         : new PoolConfigError(
             `cache store ${options.cacheStore.redis}: ${(error as Error).message}`
           )
     }
-    cache.store = store
-    store.onRemoteInvalidate = (tables) => cache.invalidate(tables, true)
   }
+
+  const cache = cacheOptions && new QueryCache(cacheOptions, store)
 
   // One connection now: bad settings fail here, and clients get the origin's parameters.
   let volatility: Volatility = new Map()
@@ -205,11 +223,11 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     await pool.warm()
     if (cache) volatility = await loadVolatility(pool)
   } catch (error) {
-    await store?.close()
+    await abandon()
     throw error
   }
 
-  const shared: Shared = {
+  const ready: Shared = {
     pool,
     cache,
     auth,
@@ -221,11 +239,19 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     maxBacklogBytes: Math.max(maxMessageBytes, 1024 * 1024),
     startupTimeoutMs: 10_000,
     volatility: () => volatility,
+    parameters: () => pool.first?.parameters ?? new Map<string, string>(),
     statementNames: new Map(),
     sessions: new Map(),
     stats: { clients: 0, clientsTotal: 0, refused: 0, cacheServed: 0 },
     refresh: (key, request) => void refresh(key, request),
     log,
+  }
+  started.shared = ready
+  for (const socket of early) {
+    early.delete(socket)
+    if (socket.destroyed) continue
+    new Session(socket, ready)
+    socket.resume()
   }
 
   /** Stale-while-revalidate: re-run the request on a pooled connection and store the result. */
@@ -270,22 +296,6 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     else cache.refreshFailed(key)
   }
 
-  const server = net.createServer({ noDelay: true }, (socket) => {
-    socket.setNoDelay(true)
-    socket.on('error', () => undefined)
-    new Session(socket, shared)
-  })
-  server.maxConnections = 10_000
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error) =>
-      reject(
-        new PoolConfigError(
-          `cannot listen on ${options.listen ?? '127.0.0.1:6543'}: ${error.message}`
-        )
-      )
-    )
-    server.listen(listen.port, listen.host, () => resolve())
-  })
   const address = server.address() as net.AddressInfo
   const host = address.address
   const port = address.port
@@ -301,8 +311,8 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
 
   const metrics = (): PoolMetrics => ({
     name,
-    clients: shared.stats.clients,
-    clientsTotal: shared.stats.clientsTotal,
+    clients: ready.stats.clients,
+    clientsTotal: ready.stats.clientsTotal,
     originConnections: pool.size,
     originIdle: pool.idleCount,
     waitingClients: pool.waiting,
@@ -311,7 +321,7 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     originFailed: pool.stats.failed,
     resets: pool.stats.resets,
     acquireTimeouts: pool.stats.waitedTooLong,
-    refused: shared.stats.refused,
+    refused: ready.stats.refused,
     cache: {
       enabled: cache !== undefined,
       entries: cache?.size ?? 0,
@@ -336,7 +346,7 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve())
-        for (const session of [...shared.sessions.values()]) session.close()
+        for (const session of [...ready.sessions.values()]) session.close()
       })
       await pool.close()
       await store?.close()
@@ -348,7 +358,7 @@ function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host)
 }
 
-async function loadVolatility(pool: OriginPool): Promise<Volatility> {
+async function loadVolatility(pool: PgPool): Promise<Volatility> {
   const conn = await pool.acquire()
   try {
     const rows = await conn.simpleQuery(

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import net from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
@@ -84,6 +85,62 @@ describe('wharf pool (the command)', () => {
       assert.equal(code, 0)
     } finally {
       child.kill('SIGKILL')
+    }
+  })
+
+  /** Runs `wharf pool ARGS` and returns its exit code and stderr; fails if it runs 10 s. */
+  async function runToExit(
+    args: string[]
+  ): Promise<{ code: number | null; err: string; ms: number }> {
+    const started = Date.now()
+    const run = spawn(process.execPath, [BIN, 'pool', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let err = ''
+    run.stderr.on('data', (c: Buffer) => (err += c.toString()))
+    const timer = setTimeout(() => run.kill('SIGKILL'), 10_000)
+    const code = await exited(run)
+    clearTimeout(timer)
+    assert.notEqual(run.signalCode, 'SIGKILL', `wharf pool ${args.join(' ')} hung: ${err}`)
+    return { code, err, ms: Date.now() - started }
+  }
+
+  it('a busy --listen or --metrics address exits 1 at once instead of hanging', async () => {
+    const busy = net.createServer()
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve))
+    const port = (busy.address() as net.AddressInfo).port
+    try {
+      const upstream = `${server.connectionString}?sslmode=disable`
+      const listen = await runToExit(['--upstream', upstream, '--listen', `127.0.0.1:${port}`])
+      assert.equal(listen.code, 1)
+      assert.match(listen.err, /ERR_POOL_CONFIG: cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/)
+      const metrics = await runToExit([
+        '--upstream',
+        upstream,
+        '--listen',
+        '127.0.0.1:0',
+        '--metrics',
+        `127.0.0.1:${port}`,
+      ])
+      assert.equal(metrics.code, 1)
+      assert.match(
+        metrics.err,
+        /ERR_POOL_CONFIG: cannot serve metrics on 127\.0\.0\.1:\d+: .*EADDRINUSE/
+      )
+      const bad = await runToExit([
+        '--upstream',
+        upstream,
+        '--user',
+        'u',
+        '--password',
+        'p',
+        '--listen',
+        '256.1.1.1:5432',
+      ])
+      assert.equal(bad.code, 1)
+      assert.match(bad.err, /ERR_POOL_CONFIG: cannot listen on 256\.1\.1\.1:5432/)
+    } finally {
+      busy.close()
     }
   })
 

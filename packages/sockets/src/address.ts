@@ -34,6 +34,14 @@ export function toJsString(value: unknown): string {
   return String(value)
 }
 
+/**
+ * Drops the brackets of an IPv6 literal (`[::1]` -> `::1`); anything else is returned as is.
+ * The one place this is done: TLS names, dial targets and policy exceptions all use it.
+ */
+export function unbracketHost(host: string): string {
+  return host.length > 1 && host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host
+}
+
 function typeError(message: string): TypeError {
   return new TypeError(message)
 }
@@ -187,14 +195,14 @@ export function parseConnectArguments(
   }
   // 3. The whole host:port string must be short and made of host characters only.
   if (!VALID_HOST_CHARS.test(addressString)) throw typeError(msg.ADDRESS_INVALID_HOST)
-  // 5. secureTransport after the address checks.
+  // 4. secureTransport after the address checks, then the remaining options in order.
   const secureTransport = parseSecureTransport(raw.secureTransport)
   const allowHalfOpen = Boolean(raw.allowHalfOpen)
   const highWaterMark =
     raw.highWaterMark === undefined ? undefined : toHighWaterMark(raw.highWaterMark)
   const node = validateNodeOptions(raw)
   // The TLS name drops IPv6 brackets: it's what a certificate's IP SAN holds.
-  const tlsName = domain.startsWith('[') && domain.endsWith(']') ? domain.slice(1, -1) : domain
+  const tlsName = unbracketHost(domain)
   return {
     addressString,
     domain: tlsName,

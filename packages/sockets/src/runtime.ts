@@ -10,6 +10,17 @@
 import type { Socket as NodeSocket } from 'node:net'
 import type { EgressPolicy } from './egress/types.js'
 
+export { unbracketHost } from './address.js'
+
+export {
+  EgressDeniedError,
+  SocketAddressError,
+  SocketClosedBeforeOpenError,
+  SocketConnectTimeoutError,
+  SocketUpgradeError,
+  WharfSocketsError,
+} from './errors.js'
+
 /** Where `dial` must connect: the hostname as the Worker wrote it (or the policy's address). */
 export interface DialTarget {
   readonly hostname: string

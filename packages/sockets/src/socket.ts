@@ -1,37 +1,33 @@
 /**
  * `Socket`: workerd's socket lifecycle (sockets.c++) on top of `node:net`/`node:tls`.
  *
- * The public class is a thin facade; `SocketCore` holds the state machine. Events settle in
- * workerd's order: on failure `closed` rejects before `opened`; `close()` waits for `opened`,
- * flushes queued writes, then cancels the streams and drops the connection; reading EOF with
- * `allowHalfOpen: false` flushes and closes the write side before `closed` resolves.
+ * The public class is a thin facade over `SocketCore`, which holds one lifecycle phase
+ * (lifecycle.ts) and delegates to the parts that own their state: the read side (read-side.ts),
+ * the write side (write-side.ts), connection set-up (connection.ts) and StartTLS (starttls.ts).
+ * Events settle in workerd's order: on failure `closed` rejects before `opened`; `close()` waits
+ * for `opened`, flushes queued writes, then cancels the streams and drops the connection; reading
+ * EOF with `allowHalfOpen: false` flushes and closes the write side before `closed` resolves.
  */
-import { randomBytes } from 'node:crypto'
-import net from 'node:net'
-import tls from 'node:tls'
-import { toJsString, type ParsedConnect, type SecureTransport } from './address.js'
+import assert from 'node:assert'
+import type net from 'node:net'
+import type tls from 'node:tls'
+import type { ParsedConnect, SecureTransport } from './address.js'
+import { Connection, establish, type SetupHost } from './connection.js'
 import * as diag from './diagnostics.js'
+import { SocketClosedBeforeOpenError } from './errors.js'
+import { Phase, assertTransition, isLive, isTransportEnd, type TransportEnd } from './lifecycle.js'
 import * as msg from './messages.js'
+import { ReadSide, type ReadHost } from './read-side.js'
 import type { SocketTerms } from './runtime.js'
-import type {
-  ReadableByteStreamController,
-  WritableStreamDefaultController,
-  WritableStreamDefaultWriter,
-} from 'node:stream/web'
 import {
-  chunkToBytes,
-  closeFromInside,
-  closeHeldWriter,
-  createReadable,
-  createWritable,
-  deferred,
-  noop,
-  type Deferred,
-  type SocketReadableStream,
-  type SocketWritableStream,
-  type StreamOwner,
-} from './streams.js'
-import { collectCa, tlsClientOptions } from './tls-context.js'
+  Upgrade,
+  internalError,
+  startTls,
+  type UpgradeSource,
+  type UpgradeTarget,
+} from './starttls.js'
+import { deferred, noop } from './streams.js'
+import { WriteSide, type WriteHost } from './write-side.js'
 
 /** What `opened` resolves to. Both keys are present, as in workerd; `localAddress` is undefined. */
 export interface SocketInfo {
@@ -47,22 +43,8 @@ export interface TlsOptions {
 }
 
 const kCreate = Symbol('wharf.socket.create')
-const DEFAULT_WRITABLE_HWM = 1
 /** How long close() lets an in-progress connect finish before abandoning it. */
 const CLOSE_CONNECT_GRACE_MS = 5000
-
-function internalError(): Error {
-  return new Error(`internal error; reference = ${randomBytes(12).toString('hex')}`)
-}
-
-/** Transfers a received chunk into the stream without copying when it owns its whole buffer. */
-function ownBytes(chunk: Buffer): Uint8Array {
-  if (chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength) {
-    return new Uint8Array(chunk.buffer, 0, chunk.byteLength)
-  }
-  return new Uint8Array(chunk)
-}
-
 /** How long teardown waits for buffered writes to reach the kernel before destroying anyway. */
 const END_FLUSH_TIMEOUT_MS = 5000
 
@@ -82,21 +64,17 @@ function endThenDestroy(node: net.Socket): Promise<void> {
   })
 }
 
-/** Resolves once Node's own write buffer is empty (or the socket is gone). */
-function drained(node: net.Socket): Promise<void> {
-  if (node.writableLength === 0 || node.destroyed) return Promise.resolve()
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      node.off('drain', done)
-      node.off('close', done)
-      resolve()
-    }
-    node.once('drain', done)
-    node.once('close', done)
-  })
-}
-
-class SocketCore implements StreamOwner {
+/*
+ * Invariants (asserted where they matter):
+ * - `phase` moves only along lifecycle.ts's transitions.
+ * - `beforeClose` is set exactly while `phase` is Closing or Closed.
+ * - the runtime's `onFinished` and the close channel fire once: when the transport ends (a
+ *   TransportEnd phase, or Closed from a live phase); an upgraded socket's terms belong to the
+ *   new socket.
+ */
+class SocketCore
+  implements ReadHost, WriteHost, SetupHost, UpgradeSource<Socket>, UpgradeTarget<Socket>
+{
   readonly socket: Socket
   readonly parsed: ParsedConnect
   readonly secureTransport: SecureTransport
@@ -104,236 +82,108 @@ class SocketCore implements StreamOwner {
   readonly info: SocketInfo
   readonly opened = deferred<SocketInfo>(true)
   readonly closed = deferred<void>(true)
-  /** Settles when the connection is usable; rejects with the writable's abort error. */
-  private connection: Deferred<void> | undefined
-  private connectError: Error | undefined
-
-  node: net.Socket | undefined
-  connected = false
-  failed = false
-  closing = false
-  closeDone = false
-  lost = false
-  private openedDeferred = false
-  writeSideClosed = false
-  upgraded = false
-  startTlsCalled = false
-  /** The connection was closed or taken over by `startTls()`: startTls can no longer start. */
-  gone = false
-  pendingRead: Deferred<unknown> | undefined
-  lastWriter: WritableStreamDefaultWriter<unknown> | undefined
-  private writeEndClosed = false
-
-  // The streams are made on first use: an idle socket costs a fraction of the memory, and data
-  // waits in the kernel until someone reads. What happened before they existed is replayed.
-  private readableStream: SocketReadableStream | undefined
-  private writableStream: SocketWritableStream | undefined
-  private readController: ReadableByteStreamController | undefined
-  private writeController: WritableStreamDefaultController | undefined
-  private readEnd: Error | null | undefined
-  private writeEnd: Error | undefined
-  private paused = true
-  private pullPending = false
-  private eofPending = false
-  private eofDelivered = false
-  private readCancelled = false
-  private pendingWrites = 0
-  private flushWaiters: (() => void)[] = []
-  private finished = false
-  private ownsTerms = true
-  private timer: NodeJS.Timeout | undefined
+  phase: Phase = Phase.Connecting
+  /** While Closing/Closed: the phase the socket would be in without close(). */
+  private beforeClose: Phase | undefined
+  upgrade: Upgrade = Upgrade.None
+  readonly connection = new Connection()
+  readonly read: ReadSide
+  readonly write: WriteSide
 
   constructor(parsed: ParsedConnect, secureTransport: SecureTransport, terms: SocketTerms) {
     this.parsed = parsed
     this.secureTransport = secureTransport
     this.terms = terms
     this.info = { remoteAddress: parsed.addressString, localAddress: undefined }
+    this.read = new ReadSide(this)
+    this.write = new WriteSide(this, parsed.highWaterMark)
     this.socket = new Socket(kCreate, this)
   }
 
-  get readable(): SocketReadableStream {
-    this.readableStream ??= createReadable(this, {
-      type: 'bytes',
-      start: (controller) => {
-        this.readController = controller
-        if (this.readEnd === null) controller.close()
-        else if (this.readEnd !== undefined) controller.error(this.readEnd)
-      },
-      pull: () => this.pull(),
-      cancel: () => this.cancelReading(),
-    })
-    return this.readableStream
-  }
+  // ---- state the parts consult --------------------------------------------------------------
 
-  get writable(): SocketWritableStream {
-    this.writableStream ??= createWritable(
-      this,
-      {
-        start: (controller) => {
-          this.writeController = controller
-          if (this.writeEnd !== undefined) controller.error(this.writeEnd)
-        },
-        write: (chunk) => this.sinkWrite(chunk),
-        close: () => this.sinkClose(),
-      },
-      this.parsed.highWaterMark ?? DEFAULT_WRITABLE_HWM
-    )
-    if (this.writeEndClosed) void closeFromInside(this.writableStream, this)
-    return this.writableStream
+  get closing(): boolean {
+    return this.phase === Phase.Closing || this.phase === Phase.Closed
   }
-
-  /** Resolves when connected; rejects with the writable's error if connecting failed. */
-  private whenConnected(): Promise<void> {
-    if (this.connected) return Promise.resolve()
-    if (this.connectError) return Promise.reject(this.connectError)
-    this.connection ??= deferred<void>(true)
-    return this.connection.promise
+  get closeDone(): boolean {
+    return this.phase === Phase.Closed
+  }
+  get failed(): boolean {
+    return this.connection.failed
+  }
+  get connected(): boolean {
+    return this.connection.connected
+  }
+  get node(): net.Socket | undefined {
+    return this.connection.node
+  }
+  get liveNode(): net.Socket | undefined {
+    return this.connection.connected ? this.connection.node : undefined
+  }
+  get gone(): boolean {
+    const { phase } = this
+    if (this.upgrade >= Upgrade.Taken || this.connection.failed) return true
+    if (phase === Phase.Closing)
+      return this.beforeClose !== undefined && isTransportEnd(this.beforeClose)
+    return !isLive(phase)
+  }
+  get upgraded(): boolean {
+    return this.upgrade === Upgrade.Done
   }
 
   assertIo(kind: 'Readable' | 'Writable'): void {
     this.terms.assertIo?.(kind)
   }
 
-  trackWrite(): () => void {
-    this.pendingWrites++
-    return this.untrackWrite
+  whenConnected(): Promise<void> {
+    return this.connection.whenConnected()
   }
 
-  /** Settles one tracked write; bound once so the hot path allocates no closure per write. */
-  private readonly untrackWrite = (): void => {
-    if (--this.pendingWrites === 0 && this.flushWaiters.length > 0) {
-      const waiters = this.flushWaiters
-      this.flushWaiters = []
-      for (const w of waiters) w()
-    }
+  private to(next: Phase): void {
+    assertTransition(this.phase, next)
+    this.phase = next
   }
 
-  /** Resolves once every write accepted so far has reached the kernel (or failed). */
-  flushWrites(): Promise<void> {
-    if (this.pendingWrites === 0) return Promise.resolve()
-    return new Promise((resolve) => this.flushWaiters.push(resolve))
-  }
-
-  // ---- connecting -------------------------------------------------------------------------
-
-  async establish(): Promise<void> {
-    const { parsed } = this
-    try {
-      if (this.terms.admitted) await this.terms.admitted
-    } catch (error) {
-      this.fail(error, error instanceof Error ? error.message : undefined)
-      return
-    }
-    const timeoutMs = parsed.node.connectTimeoutMs ?? this.terms.connectTimeoutMs
-    // Only a policy's lookup or a dial can be aborted; without them, skip the (costly) controller.
-    const abort = this.terms.policy || this.terms.dial ? new AbortController() : undefined
-    if (timeoutMs !== undefined) {
-      this.timer = setTimeout(() => {
-        const error = Object.assign(new Error(`connect timed out after ${timeoutMs} ms`), {
-          code: 'ERR_SOCKET_CONNECT_TIMEOUT',
-        })
-        abort?.abort(error)
-        this.fail(error)
-      }, timeoutMs)
-    }
-    const target = parsed.target
-    if (target === undefined) {
-      this.fail(new Error(`address ${parsed.addressString} is not a reachable host:port`))
-      return
-    }
-    let host = target.host
-    if (this.terms.policy && abort) {
-      let decision
-      try {
-        decision = await this.terms.policy.decide(host, target.port, abort.signal)
-      } catch (error) {
-        this.fail(error)
-        return
-      }
-      if (this.failed) return
-      if (!decision.allowed) {
-        this.fail(
-          Object.assign(new Error(`egress denied by ${decision.rule}: ${decision.reason}`), {
-            code: 'ERR_EGRESS_DENIED',
-          }),
-          decision.workerMessage
-        )
-        return
-      }
-      host = decision.address
-    }
-    if (this.failed) return
-    if (this.terms.dial && abort) {
-      await this.establishByDial(host, target.port, abort.signal)
-      return
-    }
-    let node: net.Socket
-    if (this.secureTransport === 'on') {
-      const ca = collectCa(this.terms.ca, parsed.node.ca)
-      node = tls.connect({
-        ...tlsClientOptions(parsed.domain, ca),
-        host,
-        port: target.port,
-        allowHalfOpen: true,
-        noDelay: true,
-      } as tls.ConnectionOptions)
-      node.once('secureConnect', () => this.onConnected())
+  /**
+   * The transport ended without close() (failure, loss, EOF close, takeover). While closing, the
+   * end is remembered for `gone`; it is reported either way, once.
+   */
+  private transportEnded(end: TransportEnd, reason: string): void {
+    if (this.phase === Phase.Closing) {
+      assert(this.beforeClose !== undefined)
+      if (isTransportEnd(this.beforeClose)) return
+      this.beforeClose = end
     } else {
-      node = net.connect({ host, port: target.port, allowHalfOpen: true, noDelay: true })
-      node.once('connect', () => this.onConnected())
+      if (!isLive(this.phase)) return
+      this.to(end)
     }
-    this.attach(node)
+    this.report(reason)
   }
 
-  /** The runtime opens the connection (e.g. a broker outside a sandbox); TLS is added here. */
-  private async establishByDial(
-    hostname: string,
-    port: number,
-    signal: AbortSignal
-  ): Promise<void> {
-    let plain: net.Socket
-    try {
-      if (!this.terms.dial) throw new Error('no dial')
-      plain = await this.terms.dial({ hostname, port }, signal)
-    } catch (error) {
-      const workerMessage = (error as { workerMessage?: unknown } | null)?.workerMessage
-      this.fail(error, typeof workerMessage === 'string' ? workerMessage : undefined)
-      return
+  private report(reason: string): void {
+    this.connection.clearTimer()
+    if (diag.closeChannel.hasSubscribers) {
+      diag.closeChannel.publish({ socket: this.socket, address: this.parsed.addressString, reason })
     }
-    if (this.failed || this.closing) {
-      plain.destroy()
-      if (!this.failed) this.fail(new Error('closed while connecting'))
-      return
-    }
-    // A socket made from a passed handle has Node's default (false): workerd's EOF rules are ours.
-    plain.allowHalfOpen = true
-    plain.setNoDelay(true)
-    if (this.secureTransport === 'on') {
-      const ca = collectCa(this.terms.ca, this.parsed.node.ca)
-      const secure = tls.connect({ ...tlsClientOptions(this.parsed.domain, ca), socket: plain })
-      secure.once('secureConnect', () => this.onConnected())
-      this.attach(secure)
-      return
-    }
-    this.attach(plain)
-    this.onConnected()
+    if (this.upgrade === Upgrade.None) this.terms.onFinished?.()
   }
+
+  // ---- connecting -----------------------------------------------------------------------------
 
   /** Wires a Node socket (plain, TLS, or TLS over a taken plain socket) to the streams. */
   attach(node: net.Socket): void {
-    this.node = node
+    this.connection.node = node
     node.pause()
-    node.on('data', (chunk: Buffer) => this.onData(chunk))
-    node.on('end', () => this.onEnd())
+    node.on('data', (chunk: Buffer) => this.read.onData(chunk, node))
+    node.on('end', () => this.read.onEnd())
     node.on('error', (error: Error) => this.onNodeError(error))
     node.on('close', () => this.onNodeClose())
   }
 
   onConnected(): void {
-    if (this.failed || this.connected) return
-    if (this.timer) clearTimeout(this.timer)
-    this.connected = true
-    this.connection?.resolve()
+    if (!this.connection.pending) return
+    this.connection.markConnected()
+    if (this.phase === Phase.Connecting) this.to(Phase.Open)
     if (diag.connectedChannel.hasSubscribers) {
       diag.connectedChannel.publish({
         socket: this.socket,
@@ -343,21 +193,19 @@ class SocketCore implements StreamOwner {
       })
     }
     // workerd: when startTls() was called before the connection opened, the old socket's
-    // `closed` settles first and its `opened` right after (see upgradeInto).
-    if (this.startTlsCalled) this.openedDeferred = true
-    else this.opened.resolve(this.info)
-    if (this.pullPending) this.resume()
+    // `closed` settles first and its `opened` right after (see releaseOpened).
+    if (this.upgrade === Upgrade.None) this.opened.resolve(this.info)
+    this.read.onConnected()
   }
 
   /** Connection failure before or during open: workerd's generic error, closed first. */
   fail(cause: unknown, workerMessage?: string): void {
-    if (this.failed || this.connected) {
-      if (this.connected) this.lose(cause)
+    if (this.connection.connected) {
+      this.lose(cause)
       return
     }
-    this.failed = true
-    this.gone = true
-    if (this.timer) clearTimeout(this.timer)
+    if (this.connection.failed) return
+    this.connection.markFailed()
     const message = workerMessage ?? msg.connectFailed(this.parsed.httpPort)
     diag.debug('connect to %s failed: %s', this.parsed.addressString, cause)
     if (diag.errorChannel.hasSubscribers) {
@@ -371,19 +219,18 @@ class SocketCore implements StreamOwner {
     this.closed.reject(new Error(message))
     this.opened.reject(new Error(message))
     const writeError = new Error(`jsg.Error: ${message}`)
-    this.connectError = writeError
-    if (this.writableStream?.locked === true && this.lastWriter) closeHeldWriter(this.lastWriter)
-    this.connection?.reject(writeError)
-    this.settlePendingRead(new Error('Stream was cancelled.'))
-    this.closeReadable()
-    this.errorWritable(writeError)
+    this.write.closeHeldWriter()
+    this.connection.rejectWrites(writeError)
+    this.read.settlePendingRead(new Error('Stream was cancelled.'))
+    this.read.close()
+    this.write.error(writeError)
     this.node?.destroy()
-    this.finish('failed')
+    this.transportEnded(Phase.Failed, 'failed')
   }
 
   /** A live connection broke (RST, EPIPE): I/O fails with "Network connection lost.". */
   lose(cause: unknown): void {
-    if (this.finished || this.closing) return
+    if (this.phase !== Phase.Open) return
     diag.debug('connection to %s lost: %s', this.parsed.addressString, cause)
     if (diag.errorChannel.hasSubscribers) {
       diag.errorChannel.publish({
@@ -394,197 +241,53 @@ class SocketCore implements StreamOwner {
       })
     }
     const error = new Error(msg.CONNECTION_LOST)
-    this.gone = true
-    this.lost = true
+    this.write.markLost()
+    this.to(Phase.Lost)
     // workerd resolves `closed` before the pending read and the writer learn of the loss.
     this.closed.resolve()
-    this.settlePendingRead(error)
-    if (!this.eofDelivered) this.errorReadable(error)
-    this.errorWritable(error)
+    this.read.settlePendingRead(error)
+    if (!this.read.eofDelivered) this.read.error(error)
+    this.write.error(error)
     this.node?.destroy()
-    this.finish('lost')
+    this.report('lost')
   }
-
-  // ---- reading ----------------------------------------------------------------------------
-
-  private resume(): void {
-    if (this.paused && this.node && this.connected) {
-      this.paused = false
-      this.node.resume()
-    }
-  }
-
-  private pull(): void {
-    if (this.eofPending) {
-      this.deliverEof()
-      return
-    }
-    this.pullPending = true
-    this.resume()
-  }
-
-  private onData(chunk: Buffer): void {
-    if (this.readCancelled || this.closing) return
-    this.pullPending = false
-    const controller = this.readController
-    if (controller === undefined) return
-    controller.enqueue(ownBytes(chunk))
-    // Nothing is read ahead of the application (workerd has no readable buffer): stop the
-    // socket once data is queued without a reader waiting for it.
-    if (!this.pullPending && (controller.desiredSize ?? 0) < 0 && !this.paused) {
-      this.paused = true
-      this.node?.pause()
-    }
-  }
-
-  private onEnd(): void {
-    if (this.readCancelled || this.closing) return
-    if (this.pullPending) this.deliverEof()
-    else this.eofPending = true
-  }
-
-  /** The application has now read EOF. */
-  private deliverEof(): void {
-    this.eofPending = false
-    this.pullPending = false
-    this.eofDelivered = true
-    this.closeReadable()
-    if (!this.parsed.allowHalfOpen) void this.closeWriteSideAfterEof()
-  }
-
-  private async closeWriteSideAfterEof(): Promise<void> {
-    await this.flushWrites()
-    if (this.closing || this.finished) return
-    this.writeSideClosed = true
-    const node = this.node
-    if (node && !node.destroyed) await endThenDestroy(node)
-    // The writable is now closed for good: a held writer's `closed` resolves, as in workerd,
-    // before the socket's `closed` does.
-    if (this.writableStream) await closeFromInside(this.writableStream, this)
-    else this.writeEndClosed = true
-    this.gone = true
-    this.closed.resolve()
-    this.finish('eof')
-  }
-
-  private cancelReading(): void {
-    // workerd: cancelling the reader leaves the socket open and writable.
-    this.readCancelled = true
-    this.paused = true
-    this.node?.pause()
-  }
-
-  settlePendingRead(error: Error): void {
-    const pending = this.pendingRead
-    if (pending) {
-      this.pendingRead = undefined
-      pending.reject(error)
-    }
-  }
-
-  closeReadable(): void {
-    const controller = this.readController
-    if (controller === undefined) {
-      if (this.readEnd === undefined) this.readEnd = null
-      return
-    }
-    try {
-      controller.close()
-      controller.byobRequest?.respond(0)
-    } catch {
-      // already closed or errored
-    }
-  }
-
-  private errorReadable(error: Error): void {
-    const controller = this.readController
-    if (controller === undefined) {
-      if (this.readEnd === undefined) this.readEnd = error
-      return
-    }
-    try {
-      controller.error(error)
-    } catch {
-      // already closed or errored
-    }
-  }
-
-  private errorWritable(error: Error): void {
-    const controller = this.writeController
-    if (controller === undefined) {
-      this.writeEnd ??= error
-      return
-    }
-    try {
-      controller.error(error)
-    } catch {
-      // already errored
-    }
-  }
-
-  // ---- writing ----------------------------------------------------------------------------
-
-  private sinkWrite(chunk: unknown): Promise<void> | void {
-    const bytes = chunkToBytes(chunk)
-    if (bytes === undefined) return Promise.reject(new TypeError(msg.WRITE_BAD_TYPE))
-    if (bytes === null || bytes.byteLength === 0) return
-    if (!this.connected) return this.whenConnected().then(() => this.writeNow(bytes))
-    return this.writeNow(bytes)
-  }
-
-  private writeNow(bytes: Uint8Array): Promise<void> | undefined {
-    const node = this.node
-    if (node === undefined || node.destroyed || node.writableEnded) {
-      return Promise.reject(new Error(msg.CONNECTION_LOST))
-    }
-    // Node buffers up to its own high-water mark (16 KiB); below it the write is as good as
-    // handed to the kernel, so settle now. Above it, wait for the write to drain: that wait is
-    // the backpressure the Worker sees through writer.ready. Failures surface via 'error'.
-    if (node.write(bytes)) return undefined
-    return new Promise((resolve, reject) => {
-      const onDrain = () => {
-        node.off('close', onClose)
-        resolve()
-      }
-      const onClose = () => {
-        node.off('drain', onDrain)
-        reject(new Error(msg.CONNECTION_LOST))
-      }
-      node.once('drain', onDrain)
-      node.once('close', onClose)
-    })
-  }
-
-  private async sinkClose(): Promise<void> {
-    // workerd: writer.close() waits for opened (ignoring failure), then half-closes.
-    try {
-      await this.whenConnected()
-    } catch {
-      return
-    }
-    const node = this.node
-    if (node === undefined || node.destroyed || node.writableEnded) return
-    await new Promise<void>((resolve) => node.end(resolve))
-  }
-
-  // ---- node events ------------------------------------------------------------------------
 
   private onNodeError(error: Error): void {
-    if (!this.connected) this.fail(error)
+    if (!this.connection.connected) this.fail(error)
     else this.lose(error)
   }
 
   private onNodeClose(): void {
-    if (!this.connected && !this.failed) {
-      this.fail(new Error('connection closed before it opened'))
+    if (this.connection.pending) {
+      this.fail(new SocketClosedBeforeOpenError('connection closed before it opened'))
     }
   }
 
-  // ---- close ------------------------------------------------------------------------------
+  // ---- reading EOF ----------------------------------------------------------------------------
+
+  onEofRead(): void {
+    if (!this.parsed.allowHalfOpen) void this.closeWriteSideAfterEof()
+  }
+
+  private async closeWriteSideAfterEof(): Promise<void> {
+    await this.write.flushWrites()
+    if (this.phase !== Phase.Open) return
+    this.write.markEnded()
+    const node = this.node
+    if (node && !node.destroyed) await endThenDestroy(node)
+    // The writable is now closed for good: a held writer's `closed` resolves, as in workerd,
+    // before the socket's `closed` does.
+    await this.write.closeFromInside()
+    this.closed.resolve()
+    this.transportEnded(Phase.Ended, 'eof')
+  }
+
+  // ---- close ----------------------------------------------------------------------------------
 
   close(): Promise<void> {
     if (!this.closing) {
-      this.closing = true
+      this.beforeClose = this.phase
+      this.to(Phase.Closing)
       void this.runClose()
     }
     return this.closed.promise.then(noop, noop)
@@ -595,162 +298,60 @@ class SocketCore implements StreamOwner {
     // that hangs must not make close() hang too: give it a bounded grace period.
     if (!this.opened.settled) {
       const grace = setTimeout(
-        () => this.fail(new Error('closed while connecting')),
+        () => this.fail(new SocketClosedBeforeOpenError('closed while connecting')),
         CLOSE_CONNECT_GRACE_MS
       )
       await this.opened.promise.then(noop, noop)
       clearTimeout(grace)
     }
-    await this.flushWrites()
+    await this.write.flushWrites()
     const closedError = new TypeError(msg.SOCKET_CLOSED)
     // workerd settles `closed` (and close()) first and rejects a pending read only afterwards, on
     // a later turn: drivers (redis-on-workers) rely on that order. Take the read over now.
-    const pendingRead = this.pendingRead
-    this.pendingRead = undefined
-    if (pendingRead) pendingRead.detached = true
-    this.closeReadable()
-    this.errorWritable(closedError)
-    this.writeSideClosed = true
+    const pendingRead = this.read.takePendingRead()
+    this.read.close()
+    this.write.error(closedError)
+    this.write.markEnded()
     const node = this.node
     if (node && !node.destroyed && !this.upgraded) {
       // end() writes out what Node still buffers, then sends FIN; destroy once that is done.
       await endThenDestroy(node)
     }
-    this.closeDone = true
-    this.gone = true
+    const wasLive = this.beforeClose !== undefined && !isTransportEnd(this.beforeClose)
+    this.to(Phase.Closed)
     this.closed.resolve()
-    this.finish('close')
+    if (wasLive) this.report('close')
     if (pendingRead) setImmediate(() => pendingRead.reject(closedError))
   }
 
-  private finish(reason: string): void {
-    if (this.finished) return
-    this.finished = true
-    if (this.timer) clearTimeout(this.timer)
-    if (diag.closeChannel.hasSubscribers) {
-      diag.closeChannel.publish({ socket: this.socket, address: this.parsed.addressString, reason })
-    }
-    if (this.ownsTerms) this.terms.onFinished?.()
-  }
-
-  // ---- startTls ---------------------------------------------------------------------------
+  // ---- startTls -------------------------------------------------------------------------------
 
   startTls(options: unknown): Socket {
-    if (
-      options !== undefined &&
-      options !== null &&
-      typeof options !== 'object' &&
-      typeof options !== 'function'
-    ) {
-      throw new TypeError(msg.STARTTLS_OPTIONS_NOT_OBJECT)
-    }
-    if (this.secureTransport === 'on') throw new TypeError(msg.STARTTLS_ON_TLS)
-    if (this.gone) throw new TypeError(msg.STARTTLS_CLOSED)
-    if (this.secureTransport === 'off') throw new TypeError(msg.STARTTLS_NOT_STARTTLS)
-    if (this.startTlsCalled) throw new TypeError(msg.STARTTLS_TWICE)
-    this.startTlsCalled = true
-    const o = (options ?? {}) as {
-      expectedServerHostname?: unknown
-      servername?: unknown
-      ca?: unknown
-    }
-    // Node-only extra: CAs to trust for this handshake (pg passes its `ssl.ca` here).
-    const ca = o.ca
-    if (
-      ca !== undefined &&
-      typeof ca !== 'string' &&
-      !(Array.isArray(ca) && ca.every((c) => typeof c === 'string'))
-    ) {
-      throw new TypeError('startTls option ca must be a PEM string or an array of PEM strings')
-    }
-    const name =
-      o.expectedServerHostname !== undefined
-        ? toJsString(o.expectedServerHostname)
-        : typeof o.servername === 'string' && o.servername !== ''
-          ? o.servername
-          : this.parsed.domain
-    const next = new SocketCore(this.parsed, 'on', this.terms)
-    // The connection (and the runtime's accounting of it) moves to the new socket.
-    this.ownsTerms = false
-    queueMicrotask(() => {
-      this.gone = true
-    })
-    void this.upgradeInto(next, name, ca)
-    return next.socket
+    return startTls(this, options)
   }
 
-  private async upgradeInto(
-    next: SocketCore,
-    name: string,
-    extraCa: string | readonly string[] | undefined
-  ): Promise<void> {
-    await this.whenConnected().catch(noop)
-    try {
-      await this.takeOverInto(next, name, extraCa)
-    } finally {
-      if (this.openedDeferred) this.opened.resolve(this.info)
-    }
+  spawnSecure(): SocketCore {
+    return new SocketCore(this.parsed, 'on', this.terms)
   }
 
-  private async takeOverInto(
-    next: SocketCore,
-    name: string,
-    extraCa: string | readonly string[] | undefined
-  ): Promise<void> {
-    if (this.failed) {
-      next.fail(new Error('connection failed before startTls'))
-      return
-    }
-    if (this.closing) {
-      // workerd: the upgrade finds no connection to take over and fails with an internal error.
-      next.failUpgrade(internalError(), new Error('socket closed before startTls'))
-      return
-    }
-    if (this.writableStream?.locked === true) {
-      next.failUpgrade(new TypeError(msg.WRITABLE_LOCKED))
-      return
-    }
-    await this.flushWrites()
-    if (this.node) await drained(this.node)
-    if (this.readableStream?.locked === true) {
-      next.failUpgrade(new TypeError(msg.READABLE_LOCKED_ON_UPGRADE))
-      return
-    }
-    // Take both streams for good: the old socket's streams stay locked after the upgrade.
-    this.readable.getReader()
-    this.writable.getWriter()
-    const plain = this.node
-    if (plain === undefined) {
-      next.fail(new Error('no connection to upgrade'))
-      return
-    }
-    plain.removeAllListeners('data')
-    plain.removeAllListeners('end')
-    plain.removeAllListeners('close')
-    plain.removeAllListeners('error')
-    plain.on('error', noop)
-    plain.pause()
-    this.node = undefined
-    // Resolve the old `closed` after the new socket's writer.ready has had a turn: postgres.js
-    // treats this ordering as its secureConnect signal.
-    await new Promise((resolve) => setImmediate(resolve))
-    this.upgraded = true
+  handedOver(): void {
     this.closed.resolve()
-    this.finish('upgraded')
-    const ca = collectCa(this.terms.ca, this.parsed.node.ca, extraCa)
-    const secure = tls.connect({ ...tlsClientOptions(name, ca), socket: plain })
-    next.upgradeOver(secure)
+    this.transportEnded(Phase.Upgraded, 'upgraded')
+  }
+
+  releaseOpened(): void {
+    if (this.connection.connected) this.opened.resolve(this.info)
   }
 
   /** The new socket of `startTls()`: open once the handshake is done. */
-  private upgradeOver(secure: tls.TLSSocket): void {
-    this.node = secure
-    this.node.pause()
-    secure.on('data', (chunk: Buffer) => this.onData(chunk))
-    secure.on('end', () => this.onEnd())
+  upgradeOver(secure: tls.TLSSocket): void {
+    this.connection.node = secure
+    secure.pause()
+    secure.on('data', (chunk: Buffer) => this.read.onData(chunk, secure))
+    secure.on('end', () => this.read.onEnd())
     secure.on('close', () => this.onNodeClose())
     secure.on('error', (error: Error) => {
-      if (!this.connected) this.failUpgrade(internalError(), error)
+      if (!this.connection.connected) this.failUpgrade(internalError(), error)
       else this.lose(error)
     })
     secure.once('secureConnect', () => this.onConnected())
@@ -758,9 +359,8 @@ class SocketCore implements StreamOwner {
 
   /** startTls failed: the new socket's I/O and `closed` reject with `error`; `opened` too. */
   failUpgrade(error: Error, cause?: unknown): void {
-    if (this.failed) return
-    this.failed = true
-    this.gone = true
+    if (this.connection.failed) return
+    this.connection.markFailed()
     diag.debug('startTls on %s failed: %s', this.parsed.addressString, cause ?? error)
     if (diag.errorChannel.hasSubscribers) {
       diag.errorChannel.publish({
@@ -774,13 +374,12 @@ class SocketCore implements StreamOwner {
     // leaves it pending.
     if (cause !== undefined) this.opened.reject(error)
     this.closed.reject(error)
-    this.connectError = error
-    this.connection?.reject(error)
-    this.settlePendingRead(error)
-    this.errorReadable(error)
-    this.errorWritable(error)
+    this.connection.rejectWrites(error)
+    this.read.settlePendingRead(error)
+    this.read.error(error)
+    this.write.error(error)
     this.node?.destroy()
-    this.finish('failed')
+    this.transportEnded(Phase.Failed, 'failed')
   }
 }
 
@@ -809,12 +408,12 @@ export class Socket {
 
   /** Bytes from the peer: a byte stream (`getReader({ mode: 'byob' })` works). */
   get readable(): ReadableStream<Uint8Array> {
-    return this.#core.readable
+    return this.#core.read.readable
   }
 
   /** Bytes to the peer: accepts ArrayBuffer, any ArrayBufferView, and strings (UTF-8). */
   get writable(): WritableStream<unknown> {
-    return this.#core.writable
+    return this.#core.write.writable
   }
 
   /** Resolves when the connection is done; rejects if connecting failed. Never unhandled. */
@@ -882,6 +481,6 @@ export function createSocket(
       secureTransport: parsed.secureTransport,
     })
   }
-  void core.establish()
+  void establish(core)
   return core.socket
 }

@@ -24,9 +24,18 @@ interface ReadableStreamGetReaderOptions {
   mode?: 'byob' | undefined
 }
 
-/** The socket-side state the streams consult. Implemented by the socket core. */
-export interface StreamOwner {
-  /** `close()` was called: reads and writes now fail with the "closing" errors. */
+/** What a socket reader consults: implemented by the socket's read side. */
+export interface ReaderOwner {
+  /** `close()` was called: reads now fail with the "closing" error. */
+  readonly closing: boolean
+  assertIo(kind: 'Readable' | 'Writable'): void
+  /** The one read in flight through a socket reader; the socket settles it on close/failure. */
+  pendingRead: Deferred<unknown> | undefined
+}
+
+/** What a socket writer consults: implemented by the socket's write side. */
+export interface WriterOwner {
+  /** `close()` was called: writes now fail with the "closing" error. */
   readonly closing: boolean
   /** The write side is finished (close completed, or EOF auto-close): writes fail "has been closed". */
   readonly writeSideClosed: boolean
@@ -39,8 +48,6 @@ export interface StreamOwner {
   /** The connection is open (writes made before this wait for it). */
   readonly connected: boolean
   assertIo(kind: 'Readable' | 'Writable'): void
-  /** The one read in flight through a socket reader; the core settles it on close/failure. */
-  pendingRead: Deferred<unknown> | undefined
   /** The writer that most recently locked the writable (the one holding it, when locked). */
   lastWriter: WritableStreamDefaultWriter<unknown> | undefined
   /** Called for every accepted write; the returned callback when it settles (for flushing). */
@@ -117,8 +124,8 @@ type ReadFn = (
 
 const kReaderOwner = Symbol('wharf.reader.owner')
 const kWriterOwner = Symbol('wharf.writer.owner')
-type OwnedReader = AnyReader & { [kReaderOwner]: StreamOwner }
-type OwnedWriter = WritableStreamDefaultWriter<unknown> & { [kWriterOwner]: StreamOwner }
+type OwnedReader = AnyReader & { [kReaderOwner]: ReaderOwner }
+type OwnedWriter = WritableStreamDefaultWriter<unknown> & { [kWriterOwner]: WriterOwner }
 
 // The rules live on one shared prototype per reader/writer kind, spliced in above Node's own:
 // a per-instance wrapper would cost every socket several closures and a slow-mode object.
@@ -308,12 +315,12 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
   },
 }) as object
 
-function adoptReader(owner: StreamOwner, reader: AnyReader, byob: boolean): void {
+function adoptReader(owner: ReaderOwner, reader: AnyReader, byob: boolean): void {
   Object.setPrototypeOf(reader, byob ? byobReaderProto : defaultReaderProto)
   ;(reader as OwnedReader)[kReaderOwner] = owner
 }
 
-function adoptWriter(owner: StreamOwner, writer: WritableStreamDefaultWriter<unknown>): void {
+function adoptWriter(owner: WriterOwner, writer: WritableStreamDefaultWriter<unknown>): void {
   Object.setPrototypeOf(writer, writerProto)
   ;(writer as OwnedWriter)[kWriterOwner] = owner
   owner.lastWriter = writer
@@ -325,7 +332,7 @@ function adoptWriter(owner: StreamOwner, writer: WritableStreamDefaultWriter<unk
  */
 export function closeFromInside(
   stream: WritableStream<unknown>,
-  owner: StreamOwner
+  owner: WriterOwner
 ): Promise<void> {
   const writer = owner.lastWriter
   const closing = stream.locked
@@ -338,7 +345,7 @@ export function closeFromInside(
 
 /** The socket's readable: a byte stream whose readers follow workerd's rules. */
 export class SocketReadableStream extends ReadableStream<Uint8Array> {
-  declare [kOwner]: StreamOwner
+  declare [kOwner]: ReaderOwner
 
   override getReader(options: { mode: 'byob' }): ReadableStreamBYOBReader
   override getReader(): ReadableStreamDefaultReader<Uint8Array>
@@ -355,7 +362,7 @@ Object.defineProperty(SocketReadableStream, 'name', { value: 'ReadableStream' })
 
 /** The socket's writable: accepts bytes and strings, with workerd's errors after close. */
 export class SocketWritableStream extends WritableStream<unknown> {
-  declare [kOwner]: StreamOwner
+  declare [kOwner]: WriterOwner
 
   override getWriter(): WritableStreamDefaultWriter<unknown> {
     // After close() completed, workerd keeps the writable locked for good.
@@ -368,7 +375,7 @@ export class SocketWritableStream extends WritableStream<unknown> {
 Object.defineProperty(SocketWritableStream, 'name', { value: 'WritableStream' })
 
 export function createReadable(
-  owner: StreamOwner,
+  owner: ReaderOwner,
   source: UnderlyingByteSource
 ): SocketReadableStream {
   const stream = new SocketReadableStream(source as unknown as UnderlyingSource<Uint8Array>, {
@@ -379,7 +386,7 @@ export function createReadable(
 }
 
 export function createWritable(
-  owner: StreamOwner,
+  owner: WriterOwner,
   sink: UnderlyingSink<unknown>,
   highWaterMark: number
 ): SocketWritableStream {

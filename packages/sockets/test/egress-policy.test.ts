@@ -9,12 +9,11 @@ import { setSocketRuntime } from '../src/runtime.js'
 import {
   EgressRuleError,
   createEgressPolicy,
-  formatIp,
-  parseIp,
   type EgressDecision,
   type EgressPolicyOptions,
   type LookupAnswer,
 } from '../src/egress/index.js'
+import { formatIp, parseIp } from '../src/egress/ip.js'
 import { loopbackPair, type LoopbackPair } from '../../../test-support/servers.js'
 
 const signal = (): AbortSignal => AbortSignal.timeout(2000)
@@ -90,6 +89,14 @@ describe('egress: decisions', () => {
     assert.equal((await decide({ allow: ['local'] }, '10.0.0.1')).allowed, false)
     // Deny private removes private, not local.
     assert.equal((await decide({ allow: ['local'], deny: ['private'] }, '127.0.0.1')).allowed, true)
+    // IPv6 unique-local (fc00::/7, both halves) is private: `allow private` reaches it, the
+    // default names it private, and the first address outside it is not private.
+    for (const ula of ['fc00::1', 'fd12:3456:789a::1', 'fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff']) {
+      assert.equal((await decide({ allow: ['private'] }, ula)).allowed, true, ula)
+      assert.equal((await decide({}, ula)).rule, 'deny default:private', ula)
+    }
+    assert.notEqual((await decide({}, 'fe00::1')).rule, 'deny default:private', 'fe00::1')
+    assert.equal((await decide({ allow: ['private'] }, 'fb00::1')).allowed, false, 'fb00::1')
     // Reserved and special ranges need an explicit CIDR, even with every category.
     const all = { allow: ['public', 'private', 'local', 'network'] }
     assert.equal((await decide(all, '240.1.2.3')).allowed, false)

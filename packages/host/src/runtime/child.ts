@@ -132,7 +132,9 @@ async function serve(
 }
 
 async function start(data: RuntimeData): Promise<void> {
-  registerResolution()
+  // Stack traces and error pages name the user's files and lines (the bundle's source map).
+  process.setSourceMapsEnabled(true)
+  if (data.unbundled === true) registerResolution()
   // pg and others detect Workers by navigator.userAgent (Node 21+ defines its own navigator).
   Object.defineProperty(globalThis, 'navigator', {
     value: { userAgent: 'Cloudflare-Workers' },
@@ -165,7 +167,7 @@ async function start(data: RuntimeData): Promise<void> {
   let worker: LoadedWorker
   try {
     hooks?.beginStartup()
-    worker = await loadWorker(data.main)
+    worker = await loadWorker(data.main, data.source)
   } catch (error) {
     send({ t: 'loadError', message: stack(error) })
     return

@@ -5,6 +5,7 @@
  */
 import type { Socket } from 'node:net'
 import tls from 'node:tls'
+import { unbracketHost } from '@wharf/sockets/runtime'
 import { Agent, setGlobalDispatcher } from 'undici'
 import type { DialReply, DialRequest } from '../protocol.js'
 
@@ -85,7 +86,7 @@ export function routeFetchThrough(
       connectTimeout: connectTimeoutMs,
       connect: (options, callback) => {
         const port = Number(options.port) || (options.protocol === 'https:' ? 443 : 80)
-        const hostname = options.hostname.replace(/^\[(.*)\]$/, '$1')
+        const hostname = unbracketHost(options.hostname)
         open({ hostname, port }, AbortSignal.timeout(connectTimeoutMs)).then(
           (socket) => {
             if (options.protocol !== 'https:') {

@@ -1,7 +1,8 @@
 /**
- * Loading a Worker module in its runtime process: `cloudflare:workers` and the `workerd`/`worker`
- * conditions resolvable (`cloudflare:sockets` comes from `@wharf/sockets/register`), TypeScript
- * through tsx, and the handler found in the module's default export.
+ * Loading a Worker in its runtime process: the bundle built by src/bundle/ (its `cloudflare:*`
+ * and Node built-in imports already point at the host's modules), and the handler found in the
+ * module's default export. A `no_bundle` Worker keeps its imports as written, so for it
+ * `cloudflare:workers` and the `workerd`/`worker` conditions are resolved at run time.
  */
 import Module from 'node:module'
 import { pathToFileURL } from 'node:url'
@@ -72,12 +73,9 @@ function describeExport(value: unknown): string {
   return 'a default export without a fetch() handler'
 }
 
-export async function loadWorker(main: string): Promise<LoadedWorker> {
-  if (/\.[cm]?tsx?$/.test(main)) {
-    const { register } = await import('tsx/esm/api')
-    register()
-  }
-  const mod = (await import(pathToFileURL(main).href)) as { default?: unknown }
+/** Imports the built entry `entry`; `source` (the user's main) names it in messages. */
+export async function loadWorker(entry: string, source = entry): Promise<LoadedWorker> {
+  const mod = (await import(pathToFileURL(entry).href)) as { default?: unknown }
   const exported = mod.default
   if (typeof exported === 'function') {
     const proto = (exported as { prototype?: { fetch?: unknown } }).prototype
@@ -100,6 +98,6 @@ export async function loadWorker(main: string): Promise<LoadedWorker> {
     }
   }
   throw new Error(
-    `${main}: the Worker module has ${describeExport(exported)} (expected \`export default { fetch(request, env, ctx) { … } }\` or a class extending WorkerEntrypoint)`
+    `${source}: the Worker module has ${describeExport(exported)} (expected \`export default { fetch(request, env, ctx) { … } }\` or a class extending WorkerEntrypoint)`
   )
 }

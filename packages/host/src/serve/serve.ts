@@ -12,6 +12,7 @@ import { startEchoService, type ExampleServer } from '../example-service.js'
 import { startHyperdrive, type StartedBinding } from '../hyperdrive.js'
 import { resolveIsolation, type IsolationMode } from '../isolation.js'
 import type { RuntimeData, ScopedException } from '../protocol.js'
+import { buildWorker } from '../bundle/index.js'
 import { createAdminServer } from './admin.js'
 import { HostSockets } from './host-sockets.js'
 import { serveLogger, type LogFormat, type ServeLog } from './log.js'
@@ -49,6 +50,8 @@ export interface ServeHandle {
 }
 
 const MAX_QUEUED_HOST_SOCKETS = 10_000
+
+type Bundle = Awaited<ReturnType<typeof buildWorker>>
 
 /** Listens or fails at once with the address named (never a hang, never a retry). */
 async function listen(
@@ -104,9 +107,11 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   })
   const pool = new RuntimePool({ isolation, settings, metrics, hostSockets, log })
   let admin: http.Server | undefined
+  let bundle: Bundle | undefined
   const cleanup = async (): Promise<void> => {
     await Promise.all([closeServer(server), admin ? closeServer(admin) : undefined])
     await pool.close()
+    await bundle?.dispose()
     await Promise.all([...services.map((s) => s.close()), ...hyperdrive.map((h) => h.close())])
   }
   try {
@@ -154,8 +159,10 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       )
     }
     const address = server.address() as AddressInfo
-    const buildData = (current: WorkerConfig): RuntimeData => ({
-      main: current.main,
+    const buildData = (current: WorkerConfig, built: Bundle): RuntimeData => ({
+      main: built.entry,
+      source: current.main,
+      ...(built.unbundled ? { unbundled: true } : {}),
       origin: url,
       vars: { ...serviceVars, ...current.vars, ...readDevVars(current.file), ...options.vars },
       limits: current.limits,
@@ -184,7 +191,9 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         tag: '',
       },
     })
-    await pool.deploy(buildData(config))
+    bundle = await buildWorker(config.build)
+    for (const warning of bundle.warnings) log('warn', `build: ${warning}`)
+    await pool.deploy(buildData(config, bundle))
     server.on('connection', (socket: net.Socket) => pool.handOff(socket))
     let deploying = Promise.resolve()
     const reload = (): Promise<void> => {
@@ -196,13 +205,27 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
           metrics.reloadsRefused++
           throw error
         }
+        let next: Bundle
         try {
-          await pool.deploy(buildData(fresh))
+          // Each version is its own build: a draining version keeps the files it started with.
+          next = await buildWorker(fresh.build)
+          for (const warning of next.warnings) log('warn', `build: ${warning}`)
         } catch (error) {
           metrics.reloadsRefused++
           throw error
         }
+        try {
+          await pool.deploy(buildData(fresh, next))
+        } catch (error) {
+          metrics.reloadsRefused++
+          await next.dispose()
+          throw error
+        }
         metrics.reloads++
+        // deploy() returned after the old version drained: its files can go.
+        const old = bundle
+        bundle = next
+        await old?.dispose()
       })
       deploying = next.catch(() => undefined)
       return next

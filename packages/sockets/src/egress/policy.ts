@@ -10,6 +10,7 @@ import { formatIp, inCidr, parseIp, type Ip } from './ip.js'
 import { addressViews, classify, type Classification } from './ranges.js'
 import { hostMatches, parseRule, parseRules, portMatches, type Rule } from './rules.js'
 import type { EgressDecision, EgressDenied, EgressPolicy } from './types.js'
+import { EgressConfigError, EgressDnsTimeoutError } from '../errors.js'
 
 /** One DNS answer, as `dns.lookup(name, { all: true })` returns it. */
 export interface LookupAnswer {
@@ -109,7 +110,7 @@ export function createEgressPolicy(options: EgressPolicyOptions = {}): EgressPol
   if (options.dnsTimeoutMs !== undefined) {
     const t = options.dnsTimeoutMs
     if (!Number.isInteger(t) || t < 1 || t > 120_000) {
-      throw new RangeError('dnsTimeoutMs must be an integer between 1 and 120000')
+      throw new EgressConfigError('dnsTimeoutMs must be an integer between 1 and 120000')
     }
   }
   const resolve = options.resolve ?? defaultResolver
@@ -191,9 +192,7 @@ export function createEgressPolicy(options: EgressPolicyOptions = {}): EgressPol
       }
       const timer = setTimeout(() => {
         finish()
-        const error = Object.assign(new Error(`DNS lookup timed out after ${dnsTimeoutMs} ms`), {
-          code: 'ETIMEOUT',
-        })
+        const error = new EgressDnsTimeoutError(dnsTimeoutMs)
         controller.abort(error)
         reject(error)
       }, dnsTimeoutMs)

@@ -10,6 +10,7 @@
  * `[fd00::/8]:5432`, `public:443`, `10.1.2.3:5432`.
  */
 import { formatCidr, parseCidr, type Cidr } from './ip.js'
+import { EgressRuleError } from '../errors.js'
 
 export type Category = 'public' | 'private' | 'local' | 'network'
 
@@ -29,17 +30,7 @@ export interface Rule {
   readonly label: string
 }
 
-/** A rule the operator wrote that can't be understood. Nothing is guessed. */
-export class EgressRuleError extends Error {
-  readonly code = 'ERR_EGRESS_RULE'
-  constructor(
-    readonly rule: string,
-    why: string
-  ) {
-    super(`invalid egress rule ${JSON.stringify(rule.slice(0, 120))}: ${why}`)
-    this.name = 'EgressRuleError'
-  }
-}
+export { EgressRuleError }
 
 export const MAX_RULES = 10_000
 const MAX_RULE_LENGTH = 300

@@ -73,12 +73,11 @@ export const saslInitial = (mechanism: string, data: string): Buffer =>
 export const saslResponse = (data: string): Buffer =>
   new MessageWriter().bytes(Buffer.from(data)).build('p')
 export const query = (sql: string): Buffer => new MessageWriter().cstring(sql).build('Q')
-export const sync = (): Buffer => new MessageWriter().build('S')
 export const terminate = (): Buffer => new MessageWriter().build('X')
 
 /** Parse with a statement name, query text and parameter type OIDs. */
 export function parse(name: string, text: string, paramTypes: readonly number[]): Buffer {
-  const w = new MessageWriter().cstring(name).cstring(text).int16(paramTypes.length)
+  const w = new MessageWriter().cstring(name).cstring(text).uint16(paramTypes.length)
   for (const t of paramTypes) w.int32(t)
   return w.build('P')
 }
@@ -86,3 +85,20 @@ export function parse(name: string, text: string, paramTypes: readonly number[])
 export function cancelRequest(pid: number, key: number): Buffer {
   return new MessageWriter().int32(80877102).int32(pid).int32(key).buildUntagged()
 }
+
+// ---- fixed messages, built once ----------------------------------------------------------
+
+export const SYNC = new MessageWriter().build('S')
+export const PARSE_COMPLETE = new MessageWriter().build('1')
+export const BIND_COMPLETE = new MessageWriter().build('2')
+/** Describe / Execute of the unnamed portal (all rows): a cached request's replay. */
+export const DESCRIBE_UNNAMED_PORTAL = new MessageWriter().byte(0x50).cstring('').build('D')
+export const EXECUTE_UNNAMED_PORTAL = new MessageWriter().cstring('').int32(0).build('E')
+export const READY: Readonly<Record<'I' | 'T' | 'E', Buffer>> = {
+  I: readyForQuery('I'),
+  T: readyForQuery('T'),
+  E: readyForQuery('E'),
+}
+export const AUTH_OK = authOk()
+export const AUTH_CLEARTEXT = authCleartext()
+export const AUTH_SASL_SCRAM = authSasl(['SCRAM-SHA-256'])

@@ -2,9 +2,11 @@
  * The query cache: Hyperdrive's model (read-only statements, max_age 60 s, stale-while-revalidate
  * 15 s, entries up to a size, LRU eviction) plus what Hyperdrive lacks: a write that passes
  * through the pooler drops the cached results of the tables it writes.
+ *
+ * Protocol-neutral: a key is an opaque string (the front end hashes the request bytes into it),
+ * a result is the protocol's own reply bytes, and relations are table names as the front end
+ * normalised them. An optional `CacheStore` (Redis) sits behind it and is shared by poolers.
  */
-
-import type { RedisStore } from './redis-store.js'
 
 export interface CacheOptions {
   /** Fresh for this long (Hyperdrive: 60 s, at most 1 hour). */
@@ -31,6 +33,25 @@ export interface CachedResult {
   readonly rows: Buffer
   /** Relations read (lowercase, no schema); null: drop on any write. */
   readonly relations: readonly string[] | null
+}
+
+export interface StoredResult {
+  readonly result: CachedResult
+  readonly storedAt: number
+}
+
+/**
+ * A store shared by several poolers behind each one's memory cache (core/redis-store.ts).
+ * Store trouble never fails a query: `get` resolves undefined on any error or timeout.
+ */
+export interface CacheStore {
+  get(key: string): Promise<StoredResult | undefined>
+  /** Fire and forget. */
+  set(key: string, result: CachedResult, storedAt: number, ttlMs: number): void
+  /** Drops the stored results of `tables` (or all), and tells the other poolers. */
+  invalidate(tables: readonly string[] | 'all'): void
+  /** Set by the cache: another pooler invalidated these tables. */
+  onRemoteInvalidate: ((tables: readonly string[] | 'all') => void) | undefined
 }
 
 interface Entry extends CachedResult {
@@ -60,7 +81,13 @@ export class QueryCache {
   private bytes = 0
   readonly stats = { hits: 0, staleHits: 0, misses: 0, stores: 0, evictions: 0, invalidations: 0 }
 
-  constructor(readonly options: CacheOptions) {}
+  constructor(
+    readonly options: CacheOptions,
+    /** The shared store behind this cache, if any. */
+    readonly store?: CacheStore
+  ) {
+    if (store) store.onRemoteInvalidate = (tables) => this.invalidate(tables, true)
+  }
 
   get size(): number {
     return this.entries.size
@@ -92,9 +119,6 @@ export class QueryCache {
     if (shouldRefresh) entry.refreshing = true
     return { result: entry, stale, shouldRefresh }
   }
-
-  /** The shared store behind this cache (Redis), if any. */
-  store: RedisStore | undefined
 
   /** `fromStore`: the result came from the shared store, so it is not written back. */
   set(key: string, result: CachedResult, now = Date.now(), fromStore = false): boolean {

@@ -9,8 +9,9 @@
  * `timeoutMs` is a miss, and the connection is re-made on the next use.
  */
 import net from 'node:net'
-import type { CachedResult } from './cache.js'
-import { PoolConfigError } from './config.js'
+import { PoolConfigError } from '../errors.js'
+import type { CachedResult, CacheStore, StoredResult } from './cache.js'
+import { decode, encode } from './store-codec.js'
 
 export interface SharedStoreOptions {
   /** `redis://[:password@]host:port[/db]`. */
@@ -153,12 +154,7 @@ for _, set in ipairs(KEYS) do
 end
 return 0`
 
-export interface StoredResult {
-  readonly result: CachedResult
-  readonly storedAt: number
-}
-
-export class RedisStore {
+export class RedisStore implements CacheStore {
   private readonly host: string
   private readonly port: number
   private readonly password: string | undefined
@@ -313,62 +309,5 @@ export class RedisStore {
     const c = this.conn
     this.conn = undefined
     if (c) (await c.catch(() => undefined))?.close()
-  }
-}
-
-// storedAt (float64) | description length (int32, -1: none) | description |
-// relation count (int32, -1: unknown) | (length int32 | utf8)... | rows
-function encode(result: CachedResult, storedAt: number): Buffer {
-  const parts: Buffer[] = []
-  const head = Buffer.alloc(12)
-  head.writeDoubleBE(storedAt, 0)
-  head.writeInt32BE(result.description ? result.description.length : -1, 8)
-  parts.push(head)
-  if (result.description) parts.push(result.description)
-  const rels = result.relations
-  const n = Buffer.alloc(4)
-  n.writeInt32BE(rels === null ? -1 : rels.length)
-  parts.push(n)
-  for (const r of rels ?? []) {
-    const b = Buffer.from(r)
-    const l = Buffer.alloc(4)
-    l.writeInt32BE(b.length)
-    parts.push(l, b)
-  }
-  parts.push(result.rows)
-  return Buffer.concat(parts)
-}
-
-function decode(b: Buffer): StoredResult | undefined {
-  try {
-    let at = 0
-    const storedAt = b.readDoubleBE(at)
-    const descLen = b.readInt32BE(at + 8)
-    at += 12
-    let description: Buffer | undefined
-    if (descLen >= 0) {
-      if (at + descLen > b.length) return undefined
-      description = Buffer.from(b.subarray(at, at + descLen))
-      at += descLen
-    }
-    const n = b.readInt32BE(at)
-    at += 4
-    let relations: string[] | null = null
-    if (n >= 0) {
-      if (n > 10_000) return undefined
-      relations = []
-      for (let i = 0; i < n; i++) {
-        const l = b.readInt32BE(at)
-        at += 4
-        if (l < 0 || at + l > b.length) return undefined
-        relations.push(b.toString('utf8', at, at + l))
-        at += l
-      }
-    }
-    const rows = Buffer.from(b.subarray(at))
-    if (!Number.isFinite(storedAt) || rows.length === 0) return undefined
-    return { result: { description, rows, relations }, storedAt }
-  } catch {
-    return undefined
   }
 }

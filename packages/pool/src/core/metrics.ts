@@ -1,6 +1,35 @@
-/** Pool metrics as Prometheus text, for a `/metrics` endpoint. */
+/**
+ * Pool metrics (protocol-neutral: a PostgreSQL or MySQL front end reports the same shape) and
+ * their Prometheus text, for a `/metrics` endpoint.
+ */
 import http from 'node:http'
-import type { PoolMetrics } from './pooler.js'
+
+/** A snapshot of one pooler's counters and gauges. */
+export interface PoolMetrics {
+  readonly name: string
+  readonly clients: number
+  readonly clientsTotal: number
+  readonly originConnections: number
+  readonly originIdle: number
+  readonly waitingClients: number
+  readonly leases: number
+  readonly originCreated: number
+  readonly originFailed: number
+  readonly resets: number
+  readonly acquireTimeouts: number
+  readonly refused: number
+  readonly cache: {
+    readonly enabled: boolean
+    readonly entries: number
+    readonly bytes: number
+    readonly hits: number
+    readonly staleHits: number
+    readonly misses: number
+    readonly stores: number
+    readonly evictions: number
+    readonly invalidations: number
+  }
+}
 
 export function prometheus(list: readonly PoolMetrics[]): string {
   const lines: string[] = []

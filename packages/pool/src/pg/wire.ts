@@ -3,6 +3,9 @@
  * the first message of a connection is untagged (`int32 length + int32 code + ...`). Every length
  * read from the wire is bounded before anything is allocated.
  */
+import { ProtocolError } from '../errors.js'
+
+export { ProtocolError }
 
 export interface Frame {
   /** Message type byte as a char ('Q', 'P', 'Z', ...). */
@@ -11,14 +14,6 @@ export interface Frame {
   readonly raw: Buffer
   /** The payload after the 5-byte header. */
   readonly body: Buffer
-}
-
-export class ProtocolError extends Error {
-  readonly code = 'ERR_POOL_PROTOCOL'
-  constructor(message: string) {
-    super(message)
-    this.name = 'ProtocolError'
-  }
 }
 
 /** Accumulates bytes and cuts them into frames; bounded by `maxMessageBytes`. */
@@ -86,12 +81,13 @@ export class FrameReader {
     return this.take(length)
   }
 
-  /** Bytes received after the last complete frame (e.g. a TLS ClientHello after 'S'). */
+  /** Bytes received and not yet cut into a frame (e.g. data pipelined after an SSLRequest). */
   get pending(): number {
     return this.buffered
   }
 
-  drain(): Buffer {
+  /** Removes and returns those bytes (a TLS ClientHello that came with the SSLRequest). */
+  takePending(): Buffer {
     const all = Buffer.concat(this.chunks)
     this.chunks = []
     this.buffered = 0
@@ -115,6 +111,14 @@ export class BodyReader {
   int16(): number {
     if (this.offset + 2 > this.body.length) throw new ProtocolError('message truncated (int16)')
     const v = this.body.readInt16BE(this.offset)
+    this.offset += 2
+    return v
+  }
+
+  /** Counts (parameters, formats, columns) are unsigned 16-bit on the wire: 0..65535. */
+  uint16(): number {
+    if (this.offset + 2 > this.body.length) throw new ProtocolError('message truncated (int16)')
+    const v = this.body.readUInt16BE(this.offset)
     this.offset += 2
     return v
   }
@@ -167,6 +171,12 @@ export class MessageWriter {
   int16(v: number): this {
     const b = Buffer.allocUnsafe(2)
     b.writeInt16BE(v)
+    return this.push(b)
+  }
+
+  uint16(v: number): this {
+    const b = Buffer.allocUnsafe(2)
+    b.writeUInt16BE(v)
     return this.push(b)
   }
 

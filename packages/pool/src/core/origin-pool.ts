@@ -1,11 +1,40 @@
 /**
- * A bounded set of origin connections. Clients lease one for a transaction; waiting is bounded in
- * count and time, and fails with a clear error (Hyperdrive's wording). Broken connections are
- * dropped and replaced on demand, so a restarted origin is recovered from by the next lease.
+ * A bounded set of origin connections, protocol-neutral: clients lease one for a transaction;
+ * waiting is bounded in count and time, and fails with a clear error (Hyperdrive's wording).
+ * Broken connections are dropped and replaced on demand, so a restarted origin is recovered from
+ * by the next lease. What a connection is, and how it is reset, rolled back or cancelled, is the
+ * protocol's business: the `OriginDriver` (pg/origin-driver.ts for PostgreSQL).
  */
-import net from 'node:net'
-import * as m from './messages.js'
-import { OriginConnection, OriginError, type OriginOptions } from './origin.js'
+import { PoolClosedError, PoolExhaustedError } from '../errors.js'
+
+export { PoolExhaustedError }
+
+/** What the pool needs of a connection, whatever its protocol. */
+export interface PooledConnection {
+  /** Unusable (closed, failed): never handed out again. */
+  readonly broken: boolean
+  /** Session state was changed: the driver resets it before the next lease. */
+  dirty: boolean
+  lastUsed: number
+  /** The pool's bookkeeping when the connection ends (set by the pool). */
+  onClose: ((error: Error | undefined) => void) | undefined
+  /** The leasing session's, while leased: its transaction is gone. */
+  onLeaseLost: ((error: Error | undefined) => void) | undefined
+  close(): void
+}
+
+/** The protocol-specific half of the pool. Each callback-taking method calls `done` once. */
+export interface OriginDriver<C extends PooledConnection> {
+  open(): Promise<C>
+  /** Stop delivering the connection's input to its last lessee. */
+  detach(conn: C): void
+  /** Resets session state (RESET ALL); `done(false)` closes the connection. */
+  reset(conn: C, done: (ok: boolean) => void): void
+  /** Ends an open transaction (ROLLBACK); `done(false)` closes the connection. */
+  rollback(conn: C, done: (ok: boolean) => void): void
+  /** Asks the origin to cancel what runs on the connection (out of band). */
+  cancel(conn: C): void
+}
 
 export interface PoolLimits {
   /** Origin connections at most. */
@@ -18,32 +47,24 @@ export interface PoolLimits {
   readonly idleTimeoutMs: number
 }
 
-export class PoolExhaustedError extends Error {
-  readonly code = 'ERR_POOL_EXHAUSTED'
-  constructor(message: string) {
-    super(message)
-    this.name = 'PoolExhaustedError'
-  }
-}
-
-interface Waiter {
-  resolve(conn: OriginConnection): void
+interface Waiter<C> {
+  resolve(conn: C): void
   reject(error: Error): void
   timer: NodeJS.Timeout
 }
 
-export class OriginPool {
-  private readonly idle: OriginConnection[] = []
-  private readonly waiters: Waiter[] = []
+export class OriginPool<C extends PooledConnection> {
+  private readonly idle: C[] = []
+  private readonly waiters: Waiter<C>[] = []
   private total = 0
   private closed = false
   private readonly sweeper: NodeJS.Timeout
-  /** Parameters of the first connection: what clients are told at startup. */
-  parameters = new Map<string, string>()
+  /** The first connection opened (its server parameters are what clients are told). */
+  first: C | undefined
   readonly stats = { created: 0, failed: 0, leases: 0, resets: 0, waitedTooLong: 0 }
 
   constructor(
-    private readonly options: OriginOptions,
+    private readonly driver: OriginDriver<C>,
     private readonly limits: PoolLimits
   ) {
     this.sweeper = setInterval(() => this.sweep(), Math.min(limits.idleTimeoutMs, 10_000))
@@ -68,8 +89,8 @@ export class OriginPool {
     this.release(conn)
   }
 
-  async acquire(): Promise<OriginConnection> {
-    if (this.closed) throw new OriginError('the pool is closed')
+  async acquire(): Promise<C> {
+    if (this.closed) throw new PoolClosedError()
     for (let conn = this.idle.pop(); conn; conn = this.idle.pop()) {
       if (!conn.broken) {
         this.stats.leases++
@@ -87,7 +108,7 @@ export class OriginPool {
       )
     }
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
+      const waiter: Waiter<C> = {
         resolve,
         reject,
         timer: setTimeout(() => {
@@ -105,12 +126,12 @@ export class OriginPool {
     })
   }
 
-  private async create(): Promise<OriginConnection> {
+  private async create(): Promise<C> {
     this.total++
     try {
-      const conn = await OriginConnection.open(this.options)
+      const conn = await this.driver.open()
       this.stats.created++
-      if (this.parameters.size === 0) this.parameters = new Map(conn.parameters)
+      this.first ??= conn
       conn.onClose = () => this.forget(conn)
       return conn
     } catch (error) {
@@ -121,7 +142,7 @@ export class OriginPool {
     }
   }
 
-  private forget(conn: OriginConnection): void {
+  private forget(conn: C): void {
     const i = this.idle.indexOf(conn)
     if (i >= 0) this.idle.splice(i, 1)
     this.total--
@@ -143,8 +164,8 @@ export class OriginPool {
   }
 
   /** Returns a connection after its transaction; session state is reset first if it was changed. */
-  release(conn: OriginConnection): void {
-    conn.onFrame = undefined
+  release(conn: C): void {
+    this.driver.detach(conn)
     if (conn.broken) return
     if (this.closed) {
       conn.close()
@@ -167,51 +188,26 @@ export class OriginPool {
   }
 
   /** RESET ALL (Hyperdrive's reset: SET state never leaks to the next client). */
-  private reset(conn: OriginConnection): void {
+  private reset(conn: C): void {
     this.stats.resets++
     conn.dirty = false
-    const timer = setTimeout(() => conn.close(), 5000)
-    conn.onFrame = (frame) => {
-      if (frame.type === 'E') {
-        clearTimeout(timer)
-        conn.close()
-      } else if (frame.type === 'Z') {
-        clearTimeout(timer)
-        this.release(conn)
-      }
-    }
-    // Too many statements prepared on it: drop them too (they are re-Parsed on demand).
-    if (conn.prepared.size > 2000) {
-      conn.prepared.clear()
-      conn.write(m.query('RESET ALL; DEALLOCATE ALL'))
-    } else conn.write(m.query('RESET ALL'))
+    this.driver.reset(conn, (ok) => (ok ? this.release(conn) : conn.close()))
   }
 
   /** The client left inside a transaction: roll it back, then the connection is reusable. */
-  rollbackAndRelease(conn: OriginConnection): void {
+  rollbackAndRelease(conn: C): void {
     conn.onLeaseLost = undefined
-    const timer = setTimeout(() => conn.close(), 5000)
-    conn.onFrame = (frame) => {
-      if (frame.type === 'Z') {
-        clearTimeout(timer)
-        if (frame.body[0] === 0x49) this.release(conn)
-        else conn.close()
-      }
-    }
-    conn.write(m.query('ROLLBACK'))
+    this.driver.rollback(conn, (ok) => (ok ? this.release(conn) : conn.close()))
   }
 
-  /** Forwards a client's CancelRequest to the origin backend its transaction runs on. */
-  cancel(conn: OriginConnection): void {
-    const socket = net.connect({ host: conn.host, port: conn.port })
-    socket.on('error', () => undefined)
-    socket.setTimeout(5000, () => socket.destroy())
-    socket.once('connect', () => socket.end(m.cancelRequest(conn.pid, conn.secretKey)))
+  /** Forwards a client's cancel request to the origin backend its transaction runs on. */
+  cancel(conn: C): void {
+    this.driver.cancel(conn)
   }
 
   /** Marks a leased connection unusable (its client vanished mid-protocol); it is closed. */
-  discard(conn: OriginConnection): void {
-    conn.onFrame = undefined
+  discard(conn: C): void {
+    this.driver.detach(conn)
     conn.close()
   }
 
@@ -232,7 +228,7 @@ export class OriginPool {
     clearInterval(this.sweeper)
     for (const w of this.waiters.splice(0)) {
       clearTimeout(w.timer)
-      w.reject(new OriginError('the pool is closing'))
+      w.reject(new PoolClosedError('the pool is closing'))
     }
     for (const conn of this.idle.splice(0)) conn.close()
     await Promise.resolve()

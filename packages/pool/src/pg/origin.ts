@@ -5,7 +5,8 @@
  */
 import net from 'node:net'
 import tls from 'node:tls'
-import * as m from './messages.js'
+import { OriginAuthError, OriginError, OriginTimeoutError, OriginTlsError } from '../errors.js'
+import * as m from './protocol.js'
 import { ScramClient, md5Password } from './scram.js'
 import { BodyReader, FrameReader, type Frame } from './wire.js'
 
@@ -29,19 +30,6 @@ export interface OriginOptions {
   readonly maxMessageBytes: number
 }
 
-export class OriginError extends Error {
-  readonly code: string
-  constructor(
-    message: string,
-    code = 'ERR_POOL_ORIGIN',
-    readonly sqlState?: string
-  ) {
-    super(message)
-    this.name = 'OriginError'
-    this.code = code
-  }
-}
-
 let nextOriginId = 1
 
 export class OriginConnection {
@@ -51,7 +39,7 @@ export class OriginConnection {
   readonly parameters = new Map<string, string>()
   pid = 0
   secretKey = 0
-  /** Internal names of statements prepared on this connection, oldest first (LRU). */
+  /** Internal names of statements prepared on this connection (all dropped past a bound). */
   readonly prepared = new Map<string, true>()
   /** Session state was changed (SET, ...): reset before the next lease. */
   dirty = false
@@ -78,9 +66,8 @@ export class OriginConnection {
     const deadline = setTimeout(
       () =>
         socket.destroy(
-          new OriginError(
-            `connecting to the origin timed out after ${options.connectTimeoutMs} ms`,
-            'ERR_POOL_ORIGIN_TIMEOUT'
+          new OriginTimeoutError(
+            `connecting to the origin timed out after ${options.connectTimeoutMs} ms`
           )
         ),
       options.connectTimeoutMs
@@ -109,9 +96,8 @@ export class OriginConnection {
           })
           socket = secure
         } else if (!options.tls.optional) {
-          throw new OriginError(
-            'the origin refused TLS (answered N to SSLRequest) and sslmode requires it',
-            'ERR_POOL_ORIGIN_TLS'
+          throw new OriginTlsError(
+            'the origin refused TLS (answered N to SSLRequest) and sslmode requires it'
           )
         }
       }
@@ -149,10 +135,7 @@ export class OriginConnection {
           if (kind === 0) break
           const password = options.password
           if (password === undefined)
-            throw new OriginError(
-              'the origin asks for a password and none is configured',
-              'ERR_POOL_ORIGIN_AUTH'
-            )
+            throw new OriginAuthError('the origin asks for a password and none is configured')
           if (kind === 3) this.socket.write(m.passwordMessage(password))
           else if (kind === 5)
             this.socket.write(m.passwordMessage(md5Password(options.user, password, r.bytes(4))))
@@ -160,20 +143,14 @@ export class OriginConnection {
             const mechanisms: string[] = []
             for (let j = 0; j < 16 && r.remaining > 1; j++) mechanisms.push(r.cstring())
             if (!mechanisms.includes('SCRAM-SHA-256'))
-              throw new OriginError(
-                `the origin offers only ${mechanisms.join(', ')}`,
-                'ERR_POOL_ORIGIN_AUTH'
-              )
+              throw new OriginAuthError(`the origin offers only ${mechanisms.join(', ')}`)
             scram = new ScramClient(password)
             this.socket.write(m.saslInitial('SCRAM-SHA-256', scram.first()))
           } else if (kind === 11 && scram)
             this.socket.write(m.saslResponse(scram.final(r.rest().toString())))
           else if (kind === 12 && scram) scram.verify(r.rest().toString())
           else
-            throw new OriginError(
-              `unsupported authentication request ${kind} from the origin`,
-              'ERR_POOL_ORIGIN_AUTH'
-            )
+            throw new OriginAuthError(`unsupported authentication request ${kind} from the origin`)
           break
         }
         case 'S':
@@ -187,11 +164,10 @@ export class OriginConnection {
           return
         case 'E': {
           const f = m.parseErrorFields(frame.body)
-          throw new OriginError(
-            `origin refused the connection: ${f.M ?? 'error'}`,
-            f.C === '28P01' || f.C === '28000' ? 'ERR_POOL_ORIGIN_AUTH' : 'ERR_POOL_ORIGIN',
-            f.C
-          )
+          const message = `origin refused the connection: ${f.M ?? 'error'}`
+          throw f.C === '28P01' || f.C === '28000'
+            ? new OriginAuthError(message, f.C)
+            : new OriginError(message, f.C)
         }
         case 'N':
         case 'v':

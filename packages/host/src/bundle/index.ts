@@ -1,0 +1,230 @@
+/**
+ * Builds a Worker the way wrangler does: one esbuild bundle with the `workerd`, `worker` and
+ * `browser` export conditions, module rules, `define`, `alias`, tsconfig `paths` and JSX. Each
+ * build is written to its own version directory, and the runtime process loads only that
+ * directory (plus the host's own runtime modules), which keeps sandboxing simple. `wharf dev`
+ * rebuilds incrementally through one esbuild context; `wharf serve` can call `buildWorker`.
+ */
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, relative } from 'node:path'
+import * as esbuild from 'esbuild'
+import { WharfError } from '../errors.js'
+import { workerPlugin } from './plugin.js'
+import { effectiveRules, ruleFor, type ModuleRule } from './rules.js'
+
+/** What the bundler needs from the config (WorkerConfig has all of it). */
+export interface BuildSettings {
+  /** Absolute path of the entry module. */
+  readonly main: string
+  /** The project directory (the config file's): relative paths and tsconfig lookup start here. */
+  readonly root: string
+  readonly compatibilityFlags: readonly string[]
+  readonly rules?: readonly ModuleRule[]
+  readonly define?: Readonly<Record<string, string>>
+  readonly alias?: Readonly<Record<string, string>>
+  /** `no_bundle`: main and its modules are transformed one by one, imports left as written. */
+  readonly noBundle?: boolean
+  /** With `no_bundle`: the JavaScript modules under `baseDir` are built alongside main. */
+  readonly findAdditionalModules?: boolean
+  readonly baseDir?: string
+  /** `tsconfig` from the config (path relative to the root). */
+  readonly tsconfig?: string
+  readonly jsxFactory?: string
+  readonly jsxFragment?: string
+}
+
+export interface WorkerBundle {
+  /** The version directory: everything the runtime loads is in here. */
+  readonly dir: string
+  /** Absolute path of the entry module in `dir`. */
+  readonly entry: string
+  /** Source files the bundle was made from (for watching). */
+  readonly inputs: readonly string[]
+  readonly warnings: readonly string[]
+  /** Build time in milliseconds. */
+  readonly ms: number
+  /** Whether the runtime must resolve `cloudflare:*` itself (no_bundle leaves imports as written). */
+  readonly unbundled: boolean
+}
+
+const ENTRY_NAME = 'worker'
+
+/** Formats esbuild messages as `file:line:column: error: text`, like esbuild's CLI. */
+export function formatMessages(messages: readonly esbuild.Message[]): string {
+  return messages
+    .slice(0, 20)
+    .map((m) => {
+      // esbuild names files relative to absWorkingDir (the project root).
+      const where = m.location
+        ? `${m.location.file}:${m.location.line}:${m.location.column + 1}: `
+        : ''
+      const line = m.location?.lineText ? `\n    ${m.location.lineText.trim()}` : ''
+      const notes = m.notes.map((n) => `\n  ${n.text}`).join('')
+      return `${where}${m.text}${line}${notes}`
+    })
+    .join('\n')
+}
+
+function buildError(error: unknown): WharfError {
+  const failure = error as Partial<esbuild.BuildFailure>
+  if (Array.isArray(failure.errors) && failure.errors.length > 0) {
+    return new WharfError(
+      'ERR_WHARF_BUILD',
+      `the Worker failed to build:\n${formatMessages(failure.errors)}`
+    )
+  }
+  return new WharfError(
+    'ERR_WHARF_BUILD',
+    `the Worker failed to build: ${(error as Error).message}`,
+    {
+      cause: error,
+    }
+  )
+}
+
+const MAX_ADDITIONAL = 5000
+
+/** ESModule and CommonJS files under base_dir (wrangler's find_additional_modules), bounded. */
+function additionalModules(settings: BuildSettings): string[] {
+  const base = settings.baseDir ?? dirname(settings.main)
+  const rules = effectiveRules(settings.rules ?? [])
+  const found: string[] = []
+  for (const file of readdirSync(base, { recursive: true, encoding: 'utf8' })) {
+    if (/(^|[\\/])(node_modules|\.git|\.wrangler)([\\/]|$)/.test(file)) continue
+    const type =
+      ruleFor(rules, file) ??
+      (/\.(m?js|ts|mts)$/.test(file) ? 'ESModule' : /\.c[jt]s$/.test(file) ? 'CommonJS' : undefined)
+    if (type !== 'ESModule' && type !== 'CommonJS') continue
+    const path = join(base, file)
+    if (path !== settings.main) found.push(path)
+    if (found.length > MAX_ADDITIONAL) {
+      throw new WharfError(
+        'ERR_WHARF_BUILD',
+        `find_additional_modules: more than ${MAX_ADDITIONAL} modules under ${base}`
+      )
+    }
+  }
+  return found
+}
+
+function options(settings: BuildSettings, outdir: string): esbuild.BuildOptions {
+  const rules = effectiveRules(settings.rules ?? [])
+  const bundle = settings.noBundle !== true
+  const entryPoints = bundle
+    ? { [ENTRY_NAME]: settings.main }
+    : [
+        settings.main,
+        ...(settings.findAdditionalModules === true ? additionalModules(settings) : []),
+      ]
+  return {
+    entryPoints,
+    absWorkingDir: settings.root,
+    bundle,
+    outdir,
+    ...(bundle ? {} : { outbase: settings.baseDir ?? dirname(settings.main) }),
+    write: false,
+    format: 'esm',
+    platform: 'neutral',
+    target: 'es2022',
+    // wrangler's resolution: exports conditions, then package.json fields.
+    conditions: ['workerd', 'worker', 'browser'],
+    mainFields: ['browser', 'module', 'main'],
+    resolveExtensions: ['.tsx', '.ts', '.jsx', '.js', '.mjs', '.cjs', '.mts', '.cts', '.json'],
+    ...(bundle ? { outExtension: { '.js': '.mjs' } } : {}),
+    keepNames: true,
+    sourcemap: 'linked',
+    sourcesContent: true,
+    metafile: true,
+    logLevel: 'silent',
+    loader: { '.js': 'jsx', '.mjs': 'jsx', '.cjs': 'jsx' },
+    define: { ...settings.define },
+    ...(settings.tsconfig === undefined ? {} : { tsconfig: settings.tsconfig }),
+    ...(settings.jsxFactory === undefined ? {} : { jsxFactory: settings.jsxFactory }),
+    ...(settings.jsxFragment === undefined ? {} : { jsxFragment: settings.jsxFragment }),
+    plugins: bundle
+      ? [workerPlugin({ flags: settings.compatibilityFlags, rules, alias: settings.alias ?? {} })]
+      : [],
+  }
+}
+
+/**
+ * An incremental builder: `build()` (re)builds and writes a new version directory under one
+ * temporary root; `dispose()` stops esbuild and removes every version.
+ */
+export class WorkerBuilder {
+  private context: esbuild.BuildContext | undefined
+  private readonly outRoot: string
+  private version = 0
+
+  constructor(
+    private readonly settings: BuildSettings,
+    outRoot?: string
+  ) {
+    this.outRoot = outRoot ?? mkdtempSync(join(tmpdir(), 'wharf-build-'))
+  }
+
+  async build(): Promise<WorkerBundle> {
+    const started = performance.now()
+    // Every version dir sits at the same depth as `build/`, so relative source-map paths hold.
+    const outdir = join(this.outRoot, 'build')
+    let result: esbuild.BuildResult
+    try {
+      this.context ??= await esbuild.context(options(this.settings, outdir))
+      result = await this.context.rebuild()
+    } catch (error) {
+      throw buildError(error)
+    }
+    const dir = join(this.outRoot, `v${++this.version}`)
+    mkdirSync(dir, { recursive: true })
+    writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n')
+    for (const file of result.outputFiles ?? []) {
+      const target = join(dir, relative(outdir, file.path))
+      mkdirSync(dirname(target), { recursive: true })
+      writeFileSync(target, file.contents)
+    }
+    // Older versions may still serve while they drain; keep the two before this one.
+    if (this.version > 3) {
+      rmSync(join(this.outRoot, `v${this.version - 3}`), { recursive: true, force: true })
+    }
+    const entry =
+      this.settings.noBundle === true
+        ? join(
+            dir,
+            relative(this.settings.baseDir ?? dirname(this.settings.main), this.settings.main)
+          ).replace(/\.[cm]?[jt]sx?$/, '.js')
+        : join(dir, `${ENTRY_NAME}.mjs`)
+    return {
+      dir,
+      entry,
+      inputs: Object.keys(result.metafile?.inputs ?? {})
+        .filter((f) => !f.includes(':'))
+        .map((f) => join(this.settings.root, f)),
+      warnings: result.warnings.length > 0 ? [formatMessages(result.warnings)] : [],
+      ms: Math.round(performance.now() - started),
+      unbundled: this.settings.noBundle === true,
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.context?.dispose()
+    this.context = undefined
+    rmSync(this.outRoot, { recursive: true, force: true })
+  }
+}
+
+/** One build, for callers that do not rebuild (e.g. `wharf serve`): the bundle and its cleanup. */
+export async function buildWorker(
+  settings: BuildSettings,
+  outRoot?: string
+): Promise<WorkerBundle & { dispose(): Promise<void> }> {
+  const builder = new WorkerBuilder(settings, outRoot)
+  try {
+    const bundle = await builder.build()
+    // The context is not needed after one build; the output stays until dispose().
+    return { ...bundle, dispose: () => builder.dispose() }
+  } catch (error) {
+    await builder.dispose()
+    throw error
+  }
+}

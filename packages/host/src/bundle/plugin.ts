@@ -1,0 +1,186 @@
+/**
+ * The esbuild plugin behind the Worker bundle: `cloudflare:*` and Node built-ins (per
+ * node-builtins.ts), `require()` of built-ins inside an ESM bundle (as wrangler's bundle allows
+ * under nodejs_compat), `alias`, and the Text/Data/CompiledWasm module rules.
+ */
+import { createRequire } from 'node:module'
+import { readFileSync } from 'node:fs'
+import { isAbsolute, resolve as resolvePath } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import type { Plugin, PluginBuild } from 'esbuild'
+import {
+  builtinName,
+  builtinsFor,
+  unavailableMessage,
+  type BuiltinTarget,
+} from './node-builtins.js'
+import { ruleFor, type ModuleRule } from './rules.js'
+
+export interface PluginSettings {
+  readonly flags: readonly string[]
+  readonly rules: readonly ModuleRule[]
+  readonly alias: Readonly<Record<string, string>>
+}
+
+const REQUIRE_NS = 'wharf-require'
+const STUB_NS = 'wharf-stub'
+const RULE_NS = 'wharf-rule'
+const MAX_RULE_FILE = 64 * 1024 * 1024
+
+const hostRequire = createRequire(import.meta.url)
+
+/** File URLs of what the host provides, resolved once from the host's own install. */
+function hostModule(specifier: string): string | undefined {
+  try {
+    return pathToFileURL(hostRequire.resolve(specifier)).href
+  } catch {
+    return undefined
+  }
+}
+
+export const CLOUDFLARE_MODULES: Readonly<Record<string, () => string | undefined>> = {
+  'cloudflare:sockets': () => hostModule('@wharf/sockets'),
+  'cloudflare:workers': () => new URL('../runtime/cloudflare-workers.js', import.meta.url).href,
+}
+
+/** A module whose every export throws when called (names taken from Node's own module). */
+function stubSource(name: string): string {
+  let keys: string[]
+  try {
+    keys = Object.keys(hostRequire(`node:${name}`) as object)
+  } catch {
+    keys = []
+  }
+  const ids = keys.filter((k) => /^[A-Za-z_$][\w$]*$/.test(k) && k !== 'default').slice(0, 500)
+  const fail = (k: string): string =>
+    `function () { throw new Error(${JSON.stringify(`[wharf] node:${name}.${k} is not implemented in Workers`)}) }`
+  return [
+    ...ids.map((k) => `export const ${k} = ${fail(k)};`),
+    `export default { ${ids.join(', ')} };`,
+  ].join('\n')
+}
+
+const STUB_PREFIX = 'wharf-stub:'
+
+/** Where an import of built-in `name` goes: `node:x`, a host file URL, or `wharf-stub:x`. */
+function targetSpecifier(name: string, target: BuiltinTarget): string {
+  if (target.kind === 'node') return `node:${name}`
+  if (target.kind === 'module') {
+    // A replacement missing from this build fails closed (a stub), never Node's own module.
+    return hostModule(target.specifier) ?? `${STUB_PREFIX}${name}`
+  }
+  return `${STUB_PREFIX}${name}`
+}
+
+export function workerPlugin(settings: PluginSettings): Plugin {
+  const table = builtinsFor(settings.flags)
+  return {
+    name: 'wharf-worker',
+    setup(build: PluginBuild) {
+      // cloudflare:* : the host's implementations, by file URL, outside the bundle.
+      build.onResolve({ filter: /^cloudflare:/ }, (args) => {
+        const url = CLOUDFLARE_MODULES[args.path]?.()
+        if (url === undefined) {
+          return {
+            errors: [
+              {
+                text: `"${args.path}" is not provided by wharf (it provides ${Object.keys(CLOUDFLARE_MODULES).join(', ')})`,
+              },
+            ],
+          }
+        }
+        return { path: url, external: true }
+      })
+
+      // alias: exact keys and their subpaths, resolved from the project root like wrangler.
+      const aliases = Object.entries(settings.alias)
+      if (aliases.length > 0) {
+        build.onResolve({ filter: /.*/ }, async (args) => {
+          if (args.pluginData === 'aliased') return undefined
+          for (const [from, to] of aliases) {
+            if (args.path !== from && !args.path.startsWith(`${from}/`)) continue
+            const target = to + args.path.slice(from.length)
+            const result = await build.resolve(target, {
+              kind: args.kind,
+              resolveDir: build.initialOptions.absWorkingDir ?? process.cwd(),
+              importer: args.importer,
+              pluginData: 'aliased',
+            })
+            return result.errors.length > 0 ? { errors: result.errors } : result
+          }
+          return undefined
+        })
+      }
+
+      // Node built-ins: `node:x` always, a bare `x` only when no package of that name shadows it
+      // without nodejs_compat (wrangler resolves bare names to npm polyfills then).
+      build.onResolve({ filter: /^[a-z_/:0-9]+$/ }, (args) => {
+        if (args.namespace === REQUIRE_NS) return undefined
+        const name = builtinName(args.path)
+        if (name === undefined) return undefined
+        const target: BuiltinTarget | undefined = table[name]
+        if (target === undefined) {
+          if (!args.path.startsWith('node:') && Object.keys(table).length === 0) return undefined
+          return { errors: [{ text: unavailableMessage(name, settings.flags) }] }
+        }
+        const specifier = targetSpecifier(name, target)
+        if (args.kind === 'require-call') {
+          return { path: specifier, namespace: REQUIRE_NS }
+        }
+        if (specifier.startsWith(STUB_PREFIX)) {
+          return { path: specifier.slice(STUB_PREFIX.length), namespace: STUB_NS }
+        }
+        return { path: specifier, external: true }
+      })
+
+      // require('node:x') in an ESM bundle: a tiny CommonJS module that re-exports the import.
+      build.onLoad({ filter: /.*/, namespace: REQUIRE_NS }, (args) => ({
+        contents: `import * as ns from ${JSON.stringify(args.path)};\nmodule.exports = ns.default ?? ns;\n`,
+        loader: 'js',
+      }))
+      build.onResolve({ filter: /.*/, namespace: REQUIRE_NS }, (args) =>
+        args.path.startsWith(STUB_PREFIX)
+          ? { path: args.path.slice(STUB_PREFIX.length), namespace: STUB_NS }
+          : { path: args.path, external: true }
+      )
+      build.onLoad({ filter: /.*/, namespace: STUB_NS }, (args) => ({
+        contents: stubSource(args.path),
+        loader: 'js',
+      }))
+
+      // Module rules: Text (a string), Data (an ArrayBuffer), CompiledWasm (a WebAssembly.Module).
+      build.onResolve({ filter: /\.[A-Za-z0-9]+(\?module)?$/ }, (args) => {
+        if (args.namespace !== 'file' || args.path.startsWith('cloudflare:')) return undefined
+        const type = ruleFor(settings.rules, args.path)
+        if (type !== 'Text' && type !== 'Data' && type !== 'CompiledWasm') return undefined
+        const clean = args.path.replace(/\?module$/, '')
+        const path = isAbsolute(clean) ? clean : resolvePath(args.resolveDir, clean)
+        return { path, namespace: RULE_NS, pluginData: type }
+      })
+      build.onLoad({ filter: /.*/, namespace: RULE_NS }, (args) => {
+        const type = args.pluginData as string
+        let bytes: Buffer
+        try {
+          bytes = readFileSync(args.path)
+        } catch (error) {
+          return { errors: [{ text: `cannot read ${args.path}: ${(error as Error).message}` }] }
+        }
+        if (bytes.length > MAX_RULE_FILE) {
+          return { errors: [{ text: `${args.path} is larger than 64 MiB` }] }
+        }
+        const watchFiles = [args.path]
+        if (type === 'Text') {
+          return {
+            contents: `export default ${JSON.stringify(bytes.toString('utf8'))};`,
+            loader: 'js',
+            watchFiles,
+          }
+        }
+        const b64 = JSON.stringify(bytes.toString('base64'))
+        const data = `Uint8Array.from(atob(${b64}), (c) => c.charCodeAt(0))`
+        const value = type === 'Data' ? `${data}.buffer` : `new WebAssembly.Module(${data})`
+        return { contents: `export default ${value};`, loader: 'js', watchFiles }
+      })
+    },
+  }
+}

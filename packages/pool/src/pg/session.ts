@@ -1,0 +1,501 @@
+/**
+ * One PostgreSQL client connection, tying the parts together: start-up and authentication
+ * (startup.ts), then transaction pooling. The client holds an origin connection (lease.ts) from
+ * its first message until ReadyForQuery says idle with nothing else in flight, so
+ * Flush-without-Sync, pipelining, COPY and errors inside transactions all see one server.
+ * Requests are rewritten for shared prepared statements (statements.ts), answered from the cache
+ * when they can be (cache-front.ts), and the origin's replies are routed by the queue of
+ * expected replies (replies.ts).
+ */
+import { randomInt } from 'node:crypto'
+import { debuglog } from 'node:util'
+import type net from 'node:net'
+import tls from 'node:tls'
+import type { QueryCache } from '../core/cache.js'
+import { ProtocolError, SQLSTATE, type PoolError } from '../errors.js'
+import { CacheFront, type CacheRequest } from './cache-front.js'
+import { blanked, decodeClient, type ClientMessage } from './frontend.js'
+import { Lease } from './lease.js'
+import type { PgPool } from './origin-driver.js'
+import * as m from './protocol.js'
+import { ReplyQueue } from './replies.js'
+import * as sql from './sql.js'
+import { ClientStartup, type ClientAuth } from './startup.js'
+import { StatementRewriter } from './statements.js'
+import { FrameReader, type Frame } from './wire.js'
+
+export type { ClientAuth } from './startup.js'
+export type { CacheRequest } from './cache-front.js'
+
+/** State shared by every session of one pooler. */
+export interface Shared {
+  readonly pool: PgPool
+  readonly cache: QueryCache | undefined
+  readonly auth: ClientAuth
+  readonly database: string
+  readonly tls: tls.SecureContext | undefined
+  readonly maxMessageBytes: number
+  /** Bytes a client may send ahead while waiting for an origin connection. */
+  readonly maxBacklogBytes: number
+  readonly startupTimeoutMs: number
+  readonly volatility: () => sql.Volatility
+  /** Server parameters clients are told at start-up (the origin's). */
+  readonly parameters: () => ReadonlyMap<string, string>
+  /** Internal prepared-statement names by (text, types). */
+  readonly statementNames: Map<string, string>
+  readonly sessions: Map<string, Session>
+  readonly stats: { clients: number; clientsTotal: number; refused: number; cacheServed: number }
+  refresh(key: string, request: CacheRequest): void
+  log(line: string): void
+}
+
+const HINT =
+  'Session features need a session: connect to the database directly for them (Hyperdrive refuses the same ones).'
+/** Refusals by feature: a small fixed set (sql.refusal), so each message is built once. */
+const refusals = new Map<string, { simple: Buffer; extended: Buffer }>()
+function refusal(what: string): { simple: Buffer; extended: Buffer } {
+  let r = refusals.get(what)
+  if (!r) {
+    const message = `wharf pool: ${what} is not supported in transaction pooling mode`
+    r = {
+      simple: m.errorResponse(SQLSTATE.featureNotSupported, message, { hint: HINT }),
+      extended: m.errorResponse(SQLSTATE.featureNotSupported, message),
+    }
+    if (refusals.size < 100) refusals.set(what, r)
+  }
+  return r
+}
+
+let nextPid = 1
+/** `NODE_DEBUG=wharf-pool`: every frame type in and out, per session (for protocol debugging). */
+const trace = debuglog('wharf-pool')
+
+export class Session {
+  private readonly reader: FrameReader
+  private stage: 'startup' | 'auth' | 'ready' | 'closed' = 'startup'
+  private readonly startup: ClientStartup
+  private readonly lease: Lease
+  private readonly backlog: ClientMessage[] = []
+  private backlogBytes = 0
+  private readonly replies: ReplyQueue
+  private readonly statements: StatementRewriter
+  private readonly cacheFront: CacheFront | undefined
+  private txStatus: 'I' | 'T' | 'E' = 'I'
+  private startupTimer: NodeJS.Timeout | undefined
+  /** After an error the pooler answered itself, the server would skip to Sync: so do we. */
+  private skipToSync = false
+  private corked = false
+  private skipStoreOnce = false
+  readonly pid = nextPid++ % 2 ** 31
+  readonly secret = randomInt(1, 2 ** 31 - 1)
+
+  constructor(
+    private socket: net.Socket,
+    private readonly shared: Shared
+  ) {
+    this.reader = new FrameReader(shared.maxMessageBytes)
+    this.replies = new ReplyQueue((data) => this.toClient(data))
+    this.statements = new StatementRewriter(shared.statementNames, this.replies)
+    this.lease = new Lease(shared.pool, shared.cache)
+    this.cacheFront =
+      shared.cache &&
+      new CacheFront(
+        shared.cache,
+        shared.volatility,
+        this.statements,
+        (key, request) => shared.refresh(key, request),
+        () => shared.stats.cacheServed++
+      )
+    this.startup = new ClientStartup(shared.auth, shared.database, {
+      write: (data) => this.socket.write(data),
+      upgradeToTls: () => this.upgradeToTls(),
+      canTls: () => this.shared.tls !== undefined && !(this.socket instanceof tls.TLSSocket),
+      fatal: (code, message) => this.fatal(code, message),
+      cancel: (pid, secret) => {
+        this.shared.sessions.get(`${pid}:${secret}`)?.cancel()
+        this.close()
+      },
+      authenticated: () => this.authenticated(),
+    })
+    shared.stats.clients++
+    shared.stats.clientsTotal++
+    this.startupTimer = setTimeout(
+      () => this.fatal(SQLSTATE.protocolViolation, 'startup timed out'),
+      shared.startupTimeoutMs
+    )
+    this.listen(socket)
+  }
+
+  private listen(socket: net.Socket): void {
+    socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    socket.on('error', () => this.onClientGone())
+    socket.on('close', () => this.onClientGone())
+    socket.on('drain', () => this.lease.conn?.resume())
+  }
+
+  private upgradeToTls(): void {
+    const plain = this.socket
+    plain.removeAllListeners('data')
+    plain.removeAllListeners('close')
+    plain.removeAllListeners('error')
+    plain.pause()
+    // A ClientHello sent right behind the SSLRequest is already in the reader: hand it back to
+    // the socket, and TLS reads it from there (Node feeds a wrapped socket's buffer to TLS).
+    const early = this.reader.takePending()
+    if (early.length > 0) plain.unshift(early)
+    const secure = new tls.TLSSocket(plain, { isServer: true, secureContext: this.shared.tls })
+    this.socket = secure
+    this.listen(secure)
+  }
+
+  // ---- input --------------------------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    this.reader.push(chunk)
+    try {
+      while (this.stage === 'startup') {
+        const packet = this.reader.nextStartup()
+        if (!packet) return
+        this.startup.onPacket(packet)
+        if (this.startup.authenticating && this.stage === 'startup') this.stage = 'auth'
+        // After 'S' the rest of this read belongs to TLS.
+        if (this.socket instanceof tls.TLSSocket && this.reader.pending === 0) return
+      }
+      const frames: Frame[] = []
+      for (let f = this.reader.next(); f; f = this.reader.next()) frames.push(f)
+      if (frames.length > 0) this.onFrames(frames)
+    } catch (error) {
+      this.failWith(error)
+    }
+  }
+
+  private failWith(error: unknown): void {
+    if (error instanceof ProtocolError) this.fatal(SQLSTATE.protocolViolation, error.message)
+    else this.fatal(SQLSTATE.internalError, `wharf pool: ${(error as Error).message}`)
+  }
+
+  private authenticated(): void {
+    clearTimeout(this.startupTimer)
+    this.stage = 'ready'
+    const out: Buffer[] = [m.AUTH_OK]
+    for (const [k, v] of this.shared.parameters()) out.push(m.parameterStatus(k, v))
+    out.push(m.backendKeyData(this.pid, this.secret), m.READY.I)
+    this.socket.write(Buffer.concat(out))
+    this.shared.sessions.set(`${this.pid}:${this.secret}`, this)
+  }
+
+  private onFrames(frames: Frame[]): void {
+    if (this.stage === 'auth') {
+      for (const f of frames) if (this.stage === 'auth') this.startup.onFrame(f)
+      return
+    }
+    if (this.stage !== 'ready') return
+    this.onMessages(frames.map(decodeClient))
+  }
+
+  private onMessages(messages: ClientMessage[]): void {
+    let i = 0
+    // Without a connection, a whole cacheable request may be answered from the cache.
+    while (
+      i < messages.length &&
+      !this.lease.conn &&
+      !this.lease.acquiring &&
+      this.backlog.length === 0
+    ) {
+      const used = this.tryLocal(messages, i)
+      if (used === 0) break
+      i += used
+    }
+    const conn = this.lease.conn
+    conn?.cork()
+    try {
+      for (; i < messages.length; i++) {
+        const msg = messages[i]
+        if (msg) this.onClientMessage(msg)
+      }
+    } finally {
+      conn?.uncork()
+    }
+  }
+
+  /**
+   * Answers what needs no origin connection: a refused statement, a Terminate, or a cache hit.
+   * Returns how many messages it consumed (0: none, go through a connection).
+   */
+  private tryLocal(messages: ClientMessage[], start: number): number {
+    const first = messages[start]
+    if (!first) return 0
+    if (first.type === 'X') {
+      this.close()
+      return messages.length - start
+    }
+    if (first.type === 'Q') {
+      const refused = sql.refusal(blanked(first))
+      if (refused) {
+        this.shared.stats.refused++
+        this.socket.write(Buffer.concat([refusal(refused.what).simple, m.READY[this.txStatus]]))
+        return 1
+      }
+    }
+    const front = this.cacheFront
+    if (!front || this.txStatus !== 'I') return 0
+    const found = front.recognise(messages, start)
+    if (!found) return 0
+    if (front.serve(found.request, (data) => this.socket.write(data))) return found.length
+    front.begin(found.request)
+    return 0
+  }
+
+  /**
+   * A cacheable request missed the memory cache: ask the shared store (Redis) before taking an
+   * origin connection. On a hit the waiting messages are handled again, so the cache answers
+   * them. True when it took over.
+   */
+  private async tryStore(): Promise<boolean> {
+    const front = this.cacheFront
+    if (this.skipStoreOnce || !front?.pending) {
+      this.skipStoreOnce = false
+      return false
+    }
+    if (!(await front.fromStore(() => this.stage === 'ready' && !this.lease.conn))) return false
+    const messages = this.backlog.splice(0)
+    this.backlogBytes = 0
+    this.lease.acquiring = false
+    // Whatever happens with these messages, the next acquire goes to the origin: no loop.
+    this.skipStoreOnce = true
+    try {
+      this.onMessages(messages)
+    } catch (error) {
+      this.failWith(error)
+    }
+    this.skipStoreOnce = false
+    return true
+  }
+
+  // ---- through an origin connection ---------------------------------------------------------
+
+  private onClientMessage(msg: ClientMessage): void {
+    if (!this.lease.conn) {
+      this.backlog.push(msg)
+      this.backlogBytes += msg.frame.raw.length
+      if (this.backlogBytes > this.shared.maxBacklogBytes) {
+        this.fatal(
+          SQLSTATE.programLimitExceeded,
+          'wharf pool: too much data sent ahead while waiting for a connection'
+        )
+        return
+      }
+      if (!this.lease.acquiring) void this.acquire()
+      return
+    }
+    this.forward(msg)
+  }
+
+  private async acquire(): Promise<void> {
+    this.lease.acquiring = true
+    if (await this.tryStore()) return
+    try {
+      const conn = await this.lease.acquire(
+        (f) => this.onOriginFrame(f),
+        (error) => this.onOriginLost(error),
+        () => this.stage === 'ready'
+      )
+      if (!conn) return
+      const messages = this.backlog.splice(0)
+      this.backlogBytes = 0
+      conn.cork()
+      try {
+        for (const msg of messages) this.forward(msg)
+      } catch (error) {
+        this.failWith(error)
+      } finally {
+        conn.uncork()
+      }
+    } catch (error) {
+      this.cacheFront?.drop()
+      const code =
+        (error as PoolError).code === 'ERR_POOL_EXHAUSTED'
+          ? SQLSTATE.tooManyConnections
+          : SQLSTATE.systemError
+      // The whole backlog fails; answer as the server would: an error, then ReadyForQuery.
+      this.backlog.length = 0
+      this.backlogBytes = 0
+      if (this.stage === 'ready') {
+        this.socket.write(
+          Buffer.concat([m.errorResponse(code, (error as Error).message), m.READY[this.txStatus]])
+        )
+      }
+    }
+  }
+
+  private forward(msg: ClientMessage): void {
+    const conn = this.lease.conn
+    if (!conn) return
+    // The arguments cost more than the forwarding: build them only when tracing is on.
+    if (trace.enabled)
+      trace(
+        's%d -> origin %d: %s %s',
+        this.pid,
+        conn.id,
+        msg.type,
+        msg.type === 'P' || msg.type === 'B' || msg.type === 'D'
+          ? JSON.stringify(msg.frame.body.subarray(0, 40).toString('latin1'))
+          : ''
+      )
+    if (this.skipToSync && msg.type !== 'S' && msg.type !== 'H' && msg.type !== 'X') return
+    switch (msg.type) {
+      case 'Q': {
+        const refused = sql.refusal(blanked(msg))
+        if (refused) {
+          this.shared.stats.refused++
+          this.replies.fake(
+            'query',
+            Buffer.concat([refusal(refused.what).extended, m.READY[this.txStatus]])
+          )
+          return
+        }
+        this.noteStatement(blanked(msg))
+        this.replies.forward('query')
+        conn.write(msg.frame.raw)
+        return
+      }
+      case 'P': {
+        const refused = sql.refusal(blanked(msg))
+        if (refused) {
+          this.shared.stats.refused++
+          // Fails like a server error: the rest up to Sync is skipped by the client's protocol.
+          this.replies.fake('parse', refusal(refused.what).extended)
+          this.skipToSync = true
+          return
+        }
+        this.noteStatement(blanked(msg))
+        this.statements.parse(conn, msg)
+        return
+      }
+      case 'B':
+        this.statements.bind(conn, msg)
+        return
+      case 'D':
+        this.statements.describe(conn, msg)
+        return
+      case 'C':
+        this.statements.close(conn, msg)
+        return
+      case 'E':
+        this.replies.forward('execute')
+        conn.write(msg.frame.raw)
+        return
+      case 'S':
+        this.skipToSync = false
+        this.replies.forward('sync')
+        conn.write(msg.frame.raw)
+        return
+      case 'F':
+        // A function call by OID: what it writes cannot be known.
+        this.lease.wrote('all')
+        this.shared.cache?.invalidate('all')
+        this.replies.forward('function')
+        conn.write(msg.frame.raw)
+        return
+      case 'H':
+      case 'd':
+      case 'c':
+      case 'f':
+        conn.write(msg.frame.raw)
+        return
+      case 'X':
+        this.close()
+        return
+    }
+  }
+
+  /** SET marks the connection for reset; writes drop cached results of the written tables. */
+  private noteStatement(text: string): void {
+    const conn = this.lease.conn
+    if (conn && sql.changesSession(text)) conn.dirty = true
+    const cache = this.shared.cache
+    if (!cache) return
+    const w = sql.writes(text, this.shared.volatility())
+    this.lease.wrote(w)
+    if (w === 'all' || w.length > 0) cache.invalidate(w)
+  }
+
+  /**
+   * The frames of one origin read go to the client in one send: the socket is corked at the
+   * first and uncorked on the next tick, after the whole read was handled.
+   */
+  private readonly uncorkClient = (): void => {
+    if (this.corked) {
+      this.corked = false
+      this.socket.uncork()
+    }
+  }
+
+  private toClient(data: Buffer): void {
+    if (!this.corked) {
+      this.corked = true
+      this.socket.cork()
+      process.nextTick(this.uncorkClient)
+    }
+    if (!this.socket.write(data)) this.lease.conn?.pause()
+  }
+
+  private onOriginFrame(frame: Frame): void {
+    if (trace.enabled)
+      trace('s%d <- origin: %s expects=%s', this.pid, frame.type, this.replies.describe())
+    this.cacheFront?.onOriginFrame(frame)
+    if (!this.replies.onOriginFrame(frame)) return
+    this.txStatus = String.fromCharCode(frame.body[0] ?? 0x49) as 'I' | 'T' | 'E'
+    this.cacheFront?.finish(this.txStatus)
+    this.maybeRelease()
+  }
+
+  /** Idle, nothing in flight, nothing waiting: the connection goes back to the pool. */
+  private maybeRelease(): void {
+    if (this.txStatus !== 'I' || this.replies.length > 0 || this.backlog.length > 0) return
+    this.lease.release()
+  }
+
+  private onOriginLost(error: Error | undefined): void {
+    this.lease.lost()
+    this.replies.clear()
+    this.cacheFront?.drop()
+    this.fatal(
+      SQLSTATE.connectionFailure,
+      `wharf pool: the origin connection was lost${error ? `: ${error.message}` : ''}`
+    )
+  }
+
+  /** CancelRequest for this client: forwarded only while it holds a connection. */
+  cancel(): void {
+    this.lease.cancel()
+  }
+
+  private onClientGone(): void {
+    if (this.stage === 'closed') return
+    this.stage = 'closed'
+    this.cleanup()
+  }
+
+  private cleanup(): void {
+    clearTimeout(this.startupTimer)
+    this.shared.sessions.delete(`${this.pid}:${this.secret}`)
+    this.shared.stats.clients--
+    this.lease.end(this.txStatus, this.replies.length > 0)
+  }
+
+  private fatal(code: string, message: string): void {
+    if (this.stage === 'closed') return
+    if (this.socket.writable)
+      this.socket.write(m.errorResponse(code, message, { severity: 'FATAL' }))
+    this.close()
+  }
+
+  close(): void {
+    if (this.stage === 'closed') return
+    this.stage = 'closed'
+    this.socket.end()
+    this.socket.destroySoon()
+    this.cleanup()
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * The socket's read side: its ReadableStream (made on first use), flow control against the Node
+ * socket, EOF delivery and the one read in flight. Nothing is read ahead of the application:
+ * workerd has no readable buffer, so the Node socket stays paused until a read is waiting.
+ */
+import type { Socket as NodeSocket } from 'node:net'
+import {
+  createReadable,
+  type Deferred,
+  type ReadableByteStreamController,
+  type ReaderOwner,
+  type SocketReadableStream,
+} from './streams.js'
+
+/** What the read side needs from its socket. */
+export interface ReadHost {
+  /** close() was called: reads fail with the "closing" TypeError. */
+  readonly closing: boolean
+  /** The live connection, once it is open (undefined before, and after a takeover). */
+  readonly liveNode: NodeSocket | undefined
+  assertIo(kind: 'Readable' | 'Writable'): void
+  /** The application has read EOF. */
+  onEofRead(): void
+}
+
+const ReadState = {
+  /** Data flows when a read waits. */
+  Open: 0,
+  /** The peer's FIN arrived while nobody read; the next pull delivers EOF. */
+  EofPending: 1,
+  /** EOF reached the stream. */
+  Eof: 2,
+  /** The application cancelled the stream; the socket stays open. */
+  Cancelled: 3,
+} as const
+type ReadState = (typeof ReadState)[keyof typeof ReadState]
+
+/** Transfers a received chunk into the stream without copying when it owns its whole buffer. */
+function ownBytes(chunk: Buffer): Uint8Array {
+  if (chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength) {
+    return new Uint8Array(chunk.buffer, 0, chunk.byteLength)
+  }
+  return new Uint8Array(chunk)
+}
+
+export class ReadSide implements ReaderOwner {
+  pendingRead: Deferred<unknown> | undefined
+  private readonly host: ReadHost
+  private stream: SocketReadableStream | undefined
+  private controller: ReadableByteStreamController | undefined
+  /** How the stream ends if that happens before it exists: null = EOF, an Error = errored. */
+  private replay: Error | null | undefined
+  private state: ReadState = ReadState.Open
+  private paused = true
+  /** A pull is waiting for data (set by the stream, cleared by the next chunk or EOF). */
+  private pullPending = false
+
+  constructor(host: ReadHost) {
+    this.host = host
+  }
+
+  get closing(): boolean {
+    return this.host.closing
+  }
+
+  assertIo(kind: 'Readable' | 'Writable'): void {
+    this.host.assertIo(kind)
+  }
+
+  /** The stream is made on first use: an idle socket costs less, and data waits in the kernel. */
+  get readable(): SocketReadableStream {
+    this.stream ??= createReadable(this, {
+      type: 'bytes',
+      start: (controller) => {
+        this.controller = controller
+        if (this.replay === null) controller.close()
+        else if (this.replay !== undefined) controller.error(this.replay)
+      },
+      pull: () => this.pull(),
+      cancel: () => this.cancel(),
+    })
+    return this.stream
+  }
+
+  get locked(): boolean {
+    return this.stream?.locked === true
+  }
+
+  get eofDelivered(): boolean {
+    return this.state === ReadState.Eof
+  }
+
+  /** The connection opened: resume if a read was already waiting. */
+  onConnected(): void {
+    if (this.pullPending) this.resume()
+  }
+
+  private resume(): void {
+    const node = this.host.liveNode
+    if (this.paused && node) {
+      this.paused = false
+      node.resume()
+    }
+  }
+
+  private pull(): void {
+    if (this.state === ReadState.EofPending) {
+      this.deliverEof()
+      return
+    }
+    this.pullPending = true
+    this.resume()
+  }
+
+  onData(chunk: Buffer, node: NodeSocket): void {
+    if (this.state === ReadState.Cancelled || this.host.closing) return
+    this.pullPending = false
+    const controller = this.controller
+    if (controller === undefined) return
+    controller.enqueue(ownBytes(chunk))
+    // Stop the socket once data is queued without a reader waiting for it.
+    if (!this.pullPending && (controller.desiredSize ?? 0) < 0 && !this.paused) {
+      this.paused = true
+      node.pause()
+    }
+  }
+
+  onEnd(): void {
+    if (this.state === ReadState.Cancelled || this.host.closing) return
+    if (this.pullPending) this.deliverEof()
+    else this.state = ReadState.EofPending
+  }
+
+  private deliverEof(): void {
+    this.state = ReadState.Eof
+    this.pullPending = false
+    this.close()
+    this.host.onEofRead()
+  }
+
+  private cancel(): void {
+    // workerd: cancelling the reader leaves the socket open and writable.
+    this.state = ReadState.Cancelled
+    this.paused = true
+    this.host.liveNode?.pause()
+  }
+
+  /** Rejects the read in flight, if any. */
+  settlePendingRead(error: Error): void {
+    const pending = this.pendingRead
+    if (pending) {
+      this.pendingRead = undefined
+      pending.reject(error)
+    }
+  }
+
+  /** Takes the read in flight over from the stream machinery (close() rejects it later). */
+  takePendingRead(): Deferred<unknown> | undefined {
+    const pending = this.pendingRead
+    this.pendingRead = undefined
+    if (pending) pending.detached = true
+    return pending
+  }
+
+  close(): void {
+    const controller = this.controller
+    if (controller === undefined) {
+      if (this.replay === undefined) this.replay = null
+      return
+    }
+    try {
+      controller.close()
+      controller.byobRequest?.respond(0)
+    } catch {
+      // already closed or errored
+    }
+  }
+
+  error(error: Error): void {
+    const controller = this.controller
+    if (controller === undefined) {
+      if (this.replay === undefined) this.replay = error
+      return
+    }
+    try {
+      controller.error(error)
+    } catch {
+      // already closed or errored
+    }
+  }
+}

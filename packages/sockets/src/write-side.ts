@@ -1,0 +1,201 @@
+/**
+ * The socket's write side: its WritableStream (made on first use), the sink that hands bytes to
+ * the Node socket with backpressure, the count of writes not yet flushed (close() and startTls()
+ * wait for them), and how the side ended.
+ */
+import type { Socket as NodeSocket } from 'node:net'
+import type { WritableStreamDefaultController, WritableStreamDefaultWriter } from 'node:stream/web'
+import * as msg from './messages.js'
+import {
+  chunkToBytes,
+  closeFromInside,
+  closeHeldWriter,
+  createWritable,
+  type SocketWritableStream,
+  type WriterOwner,
+} from './streams.js'
+
+/** What the write side needs from its socket. */
+export interface WriteHost {
+  readonly closing: boolean
+  readonly closeDone: boolean
+  /** The connection (or the StartTLS handshake) failed. */
+  readonly failed: boolean
+  readonly connected: boolean
+  /** The Node socket, if any (writes made before it opened wait for `whenConnected`). */
+  readonly node: NodeSocket | undefined
+  assertIo(kind: 'Readable' | 'Writable'): void
+  /** Resolves when connected; rejects with the writable's error if connecting failed. */
+  whenConnected(): Promise<void>
+}
+
+const WriteState = {
+  Open: 0,
+  /** The live connection broke: the first write after it reports the loss, later ones "closed". */
+  Lost: 1,
+  /** Finished for good (close() completed, or EOF closed it): writes fail "has been closed". */
+  Ended: 2,
+} as const
+type WriteState = (typeof WriteState)[keyof typeof WriteState]
+
+const DEFAULT_WRITABLE_HWM = 1
+
+export class WriteSide implements WriterOwner {
+  lastWriter: WritableStreamDefaultWriter<unknown> | undefined
+  private readonly host: WriteHost
+  private readonly highWaterMark: number
+  private stream: SocketWritableStream | undefined
+  private controller: WritableStreamDefaultController | undefined
+  /** How the stream ends if that happens before it exists: an Error (wins), or 'closed'. */
+  private replay: Error | 'closed' | undefined
+  private state: WriteState = WriteState.Open
+  private pendingWrites = 0
+  private flushWaiters: (() => void)[] = []
+
+  constructor(host: WriteHost, highWaterMark: number | undefined) {
+    this.host = host
+    this.highWaterMark = highWaterMark ?? DEFAULT_WRITABLE_HWM
+  }
+
+  get closing(): boolean {
+    return this.host.closing
+  }
+  get closeDone(): boolean {
+    return this.host.closeDone
+  }
+  get failed(): boolean {
+    return this.host.failed
+  }
+  get connected(): boolean {
+    return this.host.connected
+  }
+  get writeSideClosed(): boolean {
+    return this.state === WriteState.Ended
+  }
+  get lost(): boolean {
+    return this.state === WriteState.Lost
+  }
+
+  assertIo(kind: 'Readable' | 'Writable'): void {
+    this.host.assertIo(kind)
+  }
+
+  get writable(): SocketWritableStream {
+    if (this.stream) return this.stream
+    const stream = createWritable(
+      this,
+      {
+        start: (controller) => {
+          this.controller = controller
+          if (this.replay instanceof Error) controller.error(this.replay)
+        },
+        write: (chunk) => this.sinkWrite(chunk),
+        close: () => this.sinkClose(),
+      },
+      this.highWaterMark
+    )
+    this.stream = stream
+    if (this.replay === 'closed') void closeFromInside(stream, this)
+    return stream
+  }
+
+  get locked(): boolean {
+    return this.stream?.locked === true
+  }
+
+  markLost(): void {
+    if (this.state === WriteState.Open) this.state = WriteState.Lost
+  }
+
+  markEnded(): void {
+    this.state = WriteState.Ended
+  }
+
+  trackWrite(): () => void {
+    this.pendingWrites++
+    return this.untrackWrite
+  }
+
+  /** Settles one tracked write; bound once so the hot path allocates no closure per write. */
+  private readonly untrackWrite = (): void => {
+    if (--this.pendingWrites === 0 && this.flushWaiters.length > 0) {
+      const waiters = this.flushWaiters
+      this.flushWaiters = []
+      for (const w of waiters) w()
+    }
+  }
+
+  /** Resolves once every write accepted so far has reached the kernel (or failed). */
+  flushWrites(): Promise<void> {
+    if (this.pendingWrites === 0) return Promise.resolve()
+    return new Promise((resolve) => this.flushWaiters.push(resolve))
+  }
+
+  /** workerd: a writer held when the connect failed is closed for good. */
+  closeHeldWriter(): void {
+    if (this.stream?.locked === true && this.lastWriter) closeHeldWriter(this.lastWriter)
+  }
+
+  /** Closes the stream from the socket's side (EOF close), so a held writer's `closed` resolves. */
+  closeFromInside(): Promise<void> {
+    if (this.stream) return closeFromInside(this.stream, this)
+    this.replay ??= 'closed'
+    return Promise.resolve()
+  }
+
+  error(error: Error): void {
+    const controller = this.controller
+    if (controller === undefined) {
+      if (!(this.replay instanceof Error)) this.replay = error
+      return
+    }
+    try {
+      controller.error(error)
+    } catch {
+      // already errored
+    }
+  }
+
+  private sinkWrite(chunk: unknown): Promise<void> | void {
+    const bytes = chunkToBytes(chunk)
+    if (bytes === undefined) return Promise.reject(new TypeError(msg.WRITE_BAD_TYPE))
+    if (bytes === null || bytes.byteLength === 0) return
+    if (!this.host.connected) return this.host.whenConnected().then(() => this.writeNow(bytes))
+    return this.writeNow(bytes)
+  }
+
+  private writeNow(bytes: Uint8Array): Promise<void> | undefined {
+    const node = this.host.node
+    if (node === undefined || node.destroyed || node.writableEnded) {
+      return Promise.reject(new Error(msg.CONNECTION_LOST))
+    }
+    // Node buffers up to its own high-water mark (16 KiB); below it the write is as good as
+    // handed to the kernel, so settle now. Above it, wait for the write to drain: that wait is
+    // the backpressure the Worker sees through writer.ready. Failures surface via 'error'.
+    if (node.write(bytes)) return undefined
+    return new Promise((resolve, reject) => {
+      const onDrain = () => {
+        node.off('close', onClose)
+        resolve()
+      }
+      const onClose = () => {
+        node.off('drain', onDrain)
+        reject(new Error(msg.CONNECTION_LOST))
+      }
+      node.once('drain', onDrain)
+      node.once('close', onClose)
+    })
+  }
+
+  private async sinkClose(): Promise<void> {
+    // workerd: writer.close() waits for opened (ignoring failure), then half-closes.
+    try {
+      await this.host.whenConnected()
+    } catch {
+      return
+    }
+    const node = this.host.node
+    if (node === undefined || node.destroyed || node.writableEnded) return
+    await new Promise<void>((resolve) => node.end(resolve))
+  }
+}

@@ -1,0 +1,47 @@
+// The public surface, entry by entry (as hono checks its exports map): an internal helper that
+// leaks into an entry point, or a public name that disappears, fails here.
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { it } from 'node:test'
+
+const pkgDir = join(import.meta.dirname, '..')
+const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as {
+  exports: Record<string, { default?: string; types?: string }>
+}
+
+const expected: Record<string, string[]> = {
+  '.': ['Socket', 'connect'],
+  './register': ['SPECIFIER'],
+  './navigator': ['WORKERS_USER_AGENT'],
+  './runtime': [
+    'EgressDeniedError',
+    'SocketAddressError',
+    'SocketClosedBeforeOpenError',
+    'SocketConnectTimeoutError',
+    'SocketUpgradeError',
+    'WharfSocketsError',
+    'getSocketRuntime',
+    'setSocketRuntime',
+    'unbracketHost',
+  ],
+  './egress': [
+    'EgressConfigError',
+    'EgressDnsTimeoutError',
+    'EgressRuleError',
+    'createEgressPolicy',
+    'deniedChannel',
+    'parseRule',
+    'unbracketHost',
+  ],
+}
+
+it('every entry of the exports map exposes exactly its documented names', async () => {
+  const entries = Object.entries(pkg.exports).filter(([, v]) => typeof v === 'object' && v.default)
+  assert.deepEqual(entries.map(([k]) => k).sort(), Object.keys(expected).sort())
+  for (const [entry, target] of entries) {
+    const source = (target.default ?? '').replace(/^\.\/dist\//, './src/').replace(/\.js$/, '.ts')
+    const mod = (await import(join(pkgDir, source))) as Record<string, unknown>
+    assert.deepEqual(Object.keys(mod).sort(), expected[entry], `exports of ${entry}`)
+  }
+})
