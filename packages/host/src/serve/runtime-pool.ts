@@ -18,14 +18,18 @@ import type { ServeSettings } from './settings.js'
 
 /** A runtime whose report is this late takes no new connection while another can. */
 const STALL_MS = 1000
-/** Past the CPU limit by this much with no report, the supervisor kills it (watchdog backstop). */
-const BACKSTOP_MS = 5000
+/**
+ * A runtime silent this long (4x its CPU limit + 20 s: after its watchdog's own wall-clock bound)
+ * is killed by the supervisor: the backstop for a watchdog that did not act.
+ */
+const BACKSTOP_FACTOR = 4
+const BACKSTOP_MS = 20_000
 const CHECK_MS = 250
 const CRASH_WINDOW_MS = 60_000
 const CRASH_LOOP = 5
 const MAX_BACKOFF_MS = 10_000
 /** Spawning node (and the namespace) is not the Worker's start-up: this much on top of its limit. */
-const SPAWN_ALLOWANCE_MS = 15_000
+const SPAWN_ALLOWANCE_MS = 60_000
 
 type State = 'starting' | 'ready' | 'draining' | 'gone'
 
@@ -72,8 +76,11 @@ export class RuntimePool {
     this.checker.unref()
   }
 
-  /** Starts a version: all its processes must become ready, or none serves and it is refused. */
-  async deploy(data: RuntimeData): Promise<void> {
+  /**
+   * Starts a version: all its processes must become ready, or none serves and it is refused.
+   * Resolves once the new version serves, with the old version's drain (bounded) still going.
+   */
+  async deploy(data: RuntimeData): Promise<{ drained: Promise<void> }> {
     const version = this.version + 1
     const broker = this.makeBroker(data)
     const fresh = Array.from({ length: this.options.settings.processes }, () =>
@@ -90,7 +97,7 @@ export class RuntimePool {
     this.current = data
     this.broker = broker
     this.flush()
-    await Promise.all(old.map((rt) => this.retire(rt)))
+    return { drained: Promise.all(old.map((rt) => this.retire(rt))).then(() => undefined) }
   }
 
   get servingVersion(): number {
@@ -356,7 +363,7 @@ export class RuntimePool {
 
   /** The watchdog's backstop: a runtime silent far past the CPU limit is killed from here. */
   private check(): void {
-    const limit = this.options.settings.cpuMs + BACKSTOP_MS
+    const limit = this.options.settings.cpuMs * BACKSTOP_FACTOR + BACKSTOP_MS
     for (const rt of this.runtimes) {
       if (rt.state === 'ready' && performance.now() - rt.lastTick > limit) {
         rt.stoppedBy = `silent for ${limit} ms (its watchdog did not act)`

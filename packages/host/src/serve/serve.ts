@@ -214,18 +214,19 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
           metrics.reloadsRefused++
           throw error
         }
+        let drained: Promise<void>
         try {
-          await pool.deploy(buildData(fresh, next))
+          ;({ drained } = await pool.deploy(buildData(fresh, next)))
         } catch (error) {
           metrics.reloadsRefused++
           await next.dispose()
           throw error
         }
         metrics.reloads++
-        // deploy() returned after the old version drained: its files can go.
+        // Once the old version has drained, its files can go.
         const old = bundle
         bundle = next
-        await old?.dispose()
+        void drained.then(() => old?.dispose())
       })
       deploying = next.catch(() => undefined)
       return next
