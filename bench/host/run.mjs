@@ -78,6 +78,32 @@ try {
     )
   const wharfUrl = await startWharf('auto')
   const wharfOpenUrl = await startWharf('none')
+  // wharf serve (isolated) at 1 and 2 runtime processes, against plain node:http at the same count.
+  const plain2Port = await start(
+    [here('./servers.mjs'), 'plain-cluster', echoPort, '2'],
+    /^(\d+)$/m
+  )
+  const startServe = (processes) =>
+    start(
+      [
+        here('../../packages/host/bin/wharf.js'),
+        'serve',
+        here('./worker'),
+        '--port',
+        '0',
+        '--processes',
+        String(processes),
+        '--isolation',
+        'auto',
+        '--var',
+        `ECHO:127.0.0.1:${echoPort}`,
+        '--allow',
+        '127.0.0.1/32',
+      ],
+      /serving .* on (http:\/\/\S+)/
+    )
+  const serve1Url = await startServe(1)
+  const serve2Url = await startServe(2)
   const plainUrl = `http://127.0.0.1:${plainPort}/`
   const results = {}
   for (const [name, url] of [
@@ -85,11 +111,14 @@ try {
     ['node:http + @wharf/sockets', `http://127.0.0.1:${socketsPort}/`],
     ['wharf dev Worker', `${wharfUrl}/`],
     ['wharf dev, isolation none', `${wharfOpenUrl}/`],
+    ['plain, 2 processes', `http://127.0.0.1:${plain2Port}/`],
+    ['wharf serve, 1 process', `${serve1Url}/`],
+    ['wharf serve, 2 processes', `${serve2Url}/`],
   ]) {
     await load(url, warmup)
     results[name] = await load(url, duration)
   }
-  const [plain, sockets, wharf, open] = Object.values(results)
+  const [plain, sockets, wharf, open, plain2, serve1, serve2] = Object.values(results)
   console.log(`connections ${connections}, ${duration} s each, after a ${warmup} s warm-up`)
   for (const [name, r] of Object.entries(results)) {
     console.log(
@@ -101,6 +130,13 @@ try {
   console.log(`  and the host over @wharf/sockets alone: ${(wharf.rps / sockets.rps).toFixed(2)}x`)
   console.log(
     `  isolation (network namespace + dial broker) costs: ${(wharf.rps / open.rps).toFixed(2)}x of the unisolated host`
+  )
+  console.log(
+    `wharf serve (isolated)/plain: ${(serve1.rps / plain.rps).toFixed(2)}x at 1 process, ${(serve2.rps / plain2.rps).toFixed(2)}x at 2 (goal >= 0.6x)`
+  )
+  console.log(`wharf serve --processes 2 / 1: ${(serve2.rps / serve1.rps).toFixed(2)}x`)
+  console.log(
+    `p99: serve ${serve1.p99} ms vs plain ${plain.p99} ms (1 process), ${serve2.p99} ms vs ${plain2.p99} ms (2)`
   )
 } finally {
   // Servers first, the echo service they talk to last: no request sees its upstream vanish.
