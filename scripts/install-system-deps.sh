@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the integration tests talk to (real servers, never mocks):
-# PostgreSQL (server, pgbench), PgBouncer (benchmark peer), Redis and openssl (test PKI).
+# PostgreSQL (server, pgbench), PgBouncer (benchmark peer), Redis, openssl (test PKI) and
+# Chromium (headless, for the operator page).
 # Safe to run again: it installs only what is missing. Needs root for apt-get.
 set -euo pipefail
 
@@ -11,6 +12,8 @@ command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbou
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql postgresql-contrib)
 command -v pgbench >/dev/null || missing+=(postgresql-contrib)
 command -v runuser >/dev/null || missing+=(util-linux)
+# Headless browser for the wharf serve operator page test.
+command -v chromium >/dev/null || missing+=(chromium)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "system deps: all present"
