@@ -14,6 +14,8 @@ command -v pgbench >/dev/null || missing+=(postgresql-contrib)
 command -v runuser >/dev/null || missing+=(util-linux)
 # Headless browser for the wharf serve operator page test.
 command -v chromium >/dev/null || missing+=(chromium)
+# The tunnel's private-network test makes its own network namespace and veth pair.
+command -v ip >/dev/null || missing+=(iproute2)
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "system deps: all present"

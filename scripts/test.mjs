@@ -10,6 +10,7 @@ const roots = [
   'packages/sockets/test',
   'packages/host/test',
   'packages/pool/test',
+  'packages/tunnel/test',
   'conformance/test',
   'test',
   'test-support/test',

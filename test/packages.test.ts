@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 
 const root = join(import.meta.dirname, '..')
-const packages = ['sockets', 'host', 'pool'] as const
+const packages = ['sockets', 'host', 'pool', 'tunnel'] as const
 
 interface PackageJson {
   name: string

@@ -8,6 +8,7 @@
 import net from 'node:net'
 import { createHostPolicy, type HostPolicyOptions } from './egress.js'
 import type { DialReply, DialRequest, EgressPolicy, RuntimeData } from './protocol.js'
+import type { Route } from './tunnels.js'
 
 export interface BrokerLimits {
   /** How long policy + TCP connect may take in the broker. */
@@ -32,7 +33,8 @@ function isDialRequest(message: unknown): message is DialRequest {
     m.hostname.length <= 300 &&
     Number.isInteger(m.port) &&
     (m.port ?? 0) >= 1 &&
-    (m.port ?? 0) <= 65535
+    (m.port ?? 0) <= 65535 &&
+    (m.via === undefined || (typeof m.via === 'string' && m.via.length <= 64))
   )
 }
 
@@ -41,11 +43,18 @@ export class DialBroker {
 
   constructor(
     private readonly policy: EgressPolicy,
-    private readonly limits: BrokerLimits
+    private readonly limits: BrokerLimits,
+    /** Per `vpc_*` binding: its tunnel. The connector's ingress rules, not the policy, decide. */
+    private readonly routes: ReadonlyMap<string, Route> = new Map()
   ) {}
 
+<<<<<<< HEAD
   /** The broker for one Worker version: its egress policy and limits. */
   static forRuntime(data: RuntimeData, onDenied?: HostPolicyOptions['onDenied']): DialBroker {
+=======
+  /** The broker for one Worker version: its egress policy, limits and tunnel routes. */
+  static forRuntime(data: RuntimeData, routes?: ReadonlyMap<string, Route>): DialBroker {
+>>>>>>> main
     return new DialBroker(
       createHostPolicy({
         egress: data.egress,
@@ -56,7 +65,8 @@ export class DialBroker {
       {
         connectTimeoutMs: data.limits.connectTimeoutMs,
         maxPendingDials: data.limits.maxOpenSockets,
-      }
+      },
+      routes
     )
   }
 
@@ -84,7 +94,10 @@ export class DialBroker {
     }
     this.pending++
     try {
-      const socket = await this.open(hostname, port)
+      const socket =
+        message.via === undefined
+          ? await this.open(hostname, port)
+          : await this.openVia(message.via, hostname, port)
       reply({ t: 'dialed', id, ok: true }, socket)
     } catch (error) {
       const workerMessage = (error as { workerMessage?: unknown }).workerMessage
@@ -115,6 +128,13 @@ export class DialBroker {
       })
     }
     return this.connect(decision.address, port, bounded)
+  }
+
+  /** Opens a flow through a binding's tunnel, bounded by the connect timeout. */
+  private openVia(via: string, hostname: string, port: number): Promise<net.Socket> {
+    const route = this.routes.get(via)
+    if (route === undefined) return Promise.reject(new Error(`no vpc binding "${via}"`))
+    return route(hostname, port, AbortSignal.timeout(this.limits.connectTimeoutMs))
   }
 
   /** Connects to the checked address itself, unread (paused) so no byte stays behind here. */

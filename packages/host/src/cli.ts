@@ -18,6 +18,7 @@ const USAGE = `Usage:
 ${SERVE_USAGE}
   wharf egress check HOST:PORT [--config FILE] [--allow RULE]... [--deny RULE]...
   wharf pool ...          (see \`wharf pool --help\`)
+  wharf tunnel ...        (see \`wharf tunnel --help\`)
   wharf --version
 `
 
@@ -125,6 +126,8 @@ export async function main(argv: string[]): Promise<number> {
         return await egressCheck(rest.slice(1))
       case 'pool':
         return await poolCommand(rest)
+      case 'tunnel':
+        return await (await import('@wharf/tunnel')).tunnelCommand(rest)
       case '--version':
       case '-v':
         process.stdout.write(version() + '\n')
@@ -146,7 +149,11 @@ export async function main(argv: string[]): Promise<number> {
     // Typed errors of the libraries (e.g. ERR_EGRESS_RULE for a bad --allow) are operator input
     // problems too: their code and message say everything, a stack would only hide it.
     const code = (error as { code?: unknown } | null)?.code
-    if (error instanceof Error && typeof code === 'string' && /^ERR_(EGRESS|POOL)_/.test(code)) {
+    if (
+      error instanceof Error &&
+      typeof code === 'string' &&
+      /^ERR_(EGRESS|POOL|TUNNEL)_/.test(code)
+    ) {
       process.stderr.write(`✘ ERROR ${code}: ${error.message}\n`)
       return 1
     }

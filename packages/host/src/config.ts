@@ -10,6 +10,7 @@ import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc
 import { parse as parseToml } from 'smol-toml'
 import { parseRule } from '@wharf/sockets/egress'
 import { configError } from './errors.js'
+import { parseVpc, type VpcConfig } from './vpc-config.js'
 import type { IsolationMode } from './isolation.js'
 import { MODULE_TYPES, type ModuleRule, type ModuleType } from './bundle/rules.js'
 import type { BuildSettings } from './bundle/index.js'
@@ -74,6 +75,8 @@ export interface WorkerConfig {
   readonly isolation: IsolationMode
   /** What the bundler reads: rules, define, alias, no_bundle, tsconfig, JSX. */
   readonly build: BuildSettings
+  /** `vpc_networks`, `vpc_services` and `wharf.tunnels` (see vpc-config.ts). */
+  readonly vpc: VpcConfig
 }
 
 type Json = Record<string, unknown>
@@ -241,7 +244,11 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
   if (raw.wharf !== undefined) {
     const wharf = raw.wharf
     if (!isObject(wharf)) return fail('wharf', 'must be an object')
+<<<<<<< HEAD
     only(wharf, 'wharf', ['egress', 'limits', 'example_services', 'isolation', 'serve'])
+=======
+    only(wharf, 'wharf', ['egress', 'limits', 'example_services', 'isolation', 'tunnels'])
+>>>>>>> main
     if (wharf.isolation !== undefined) {
       if (wharf.isolation !== 'auto' && wharf.isolation !== 'netns' && wharf.isolation !== 'none') {
         return fail('wharf.isolation', 'must be "auto", "netns" or "none"')
@@ -333,6 +340,7 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
       ...build,
       compatibilityFlags: strList(raw.compatibility_flags, 'compatibility_flags'),
     },
+    vpc: parseVpc(raw, isObject(raw.wharf) ? raw.wharf : undefined, file),
   }
 }
 

@@ -9,6 +9,7 @@ import { dirname } from 'node:path'
 import { loadConfig, readDevVars, type WorkerConfig } from './config.js'
 import { startEchoService, type ExampleServer } from './example-service.js'
 import { startHyperdrive, type StartedBinding } from './hyperdrive.js'
+import { startTunnels, type StartedTunnels } from './tunnels.js'
 import type { RuntimeData, ScopedException } from './protocol.js'
 import { resolveIsolation, type IsolationMode } from './isolation.js'
 import { listenError } from './errors.js'
@@ -118,6 +119,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const config = loadConfig(options.dir, options.config)
   const services: ExampleServer[] = []
   let hyperdrive: StartedBinding[] = []
+  let tunnels: StartedTunnels | undefined
   // Connections are accepted paused and handed, unread, to the current runtime process.
   const server = net.createServer({ pauseOnConnect: true, noDelay: true })
   let runtime: WorkerProcess | undefined
@@ -133,6 +135,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     await runtime?.terminate()
     await builder.dispose()
     await Promise.all([...services.map((s) => s.close()), ...hyperdrive.map((h) => h.close())])
+    await tunnels?.close()
   }
   try {
     const vars: Record<string, unknown> = {
@@ -152,6 +155,8 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       })
     }
     hyperdrive = await startHyperdrive(config.hyperdrive)
+    // The edge stays up across reloads: connectors need not reconnect when the Worker changes.
+    tunnels = await startTunnels(config.vpc, log)
     for (const h of hyperdrive) {
       if (h.info)
         exceptions.push({ host: h.info.host, port: h.info.port, label: `hyperdrive:${h.binding}` })
@@ -183,6 +188,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
         ...(h.info ? { info: h.info } : {}),
         ...(h.error === undefined ? {} : { error: h.error }),
       })),
+      ...(tunnels === undefined ? {} : { vpc: tunnels.bindings }),
     })
     const built = async (): Promise<WorkerBundle> => {
       const bundle = await builder.build()
@@ -194,7 +200,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     const isolation = resolveIsolation(options.isolation ?? config.isolation)
 
     const startRuntime = async (): Promise<WorkerProcess> => {
-      const next = new WorkerProcess(data, isolation)
+      const next = new WorkerProcess(data, isolation, tunnels?.routes)
       try {
         await next.ready
       } catch (error) {

@@ -8,6 +8,8 @@ export type EgressPolicy = NonNullable<SocketTerms['policy']>
 /** From the runtime: open `hostname:port` (the hostname as the Worker wrote it). */
 export interface DialRequest {
   readonly t: 'dial'
+  /** A `vpc_networks`/`vpc_services` binding to open the connection through (a tunnel). */
+  readonly via?: string
   readonly id: number
   readonly hostname: string
   readonly port: number
@@ -57,6 +59,8 @@ export interface RuntimeData {
   /** The host's own listening addresses: denied to the Worker (no loops back into the host). */
   readonly hostAddresses: readonly { readonly address: string; readonly port: number }[]
   readonly hyperdrive: readonly { binding: string; info?: HyperdriveInfo; error?: string }[]
+  /** Private-network bindings; the supervisor's broker opens their flows through the tunnel. */
+  readonly vpc?: readonly VpcBindingInfo[]
   /**
    * The runtime has no network (its own namespace): connections come from the supervisor's
    * broker. Otherwise the runtime applies the same policy in-process (faster, not isolated).
@@ -105,6 +109,7 @@ export interface RuntimeTick {
 export type ToRuntime =
   { t: 'init'; data: RuntimeData } | { t: 'conn' } | { t: 'drain' } | DialReply
 
+<<<<<<< HEAD
 export type FromRuntime =
   | { t: 'ready'; startupCpuMs?: number }
   | { t: 'loadError'; message: string; code?: string }
@@ -112,3 +117,20 @@ export type FromRuntime =
   | RuntimeTick
   /** `wharf serve`: this many brokered sockets have closed (the host-wide socket count). */
   | { t: 'closed'; n: number }
+=======
+export type FromRuntime = { t: 'ready' } | { t: 'loadError'; message: string } | DialRequest
+
+/** What the runtime knows of a `vpc_networks` or `vpc_services` binding. */
+export interface VpcBindingInfo {
+  readonly binding: string
+  readonly kind: 'network' | 'service'
+  /** For an `http` service: where `fetch()` goes, whatever host its URL names. */
+  readonly service?: {
+    readonly type: 'http' | 'tcp'
+    readonly host: string
+    readonly port: number
+    readonly https: boolean
+    readonly certVerification: 'verify_full' | 'verify_ca' | 'disabled'
+  }
+}
+>>>>>>> main

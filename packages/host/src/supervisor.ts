@@ -9,7 +9,12 @@ import { fileURLToPath } from 'node:url'
 import { DialBroker } from './broker.js'
 import { WharfError } from './errors.js'
 import type { Isolation } from './isolation.js'
+<<<<<<< HEAD
 import type { DialReply, FromRuntime, RuntimeData, ToRuntime } from './protocol.js'
+=======
+import type { FromRuntime, RuntimeData, ToRuntime } from './protocol.js'
+import type { Route } from './tunnels.js'
+>>>>>>> main
 
 const ENTRY = fileURLToPath(new URL('./runtime/child.js', import.meta.url))
 const KILL_GRACE_MS = 2000
@@ -40,9 +45,13 @@ export class WorkerProcess {
 
   private readonly broker: DialBroker
 
+<<<<<<< HEAD
   constructor(data: RuntimeData, isolation: Isolation, options: WorkerProcessOptions = {}) {
+=======
+  constructor(data: RuntimeData, isolation: Isolation, routes?: ReadonlyMap<string, Route>) {
+>>>>>>> main
     // The policy lives here, outside the runtime process: the runtime can only ask.
-    this.broker = DialBroker.forRuntime(data)
+    this.broker = DialBroker.forRuntime(data, routes)
     const [wrapper, ...wrapperArgs] = isolation.wrapper
     // Workers code is built for workerd: packages that publish a Workers build under the
     // "workerd"/"worker" export conditions (pg-cloudflare, postgres.js) must resolve to it, for

@@ -89,7 +89,8 @@ test('ambient types type-check beside @types/node', async () => {
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
   const { stdout } = await run(process.execPath, [tsc, '-p', join(fixtures, 'tsconfig.json')], {
     cwd: root,
-    timeout: 60_000,
+    // tsc over @types/node takes a minute on a loaded 2-core machine.
+    timeout: 180_000,
   }).catch((e: { stdout?: string }) => {
     throw new Error(`tsc failed:\n${e.stdout ?? ''}`)
   })

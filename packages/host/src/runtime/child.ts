@@ -16,7 +16,11 @@ import { SocketLimiter } from './socket-runtime.js'
 import { DialBroker } from '../broker.js'
 import { dial, onDialReply, routeFetchThrough } from './dial-client.js'
 import { toRequest, writeResponse } from './http-bridge.js'
+<<<<<<< HEAD
 import { ServeRuntime, type Tracked } from './serve-runtime.js'
+=======
+import { vpcBinding, type DialVia } from './vpc-bindings.js'
+>>>>>>> main
 import {
   hyperdriveBinding,
   loadWorker,
@@ -156,13 +160,18 @@ async function start(data: RuntimeData): Promise<void> {
     )
     opener = (target, signal) => local.open(target.hostname, target.port, signal)
   }
-  const limiter = new SocketLimiter(data.limits, opener)
+  // Tunnel flows always come from the supervisor, which holds the tunnel edge.
+  const dialVia: DialVia = (via, target, signal) => dial(target, signal, via)
+  const limiter = new SocketLimiter(data.limits, opener, dialVia)
   routeFetchThrough(opener, data.limits.connectTimeoutMs)
   setSocketRuntime(limiter)
   hooks?.limit(limiter)
   Object.assign(workerEnv, data.vars)
   for (const h of data.hyperdrive) {
     workerEnv[h.binding] = hyperdriveBinding(h.binding, h.info, h.error)
+  }
+  for (const v of data.vpc ?? []) {
+    workerEnv[v.binding] = vpcBinding(v, dialVia, data.limits.connectTimeoutMs)
   }
   let worker: LoadedWorker
   try {

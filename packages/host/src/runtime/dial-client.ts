@@ -42,7 +42,8 @@ export function onDialReply(message: unknown, handle: Socket | undefined): boole
 /** Asks the supervisor for a connection to `hostname:port`. Honours `signal`. */
 export function dial(
   target: { hostname: string; port: number },
-  signal?: AbortSignal
+  signal?: AbortSignal,
+  via?: string
 ): Promise<Socket> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
@@ -66,7 +67,13 @@ export function dial(
         reject(error)
       },
     })
-    const request: DialRequest = { t: 'dial', id, hostname: target.hostname, port: target.port }
+    const request: DialRequest = {
+      t: 'dial',
+      id,
+      hostname: target.hostname,
+      port: target.port,
+      ...(via === undefined ? {} : { via }),
+    }
     if (process.send === undefined) {
       waiting.delete(id)
       reject(new Error('no supervisor to dial through'))

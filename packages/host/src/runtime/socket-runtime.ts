@@ -20,6 +20,7 @@ import {
   type ScopedSocket,
   type SocketSlot,
 } from './request-scope.js'
+import { takeRoute } from './vpc-bindings.js'
 
 export type { EgressPolicy }
 export type Dial = NonNullable<SocketTerms['dial']>
@@ -33,7 +34,9 @@ export class SocketLimiter implements SocketRuntime {
 
   constructor(
     private readonly limits: Limits,
-    private readonly dial: Dial
+    private readonly dial: Dial,
+    /** Dials through a `vpc_*` binding's tunnel (see vpc-bindings.ts). */
+    private readonly dialVia?: (via: string, ...args: Parameters<Dial>) => ReturnType<Dial>
   ) {}
 
   /** Sockets open (holding a slot) in the whole host. */
@@ -46,6 +49,7 @@ export class SocketLimiter implements SocketRuntime {
   }
 
   admit(_request: unknown, socket: object): SocketTerms {
+    const via = takeRoute()
     const scope = currentScope()
     if (scope === undefined || scope.ended) throw new Error(GLOBAL_SCOPE)
     const slot: SocketSlot = { scope, socket: socket as ScopedSocket, state: 'queued' }
@@ -69,7 +73,11 @@ export class SocketLimiter implements SocketRuntime {
     }
     return {
       admitted,
-      dial: this.dial,
+      dial:
+        via === undefined || this.dialVia === undefined
+          ? this.dial
+          : (target, signal) =>
+              (this.dialVia as NonNullable<typeof this.dialVia>)(via, target, signal),
       connectTimeoutMs: this.limits.connectTimeoutMs,
       assertIo(kind) {
         const current = currentScope()

@@ -1,0 +1,271 @@
+// The "private network" is a network namespace this test creates: a veth pair links it to the
+// host's namespace only for the connector's outbound connection to the edge, and the services
+// listen on an address inside it that the host's namespace has no route to. The connector runs
+// inside it, as a real `wharf tunnel run` process.
+import assert from 'node:assert/strict'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
+import net from 'node:net'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { testPki } from '../../../test-support/certs.js'
+import { TunnelEdge, formatToken, newToken } from '../src/index.js'
+import { readAll, writeStream } from './helpers.js'
+
+const root = join(import.meta.dirname, '..', '..', '..')
+const wharf = join(root, 'packages', 'host', 'bin', 'wharf.js')
+const id = process.pid % 200
+const ns = `wharf-tun-${process.pid}`
+const hostSide = `10.251.${id}.1`
+const nsSide = `10.251.${id}.2`
+// Inside the namespace only: the host's namespace routes 10.251.<id>.0/30 and nothing else.
+const privateAddress = `10.252.${id}.1`
+
+function ip(...args: string[]): void {
+  const result = spawnSync('ip', args, { encoding: 'utf8', timeout: 10_000 })
+  if (result.status !== 0) throw new Error(`ip ${args.join(' ')}: ${result.stderr}`)
+}
+
+const canMakeNamespaces = ((): boolean => {
+  if (process.getuid?.() !== 0) return false
+  return spawnSync('ip', ['netns', 'list'], { timeout: 5_000 }).status === 0
+})()
+
+/** Lines a child prints, and a way to wait for one. */
+function lines(child: ChildProcess): {
+  all: string[]
+  waitFor(pattern: RegExp, ms?: number): Promise<string>
+} {
+  const all: string[] = []
+  let buffer = ''
+  const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = []
+  const onText = (chunk: Buffer): void => {
+    buffer += chunk.toString()
+    let i
+    while ((i = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, i)
+      buffer = buffer.slice(i + 1)
+      all.push(line)
+      for (const w of [...waiters]) {
+        if (w.pattern.test(line)) {
+          waiters.splice(waiters.indexOf(w), 1)
+          w.resolve(line)
+        }
+      }
+    }
+  }
+  child.stdout?.on('data', onText)
+  child.stderr?.on('data', onText)
+  return {
+    all,
+    waitFor(pattern, ms = 15_000) {
+      const found = all.find((l) => pattern.test(l))
+      if (found !== undefined) return Promise.resolve(found)
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () =>
+            reject(new Error(`no line matching ${pattern} within ${ms} ms:\n${all.join('\n')}`)),
+          ms
+        )
+        waiters.push({ pattern, resolve: (l) => (clearTimeout(timer), resolve(l)) })
+      })
+    },
+  }
+}
+
+function tryConnect(host: string, port: number, ms = 1_500): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port })
+    const timer = setTimeout(() => {
+      socket.destroy()
+      resolve('timeout')
+    }, ms)
+    socket.once('connect', () => {
+      clearTimeout(timer)
+      socket.destroy()
+      resolve('connected')
+    })
+    socket.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer)
+      resolve(e.code ?? 'error')
+    })
+  })
+}
+
+describe(
+  'a private network reached only through the tunnel',
+  { skip: canMakeNamespaces ? false : 'needs root and ip netns' },
+  () => {
+    const children: ChildProcess[] = []
+    let edge: TunnelEdge
+    let services: ReturnType<typeof lines>
+    let ports: { echoPort: number; webPort: number }
+    let connectorArgs: string[]
+    const env = { ...process.env }
+
+    before(async () => {
+      spawnSync('ip', ['netns', 'del', ns])
+      ip('netns', 'add', ns)
+      ip('link', 'add', `wt${id}h`, 'type', 'veth', 'peer', 'name', `wt${id}n`)
+      ip('link', 'set', `wt${id}n`, 'netns', ns)
+      ip('addr', 'add', `${hostSide}/30`, 'dev', `wt${id}h`)
+      ip('link', 'set', `wt${id}h`, 'up')
+      ip('netns', 'exec', ns, 'ip', 'addr', 'add', `${nsSide}/30`, 'dev', `wt${id}n`)
+      ip('netns', 'exec', ns, 'ip', 'link', 'set', `wt${id}n`, 'up')
+      ip('netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up')
+      ip('netns', 'exec', ns, 'ip', 'addr', 'add', `${privateAddress}/32`, 'dev', 'lo')
+
+      const child = spawn(
+        'ip',
+        [
+          'netns',
+          'exec',
+          ns,
+          process.execPath,
+          join(import.meta.dirname, 'fixtures', 'private-services.mjs'),
+          privateAddress,
+        ],
+        {
+          stdio: ['pipe', 'pipe', 'pipe'],
+        }
+      )
+      children.push(child)
+      services = lines(child)
+      ports = JSON.parse((await services.waitFor(/^ready /)).slice(6)) as typeof ports
+
+      const pki = testPki()
+      const edgeCert = pki.issue('tunnel-edge', [`IP:${hostSide}`])
+      const token = newToken('office')
+      edge = await TunnelEdge.start({
+        host: hostSide,
+        cert: edgeCert.cert,
+        key: edgeCert.key,
+        tunnels: [
+          { id: 'office', keys: [{ id: token.key, secret: token.secret.toString('base64url') }] },
+        ],
+        log: () => undefined,
+      })
+      const ingress = join(pki.dir, `ingress-${process.pid}.json`)
+      writeFileSync(
+        ingress,
+        JSON.stringify({
+          ingress: [
+            { host: privateAddress, port: ports.echoPort },
+            { host: privateAddress, port: ports.webPort },
+          ],
+        })
+      )
+      env.WHARF_TUNNEL_TOKEN = formatToken(token)
+      connectorArgs = [
+        'netns',
+        'exec',
+        ns,
+        process.execPath,
+        wharf,
+        'tunnel',
+        'run',
+        '--edge',
+        `${hostSide}:${edge.address.port}`,
+        '--config',
+        ingress,
+        '--ca',
+        pki.caPath,
+      ]
+    })
+
+    after(async () => {
+      for (const c of children) c.kill('SIGKILL')
+      await edge?.close()
+      spawnSync('ip', ['link', 'del', `wt${id}h`])
+      spawnSync('ip', ['netns', 'del', ns])
+    })
+
+    const startConnector = (): ReturnType<typeof lines> & { child: ChildProcess } => {
+      const child = spawn('ip', connectorArgs, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+      children.push(child)
+      return Object.assign(lines(child), { child })
+    }
+
+    test('the host cannot reach the services directly', async () => {
+      assert.notEqual(await tryConnect(privateAddress, ports.echoPort), 'connected')
+      assert.equal(
+        services.all.filter((l) => l.startsWith('conn ')).length,
+        0,
+        'no connection reached the services'
+      )
+    })
+
+    test('through the tunnel: echo, HTTP, 16 MiB intact; a target outside the rules is refused; killing one connector fails only its flows', async () => {
+      const a = startConnector()
+      await a.waitFor(/connected to the edge/)
+      const flow = await edge.openFlow('office', privateAddress, ports.echoPort)
+      const [sent, got] = await Promise.all([writeStream(flow, 16 * 1024 * 1024), readAll(flow)])
+      assert.equal(got.sha256, sent)
+      assert.equal(got.bytes, 16 * 1024 * 1024)
+
+      const web = await edge.openFlow('office', privateAddress, ports.webPort)
+      web.write(`GET /hello HTTP/1.1\r\nhost: intranet\r\nconnection: close\r\n\r\n`)
+      const reply = await readAll(web)
+      assert.ok(reply.bytes > 0)
+
+      await assert.rejects(
+        edge.openFlow('office', privateAddress, 22),
+        /ingress rules do not allow/
+      )
+      await assert.rejects(
+        edge.openFlow('office', nsSide, ports.echoPort),
+        /ingress rules do not allow/
+      )
+
+      const b = startConnector()
+      await b.waitFor(/connected to the edge/)
+      const deadline = Date.now() + 5_000
+      while (edge.liveConnectors('office') < 2 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20))
+      assert.equal(edge.liveConnectors('office'), 2)
+      // Long transfers on both connectors, then kill -9 one of them mid-transfer.
+      const flows = await Promise.all(
+        [0, 1, 2, 3].map(() => edge.openFlow('office', privateAddress, ports.echoPort))
+      )
+      const outcomes = flows.map((f) => {
+        const digest = createHash('sha256')
+        let bytes = 0
+        f.on('data', (d: Buffer) => {
+          digest.update(d)
+          bytes += d.length
+        })
+        f.resume()
+        const chunk = Buffer.alloc(16 * 1024, 1)
+        const timer = setInterval(() => f.write(chunk), 5)
+        return new Promise<'ok' | 'cut'>((resolve) => {
+          f.once('close', () => {
+            clearInterval(timer)
+            resolve(bytes > 0 && f.readableEnded ? 'ok' : 'cut')
+          })
+          f.once('error', () => undefined)
+          setTimeout(() => {
+            clearInterval(timer)
+            f.end()
+          }, 1_500)
+        })
+      })
+      await new Promise((r) => setTimeout(r, 300))
+      a.child.kill('SIGKILL')
+      const killedAt = Date.now()
+      const fresh = await edge.openFlow('office', privateAddress, ports.echoPort)
+      assert.ok(Date.now() - killedAt < 1_000, 'a new flow opens within a second of the kill')
+      fresh.write('after')
+      fresh.end()
+      assert.equal((await readAll(fresh)).bytes, 5)
+      const results = await Promise.all(outcomes)
+      assert.equal(
+        results.filter((r) => r === 'cut').length,
+        2,
+        `only the killed connector's flows fail: ${results.join(',')}`
+      )
+      assert.equal(results.filter((r) => r === 'ok').length, 2)
+      b.child.kill('SIGTERM')
+    })
+  }
+)
