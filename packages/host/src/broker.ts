@@ -48,13 +48,12 @@ export class DialBroker {
     private readonly routes: ReadonlyMap<string, Route> = new Map()
   ) {}
 
-<<<<<<< HEAD
-  /** The broker for one Worker version: its egress policy and limits. */
-  static forRuntime(data: RuntimeData, onDenied?: HostPolicyOptions['onDenied']): DialBroker {
-=======
   /** The broker for one Worker version: its egress policy, limits and tunnel routes. */
-  static forRuntime(data: RuntimeData, routes?: ReadonlyMap<string, Route>): DialBroker {
->>>>>>> main
+  static forRuntime(
+    data: RuntimeData,
+    routes?: ReadonlyMap<string, Route>,
+    onDenied?: HostPolicyOptions['onDenied']
+  ): DialBroker {
     return new DialBroker(
       createHostPolicy({
         egress: data.egress,

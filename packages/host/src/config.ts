@@ -244,11 +244,7 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
   if (raw.wharf !== undefined) {
     const wharf = raw.wharf
     if (!isObject(wharf)) return fail('wharf', 'must be an object')
-<<<<<<< HEAD
-    only(wharf, 'wharf', ['egress', 'limits', 'example_services', 'isolation', 'serve'])
-=======
-    only(wharf, 'wharf', ['egress', 'limits', 'example_services', 'isolation', 'tunnels'])
->>>>>>> main
+    only(wharf, 'wharf', ['egress', 'limits', 'example_services', 'isolation', 'tunnels', 'serve'])
     if (wharf.isolation !== undefined) {
       if (wharf.isolation !== 'auto' && wharf.isolation !== 'netns' && wharf.isolation !== 'none') {
         return fail('wharf.isolation', 'must be "auto", "netns" or "none"')

@@ -109,7 +109,6 @@ export interface RuntimeTick {
 export type ToRuntime =
   { t: 'init'; data: RuntimeData } | { t: 'conn' } | { t: 'drain' } | DialReply
 
-<<<<<<< HEAD
 export type FromRuntime =
   | { t: 'ready'; startupCpuMs?: number }
   | { t: 'loadError'; message: string; code?: string }
@@ -117,8 +116,6 @@ export type FromRuntime =
   | RuntimeTick
   /** `wharf serve`: this many brokered sockets have closed (the host-wide socket count). */
   | { t: 'closed'; n: number }
-=======
-export type FromRuntime = { t: 'ready' } | { t: 'loadError'; message: string } | DialRequest
 
 /** What the runtime knows of a `vpc_networks` or `vpc_services` binding. */
 export interface VpcBindingInfo {
@@ -133,4 +130,3 @@ export interface VpcBindingInfo {
     readonly certVerification: 'verify_full' | 'verify_ca' | 'disabled'
   }
 }
->>>>>>> main

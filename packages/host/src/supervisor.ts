@@ -9,12 +9,8 @@ import { fileURLToPath } from 'node:url'
 import { DialBroker } from './broker.js'
 import { WharfError } from './errors.js'
 import type { Isolation } from './isolation.js'
-<<<<<<< HEAD
 import type { DialReply, FromRuntime, RuntimeData, ToRuntime } from './protocol.js'
-=======
-import type { FromRuntime, RuntimeData, ToRuntime } from './protocol.js'
 import type { Route } from './tunnels.js'
->>>>>>> main
 
 const ENTRY = fileURLToPath(new URL('./runtime/child.js', import.meta.url))
 const KILL_GRACE_MS = 2000
@@ -45,11 +41,12 @@ export class WorkerProcess {
 
   private readonly broker: DialBroker
 
-<<<<<<< HEAD
-  constructor(data: RuntimeData, isolation: Isolation, options: WorkerProcessOptions = {}) {
-=======
-  constructor(data: RuntimeData, isolation: Isolation, routes?: ReadonlyMap<string, Route>) {
->>>>>>> main
+  constructor(
+    data: RuntimeData,
+    isolation: Isolation,
+    routes?: ReadonlyMap<string, Route>,
+    options: WorkerProcessOptions = {}
+  ) {
     // The policy lives here, outside the runtime process: the runtime can only ask.
     this.broker = DialBroker.forRuntime(data, routes)
     const [wrapper, ...wrapperArgs] = isolation.wrapper

@@ -16,11 +16,8 @@ import { SocketLimiter } from './socket-runtime.js'
 import { DialBroker } from '../broker.js'
 import { dial, onDialReply, routeFetchThrough } from './dial-client.js'
 import { toRequest, writeResponse } from './http-bridge.js'
-<<<<<<< HEAD
 import { ServeRuntime, type Tracked } from './serve-runtime.js'
-=======
 import { vpcBinding, type DialVia } from './vpc-bindings.js'
->>>>>>> main
 import {
   hyperdriveBinding,
   loadWorker,
@@ -153,6 +150,7 @@ async function start(data: RuntimeData): Promise<void> {
   if (data.brokered !== true) {
     const local = DialBroker.forRuntime(
       data,
+      undefined,
       hooks &&
         ((hostname, port, decision) => {
           if (!decision.allowed) hooks.denied(decision.rule, hostname, port)

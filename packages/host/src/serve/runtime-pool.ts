@@ -179,7 +179,7 @@ export class RuntimePool {
 
   private makeBroker(data: RuntimeData): DialBroker {
     const { metrics, log } = this.options
-    return DialBroker.forRuntime(data, (hostname, port, decision) => {
+    return DialBroker.forRuntime(data, undefined, (hostname, port, decision) => {
       if (decision.allowed) return
       metrics.denied(decision.rule, hostname, port)
       log('warn', `egress denied ${hostname}:${port} by ${decision.rule}: ${decision.reason}`, {
@@ -204,7 +204,7 @@ export class RuntimePool {
       },
     }
     const ref: { rt?: Runtime } = {}
-    const proc = new WorkerProcess(runtimeData, this.options.isolation, {
+    const proc = new WorkerProcess(runtimeData, this.options.isolation, undefined, {
       // V8's own heap ceiling is the backstop; the watchdog recycles at the memory limit first.
       execArgv: [`--max-old-space-size=${settings.memoryMb * 2 + 64}`],
       reasonPipe: true,
