@@ -90,6 +90,8 @@ export interface RuntimeTick {
   readonly t: 'tick'
   /** HTTP connections open in the runtime. */
   readonly conns: number
+  /** Connections it has received in all (the supervisor counts the ones still on their way). */
+  readonly accepted: number
   readonly inflight: number
   readonly socketsQueued: number
   readonly socketsOpen: number

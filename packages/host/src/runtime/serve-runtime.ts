@@ -48,6 +48,7 @@ export class ServeRuntime {
   private readonly free: number[] = []
   private seq = 0
   private conns = 0
+  private accepted = 0
   private inflight = 0
   private statuses: Record<string, number> = {}
   private buckets = new Array<number>(LATENCY_BUCKETS.length + 1).fill(0)
@@ -98,6 +99,7 @@ export class ServeRuntime {
   attach(server: http.Server): void {
     server.on('connection', (socket: Socket) => {
       this.conns++
+      this.accepted++
       socket.once('close', () => this.conns--)
     })
   }
@@ -239,6 +241,7 @@ export class ServeRuntime {
     this.send({
       t: 'tick',
       conns: this.conns,
+      accepted: this.accepted,
       inflight: this.inflight,
       socketsOpen: this.limiter?.openSockets ?? 0,
       socketsQueued: this.limiter?.queuedSockets ?? 0,

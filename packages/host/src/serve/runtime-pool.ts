@@ -38,7 +38,10 @@ interface Runtime {
   readonly version: number
   readonly proc: WorkerProcess
   state: State
+  /** Open connections as of the last report, plus those handed over since. */
   conns: number
+  handed: number
+  inflight: number
   lastTick: number
   socketsOpen: number
   socketsQueued: number
@@ -111,6 +114,7 @@ export class RuntimePool {
       const rt = this.pick()
       if (rt === undefined) break
       rt.conns++
+      rt.handed++
       if (rt.proc.tryHandOff(socket)) return
       rt.state = 'draining'
     }
@@ -225,6 +229,8 @@ export class RuntimePool {
       proc,
       state: 'starting',
       conns: 0,
+      handed: 0,
+      inflight: 0,
       lastTick: performance.now(),
       socketsOpen: 0,
       socketsQueued: 0,
@@ -311,7 +317,11 @@ export class RuntimePool {
       const tick = message
       const wasStalled = this.stalled(rt)
       rt.lastTick = performance.now()
-      rt.conns = Number.isInteger(tick.conns) ? Math.max(0, tick.conns) : rt.conns
+      // A report can predate connections handed over since: those still count.
+      const accepted = Number.isInteger(tick.accepted) ? tick.accepted : rt.handed
+      const onTheirWay = Math.max(0, Math.min(rt.handed - accepted, rt.handed))
+      rt.conns = (Number.isInteger(tick.conns) ? Math.max(0, tick.conns) : rt.conns) + onTheirWay
+      rt.inflight = Number.isInteger(tick.inflight) ? Math.max(0, tick.inflight) : rt.inflight
       rt.socketsOpen = Number.isInteger(tick.socketsOpen) ? Math.max(0, tick.socketsOpen) : 0
       rt.socketsQueued = Number.isInteger(tick.socketsQueued) ? Math.max(0, tick.socketsQueued) : 0
       this.options.metrics.addTick(tick)
@@ -331,7 +341,12 @@ export class RuntimePool {
       // A runtime whose watchdog has spoken is about to die: never hand it a connection.
       if (rt.state !== 'ready' || rt.version !== this.version || rt.proc.reason !== '') continue
       if (this.stalled(rt)) continue
-      if (best === undefined || rt.conns < best.conns) best = rt
+      if (
+        best === undefined ||
+        rt.conns < best.conns ||
+        (rt.conns === best.conns && rt.inflight < best.inflight)
+      )
+        best = rt
     }
     return best
   }
