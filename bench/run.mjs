@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { makePki } from './lib/pki.mjs'
 import { compareTable, markdown, summarize } from './lib/report.mjs'
 import { figureOf, PEERS, SCENARIOS } from './lib/scenarios.mjs'
-import { rssOf, startWorkerd } from './lib/workerd.mjs'
+import { cpuOf, rssOf, startWorkerd } from './lib/workerd.mjs'
 
 const ROOT = join(import.meta.dirname, '..')
 const RESULTS = join(import.meta.dirname, 'results')
@@ -151,11 +151,17 @@ async function tlsStats(port) {
 }
 
 async function workerdRun(workerd, kind, params) {
+  const cpu0 = cpuOf(workerd.pid)
   const url = `${workerd.url}/run?scenario=${kind}&params=${encodeURIComponent(JSON.stringify(params))}`
   const res = await fetch(url, { signal: AbortSignal.timeout(180_000) })
   const text = await res.text()
   if (res.status !== 200) throw new Error(`workerd ${kind}: ${res.status} ${text.slice(0, 500)}`)
-  return JSON.parse(text)
+  const result = JSON.parse(text)
+  const cpu1 = cpuOf(workerd.pid)
+  // The whole workerd process, the one HTTP request that drives the run included (negligible).
+  if (result.ops && cpu0 !== undefined && cpu1 !== undefined)
+    result.cpuUsPerOp = (cpu1 - cpu0) / result.ops
+  return result
 }
 
 /** workerd's RSS growth while a Worker holds `count` idle sockets, in a fresh workerd. */
@@ -262,7 +268,7 @@ async function socketBench(pki) {
           id: m.metric ? `${s.id}-${m.metric}` : s.id,
           title: m.title,
           unit: m.unit,
-          lowerIsBetter: !!s.lowerIsBetter,
+          lowerIsBetter: !!(m.lowerIsBetter ?? s.lowerIsBetter),
           peers: {},
         }
         if (params.tls) {
@@ -304,7 +310,8 @@ async function poolBench() {
     const run = mod.runPoolBench ?? Object.values(mod).find((f) => typeof f === 'function')
     const out = await run({
       durationS: quick ? 2 : 10,
-      runs: quick ? 1 : 3,
+      // --runs applies here too when given; otherwise 3 (1 with --quick), pgbench runs being long.
+      runs: values.runs ? runs : quick ? 1 : 3,
       cacheWarmupS: quick ? 5 : 25,
       farIterations: quick ? 40 : 200,
       log,
@@ -324,7 +331,7 @@ async function poolBench() {
 async function hostBench() {
   const file = join(import.meta.dirname, 'host', 'run.mjs')
   if (!existsSync(file)) return { na: 'bench/host/run.mjs is not there' }
-  const args = quick ? ['--duration', '2', '--warmup', '1'] : ['--duration', '10', '--warmup', '2']
+  const args = quick ? ['--duration', '3', '--warmup', '1'] : ['--duration', '10', '--warmup', '2']
   try {
     const out = await runChild(process.execPath, [file, ...args], {
       env: process.env,
@@ -333,9 +340,17 @@ async function hostBench() {
     const rows = []
     const notes = []
     for (const line of out.split('\n')) {
-      const m = /^(.+?)\s+(\d+) req\/s\s+p99 (\S+) ms\s+errors (\d+)/.exec(line)
+      const m = /^(.+?)\s+(\d+) req\/s\s+p99 (\S+) ms\s+errors (\d+)(?:\s+cpu (\d+) us\/req)?/.exec(
+        line
+      )
       if (m)
-        rows.push({ name: m[1].trim(), rps: Number(m[2]), p99: Number(m[3]), errors: Number(m[4]) })
+        rows.push({
+          name: m[1].trim(),
+          rps: Number(m[2]),
+          p99: Number(m[3]),
+          errors: Number(m[4]),
+          ...(m[5] ? { cpuUsPerReq: Number(m[5]) } : {}),
+        })
       else if (line.trim()) notes.push(line.trim())
     }
     return { rows, notes }
@@ -345,6 +360,15 @@ async function hostBench() {
         .split('\n')[0]
         .slice(0, 200)}`,
     }
+  }
+}
+
+/** TCP sockets in TIME_WAIT machine-wide (Linux): thousands make every connect() dearer. */
+function timeWait() {
+  try {
+    return Number(/TCP: .*\btw (\d+)/.exec(readFileSync('/proc/net/sockstat', 'utf8'))?.[1])
+  } catch {
+    return undefined
   }
 }
 
@@ -376,6 +400,7 @@ const result = {
       .map((x) => x.toFixed(2))
       .join(' '),
     only,
+    timeWait: timeWait(),
   },
   sockets: [],
   pool: undefined,
@@ -399,6 +424,7 @@ try {
   rmSync(pki.dir, { recursive: true, force: true })
 }
 result.meta.durationS = Math.round((Date.now() - started) / 1000)
+result.meta.timeWaitEnd = timeWait()
 result.meta.loadavgEnd = loadavg()
   .map((x) => x.toFixed(2))
   .join(' ')

@@ -5,7 +5,7 @@ import { runSuite, summaryTable, traceDiff } from './src/suite.js'
 
 const args = process.argv.slice(2)
 const verbose = args.includes('-v')
-const filters = args.filter((a) => a !== '-v')
+const filters = args.filter((a) => a !== '-v' && a !== '--record')
 const picked = scenarios.filter(
   (s) => filters.length === 0 || filters.some((f) => s.id.includes(f))
 )
@@ -18,4 +18,10 @@ for (const o of result.outcomes) {
 }
 if (result.staleDifferences.length > 0)
   console.log(`\ndocumented differences that now match: ${result.staleDifferences.join(', ')}`)
-process.exitCode = result.outcomes.some((o) => o.status === 'mismatch') ? 1 : 0
+if (args.includes('--record')) {
+  // Prints the ```diff block DIFFERENCES.md needs for each scenario that differs.
+  for (const o of result.outcomes.filter((x) => x.lines.length > 0)) {
+    console.log(`\n## ${o.scenario.id}\n\n\`\`\`diff\n${o.lines.join('\n')}\n\`\`\``)
+  }
+}
+process.exitCode = result.outcomes.some((o) => !['match', 'documented'].includes(o.status)) ? 1 : 0

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the integration tests talk to (real servers, never mocks):
-# PostgreSQL (server, pgbench), PgBouncer (benchmark peer), Redis, openssl (test PKI) and
-# Chromium (headless, for the operator page).
+# PostgreSQL (server, pgbench), PgBouncer (benchmark peer), Redis, openssl (test PKI),
+# MariaDB (server and client, for the MySQL pooler), sysbench (its benchmark), bubblewrap
+# (the Worker runtime's sandbox) and Chromium (headless, for wharf serve's operator page).
 # Safe to run again: it installs only what is missing. Needs root for apt-get.
 set -euo pipefail
 
@@ -12,6 +13,10 @@ command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbou
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql postgresql-contrib)
 command -v pgbench >/dev/null || missing+=(postgresql-contrib)
 command -v runuser >/dev/null || missing+=(util-linux)
+[ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
+command -v mariadb >/dev/null || missing+=(mariadb-client)
+command -v sysbench >/dev/null || missing+=(sysbench)
+command -v bwrap >/dev/null || missing+=(bubblewrap)
 # Headless browser for the wharf serve operator page test.
 command -v chromium >/dev/null || missing+=(chromium)
 # The tunnel's private-network test makes its own network namespace and veth pair.

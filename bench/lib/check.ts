@@ -18,6 +18,7 @@ interface PoolRow {
   readonly scenario?: string
   readonly connectPerTransaction: boolean
   readonly tps: Stat
+  readonly cpuUsPerTx?: Stat
 }
 
 interface FarRow {
@@ -100,6 +101,9 @@ export function ratiosOf(result: BenchResult): Record<string, number> {
   for (const mode of ['select', 'select-connect', 'hot']) {
     put(out, `pool/${mode}: wharf / pgbouncer`, tps('wharf', mode), tps('pgbouncer', mode))
     put(out, `pool/${mode}: wharf+cache / direct`, tps('wharf+cache', mode), tps('direct', mode))
+    const cpu = (target: string): number | undefined =>
+      pool.find((r) => r.target === target && poolMode(r) === mode)?.cpuUsPerTx?.median
+    put(out, `pool/${mode} CPU per transaction: pgbouncer / wharf`, cpu('pgbouncer'), cpu('wharf'))
   }
   const far = result.pool?.far
   for (const r of far?.rows ?? []) {

@@ -62,5 +62,11 @@ if (scenario === 'hold') {
 } else {
   const run = scenarios[scenario]
   if (!run) throw new Error(`unknown scenario ${scenario}`)
-  console.log(JSON.stringify(await run(params)))
+  // CPU of the whole process (user + system, every thread, GC included) per operation: under a
+  // loaded machine far steadier than the wall-clock rate.
+  const cpu0 = process.cpuUsage()
+  const result = await run(params)
+  const cpu = process.cpuUsage(cpu0)
+  if (result.ops) result.cpuUsPerOp = (cpu.user + cpu.system) / result.ops
+  console.log(JSON.stringify(result))
 }

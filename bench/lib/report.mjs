@@ -48,7 +48,8 @@ export function socketTable(rows) {
       } |`
     )
   }
-  const resumed = rows.filter((r) => r.tlsResumed)
+  // One line per TLS scenario: its CPU row carries the same counts.
+  const resumed = rows.filter((r) => r.tlsResumed && !r.id.endsWith('-cpuUsPerOp'))
   if (resumed.length) {
     lines.push('', 'TLS sessions resumed / handshakes over all runs, as the server saw them:', '')
     for (const r of resumed) {
@@ -114,6 +115,27 @@ export function poolTable(pool) {
       )} | ${ratio(get('wharf+cache')?.median, get('direct')?.median)} |`
     )
   }
+  if (pool.rows.some((r) => r.cpuUsPerTx)) {
+    lines.push(
+      '',
+      'Pooler CPU per transaction (user + system of the pooler process, µs, median (min–max); lower is better):',
+      '',
+      '| run | PgBouncer | wharf pool | wharf pool + cache | wharf pool vs PgBouncer |',
+      '|---|---|---|---|---|'
+    )
+    for (const [mode, label] of POOL_MODES) {
+      const rows = pool.rows.filter((r) => poolMode(r) === mode)
+      if (rows.length === 0) continue
+      const get = (t) => rows.find((r) => r.target === t)?.cpuUsPerTx
+      const cell = (t) => {
+        const s = get(t)
+        return s ? `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})` : 'n/a'
+      }
+      lines.push(
+        `| ${label} | ${cell('pgbouncer')} | ${cell('wharf')} | ${cell('wharf+cache')} | ${ratio(get('wharf')?.median, get('pgbouncer')?.median)} |`
+      )
+    }
+  }
   const far = pool.far
   if (far?.rows) {
     lines.push(
@@ -138,8 +160,16 @@ export function poolTable(pool) {
 
 export function hostTable(host) {
   if (!host || host.na) return `Not available: ${host?.na ?? 'not run'}`
-  const lines = ['| Server | req/s | p99 (ms) | errors |', '|---|---|---|---|']
-  for (const r of host.rows) lines.push(`| ${r.name} | ${fmt(r.rps)} | ${r.p99} | ${r.errors} |`)
+  const plain = host.rows.find((r) => r.name.startsWith('plain'))
+  const lines = [
+    '| Server | req/s | vs plain | p99 (ms) | server CPU per request (µs, lower is better) | errors |',
+    '|---|---|---|---|---|---|',
+  ]
+  for (const r of host.rows) {
+    lines.push(
+      `| ${r.name} | ${fmt(r.rps)} | ${ratio(r.rps, plain?.rps)} | ${r.p99} | ${fmt(r.cpuUsPerReq)} | ${r.errors} |`
+    )
+  }
   return [lines.join('\n'), '', ...host.notes.map((n) => `- ${n}`)].join('\n')
 }
 
@@ -197,7 +227,7 @@ export function markdown(result, comparison) {
   return [
     '# Wharf benchmark',
     '',
-    `${m.date} · commit ${m.commit} · ${m.mode} · ${m.runs} run(s) per figure · Node ${m.node} · ${m.workerd} · ${m.cpus}× ${m.cpu} · load average ${m.loadavg} at the start, ${m.loadavgEnd} at the end · ${m.durationS} s`,
+    `${m.date} · commit ${m.commit} · ${m.mode} · ${m.runs} run(s) per figure · Node ${m.node} · ${m.workerd} · ${m.cpus}× ${m.cpu} · load average ${m.loadavg} at the start, ${m.loadavgEnd} at the end · ${m.durationS} s${m.timeWait === undefined ? '' : ` · TCP TIME_WAIT sockets ${m.timeWait} at the start, ${m.timeWaitEnd} at the end`}`,
     '',
     '## Sockets',
     '',

@@ -29,8 +29,8 @@ export const SCENARIOS = [
   },
   setup('setup-plain', 'Connection setup (connect → opened → close)', 'echo', 2000, 300, false),
   setup('setup-tls', 'TLS connection setup (connect → opened → close)', 'tlsEcho', 500, 100, true),
-  lifecycle('lifecycle-1', 1, 2000, 200),
-  lifecycle('lifecycle-8', 8, 4000, 300),
+  lifecycle('lifecycle-1', 1, 2000, 1000),
+  lifecycle('lifecycle-8', 8, 4000, 1500),
   {
     id: 'idle-memory',
     title: 'Idle sockets',
@@ -64,6 +64,15 @@ function setup(id, title, port, full, quick, tls) {
     port,
     unit: 'connections/s',
     params: (q) => ({ count: q ? quick : full, concurrency: 4, tls }),
+    rows: [
+      { metric: undefined, title, unit: 'connections/s' },
+      {
+        metric: 'cpuUsPerOp',
+        title: `${tls ? 'TLS connection setup' : 'Connection setup'}: client CPU per connection`,
+        unit: 'µs (whole process)',
+        lowerIsBetter: true,
+      },
+    ],
   }
 }
 
@@ -71,11 +80,23 @@ function setup(id, title, port, full, quick, tls) {
 function lifecycle(id, c, full, quick) {
   return {
     id,
-    title: `Per-request socket (connect, 16-byte echo, close), ${c} in flight`,
     kind: 'lifecycle',
     port: 'echo',
     unit: 'requests/s',
     params: (q) => ({ count: q ? quick : full, concurrency: c }),
+    rows: [
+      {
+        metric: undefined,
+        title: `Per-request socket (connect, 16-byte echo, close), ${c} in flight`,
+        unit: 'requests/s',
+      },
+      {
+        metric: 'cpuUsPerOp',
+        title: `Per-request socket, ${c} in flight: CPU per request`,
+        unit: 'µs (whole process)',
+        lowerIsBetter: true,
+      },
+    ],
   }
 }
 

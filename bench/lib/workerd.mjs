@@ -26,6 +26,18 @@ export function rssOf(pid) {
   }
 }
 
+/** User + system CPU of a process so far, in µs (Linux /proc; clock ticks of 10 ms), or undefined. */
+export function cpuOf(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the command (which may hold spaces): state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 10_000
+  } catch {
+    return undefined
+  }
+}
+
 export async function startWorkerd({ caPath }) {
   const bin = ensureWorkerd()
   const dir = mkdtempSync(join(tmpdir(), 'wharf-bench-workerd-'))

@@ -40,6 +40,8 @@ export interface PoolBenchRow {
   readonly scenario: 'select' | 'hot'
   readonly connectPerTransaction: boolean
   readonly tps: Stats
+  /** CPU of the pooler process (user + system) per transaction, µs; absent for direct. */
+  readonly cpuUsPerTx?: Stats
 }
 
 /** One target of the far-origin scenario: latency of connect → one query's result, in ms. */
@@ -113,6 +115,30 @@ const HOT_SCRIPT =
 interface Servers {
   readonly children: ChildProcess[]
   readonly pidFiles: string[]
+  /** The pooler process listening on a port (to read its CPU). */
+  readonly pidOf: Map<number, () => number | undefined>
+}
+
+/** User + system CPU of a process so far, in µs (Linux /proc; clock ticks of 10 ms). */
+function cpuOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 10_000
+  } catch {
+    return undefined
+  }
+}
+
+/** PgBouncer's own pid (it writes it once started; runuser sits between us and it). */
+function pidFromFile(file: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim())
+    return Number.isInteger(pid) && pid > 1 ? pid : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** PgBouncer (transaction mode, pool 20) in front of 127.0.0.1:`upstreamPort`. */
@@ -147,6 +173,7 @@ async function startBouncer(
     ].join('\n') + '\n'
   )
   servers.pidFiles.push(`${base}.pid`)
+  servers.pidOf.set(port, () => pidFromFile(`${base}.pid`))
   // PgBouncer refuses to run as root: as the postgres user when we are root.
   const asRoot = process.getuid?.() === 0
   if (asRoot) {
@@ -171,25 +198,25 @@ async function startWharfPool(
   extra: readonly string[]
 ): Promise<number> {
   const port = await freePort()
-  servers.children.push(
-    spawn(
-      process.execPath,
-      [
-        WHARF,
-        'pool',
-        '--upstream',
-        upstream,
-        '--listen',
-        `127.0.0.1:${port}`,
-        '--max-connections',
-        '20',
-        '--stats-interval',
-        '0',
-        ...extra,
-      ],
-      { stdio: 'ignore' }
-    )
+  const child = spawn(
+    process.execPath,
+    [
+      WHARF,
+      'pool',
+      '--upstream',
+      upstream,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--max-connections',
+      '20',
+      '--stats-interval',
+      '0',
+      ...extra,
+    ],
+    { stdio: 'ignore' }
   )
+  servers.children.push(child)
+  servers.pidOf.set(port, () => child.pid)
   return port
 }
 
@@ -270,7 +297,7 @@ export async function runPoolBench(options: PoolBenchOptions = {}): Promise<Pool
   if (spawnSync('pgbench', ['--version']).status !== 0)
     throw new Error('pgbench not found: run scripts/install-system-deps.sh as root')
   const server = await startPostgres({ auth: 'trust' })
-  const servers: Servers = { children: [], pidFiles: [] }
+  const servers: Servers = { children: [], pidFiles: [], pidOf: new Map() }
   const dir = mkdtempSync(join(tmpdir(), 'wharf-poolbench-'))
   let proxy: DelayProxy | undefined
   try {
@@ -314,7 +341,7 @@ export async function runPoolBench(options: PoolBenchOptions = {}): Promise<Pool
       port: number,
       mode: 'select' | 'select-connect' | 'hot',
       seconds: number
-    ): Promise<number> => {
+    ): Promise<{ tps: number; transactions: number }> => {
       const args = [
         '-n',
         ...(mode === 'hot' ? ['-f', join(dir, 'hot.sql')] : ['-S']),
@@ -336,7 +363,8 @@ export async function runPoolBench(options: PoolBenchOptions = {}): Promise<Pool
       const { stdout } = await run('pgbench', args, { timeout: (seconds + 60) * 1000 })
       const m = /tps = ([\d.]+) \((?:including|without)/.exec(stdout)
       if (!m) throw new Error(`no tps in pgbench output:\n${stdout}`)
-      return Number(m[1])
+      const tx = /number of transactions actually processed: (\d+)/.exec(stdout)
+      return { tps: Number(m[1]), transactions: Number(tx?.[1] ?? NaN) }
     }
     // Warm every pool (and the JIT) once, so the measured runs see steady state. The cache gets
     // longer: pgbench -S draws from 100,000 accounts, and a cache only helps once it holds them.
@@ -348,12 +376,26 @@ export async function runPoolBench(options: PoolBenchOptions = {}): Promise<Pool
       // The hot set is 1,000 rows: a few seconds fill the cache.
       if (mode === 'hot') await pgbench(cachePort, 'hot', Math.min(5, duration))
       const results = new Map<string, number[]>()
+      const cpus = new Map<string, number[]>()
       // Interleave targets run by run: drift on a shared machine hits every target alike.
       for (let i = 0; i < runs; i++) {
         for (const t of targets) {
-          const tps = await pgbench(t.port, mode, duration)
+          // The pooler's own CPU per transaction: steadier than TPS while other jobs load the
+          // cores (PostgreSQL's and pgbench's CPU are not counted).
+          const pid = servers.pidOf.get(t.port)?.()
+          const cpu0 = cpuOf(pid)
+          const { tps, transactions } = await pgbench(t.port, mode, duration)
+          const cpu1 = cpuOf(pid)
           results.set(t.target, [...(results.get(t.target) ?? []), tps])
-          log(`pool bench: ${t.target} ${mode} run ${i + 1}/${runs}: ${tps.toFixed(0)} tps`)
+          let cpuNote = ''
+          if (cpu0 !== undefined && cpu1 !== undefined && transactions > 0) {
+            const perTx = (cpu1 - cpu0) / transactions
+            cpus.set(t.target, [...(cpus.get(t.target) ?? []), perTx])
+            cpuNote = `, pooler CPU ${perTx.toFixed(1)} µs/transaction`
+          }
+          log(
+            `pool bench: ${t.target} ${mode} run ${i + 1}/${runs}: ${tps.toFixed(0)} tps${cpuNote}`
+          )
         }
       }
       for (const t of targets) {
@@ -367,6 +409,7 @@ export async function runPoolBench(options: PoolBenchOptions = {}): Promise<Pool
           scenario: mode === 'hot' ? 'hot' : 'select',
           connectPerTransaction: mode === 'select-connect',
           tps: stats(results.get(t.target) ?? []),
+          ...(cpus.get(t.target)?.length ? { cpuUsPerTx: stats(cpus.get(t.target) ?? []) } : {}),
         })
       }
     }

@@ -15,8 +15,18 @@ function result(wharfRecv: number, poolWharf: number, mode = 'full'): BenchResul
     ],
     pool: {
       rows: [
-        { target: 'pgbouncer', connectPerTransaction: false, tps: { median: 10_000 } },
-        { target: 'wharf', connectPerTransaction: false, tps: { median: poolWharf } },
+        {
+          target: 'pgbouncer',
+          connectPerTransaction: false,
+          tps: { median: 10_000 },
+          cpuUsPerTx: { median: 25 },
+        },
+        {
+          target: 'wharf',
+          connectPerTransaction: false,
+          tps: { median: poolWharf },
+          cpuUsPerTx: { median: 50 },
+        },
         { target: 'direct', scenario: 'hot', connectPerTransaction: false, tps: { median: 100 } },
         {
           target: 'wharf+cache',
@@ -49,6 +59,7 @@ test('ratios are oriented so that higher is better', () => {
   assert.equal(r['sockets/idle-memory-rssPerSocket: node / wharf'], 0.5)
   assert.equal(r['pool/select: wharf / pgbouncer'], 0.9)
   assert.equal(r['pool/hot: wharf+cache / direct'], 2.5)
+  assert.equal(r['pool/select CPU per transaction: pgbouncer / wharf'], 0.5)
   assert.ok(Math.abs((r['far/wharf: floor / p50'] ?? 0) - 21 / 23.1) < 1e-9)
   assert.equal(r['far/wharf+cache: floor / p50'], 0.5)
   assert.equal(r['host/wharf dev Worker / plain'], 0.25)

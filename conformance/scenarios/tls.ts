@@ -74,7 +74,7 @@ export const tlsScenarios: Scenario[] = [
     async run(k) {
       const s = k.connect(`localhost:${k.port()}`, { secureTransport: 'on' })
       k.watch('closed', s.closed)
-      k.trace('read', await k.readAll(s.readable.getReader()))
+      k.trace('read', await k.outcome(k.readAll(s.readable.getReader()), 2000))
       k.trace('closed', await k.outcome(s.closed, 1000))
     },
   },

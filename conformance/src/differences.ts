@@ -9,6 +9,8 @@ export interface Difference {
   id: string
   kind: DifferenceKind
   text: string
+  /** The differing trace lines expected, `- workerd: …` and `+ wharf:   …` (the ```diff block). */
+  lines: string[]
 }
 
 export function loadDifferences(
@@ -16,14 +18,24 @@ export function loadDifferences(
 ): Map<string, Difference> {
   const out = new Map<string, Difference>()
   let current: Difference | undefined
+  let inDiff = false
   // `# Deliberate differences` and `# Known gaps` sections say which kind their entries are.
   let kind: DifferenceKind | undefined
   for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (current && /^```diff\s*$/.test(line)) {
+      inDiff = true
+      continue
+    }
+    if (inDiff) {
+      if (/^```\s*$/.test(line)) inDiff = false
+      else if (line.trim() !== '') current?.lines.push(line.replace(/\s+$/, ''))
+      continue
+    }
     const m = /^## +`?([a-z0-9-]+)`?\s*$/.exec(line)
     if (m?.[1]) {
       if (kind === undefined) throw new Error(`DIFFERENCES.md: ${m[1]} is outside a section`)
       if (out.has(m[1])) throw new Error(`DIFFERENCES.md: ${m[1]} is listed twice`)
-      current = { id: m[1], kind, text: '' }
+      current = { id: m[1], kind, text: '', lines: [] }
       out.set(current.id, current)
     } else if (/^# /.test(line)) {
       current = undefined
@@ -38,6 +50,11 @@ export function loadDifferences(
   for (const d of out.values()) {
     d.text = d.text.trim()
     if (d.text === '') throw new Error(`DIFFERENCES.md: ${d.id} gives no reason`)
+    if (d.lines.length === 0) {
+      throw new Error(
+        `DIFFERENCES.md: ${d.id} records no expected trace lines (a \`\`\`diff block)`
+      )
+    }
   }
   return out
 }

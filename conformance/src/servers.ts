@@ -250,7 +250,10 @@ export async function startServer(spec: ServerSpec, pki: () => TestPki): Promise
     sockets.add(s)
     s.on('close', () => sockets.delete(s))
   })
-  const host = spec.kind === 'echo' && spec.host === '::1' ? '::1' : '127.0.0.1'
+  const host =
+    (spec.kind === 'echo' || spec.kind === 'tls' || spec.kind === 'starttls') && spec.host === '::1'
+      ? '::1'
+      : '127.0.0.1'
   if (spec.kind === 'refuse') await listenBelowEphemeral(server, host)
   else {
     server.listen(0, host)

@@ -8,7 +8,9 @@ import { registry, startControlServer, startServer, viewOf, type RunningServer }
 import type { RunResult, Scenario, TraceEntry } from './types.js'
 import { startWorkerd, workerdVersion, COMPATIBILITY_DATE } from './workerd.js'
 
-export type Status = 'match' | 'documented' | 'mismatch'
+/** `stale`: documented, but the scenario now matches. `changed`: documented, but the observed
+ * difference is not the recorded one (or a side threw or timed out). Both fail, like `mismatch`. */
+export type Status = 'match' | 'documented' | 'mismatch' | 'stale' | 'changed'
 
 export interface Outcome {
   scenario: Scenario
@@ -18,6 +20,8 @@ export interface Outcome {
   actual: TraceEntry[]
   status: Status
   difference?: Difference
+  /** The differing trace lines, as DIFFERENCES.md records them. */
+  lines: string[]
 }
 
 export interface SuiteResult {
@@ -58,6 +62,42 @@ async function stopServers(live: Map<string, RunningServer>): Promise<void> {
 
 function same(a: TraceEntry[], b: TraceEntry[]): boolean {
   return JSON.stringify(a) === JSON.stringify(b)
+}
+
+const fmtEntry = (e: TraceEntry): string =>
+  e.value === undefined ? e.event : `${e.event} ${JSON.stringify(e.value)}`
+
+/** The lines where two traces differ, position by position: `- workerd: …` / `+ wharf:   …`. */
+export function differingLines(expected: TraceEntry[], actual: TraceEntry[]): string[] {
+  const lines: string[] = []
+  for (let i = 0; i < Math.max(expected.length, actual.length); i++) {
+    const a = expected[i]
+    const b = actual[i]
+    const x = a ? fmtEntry(a) : '<none>'
+    const y = b ? fmtEntry(b) : '<none>'
+    if (x !== y) lines.push(`- workerd: ${x}`, `+ wharf:   ${y}`)
+  }
+  return lines
+}
+
+/** A run that did not finish its scenario: harness failure, throw or timeout. */
+function broken(r: RunResult): string | undefined {
+  if (r.failure !== undefined) return `failed: ${r.failure}`
+  if (r.trace.some((e) => e.event === 'scenario-timeout')) return 'timed out'
+  if (r.trace.some((e) => e.event === 'scenario-threw')) return 'threw'
+  return undefined
+}
+
+export function statusOf(
+  difference: Difference | undefined,
+  equal: boolean,
+  lines: string[],
+  runs: RunResult[]
+): Status {
+  if (!difference) return equal ? 'match' : 'mismatch'
+  if (equal) return 'stale'
+  if (runs.some((r) => broken(r) !== undefined)) return 'changed'
+  return JSON.stringify(lines) === JSON.stringify(difference.lines) ? 'documented' : 'changed'
 }
 
 export async function runSuite(
@@ -105,8 +145,9 @@ export async function runSuite(
         const actual = normalize(s, nr.trace, n.map)
         const difference = differences.get(s.id)
         const equal = wr.failure === undefined && nr.failure === undefined && same(expected, actual)
-        const status: Status = equal ? 'match' : difference ? 'documented' : 'mismatch'
-        return { scenario: s, workerd: wr, wharf: nr, expected, actual, status, difference }
+        const lines = differingLines(expected, actual)
+        const status = statusOf(difference, equal, lines, [wr, nr])
+        return { scenario: s, workerd: wr, wharf: nr, expected, actual, status, difference, lines }
       } finally {
         await Promise.all([stopServers(w.live), stopServers(n.live)])
       }
@@ -132,9 +173,7 @@ export async function runSuite(
     outcomes,
     ms: performance.now() - started,
     workerd: { ...version, compatibilityDate: COMPATIBILITY_DATE },
-    staleDifferences: outcomes
-      .filter((o) => o.difference && o.status === 'match')
-      .map((o) => o.scenario.id),
+    staleDifferences: outcomes.filter((o) => o.status === 'stale').map((o) => o.scenario.id),
     unknownDifferences: [...differences.keys()].filter((id) => !ids.has(id)),
   }
 }
@@ -158,7 +197,11 @@ export function summaryTable(result: SuiteResult): string {
         ? o.difference?.kind === 'gap'
           ? 'known gap'
           : 'documented'
-        : 'NO',
+        : o.status === 'stale'
+          ? 'NO (stale entry)'
+          : o.status === 'changed'
+            ? 'NO (not the documented difference)'
+            : 'NO',
   ])
   const head = ['scenario', 'workerd', 'wharf', 'match']
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
@@ -174,7 +217,7 @@ export function summaryTable(result: SuiteResult): string {
     line(head),
     `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
     ...rows.map(line),
-    `${result.outcomes.length} scenarios: ${count('match')} match, ${gaps(false)} deliberate differences, ${gaps(true)} known gaps, ${count('mismatch')} unexplained mismatches; ${(result.ms / 1000).toFixed(1)} s`,
+    `${result.outcomes.length} scenarios: ${count('match')} match, ${gaps(false)} deliberate differences, ${gaps(true)} known gaps, ${count('mismatch')} unexplained mismatches, ${count('changed') + count('stale')} documented differences that changed or went stale; ${(result.ms / 1000).toFixed(1)} s`,
   ].join('\n')
 }
 
@@ -189,6 +232,9 @@ export function traceDiff(o: Outcome): string {
     const a = w[i] ?? '<none>'
     const b = n[i] ?? '<none>'
     lines.push(a === b ? `   ${a}` : ` - workerd: ${a}\n + wharf:   ${b}`)
+  }
+  if (o.status === 'changed' && o.difference) {
+    lines.push('documented in DIFFERENCES.md as:', ...o.difference.lines.map((l) => `   ${l}`))
   }
   if (o.workerd.failure) lines.push(`workerd run failed: ${o.workerd.failure}`)
   if (o.wharf.failure) lines.push(`wharf run failed: ${o.wharf.failure}`)

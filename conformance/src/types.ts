@@ -29,9 +29,9 @@ export type ServerSpec =
   | { kind: 'close-after'; bytes: number; how: 'end' | 'rst' }
   /** Plaintext `220 ready\r\n`, waits for `STARTTLS\r\n`, answers `220 go\r\n`, then TLS echo. With
    * `immediate`, upgrades to TLS right on connect without a greeting. */
-  | { kind: 'starttls'; cert: CertName; immediate?: boolean }
+  | { kind: 'starttls'; cert: CertName; immediate?: boolean; host?: '127.0.0.1' | '::1' }
   /** TLS from the first byte, then echo (or greet-then-end). */
-  | { kind: 'tls'; cert: CertName; greet?: string }
+  | { kind: 'tls'; cert: CertName; greet?: string; host?: '127.0.0.1' | '::1' }
 
 export type CertName = 'localhost' | 'wrongHost' | 'untrusted'
 
@@ -106,6 +106,10 @@ export interface ReadableLike extends AsyncIterable<Uint8Array> {
   readonly locked: boolean
   cancel(reason?: unknown): Promise<void>
   pipeTo(destination: unknown, options?: unknown): Promise<void>
+  pipeThrough<T>(
+    transform: { writable: unknown; readable: ReadableStream<T> },
+    options?: unknown
+  ): ReadableStream<T>
 }
 
 export interface WritableLike {

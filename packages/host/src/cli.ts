@@ -13,8 +13,9 @@ import { flushLog } from './logger.js'
 import { SERVE_USAGE, serveCommand } from './serve/command.js'
 
 const USAGE = `Usage:
-  wharf dev [dir] [--port N] [--ip ADDR] [--var KEY:VALUE]... [--config FILE]
+  wharf dev [dir] [--port N] [--ip ADDR] [--var KEY:VALUE]... [--config FILE] [--env NAME]
                   [--allow RULE]... [--deny RULE]... [--no-watch] [--isolation auto|netns|none]
+                  [--sandbox auto|strict|off]
 ${SERVE_USAGE}
   wharf egress check HOST:PORT [--config FILE] [--allow RULE]... [--deny RULE]...
   wharf pool ...          (see \`wharf pool --help\`)
@@ -56,6 +57,8 @@ async function devCommand(argv: string[]): Promise<number> {
       deny: { type: 'string', multiple: true },
       'no-watch': { type: 'boolean' },
       isolation: { type: 'string' },
+      env: { type: 'string', short: 'e' },
+      sandbox: { type: 'string' },
     },
   })
   if (positionals.length > 1)
@@ -69,6 +72,10 @@ async function devCommand(argv: string[]): Promise<number> {
     isolation !== 'none'
   ) {
     throw usageError(`--isolation must be auto, netns or none (got "${isolation}")`)
+  }
+  const sandbox = values.sandbox
+  if (sandbox !== undefined && sandbox !== 'auto' && sandbox !== 'strict' && sandbox !== 'off') {
+    throw usageError(`--sandbox must be auto, strict or off (got "${sandbox}")`)
   }
   for (const [effect, list] of [
     ['allow', values.allow ?? []],
@@ -85,6 +92,7 @@ async function devCommand(argv: string[]): Promise<number> {
   const dev = await startDev({
     dir: positionals[0] ?? '.',
     ...(values.config === undefined ? {} : { config: values.config }),
+    ...(values.env === undefined ? {} : { env: values.env }),
     ...(port === undefined ? {} : { port }),
     ...(values.ip === undefined ? {} : { ip: values.ip }),
     vars: Object.fromEntries((values.var ?? []).map(parseVar)),
@@ -92,6 +100,7 @@ async function devCommand(argv: string[]): Promise<number> {
     deny: values.deny ?? [],
     watch: values['no-watch'] !== true,
     ...(isolation === undefined ? {} : { isolation }),
+    ...(sandbox === undefined ? {} : { sandbox }),
   })
   await new Promise<void>((resolve) => {
     const stop = (): void => {

@@ -12,8 +12,10 @@ import { parseRule } from '@wharf/sockets/egress'
 import { configError } from './errors.js'
 import { parseVpc, type VpcConfig } from './vpc-config.js'
 import type { IsolationMode } from './isolation.js'
+import type { SandboxMode } from './sandbox.js'
 import { MODULE_TYPES, type ModuleRule, type ModuleType } from './bundle/rules.js'
 import type { BuildSettings } from './bundle/index.js'
+import { selectEnvironment } from './environments.js'
 
 export const CONFIG_FILES = ['wrangler.json', 'wrangler.jsonc', 'wrangler.toml'] as const
 
@@ -45,10 +47,38 @@ export interface EgressConfig {
   readonly allowPort25?: boolean
 }
 
+/** Hyperdrive's per-config caching settings (its API's names), seconds. */
+export interface HyperdriveCaching {
+  readonly disabled: boolean
+  readonly maxAge: number
+  readonly staleWhileRevalidate: number
+}
+
+/** The dev default: Hyperdrive's own defaults (caching on, max_age 60 s, SWR 15 s). */
+export const DEFAULT_HYPERDRIVE_CACHING: HyperdriveCaching = {
+  disabled: false,
+  maxAge: 60,
+  staleWhileRevalidate: 15,
+}
+
 export interface HyperdriveBinding {
   readonly binding: string
   readonly id?: string
   readonly localConnectionString?: string
+  /** From `wharf.hyperdrive.<BINDING>.caching`, else DEFAULT_HYPERDRIVE_CACHING. */
+  readonly caching: HyperdriveCaching
+}
+
+/** `assets` (Workers Static Assets). */
+export interface AssetsConfig {
+  /** Absolute path of the directory served. */
+  readonly directory: string
+  readonly binding?: string
+  readonly htmlHandling:
+    'auto-trailing-slash' | 'force-trailing-slash' | 'drop-trailing-slash' | 'none'
+  readonly notFoundHandling: 'none' | '404-page' | 'single-page-application'
+  /** true: every request reaches the Worker first; a list: only paths matching it (`!` excludes). */
+  readonly runWorkerFirst: boolean | readonly string[]
 }
 
 /** A small loopback service the host runs for examples (documented as such). */
@@ -60,6 +90,11 @@ export interface ExampleService {
 export interface WorkerConfig {
   /** Absolute path of the config file. */
   readonly file: string
+  /** The `--env` in force, if any. */
+  readonly env?: string
+  /** Fields read but without effect in wharf (each gets one line at start). */
+  readonly ignored: readonly string[]
+  readonly assets?: AssetsConfig
   readonly name?: string
   /** Absolute path of the Worker module. */
   readonly main: string
@@ -73,6 +108,8 @@ export interface WorkerConfig {
   readonly exampleServices: readonly ExampleService[]
   /** How the runtime process is cut off from the network (see isolation.ts). */
   readonly isolation: IsolationMode
+  /** What else the runtime process may touch (see sandbox.ts). */
+  readonly sandbox: SandboxMode
   /** What the bundler reads: rules, define, alias, no_bundle, tsconfig, JSX. */
   readonly build: BuildSettings
   /** `vpc_networks`, `vpc_services` and `wharf.tunnels` (see vpc-config.ts). */
@@ -81,12 +118,36 @@ export interface WorkerConfig {
 
 type Json = Record<string, unknown>
 
-/** Finds the config in `dir` (or uses `file`), reads, parses and validates it. */
-export function loadConfig(dir: string, file?: string): WorkerConfig {
+/** Finds the config in `dir` (or uses `file`), reads, parses, selects `env` and validates it. */
+export function loadConfig(dir: string, file?: string, env?: string): WorkerConfig {
   const path = findConfig(dir, file)
-  const raw = parseConfigFile(path)
-  return validateConfig(raw, path)
+  const raw = selectEnvironment(parseConfigFile(path), basename(path), env)
+  const config = validateConfig(raw, path)
+  return env === undefined ? config : { ...config, env }
 }
+
+/** Top-level fields wharf reads and acts on. */
+const USED_FIELDS = new Set([
+  '$schema',
+  'name',
+  'main',
+  'compatibility_date',
+  'compatibility_flags',
+  'vars',
+  'hyperdrive',
+  'dev',
+  'wharf',
+  'assets',
+  'rules',
+  'define',
+  'alias',
+  'no_bundle',
+  'find_additional_modules',
+  'base_dir',
+  'tsconfig',
+  'jsx_factory',
+  'jsx_fragment',
+])
 
 export function findConfig(dir: string, file?: string): string {
   if (file !== undefined) {
@@ -214,22 +275,35 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
         if (!IDENTIFIER.test(binding)) fail(`${field}.binding`, 'is not a valid binding name')
         const id = str(entry.id, `${field}.id`)
         const local = str(entry.localConnectionString, `${field}.localConnectionString`)
-        if (local !== undefined && !/^postgres(ql)?:\/\//.test(local)) {
-          fail(`${field}.localConnectionString`, 'must be a postgres:// or postgresql:// URL')
+        if (local !== undefined && !/^(postgres(ql)?|mysql):\/\//.test(local)) {
+          fail(
+            `${field}.localConnectionString`,
+            'must be a postgres://, postgresql:// or mysql:// URL'
+          )
         }
         hyperdrive.push({
           binding,
           ...(id === undefined ? {} : { id }),
           ...(local === undefined ? {} : { localConnectionString: local }),
+          caching: DEFAULT_HYPERDRIVE_CACHING,
         })
       })
     }
   }
 
+  // Empty sections (wrangler's generated configs list every one) configure nothing: no line.
+  const configures = (value: unknown): boolean =>
+    value !== undefined &&
+    !(Array.isArray(value) && value.length === 0) &&
+    !(isObject(value) && Object.values(value).every((v) => !configures(v)))
+  const ignored = Object.keys(raw).filter((key) => !USED_FIELDS.has(key) && configures(raw[key]))
   const dev: { ip?: string; port?: number } = {}
   if (raw.dev !== undefined) {
     if (!isObject(raw.dev)) fail('dev', 'must be an object')
     else {
+      for (const key of Object.keys(raw.dev)) {
+        if (key !== 'ip' && key !== 'port') ignored.push(`dev.${key}`)
+      }
       const ip = str(raw.dev.ip, 'dev.ip')
       const port = int(raw.dev.port, 'dev.port', 0, 65535)
       if (ip !== undefined) dev.ip = ip
@@ -241,10 +315,52 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
   let limits: Limits = DEFAULT_LIMITS
   const exampleServices: ExampleService[] = []
   let isolation: IsolationMode = 'auto'
+  let sandbox: SandboxMode = 'auto'
   if (raw.wharf !== undefined) {
     const wharf = raw.wharf
     if (!isObject(wharf)) return fail('wharf', 'must be an object')
-    only(wharf, 'wharf', ['egress', 'limits', 'example_services', 'isolation', 'tunnels', 'serve'])
+    only(wharf, 'wharf', [
+      'egress',
+      'limits',
+      'example_services',
+      'isolation',
+      'hyperdrive',
+      'sandbox',
+      'tunnels',
+      'serve',
+    ])
+    if (wharf.hyperdrive !== undefined) {
+      const section = wharf.hyperdrive
+      if (!isObject(section)) return fail('wharf.hyperdrive', 'must be an object of bindings')
+      for (const [name, entry] of Object.entries(section)) {
+        const field = `wharf.hyperdrive.${name}`
+        const i = hyperdrive.findIndex((h) => h.binding === name)
+        const target = hyperdrive[i]
+        if (target === undefined) fail(field, 'names no hyperdrive binding of this config')
+        if (!isObject(entry)) return fail(field, 'must be an object')
+        only(entry, field, ['caching'])
+        const c = entry.caching
+        if (c === undefined) continue
+        if (!isObject(c)) return fail(`${field}.caching`, 'must be an object')
+        only(c, `${field}.caching`, ['disabled', 'max_age', 'stale_while_revalidate'])
+        const caching: HyperdriveCaching = {
+          disabled: bool(c.disabled, `${field}.caching.disabled`) ?? false,
+          maxAge:
+            int(c.max_age, `${field}.caching.max_age`, 0, 3600) ??
+            DEFAULT_HYPERDRIVE_CACHING.maxAge,
+          staleWhileRevalidate:
+            int(c.stale_while_revalidate, `${field}.caching.stale_while_revalidate`, 0, 3600) ??
+            DEFAULT_HYPERDRIVE_CACHING.staleWhileRevalidate,
+        }
+        if (target !== undefined) hyperdrive[i] = { ...target, caching }
+      }
+    }
+    if (wharf.sandbox !== undefined) {
+      if (wharf.sandbox !== 'auto' && wharf.sandbox !== 'strict' && wharf.sandbox !== 'off') {
+        return fail('wharf.sandbox', 'must be "auto", "strict" or "off"')
+      }
+      sandbox = wharf.sandbox
+    }
     if (wharf.isolation !== undefined) {
       if (wharf.isolation !== 'auto' && wharf.isolation !== 'netns' && wharf.isolation !== 'none') {
         return fail('wharf.isolation', 'must be "auto", "netns" or "none"')
@@ -318,9 +434,12 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
   }
 
   const build = validateBuild(raw, file, main, fail, str, bool)
+  const assets = validateAssets(raw.assets, dirname(file), fail, str)
   const name = str(raw.name, 'name')
   return {
     file,
+    ignored,
+    ...(assets === undefined ? {} : { assets }),
     ...(name === undefined ? {} : { name }),
     main,
     ...(compatibilityDate === undefined ? {} : { compatibilityDate }),
@@ -332,6 +451,7 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
     limits,
     exampleServices,
     isolation,
+    sandbox,
     build: {
       ...build,
       compatibilityFlags: strList(raw.compatibility_flags, 'compatibility_flags'),
@@ -341,6 +461,83 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
 }
 
 type Fail = (field: string, message: string) => never
+
+const HTML_HANDLING = [
+  'auto-trailing-slash',
+  'force-trailing-slash',
+  'drop-trailing-slash',
+  'none',
+] as const
+const NOT_FOUND_HANDLING = ['none', '404-page', 'single-page-application'] as const
+
+function validateAssets(
+  value: unknown,
+  root: string,
+  fail: Fail,
+  str: (value: unknown, field: string) => string | undefined
+): AssetsConfig | undefined {
+  if (value === undefined) return undefined
+  if (!isObject(value)) return fail('assets', 'must be an object')
+  for (const key of Object.keys(value)) {
+    if (
+      !['directory', 'binding', 'html_handling', 'not_found_handling', 'run_worker_first'].includes(
+        key
+      )
+    ) {
+      fail(`assets.${key}`, 'is not a known field')
+    }
+  }
+  const dirField =
+    str(value.directory, 'assets.directory') ??
+    fail(
+      'assets.directory',
+      'is required (a build tool such as @cloudflare/vite-plugin may provide it to wrangler; wharf needs the built directory named in the config)'
+    )
+  const directory = resolve(root, dirField)
+  if (!existsSync(directory) || !statSync(directory).isDirectory()) {
+    fail('assets.directory', `names a directory that does not exist: ${directory}`)
+  }
+  const binding = str(value.binding, 'assets.binding')
+  if (binding !== undefined && !IDENTIFIER.test(binding))
+    fail('assets.binding', 'is not a valid binding name')
+  const oneOf = <T extends string>(v: unknown, field: string, list: readonly T[], d: T): T => {
+    if (v === undefined) return d
+    if (typeof v !== 'string' || !(list as readonly string[]).includes(v)) {
+      return fail(field, `must be one of ${list.map((x) => `"${x}"`).join(', ')}`)
+    }
+    return v as T
+  }
+  let runWorkerFirst: boolean | string[] = false
+  const rwf = value.run_worker_first
+  if (typeof rwf === 'boolean') runWorkerFirst = rwf
+  else if (Array.isArray(rwf)) {
+    if (rwf.length > 1000) fail('assets.run_worker_first', 'has more than 1000 patterns')
+    runWorkerFirst = rwf.map((p: unknown, i) => {
+      if (typeof p !== 'string' || !/^!?\//.test(p)) {
+        return fail(`assets.run_worker_first[${i}]`, 'must be a path pattern starting with / or !/')
+      }
+      return p
+    })
+  } else if (rwf !== undefined)
+    fail('assets.run_worker_first', 'must be true, false or a list of path patterns')
+  return {
+    directory,
+    ...(binding === undefined ? {} : { binding }),
+    htmlHandling: oneOf(
+      value.html_handling,
+      'assets.html_handling',
+      HTML_HANDLING,
+      'auto-trailing-slash'
+    ),
+    notFoundHandling: oneOf(
+      value.not_found_handling,
+      'assets.not_found_handling',
+      NOT_FOUND_HANDLING,
+      'none'
+    ),
+    runWorkerFirst,
+  }
+}
 
 /** wrangler's build fields: rules, define, alias, no_bundle, find_additional_modules, base_dir… */
 function validateBuild(
@@ -410,19 +607,4 @@ function validateBuild(
     ...(jsxFactory === undefined ? {} : { jsxFactory }),
     ...(jsxFragment === undefined ? {} : { jsxFragment }),
   }
-}
-
-/** Reads `.dev.vars` (KEY=VALUE lines, like wrangler) next to the config, if present. */
-export function readDevVars(configFile: string): Record<string, string> {
-  const path = join(dirname(configFile), '.dev.vars')
-  if (!existsSync(path)) return {}
-  const out: Record<string, string> = {}
-  for (const line of readFileSync(path, 'utf8').split('\n').slice(0, 10_000)) {
-    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line)
-    if (m?.[1] === undefined) continue
-    let value = m[2] ?? ''
-    if (/^(["']).*\1$/.test(value)) value = value.slice(1, -1)
-    out[m[1]] = value
-  }
-  return out
 }

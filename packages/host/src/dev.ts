@@ -6,13 +6,15 @@ import { watch, type FSWatcher } from 'node:fs'
 import net, { type AddressInfo } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { dirname } from 'node:path'
-import { loadConfig, readDevVars, type WorkerConfig } from './config.js'
+import { loadConfig, type WorkerConfig } from './config.js'
+import { readDevSecrets } from './dotenv.js'
 import { startEchoService, type ExampleServer } from './example-service.js'
 import { startHyperdrive, type StartedBinding } from './hyperdrive.js'
 import { startTunnels, type StartedTunnels } from './tunnels.js'
 import type { RuntimeData, ScopedException } from './protocol.js'
 import { resolveIsolation, type IsolationMode } from './isolation.js'
 import { listenError } from './errors.js'
+import { resolveSandbox, type SandboxMode } from './sandbox.js'
 import { logLine } from './logger.js'
 import { WorkerProcess } from './supervisor.js'
 import { WorkerBuilder, type WorkerBundle } from './bundle/index.js'
@@ -23,11 +25,15 @@ export interface DevOptions {
   readonly port?: number
   readonly ip?: string
   readonly vars?: Readonly<Record<string, string>>
+  /** `--env NAME`: the config's `[env.NAME]` section. */
+  readonly env?: string
   readonly allow?: readonly string[]
   readonly deny?: readonly string[]
   readonly watch?: boolean
   /** Overrides `wharf.isolation`. */
   readonly isolation?: IsolationMode
+  /** Overrides `wharf.sandbox`. */
+  readonly sandbox?: SandboxMode
   readonly log?: (line: string) => void
 }
 
@@ -64,10 +70,10 @@ async function listen(server: net.Server, ip: string, port: number, probe: boole
 function bindingsTable(
   config: WorkerConfig,
   flagVars: Readonly<Record<string, string>>,
+  devVars: Readonly<Record<string, string>>,
   exceptions: readonly ScopedException[]
 ): string[] {
   const rows: [string, string, string][] = []
-  const devVars = readDevVars(config.file)
   const names = new Set([
     ...Object.keys(config.vars),
     ...Object.keys(devVars),
@@ -83,6 +89,8 @@ function bindingsTable(
     ])
   }
   for (const h of config.hyperdrive) rows.push([`env.${h.binding}`, 'Hyperdrive Config', 'local'])
+  if (config.assets?.binding !== undefined)
+    rows.push([`env.${config.assets.binding}`, 'Assets', 'local'])
   for (const e of exceptions) {
     if (e.label.startsWith('example_service:')) {
       rows.push([
@@ -116,7 +124,9 @@ export function selfAddresses(address: AddressInfo): { address: string; port: nu
 
 export async function startDev(options: DevOptions): Promise<DevServer> {
   const log = options.log ?? logLine
-  const config = loadConfig(options.dir, options.config)
+  const config = loadConfig(options.dir, options.config, options.env)
+  const secretsOf = (current: WorkerConfig): Record<string, string> =>
+    readDevSecrets(dirname(current.file), options.env).values
   const services: ExampleServer[] = []
   let hyperdrive: StartedBinding[] = []
   let tunnels: StartedTunnels | undefined
@@ -138,11 +148,13 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     await tunnels?.close()
   }
   try {
-    const vars: Record<string, unknown> = {
-      ...config.vars,
-      ...readDevVars(config.file),
-      ...options.vars,
+    for (const field of config.ignored) {
+      log(`[wharf:warn] config field "${field}" is read but has no effect in wharf dev: ignored`)
     }
+    const secrets = readDevSecrets(dirname(config.file), options.env)
+    for (const file of secrets.files) log(`[wharf:info] Using secrets defined in ${file}`)
+    // Values the host adds (example services' addresses); config vars and secrets are re-read.
+    const vars: Record<string, unknown> = {}
     const exceptions: ScopedException[] = []
     for (const service of config.exampleServices) {
       const started = await startEchoService()
@@ -154,7 +166,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
         label: `example_service:${service.binding}`,
       })
     }
-    hyperdrive = await startHyperdrive(config.hyperdrive)
+    hyperdrive = await startHyperdrive(config.hyperdrive, log)
     // The edge stays up across reloads: connectors need not reconnect when the Worker changes.
     tunnels = await startTunnels(config.vpc, log)
     for (const h of hyperdrive) {
@@ -173,8 +185,25 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       main: bundle.entry,
       source: current.main,
       ...(bundle.unbundled ? { unbundled: true } : {}),
+      projectDir: dirname(current.file),
+      ...(current.compatibilityDate === undefined
+        ? {}
+        : { compatibilityDate: current.compatibilityDate }),
+      compatibilityFlags: current.compatibilityFlags,
       origin,
-      vars: { ...vars, ...current.vars, ...readDevVars(current.file), ...options.vars },
+      vars: { ...vars, ...current.vars, ...secretsOf(current), ...options.vars },
+      secrets: Object.keys({ ...secretsOf(current), ...options.vars }),
+      ...(current.assets === undefined
+        ? {}
+        : {
+            assets: {
+              ...current.assets,
+              hasWorker: true,
+              navigationPrefersAssets:
+                (current.compatibilityDate ?? '') >= '2025-04-01' ||
+                current.compatibilityFlags.includes('assets_navigation_prefers_asset_serving'),
+            },
+          }),
       limits: current.limits,
       egress: {
         ...current.egress,
@@ -198,9 +227,10 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     let data = buildData(config, await built())
     // Decided once per host: a reload that changes it needs a restart (said in the docs).
     const isolation = resolveIsolation(options.isolation ?? config.isolation)
+    const sandbox = resolveSandbox(options.sandbox ?? config.sandbox)
 
     const startRuntime = async (): Promise<WorkerProcess> => {
-      const next = new WorkerProcess(data, isolation, tunnels?.routes)
+      const next = new WorkerProcess(data, isolation, sandbox, tunnels?.routes)
       try {
         await next.ready
       } catch (error) {
@@ -234,7 +264,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
         let fresh: WorkerProcess
         try {
           // The config is read again (vars, limits, egress, main); services and bindings stay.
-          const current = loadConfig(dirname(config.file), config.file)
+          const current = loadConfig(dirname(config.file), config.file, options.env)
           if (JSON.stringify(current.build) !== JSON.stringify(lastBuild)) {
             // New build settings need a new esbuild context; otherwise rebuild incrementally.
             await builder.dispose()
@@ -264,8 +294,11 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       })
     }
 
-    for (const line of bindingsTable(config, options.vars ?? {}, exceptions)) log(line)
+    for (const line of bindingsTable(config, options.vars ?? {}, secrets.values, exceptions)) {
+      log(line)
+    }
     log(`[wharf:info] Worker isolation: ${isolation.description}`)
+    log(`[wharf:info] Worker sandbox: ${sandbox.description}`)
     log(`[wharf:info] Ready on ${origin}`)
     return { url: origin, config, close: cleanup }
   } catch (error) {

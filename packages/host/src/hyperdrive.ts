@@ -3,33 +3,47 @@
  * Worker's `env.<BINDING>` points at it. The connection string comes from
  * CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_<BINDING> (wrangler's precedence), the deprecated
  * WRANGLER_HYPERDRIVE_LOCAL_CONNECTION_STRING_<BINDING>, or `localConnectionString`.
+ *
+ * A binding whose origin is down at start still gets its address: a small front on loopback that
+ * answers each connection with a PostgreSQL error naming the cause, and tries the origin again
+ * (at most once a second) when a client connects. Once the origin answers, the pooler starts and
+ * the front forwards connections to it; the Worker's binding never changes.
  */
+import { randomBytes } from 'node:crypto'
+import net from 'node:net'
+import type { HyperdriveBinding, HyperdriveCaching } from './config.js'
 import type { PoolMetrics } from '@wharf/pool'
-import type { HyperdriveBinding } from './config.js'
 import { WharfError } from './errors.js'
+import { probeOrigin } from './hyperdrive-probe.js'
 import type { HyperdriveInfo } from './protocol.js'
 
 export interface StartedBinding {
   readonly binding: string
   readonly info?: HyperdriveInfo
   readonly error?: string
-  /** The in-process pooler's figures (for `wharf serve`'s /metrics). */
-  metrics?(): PoolMetrics
+  /** The in-process pooler's figures (for `wharf serve`'s /metrics), once it runs. */
+  metrics?(): PoolMetrics | undefined
   close(): Promise<void>
 }
 
+type Log = (line: string) => void
+
+const RETRY_MS = 1000
+const MAX_FRONT_CONNECTIONS = 1000
+const STARTUP_BYTES = 64 * 1024
+
 export function hyperdriveConnectionString(
-  binding: HyperdriveBinding,
+  binding: Pick<HyperdriveBinding, 'binding' | 'localConnectionString'>,
   envVars: NodeJS.ProcessEnv = process.env
 ): string {
   const current = envVars[`CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_${binding.binding}`]
-  if (current !== undefined && current !== '') return current
+  if (current !== undefined && current !== '') return checkScheme(binding.binding, current)
   const old = envVars[`WRANGLER_HYPERDRIVE_LOCAL_CONNECTION_STRING_${binding.binding}`]
   if (old !== undefined && old !== '') {
     process.stderr.write(
       `[wharf:warn] WRANGLER_HYPERDRIVE_LOCAL_CONNECTION_STRING_${binding.binding} is deprecated; use CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_${binding.binding}\n`
     )
-    return old
+    return checkScheme(binding.binding, old)
   }
   if (binding.localConnectionString !== undefined) return binding.localConnectionString
   throw new WharfError(
@@ -38,38 +52,279 @@ export function hyperdriveConnectionString(
   )
 }
 
-/** Starts one in-process pooler per binding. A pooler that cannot start leaves a failing binding. */
+function checkScheme(binding: string, url: string): string {
+  if (!/^(postgres(ql)?|mysql):\/\//i.test(url)) {
+    throw new WharfError(
+      'ERR_WHARF_HYPERDRIVE_CONFIG',
+      `hyperdrive binding "${binding}": the connection string must be a postgres://, postgresql:// or mysql:// URL`
+    )
+  }
+  return url
+}
+
+/** The pooler's cache options for a binding's caching settings. */
+export function cacheOptions(
+  caching: HyperdriveCaching
+): false | { maxAgeMs: number; staleWhileRevalidateMs: number } {
+  if (caching.disabled) return false
+  return {
+    maxAgeMs: caching.maxAge * 1000,
+    staleWhileRevalidateMs: caching.staleWhileRevalidate * 1000,
+  }
+}
+
+function describeCaching(caching: HyperdriveCaching): string {
+  return caching.disabled
+    ? 'query cache off'
+    : `query cache on (max_age ${caching.maxAge}s, stale_while_revalidate ${caching.staleWhileRevalidate}s)`
+}
+
+/** A PostgreSQL ErrorResponse (FATAL, SQLSTATE 08006) for a client of a binding that is down. */
+function errorResponse(message: string): Buffer {
+  const fields = Buffer.concat([
+    Buffer.from('SFATAL\0VFATAL\0C08006\0'),
+    Buffer.from(`M${message.slice(0, 1000)}\0`),
+    Buffer.from('\0'),
+  ])
+  const head = Buffer.alloc(5)
+  head[0] = 0x45
+  head.writeInt32BE(fields.length + 4, 1)
+  return Buffer.concat([head, fields])
+}
+
+interface Pool {
+  readonly port: number
+  metrics(): PoolMetrics
+  close(): Promise<void>
+}
+
+/**
+ * A MySQL binding: the pooler's MySQL front end, started directly (the down-origin front and the
+ * SSLRequest probe speak PostgreSQL). A pooler that cannot start leaves a failing binding.
+ */
+async function startMysql(
+  binding: HyperdriveBinding,
+  upstream: string,
+  log: Log
+): Promise<StartedBinding> {
+  const { startPool } = await import('@wharf/pool')
+  try {
+    const pool = await startPool({
+      upstream,
+      listen: '127.0.0.1:0',
+      name: binding.binding,
+      cache: cacheOptions(binding.caching),
+    })
+    log(
+      `[wharf:info] hyperdrive binding ${binding.binding}: MySQL pooler on 127.0.0.1:${pool.port}, ${describeCaching(binding.caching)}`
+    )
+    const { connectionString, host, port, user, password, database } = pool
+    return {
+      binding: binding.binding,
+      info: { connectionString, host, port, user, password, database },
+      metrics: () => pool.metrics(),
+      close: () => pool.close(),
+    }
+  } catch (error) {
+    const message = (error as Error).message
+    log(
+      `[wharf:error] hyperdrive binding ${binding.binding}: the MySQL pooler did not start: ${message}`
+    )
+    return { binding: binding.binding, error: message, close: () => Promise.resolve() }
+  }
+}
+
+async function startOne(binding: HyperdriveBinding, log: Log): Promise<StartedBinding> {
+  const upstream = hyperdriveConnectionString(binding)
+  if (/^mysql:/i.test(upstream)) return startMysql(binding, upstream, log)
+  let originHost = '127.0.0.1'
+  let originPort = 5432
+  try {
+    const url = new URL(upstream)
+    originHost = url.hostname.replace(/^\[(.*)\]$/, '$1') || originHost
+    originPort = Number(url.port) || 5432
+  } catch {
+    throw new WharfError(
+      'ERR_WHARF_HYPERDRIVE_CONFIG',
+      `hyperdrive binding "${binding.binding}": the connection string is not a URL`
+    )
+  }
+  const user = 'wharf'
+  const password = randomBytes(16).toString('hex')
+  const cache = cacheOptions(binding.caching)
+  const { startPool } = await import('@wharf/pool')
+  const start = (listen: string): Promise<Pool> =>
+    startPool({
+      upstream,
+      listen,
+      name: binding.binding,
+      cache,
+      // Random per start and only on loopback: a low iteration count protects nothing less.
+      auth: { user, password, iterations: 16 },
+    })
+
+  let pool: Pool | undefined
+  let lastError = ''
+  const probe = await probeOrigin(originHost, originPort)
+  if (probe.ok) {
+    try {
+      pool = await start('127.0.0.1:0')
+    } catch (error) {
+      lastError = (error as Error).message
+    }
+  } else {
+    lastError = probe.reason
+    if (!probe.down) {
+      log(`[wharf:error] hyperdrive binding ${binding.binding}: ${probe.reason}`)
+    }
+  }
+
+  let watch: NodeJS.Timeout | undefined
+  const watchCache = (p: Pool): void => {
+    // One line per request the cache answered, so a reader sees the second request is cached.
+    let seen = 0
+    watch = setInterval(() => {
+      const { hits, staleHits } = p.metrics().cache
+      if (hits + staleHits > seen) {
+        log(
+          `[wharf:hyperdrive] ${binding.binding}: ${hits + staleHits - seen} query result(s) served from the cache`
+        )
+        seen = hits + staleHits
+      }
+    }, 200)
+    watch.unref()
+  }
+
+  let front: net.Server | undefined
+  let port: number
+  if (pool !== undefined) {
+    port = pool.port
+    log(
+      `[wharf:info] hyperdrive binding ${binding.binding}: pooler on 127.0.0.1:${port}, origin ${originHost}:${originPort}, ${describeCaching(binding.caching)}`
+    )
+    watchCache(pool)
+  } else {
+    log(
+      `[wharf:warn] hyperdrive binding ${binding.binding}: the origin is not available (${lastError}); starting anyway, each query fails until it is, and the binding connects on demand`
+    )
+    let attempt: Promise<void> | undefined
+    let lastAttempt = 0
+    const tryOrigin = (): Promise<void> => {
+      if (pool !== undefined) return Promise.resolve()
+      if (attempt !== undefined) return attempt
+      if (Date.now() - lastAttempt < RETRY_MS) return Promise.resolve()
+      lastAttempt = Date.now()
+      attempt = (async () => {
+        const again = await probeOrigin(originHost, originPort)
+        if (!again.ok) {
+          lastError = again.reason
+          return
+        }
+        try {
+          pool = await start('127.0.0.1:0')
+          log(
+            `[wharf:info] hyperdrive binding ${binding.binding}: the origin ${originHost}:${originPort} is up; connected (${describeCaching(binding.caching)})`
+          )
+          watchCache(pool)
+        } catch (error) {
+          lastError = (error as Error).message
+        }
+      })().finally(() => {
+        attempt = undefined
+      })
+      return attempt
+    }
+    const server = net.createServer({ pauseOnConnect: true }, (client) => {
+      client.on('error', () => undefined)
+      void tryOrigin().then(() => {
+        if (pool !== undefined) {
+          const upstreamSocket = net.connect({ host: '127.0.0.1', port: pool.port })
+          upstreamSocket.on('error', () => client.destroy())
+          client.on('close', () => upstreamSocket.destroy())
+          upstreamSocket.on('close', () => client.destroy())
+          client.pipe(upstreamSocket)
+          upstreamSocket.pipe(client)
+          client.resume()
+          return
+        }
+        refuse(client, `wharf: hyperdrive binding ${binding.binding}: ${lastError}`)
+      })
+    })
+    server.maxConnections = MAX_FRONT_CONNECTIONS
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(0, '127.0.0.1', () => resolve())
+    })
+    front = server
+    port = (server.address() as net.AddressInfo).port
+  }
+
+  const database = (() => {
+    try {
+      return decodeURIComponent(new URL(upstream).pathname.slice(1)) || 'postgres'
+    } catch {
+      return 'postgres'
+    }
+  })()
+  const info: HyperdriveInfo = {
+    connectionString: `postgres://${user}:${password}@127.0.0.1:${port}/${encodeURIComponent(database)}?sslmode=disable`,
+    host: '127.0.0.1',
+    port,
+    user,
+    password,
+    database,
+  }
+  return {
+    binding: binding.binding,
+    info,
+    metrics: () => pool?.metrics(),
+    close: async () => {
+      clearInterval(watch)
+      if (front !== undefined) {
+        const closing = front
+        await new Promise<void>((resolve) => closing.close(() => resolve()))
+      }
+      await pool?.close()
+    },
+  }
+}
+
+/** Answers a client's SSLRequest with 'N' and its startup message with the error, then closes. */
+function refuse(client: net.Socket, message: string): void {
+  let buffered = Buffer.alloc(0)
+  const timer = setTimeout(() => client.destroy(), 10_000)
+  client.on('close', () => clearTimeout(timer))
+  client.on('data', (chunk: Buffer) => {
+    buffered = Buffer.concat([buffered, chunk])
+    if (buffered.length > STARTUP_BYTES) return client.destroy()
+    while (buffered.length >= 8) {
+      const length = buffered.readInt32BE(0)
+      if (length < 8 || length > STARTUP_BYTES) return client.destroy()
+      if (buffered.length < length) return
+      const code = buffered.readInt32BE(4)
+      buffered = buffered.subarray(length)
+      if (code === 80877103 || code === 80877104) {
+        client.write('N') // SSLRequest / GSSENCRequest: no
+        continue
+      }
+      client.end(errorResponse(message))
+      return
+    }
+  })
+  client.resume()
+}
+
+/** Starts one pooler per binding. A binding whose origin is down still starts (see above). */
 export async function startHyperdrive(
-  bindings: readonly HyperdriveBinding[]
+  bindings: readonly HyperdriveBinding[],
+  log: Log = (line) => process.stderr.write(`${line}\n`)
 ): Promise<StartedBinding[]> {
   const started: StartedBinding[] = []
-  for (const binding of bindings) {
-    const upstream = hyperdriveConnectionString(binding)
-    try {
-      // Loaded on first use: a Worker without hyperdrive bindings never pays for the pooler.
-      const { startPool } = await import('@wharf/pool')
-      const pool = await startPool({ upstream, listen: '127.0.0.1:0', name: binding.binding })
-      const info: HyperdriveInfo = {
-        connectionString: pool.connectionString,
-        host: pool.host,
-        port: pool.port,
-        user: pool.user,
-        password: pool.password,
-        database: pool.database,
-      }
-      started.push({
-        binding: binding.binding,
-        info,
-        metrics: () => pool.metrics(),
-        close: async () => pool.close(),
-      })
-    } catch (error) {
-      const message = (error as Error).message
-      process.stderr.write(
-        `[wharf:error] hyperdrive binding ${binding.binding}: the in-process pooler did not start: ${message}\n`
-      )
-      started.push({ binding: binding.binding, error: message, close: () => Promise.resolve() })
-    }
+  try {
+    for (const binding of bindings) started.push(await startOne(binding, log))
+  } catch (error) {
+    await Promise.all(started.map((s) => s.close()))
+    throw error
   }
   return started
 }

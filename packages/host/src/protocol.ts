@@ -1,6 +1,7 @@
 /** Messages between the supervisor (`wharf dev`) and a Worker's runtime process. */
 import type { SocketTerms } from '@wharf/sockets/runtime'
 import type { Limits, EgressConfig } from './config.js'
+import type { AssetsOptions } from './assets/index.js'
 
 /** What the egress policy of `@wharf/sockets` decides with (the broker and the runtime share it). */
 export type EgressPolicy = NonNullable<SocketTerms['policy']>
@@ -46,13 +47,23 @@ export interface HyperdriveInfo {
 export interface RuntimeData {
   /** The built entry module (in its version directory: all the runtime loads of the Worker). */
   readonly main: string
+  /** The directory of the Worker's config: what the sandbox lets the runtime read. */
+  readonly projectDir?: string
+  /** Decide, as in workerd, what `process.env` holds. */
+  readonly compatibilityDate?: string
+  readonly compatibilityFlags?: readonly string[]
   /** The user's `main`, for messages. */
   readonly source?: string
   /** `no_bundle`: imports are as written, so the runtime resolves `cloudflare:*` itself. */
   readonly unbundled?: boolean
   /** `http://HOST:PORT` of the dev server, for `request.url`. */
   readonly origin: string
+  /** Bindings from config vars, secrets (.dev.vars / .env) and --var, merged in that order. */
   readonly vars: Record<string, unknown>
+  /** Which of `vars` are secrets (from .dev.vars / .env or --var), by name. */
+  readonly secrets?: readonly string[]
+  /** Static assets (the runtime reads `directory`, read-only). */
+  readonly assets?: AssetsOptions
   readonly limits: Limits
   readonly egress: EgressConfig
   readonly exceptions: readonly ScopedException[]

@@ -5,14 +5,17 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import type { Socket } from 'node:net'
+import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DialBroker } from './broker.js'
 import { WharfError } from './errors.js'
 import type { Isolation } from './isolation.js'
 import type { DialReply, FromRuntime, RuntimeData, ToRuntime } from './protocol.js'
+import { runtimeCommand, workerPaths, type Sandbox } from './sandbox.js'
 import type { Route } from './tunnels.js'
 
 const ENTRY = fileURLToPath(new URL('./runtime/child.js', import.meta.url))
+const HOST_ROOT = dirname(dirname(dirname(ENTRY)))
 const KILL_GRACE_MS = 2000
 const MAX_REASON_BYTES = 4096
 
@@ -28,6 +31,12 @@ export interface WorkerProcessOptions {
   readonly reasonPipe?: boolean
 }
 
+function closeHandle(handle: unknown): void {
+  const h = handle as { destroy?: () => void; close?: () => void } | undefined
+  if (typeof h?.destroy === 'function') h.destroy()
+  else if (typeof h?.close === 'function') h.close()
+}
+
 export class WorkerProcess {
   private readonly child: ChildProcess
   private exited = false
@@ -41,34 +50,43 @@ export class WorkerProcess {
 
   private readonly broker: DialBroker
 
+  private readonly cleanup: () => void
+
   constructor(
-    data: RuntimeData,
+    input: RuntimeData,
     isolation: Isolation,
+    sandbox: Sandbox,
     routes?: ReadonlyMap<string, Route>,
     options: WorkerProcessOptions = {}
   ) {
     // The policy lives here, outside the runtime process: the runtime can only ask.
-    this.broker = DialBroker.forRuntime(data, routes)
-    const [wrapper, ...wrapperArgs] = isolation.wrapper
+    this.broker = DialBroker.forRuntime(input, routes)
+    const data = input
+    this.cleanup = () => undefined
     // Workers code is built for workerd: packages that publish a Workers build under the
     // "workerd"/"worker" export conditions (pg-cloudflare, postgres.js) must resolve to it, for
-    // require() too (the loader hooks cover import() only on Node 20).
-    const node = [
-      ...process.execArgv,
-      ...(options.execArgv ?? []),
-      '--conditions=workerd',
-      '--conditions=worker',
-      ENTRY,
-    ]
-    this.child = spawn(
-      wrapper ?? process.execPath,
-      wrapper === undefined ? node : [...wrapperArgs, process.execPath, ...node],
-      {
-        stdio: options.reasonPipe
-          ? ['ignore', 'inherit', 'inherit', 'ipc', 'pipe']
-          : ['ignore', 'inherit', 'inherit', 'ipc'],
-      }
-    )
+    // require() too (the loader hooks cover import() only on Node 20). Sandboxed, the host's own
+    // execArgv (--inspect, --import …) stays out: it would widen what the runtime may do.
+    const command = runtimeCommand(sandbox, {
+      node: process.execPath,
+      nodeArgs: [
+        ...(sandbox.kind === 'off' ? process.execArgv : []),
+        ...(options.execArgv ?? []),
+        '--conditions=workerd',
+        '--conditions=worker',
+      ],
+      entry: ENTRY,
+      layout: { hostRoot: HOST_ROOT, worker: workerPaths(data) },
+      isolated: isolation.kind === 'netns',
+      wrapper: isolation.wrapper,
+    })
+    // A minimal environment, never the host's: Node adds only its IPC channel's variables.
+    this.child = spawn(command.file, command.args, {
+      stdio: options.reasonPipe
+        ? ['ignore', 'inherit', 'inherit', 'ipc', 'pipe']
+        : ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: command.env,
+    })
     const reasons = this.child.stdio[4]
     reasons?.on('data', (chunk: Buffer) => {
       if (this.reason.length < MAX_REASON_BYTES) this.reason += chunk.toString('utf8')
@@ -78,25 +96,41 @@ export class WorkerProcess {
       this.child.once('exit', (code, signal) => {
         this.exited = true
         this.exitSignal = signal
+        this.cleanup()
         resolve(code)
         this.onExit?.(code)
       })
     })
     this.ready = new Promise<void>((resolve, reject) => {
-      this.child.on('message', (message: FromRuntime) => {
-        if (DialBroker.matches(message)) {
+      // Everything the runtime sends is hostile (Worker code shares its process): dial requests
+      // are served; ready/loadError count once, before the Worker is serving; a handle the
+      // runtime passes up is closed, never used; the rest goes to `onMessage` (wharf serve).
+      let settled = false
+      this.child.on('message', (raw: unknown, handle?: unknown) => {
+        closeHandle(handle)
+        if (DialBroker.matches(raw)) {
           const reply = (answer: DialReply, socket?: Socket): void => {
             if (!this.send(answer, socket)) socket?.destroy()
           }
-          if (options.dial) options.dial(message, reply)
-          else void this.broker.handle(message, reply)
-        } else if (message.t === 'ready') resolve()
+          if (options.dial) options.dial(raw, reply)
+          else void this.broker.handle(raw, reply)
+          return
+        }
+        const message = raw as FromRuntime | null
+        if (typeof message !== 'object' || message === null) return
+        if (message.t === 'ready' || message.t === 'loadError') {
+          if (settled) return
+          settled = true
+        }
+        if (message.t === 'ready') resolve()
         else if (message.t === 'loadError') {
+          const code = (message as { code?: unknown }).code
+          const text = (message as { message?: unknown }).message
           reject(
             new WharfError(
               // Only the host's own start-up codes; anything else the runtime says is a load error.
-              message.code === 'ERR_WHARF_STARTUP' ? message.code : 'ERR_WHARF_WORKER_LOAD',
-              `the Worker module failed to load:\n${message.message}`
+              code === 'ERR_WHARF_STARTUP' ? code : 'ERR_WHARF_WORKER_LOAD',
+              `the Worker module failed to load:\n${String(text).slice(0, 100_000)}`
             )
           )
         } else options.onMessage?.(message)

@@ -1,5 +1,5 @@
 /**
- * `wharf pool --upstream postgres://... [--listen 127.0.0.1:6543] [...]`: the pooler as its own
+ * `wharf pool --upstream postgres://...|mysql://... [--listen 127.0.0.1:6543] [...]`: the pooler as its own
  * process, with a Ready line, /metrics, a summary every --stats-interval and on exit.
  */
 import { readFileSync } from 'node:fs'
@@ -9,6 +9,7 @@ import { serveMetrics } from './core/metrics.js'
 import { startPool, type PoolMetrics, type StartPoolOptions } from './pooler.js'
 
 export const POOL_USAGE = `Usage: wharf pool --upstream postgres://USER:PASSWORD@HOST:PORT/DB [options]
+       wharf pool --upstream mysql://USER:PASSWORD@HOST:PORT/DB[?ssl-mode=REQUIRED] [options]
 
   --listen HOST:PORT         where clients connect (default 127.0.0.1:6543)
   --user NAME --password PW  client credentials (SCRAM-SHA-256); without them, trust (loopback only)
@@ -20,6 +21,9 @@ export const POOL_USAGE = `Usage: wharf pool --upstream postgres://USER:PASSWORD
   --cache-max-mb N           memory for cached results (default 64)
   --cache-redis URL          share the cache (and write invalidations) with other poolers
                              through Redis: redis://[:PASSWORD@]HOST:PORT[/DB]
+  --wal-publication NAME     drop cached results on every committed change in the origin's WAL
+                             (logical replication; wal_level=logical, REPLICATION, and
+                             CREATE PUBLICATION NAME FOR ALL TABLES)
   --tls-cert FILE --tls-key FILE   TLS for clients (answers SSLRequest with 'S')
   --metrics HOST:PORT        serve Prometheus metrics at /metrics
   --stats-interval S         print a one-line summary every S seconds (default 30, 0 = never)
@@ -50,6 +54,7 @@ export async function poolCommand(argv: string[]): Promise<number> {
       'cache-swr': { type: 'string' },
       'cache-max-mb': { type: 'string' },
       'cache-redis': { type: 'string' },
+      'wal-publication': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       metrics: { type: 'string' },
@@ -122,6 +127,9 @@ export async function poolCommand(argv: string[]): Promise<number> {
     ...(values['cache-redis'] === undefined || values['no-cache'] === true
       ? {}
       : { cacheStore: { redis: values['cache-redis'] } }),
+    ...(values['wal-publication'] === undefined || values['no-cache'] === true
+      ? {}
+      : { walInvalidation: { publication: values['wal-publication'] } }),
     ...(values['tls-cert'] !== undefined && values['tls-key'] !== undefined
       ? { tls: { cert: read(values['tls-cert']), key: read(values['tls-key']) } }
       : {}),

@@ -10,15 +10,20 @@ import { DEFAULT_CACHE, QueryCache, type CacheOptions } from './core/cache.js'
 import type { PoolMetrics } from './core/metrics.js'
 import { RedisStore } from './core/redis-store.js'
 import { PoolConfigError } from './errors.js'
-import { pgOriginPool, type PgPool } from './pg/origin-driver.js'
+import { pgOriginPool } from './pg/origin-driver.js'
+import { startMysqlPool } from './mysql/pooler.js'
 import { makeVerifier } from './pg/scram.js'
 import { Session, type CacheRequest, type ClientAuth, type Shared } from './pg/session.js'
-import type { Volatility } from './pg/sql.js'
+import { EMPTY_CATALOG, loadCatalog, type CatalogSnapshot } from './pg/catalog.js'
+import { WalInvalidator } from './pg/wal.js'
 
 export type { PoolMetrics } from './core/metrics.js'
 
 export interface StartPoolOptions {
-  /** The origin: `postgres://user:password@host:port/database[?sslmode=...]`. */
+  /**
+   * The origin: `postgres://user:password@host:port/database[?sslmode=...]`, or
+   * `mysql://user:password@host:port/database[?ssl-mode=...]` for the MySQL front end.
+   */
   readonly upstream: string
   /** Where clients connect: `HOST:PORT` (default `127.0.0.1:6543`; port 0 picks one). */
   readonly listen?: string
@@ -52,6 +57,13 @@ export interface StartPoolOptions {
    */
   readonly auth?:
     'trust' | { readonly user: string; readonly password: string; readonly iterations?: number }
+  /**
+   * Invalidation from the origin's WAL (logical replication, pgoutput): every committed change,
+   * by any writer, drops the cached results of the tables it touched. Needs `wal_level =
+   * logical`, a role with REPLICATION, and the publication (`CREATE PUBLICATION wharf FOR ALL
+   * TABLES`). The slot is temporary: PostgreSQL drops it when the pooler goes away.
+   */
+  readonly walInvalidation?: { readonly publication: string }
   /** TLS for clients (PEM); without it, SSLRequest is answered 'N'. */
   readonly tls?: { readonly key: string; readonly cert: string }
   /** Largest protocol message accepted from anyone (default 64 MiB). */
@@ -73,6 +85,8 @@ export interface RunningPool {
 }
 
 export async function startPool(options: StartPoolOptions): Promise<RunningPool> {
+  // A mysql:// origin gets the MySQL front end (packages/pool/src/mysql/).
+  if (/^mysql:/i.test(options.upstream)) return startMysqlPool(options)
   const maxMessageBytes = boundedInt(
     options.maxMessageBytes ?? 64 * 1024 * 1024,
     'maxMessageBytes',
@@ -184,7 +198,9 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     )
     server.listen(listen.port, listen.host, () => resolve())
   })
+  let wal: WalInvalidator | undefined
   const abandon = async (): Promise<void> => {
+    wal?.close()
     for (const socket of early) socket.destroy()
     await new Promise<void>((resolve) => server.close(() => resolve()))
     await pool.close()
@@ -202,6 +218,7 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
             timeoutMs: boundedInt(options.cacheStore.timeoutMs, 'cacheStore.timeoutMs', 1, 60_000),
           }),
       maxReplyBytes: cacheOptions.maxEntryBytes + 64 * 1024,
+      log: (line) => log(`[wharf:pool] ${name}: ${line}`),
     })
     try {
       await store.start()
@@ -218,10 +235,14 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
   const cache = cacheOptions && new QueryCache(cacheOptions, store)
 
   // One connection now: bad settings fail here, and clients get the origin's parameters.
-  let volatility: Volatility = new Map()
+  let catalog: CatalogSnapshot = EMPTY_CATALOG
   try {
     await pool.warm()
-    if (cache) volatility = await loadVolatility(pool)
+    if (cache) catalog = await loadCatalog(pool)
+    if (cache && options.walInvalidation) {
+      wal = new WalInvalidator(origin, options.walInvalidation, cache, () => catalog, log)
+      await wal.start()
+    }
   } catch (error) {
     await abandon()
     throw error
@@ -238,7 +259,8 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     maxMessageBytes,
     maxBacklogBytes: Math.max(maxMessageBytes, 1024 * 1024),
     startupTimeoutMs: 10_000,
-    volatility: () => volatility,
+    catalog: () => catalog,
+    catalogChanged: () => void reloadCatalog(),
     parameters: () => pool.first?.parameters ?? new Map<string, string>(),
     statementNames: new Map(),
     sessions: new Map(),
@@ -254,6 +276,28 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     socket.resume()
   }
 
+  /**
+   * DDL committed through the pooler: take a new catalog snapshot (one at a time; a request
+   * during a load runs one more after it). Until it lands, unknown functions count as volatile.
+   */
+  let catalogLoad: 'idle' | 'loading' | 'again' = 'idle'
+  async function reloadCatalog(): Promise<void> {
+    if (!cache) return
+    if (catalogLoad !== 'idle') {
+      catalogLoad = 'again'
+      return
+    }
+    do {
+      catalogLoad = 'loading'
+      try {
+        catalog = await loadCatalog(pool)
+      } catch (error) {
+        log(`[wharf:pool] ${name}: catalog refresh failed: ${(error as Error).message}`)
+      }
+    } while ((catalogLoad as string) === 'again')
+    catalogLoad = 'idle'
+  }
+
   /** Stale-while-revalidate: re-run the request on a pooled connection and store the result. */
   async function refresh(key: string, request: CacheRequest): Promise<void> {
     if (!cache) return
@@ -267,6 +311,7 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     const rows: Buffer[] = []
     let description: Buffer | undefined
     let ok = true
+    const mark = cache.mark()
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         ok = false
@@ -291,7 +336,7 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
       }
       conn.write(request.replay)
     })
-    if (ok && rows.length > 0)
+    if (ok && rows.length > 0 && !cache.changedSince(request.relations, mark))
       cache.set(key, { description, rows: Buffer.concat(rows), relations: request.relations })
     else cache.refreshFailed(key)
   }
@@ -332,6 +377,13 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
       stores: cache?.stats.stores ?? 0,
       evictions: cache?.stats.evictions ?? 0,
       invalidations: cache?.stats.invalidations ?? 0,
+      vouching: cache ? !cache.suspended && (cache.store?.vouches ?? true) : true,
+    },
+    changeStream: {
+      enabled: wal !== undefined,
+      connected: wal?.stats.connected ?? false,
+      commits: wal?.stats.commits ?? 0,
+      reconnects: wal?.stats.reconnects ?? 0,
     },
   })
 
@@ -348,6 +400,7 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
         server.close(() => resolve())
         for (const session of [...ready.sessions.values()]) session.close()
       })
+      wal?.close()
       await pool.close()
       await store?.close()
     },
@@ -356,20 +409,4 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\./.test(host)
-}
-
-async function loadVolatility(pool: PgPool): Promise<Volatility> {
-  const conn = await pool.acquire()
-  try {
-    const rows = await conn.simpleQuery(
-      'SELECT proname, max(provolatile::text) FROM pg_catalog.pg_proc GROUP BY proname'
-    )
-    const map = new Map<string, 'i' | 's' | 'v'>()
-    for (const [name, v] of rows) {
-      if (name && (v === 'i' || v === 's' || v === 'v')) map.set(name.toLowerCase(), v)
-    }
-    return map
-  } finally {
-    pool.release(conn)
-  }
 }

@@ -145,7 +145,7 @@ describe('wharf pool (the command)', () => {
   })
 
   it('explains bad arguments and exits 1', async () => {
-    const run = spawn(process.execPath, [BIN, 'pool', '--upstream', 'mysql://x@127.0.0.1/db'], {
+    const run = spawn(process.execPath, [BIN, 'pool', '--upstream', 'mssql://x@127.0.0.1/db'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let err = ''

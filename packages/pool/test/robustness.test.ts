@@ -196,7 +196,7 @@ describe('wharf pool: bad input and failures', () => {
 
   it('rejects bad settings with ERR_POOL_CONFIG', async () => {
     for (const options of [
-      { upstream: 'mysql://x@127.0.0.1/db' },
+      { upstream: 'mssql://x@127.0.0.1/db' },
       { upstream: 'not a url' },
       { upstream: server.connectionString, listen: 'nope' },
       { upstream: server.connectionString, maxConnections: 0 },

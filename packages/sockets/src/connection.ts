@@ -109,6 +109,8 @@ export async function establish(host: SetupHost): Promise<void> {
   }
   const target = parsed.target
   if (target === undefined) {
+    // Fails a turn later, as workerd's connection does: startTls() called at once still takes it.
+    await Promise.resolve()
     host.fail(new SocketAddressError(parsed.addressString))
     return
   }

@@ -41,6 +41,8 @@ export const READABLE_LOCKED = 'This ReadableStream is currently locked to a rea
 export const WRITABLE_LOCKED = 'This WritableStream is currently locked to a writer.'
 export const RELEASE_WITH_PENDING_READ =
   'Cannot call releaseLock() on a reader with outstanding read promises.'
+export const READER_RELEASED = 'This ReadableStream reader has been released.'
+export const WRITER_RELEASED = 'This WritableStream writer has been released.'
 export const READABLE_LOCKED_ON_UPGRADE = 'The ReadableStream has been locked to a reader.'
 export const BYOB_EMPTY_VIEW =
   'You must call read() on a "byob" reader with a positive-sized TypedArray object.'
@@ -55,6 +57,7 @@ export const STARTTLS_NOT_STARTTLS =
   "The `secureTransport` socket option must be set to 'starttls' for startTls to be used."
 export const STARTTLS_TWICE =
   'startTls has already been called on this socket, or the socket was transferred over RPC.'
+export const STARTTLS_UNSUPPORTED = 'startTls() is not supported on this connection.'
 export const STARTTLS_OPTIONS_NOT_OBJECT =
   "Failed to execute 'startTls' on 'Socket': parameter 1 is not of type 'TlsOptions'."
 

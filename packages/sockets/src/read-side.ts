@@ -51,6 +51,7 @@ export class ReadSide implements ReaderOwner {
   /** How the stream ends if that happens before it exists: null = EOF, an Error = errored. */
   private replay: Error | null | undefined
   private state: ReadState = ReadState.Open
+  private endedAs: true | Error | undefined
   private paused = true
   /** A pull is waiting for data (set by the stream, cleared by the next chunk or EOF). */
   private pullPending = false
@@ -84,6 +85,10 @@ export class ReadSide implements ReaderOwner {
 
   get locked(): boolean {
     return this.stream?.locked === true
+  }
+
+  get ended(): true | Error | undefined {
+    return this.state === ReadState.Cancelled ? true : this.endedAs
   }
 
   get eofDelivered(): boolean {
@@ -163,6 +168,7 @@ export class ReadSide implements ReaderOwner {
   }
 
   close(): void {
+    this.endedAs ??= true
     const controller = this.controller
     if (controller === undefined) {
       if (this.replay === undefined) this.replay = null
@@ -177,6 +183,7 @@ export class ReadSide implements ReaderOwner {
   }
 
   error(error: Error): void {
+    this.endedAs ??= error
     const controller = this.controller
     if (controller === undefined) {
       if (this.replay === undefined) this.replay = error

@@ -14,7 +14,7 @@ import type tls from 'node:tls'
 import type { ParsedConnect, SecureTransport } from './address.js'
 import { Connection, establish, type SetupHost } from './connection.js'
 import * as diag from './diagnostics.js'
-import { SocketClosedBeforeOpenError } from './errors.js'
+import { SocketAddressError, SocketClosedBeforeOpenError } from './errors.js'
 import { Phase, assertTransition, isLive, isTransportEnd, type TransportEnd } from './lifecycle.js'
 import * as msg from './messages.js'
 import { ReadSide, type ReadHost } from './read-side.js'
@@ -64,6 +64,10 @@ function endThenDestroy(node: net.Socket): Promise<void> {
   })
 }
 
+function asError(reason: unknown): Error {
+  return reason instanceof Error ? reason : new Error(String(reason))
+}
+
 /*
  * Invariants (asserted where they matter):
  * - `phase` moves only along lifecycle.ts's transitions.
@@ -86,6 +90,8 @@ class SocketCore
   /** While Closing/Closed: the phase the socket would be in without close(). */
   private beforeClose: Phase | undefined
   upgrade: Upgrade = Upgrade.None
+  /** The socket startTls() returned, until the upgrade is over. */
+  private upgradeNext: SocketCore | undefined
   readonly connection = new Connection()
   readonly read: ReadSide
   readonly write: WriteSide
@@ -216,8 +222,18 @@ class SocketCore
         phase: 'connect',
       })
     }
-    this.closed.reject(new Error(message))
-    this.opened.reject(new Error(message))
+    const next = cause instanceof SocketAddressError ? this.upgradeNext : undefined
+    if (next) {
+      // workerd: startTls() called before an unreachable address failed takes a connection that
+      // never existed: the old `closed` resolves, the new socket fails with its own message.
+      this.closed.resolve()
+      next.opened.reject(new Error(msg.STARTTLS_UNSUPPORTED))
+      this.opened.reject(new Error(message))
+      next.failUpgrade(new Error(msg.STARTTLS_UNSUPPORTED))
+    } else {
+      this.closed.reject(new Error(message))
+      this.opened.reject(new Error(message))
+    }
     const writeError = new Error(`jsg.Error: ${message}`)
     this.write.closeHeldWriter()
     this.connection.rejectWrites(writeError)
@@ -241,7 +257,7 @@ class SocketCore
       })
     }
     const error = new Error(msg.CONNECTION_LOST)
-    this.write.markLost()
+    this.write.onLost()
     this.to(Phase.Lost)
     // workerd resolves `closed` before the pending read and the writer learn of the loss.
     this.closed.resolve()
@@ -289,8 +305,13 @@ class SocketCore
       this.beforeClose = this.phase
       this.to(Phase.Closing)
       void this.runClose()
+      return this.closed.promise.then(noop, noop)
     }
-    return this.closed.promise.then(noop, noop)
+    // workerd: a later call returns `closed` itself, so it settles in the same turn as `closed`
+    // (the first call settles a turn later). Only a connect that failed makes `closed` reject.
+    return this.connection.failed || this.connection.pending || this.write.aborted
+      ? this.closed.promise.then(noop, noop)
+      : this.closed.promise
   }
 
   private async runClose(): Promise<void> {
@@ -318,8 +339,11 @@ class SocketCore
       await endThenDestroy(node)
     }
     const wasLive = this.beforeClose !== undefined && !isTransportEnd(this.beforeClose)
+    this.write.lockedForGood = this.write.locked
     this.to(Phase.Closed)
-    this.closed.resolve()
+    // workerd: a writable aborted before close() completed makes `closed` reject with the reason.
+    if (this.write.aborted) this.closed.reject(asError(this.write.abortReason))
+    else this.closed.resolve()
     if (wasLive) this.report('close')
     if (pendingRead) setImmediate(() => pendingRead.reject(closedError))
   }
@@ -331,10 +355,12 @@ class SocketCore
   }
 
   spawnSecure(): SocketCore {
-    return new SocketCore(this.parsed, 'on', this.terms)
+    this.upgradeNext = new SocketCore(this.parsed, 'on', this.terms)
+    return this.upgradeNext
   }
 
   handedOver(): void {
+    this.upgradeNext = undefined
     this.closed.resolve()
     this.transportEnded(Phase.Upgraded, 'upgraded')
   }

@@ -31,6 +31,8 @@ export interface ReaderOwner {
   assertIo(kind: 'Readable' | 'Writable'): void
   /** The one read in flight through a socket reader; the socket settles it on close/failure. */
   pendingRead: Deferred<unknown> | undefined
+  /** How the stream ended so far: `true` closed, an Error errored, undefined still readable. */
+  readonly ended: true | Error | undefined
 }
 
 /** What a socket writer consults: implemented by the socket's write side. */
@@ -52,6 +54,15 @@ export interface WriterOwner {
   lastWriter: WritableStreamDefaultWriter<unknown> | undefined
   /** Called for every accepted write; the returned callback when it settles (for flushing). */
   trackWrite(): () => void
+  /** How the stream ended so far, as a released writer's `closed` keeps it (see releaseLock). */
+  readonly ended: true | Error | undefined
+  /** A writer held the stream when close() completed: it stays locked for good. */
+  readonly lockedForGood: boolean
+  /** Finishes the write side for good (writes fail "has been closed"). */
+  markEnded(): void
+  readonly highWaterMark: number
+  /** Writes in flight or queued (a loss they report makes later writes "has been closed"). */
+  readonly pendingWriteCount: number
 }
 
 export interface Deferred<T> {
@@ -135,16 +146,24 @@ const nativeByobRead = ReadableStreamBYOBReader.prototype.read as unknown as Rea
 const nativeWrite = WritableStreamDefaultWriter.prototype.write
 const nativeClose = WritableStreamDefaultWriter.prototype.close
 const nativeAbort = WritableStreamDefaultWriter.prototype.abort
+const nativeWriterRelease = WritableStreamDefaultWriter.prototype.releaseLock
+const nativeStreamClose = WritableStream.prototype.close
 const nativeDesiredSize = Object.getOwnPropertyDescriptor(
   WritableStreamDefaultWriter.prototype,
   'desiredSize'
 )?.get
-const kWriterDone = Symbol('wharf.writer.done')
-type MaybeDoneWriter = { [kWriterDone]?: boolean }
+/**
+ * A writer's own state, beyond its stream's: `Done`, closed for good (aborted, held when the
+ * connect failed, or a loss already reported); `Late`, taken after close() completed (workerd's
+ * writes then fail "closing" and desiredSize is null). One field, so write() checks it once.
+ */
+const kWriterState = Symbol('wharf.writer.state')
+const WriterState = { Done: 1, Late: 2 } as const
+type MaybeDoneWriter = { [kWriterState]?: (typeof WriterState)[keyof typeof WriterState] }
 
 /** workerd: a writer held when the connect failed is closed for good ("has been closed"). */
 export function closeHeldWriter(writer: WritableStreamDefaultWriter<unknown>): void {
-  ;(writer as MaybeDoneWriter)[kWriterDone] = true
+  ;(writer as MaybeDoneWriter)[kWriterState] = WriterState.Done
 }
 /* eslint-enable @typescript-eslint/unbound-method */
 
@@ -155,12 +174,14 @@ function socketRead(
   byob: boolean
 ): Promise<unknown> {
   const owner = this[kReaderOwner]
-  if (owner.closing) return rejected(new TypeError(msg.READABLE_CLOSING))
+  // The request check comes first: a socket used from another request (even one the host closed
+  // when its request ended) gets workerd's cross-request error.
   try {
     owner.assertIo('Readable')
   } catch (error) {
     return Promise.reject(error)
   }
+  if (owner.closing) return rejected(new TypeError(msg.READABLE_CLOSING))
   if (owner.pendingRead !== undefined) return rejected(new TypeError(msg.SINGLE_PENDING_READ))
   if (byob && ArrayBuffer.isView(view) && view.byteLength === 0) {
     return rejected(new TypeError(msg.BYOB_EMPTY_VIEW))
@@ -218,14 +239,28 @@ const nativeDefaultRelease = ReadableStreamDefaultReader.prototype.releaseLock
 const nativeByobRelease = ReadableStreamBYOBReader.prototype.releaseLock
 /* eslint-enable @typescript-eslint/unbound-method */
 
+/**
+ * After releaseLock(), workerd keeps a reader's or writer's `closed` as it was when it had already
+ * settled, and otherwise rejects it with its own message (Node rejects it anew with its wording).
+ */
+function keepClosed(target: object, ended: true | Error | undefined, released: string): void {
+  const closed =
+    ended === true ? Promise.resolve() : Promise.reject(ended ?? new TypeError(released))
+  closed.catch(noop)
+  Object.defineProperty(target, 'closed', { value: closed, configurable: true })
+}
+
 /** workerd refuses to release a reader while one of its reads is outstanding. */
 function releaseLock(this: OwnedReader): void {
-  const pending = this[kReaderOwner].pendingRead
+  const owner = this[kReaderOwner]
+  const pending = owner.pendingRead
   if (pending !== undefined && pending.reader === this) {
     throw new TypeError(msg.RELEASE_WITH_PENDING_READ)
   }
+  const ended = owner.ended
   if (this instanceof ReadableStreamBYOBReader) nativeByobRelease.call(this)
   else nativeDefaultRelease.call(this)
+  keepClosed(this, ended, msg.READER_RELEASED)
 }
 
 const defaultReaderProto = Object.create(ReadableStreamDefaultReader.prototype, {
@@ -255,18 +290,29 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
   write: {
     value: function write(this: OwnedWriter, chunk?: unknown): Promise<void> {
       const owner = this[kWriterOwner]
-      // workerd: after close() completed, or after writer.abort(), the writable is closed.
-      if (owner.writeSideClosed || (this as MaybeDoneWriter)[kWriterDone] === true) {
-        return rejected(new TypeError(msg.WRITABLE_CLOSED))
-      }
-      // After a lost connection the first write reports the loss; later ones find it closed.
-      if (owner.lost) (this as MaybeDoneWriter)[kWriterDone] = true
-      if (owner.closing) return rejected(new TypeError(msg.WRITABLE_CLOSING))
+      // The request check comes first, as for reads.
       try {
         owner.assertIo('Writable')
       } catch (error) {
         return Promise.reject(error)
       }
+      const state = (this as MaybeDoneWriter)[kWriterState]
+      if (state !== undefined) {
+        // Taken after close() completed: workerd still reports the close in progress.
+        return rejected(
+          new TypeError(state === WriterState.Late ? msg.WRITABLE_CLOSING : msg.WRITABLE_CLOSED)
+        )
+      }
+      if (owner.closing) {
+        if (owner.closeDone) return rejected(new TypeError(msg.WRITABLE_CLOSED))
+        // workerd reports the close in progress once per writer; later writes find it closed.
+        ;(this as MaybeDoneWriter)[kWriterState] = WriterState.Done
+        return rejected(new TypeError(msg.WRITABLE_CLOSING))
+      }
+      // workerd: after EOF closed it, or writable.close(), the writable is closed.
+      if (owner.writeSideClosed) return rejected(new TypeError(msg.WRITABLE_CLOSED))
+      // After a lost connection the first write reports the loss; later ones find it closed.
+      if (owner.lost) (this as MaybeDoneWriter)[kWriterState] = WriterState.Done
       const bytes = chunkToBytes(chunk)
       // workerd rejects a non-byte chunk but leaves the stream usable.
       if (bytes === undefined) return rejected(new TypeError(msg.WRITE_BAD_TYPE))
@@ -284,21 +330,36 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
   },
   close: {
     value: function close(this: OwnedWriter): Promise<void> {
-      if ((this as MaybeDoneWriter)[kWriterDone] === true) {
+      if ((this as MaybeDoneWriter)[kWriterState] === WriterState.Done) {
         return rejected(new TypeError(msg.WRITABLE_CLOSED))
       }
+      const owner = this[kWriterOwner]
       // workerd's writer.close() waits for opened and ignores a failure.
-      if (this[kWriterOwner].failed) return Promise.resolve()
-      if (this[kWriterOwner].closeDone) return rejected(new TypeError(msg.WRITABLE_CLOSED))
-      return nativeClose.call(this)
+      if (owner.failed) return Promise.resolve()
+      if (owner.closeDone) return rejected(new TypeError(msg.WRITABLE_CLOSED))
+      // close() in progress: the writer's `closed` rejects first, then this call, alike.
+      if (owner.closing) return this.closed.then(noop, rethrow)
+      // workerd settles writer.closed before the close() call's own promise.
+      return nativeClose.call(this).then(noop, rethrow)
     },
     writable: true,
     configurable: true,
   },
   abort: {
     value: function abort(this: OwnedWriter, reason?: unknown): Promise<void> {
-      ;(this as MaybeDoneWriter)[kWriterDone] = true
+      ;(this as MaybeDoneWriter)[kWriterState] = WriterState.Done
       return nativeAbort.call(this, reason)
+    },
+    writable: true,
+    configurable: true,
+  },
+  releaseLock: {
+    value: function releaseLock(this: OwnedWriter): void {
+      const owner = this[kWriterOwner]
+      // While close() runs, workerd's writable is already errored with the close's error.
+      const ended = owner.ended ?? (owner.closing ? new TypeError(msg.SOCKET_CLOSED) : undefined)
+      nativeWriterRelease.call(this)
+      keepClosed(this, ended, msg.WRITER_RELEASED)
     },
     writable: true,
     configurable: true,
@@ -306,10 +367,17 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
   desiredSize: {
     // workerd reports 0, never null, once the socket is closed or its connect failed.
     get(this: OwnedWriter): number | null {
+      const owner = this[kWriterOwner]
+      const state = (this as MaybeDoneWriter)[kWriterState]
+      if (state === WriterState.Late) return null
+      // Closed by EOF or writable.close(): 0 at once (Node's stream may still be closing).
+      if (owner.writeSideClosed && !owner.closing) return 0
+      // A lost connection errors workerd's writable only on the next write.
+      if (owner.lost && state === undefined) return owner.highWaterMark
       const size = nativeDesiredSize?.call(this) as number | null | undefined
       if (size !== null && size !== undefined) return size
-      const owner = this[kWriterOwner]
-      return owner.closeDone || owner.failed ? 0 : null
+      // A writer held when the connect failed reads 0; one taken afterwards null.
+      return owner.closeDone || (owner.failed && state === WriterState.Done) ? 0 : null
     },
     configurable: true,
   },
@@ -323,6 +391,7 @@ function adoptReader(owner: ReaderOwner, reader: AnyReader, byob: boolean): void
 function adoptWriter(owner: WriterOwner, writer: WritableStreamDefaultWriter<unknown>): void {
   Object.setPrototypeOf(writer, writerProto)
   ;(writer as OwnedWriter)[kWriterOwner] = owner
+  if (owner.closeDone) (writer as MaybeDoneWriter)[kWriterState] = WriterState.Late
   owner.lastWriter = writer
 }
 
@@ -339,7 +408,7 @@ export function closeFromInside(
     ? writer === undefined
       ? Promise.resolve()
       : nativeClose.call(writer)
-    : stream.close()
+    : nativeStreamClose.call(stream)
   return closing.catch(noop)
 }
 
@@ -357,6 +426,25 @@ export class SocketReadableStream extends ReadableStream<Uint8Array> {
     adoptReader(owner, reader, options?.mode === 'byob')
     return reader
   }
+
+  /** workerd: iterating after close() was called fails with the "closing" error. */
+  override values(options?: { preventCancel?: boolean }): AsyncIterableIterator<Uint8Array> {
+    if (this[kOwner].closing && !this.locked) return closingIterator()
+    return super.values(options) as AsyncIterableIterator<Uint8Array>
+  }
+
+  override [Symbol.asyncIterator](): AsyncIterableIterator<Uint8Array> {
+    return this.values()
+  }
+}
+
+function closingIterator(): AsyncIterableIterator<Uint8Array> {
+  const it: AsyncIterableIterator<Uint8Array> = {
+    next: () => rejected(new TypeError(msg.READABLE_CLOSING)),
+    return: () => Promise.resolve({ done: true, value: undefined }),
+    [Symbol.asyncIterator]: () => it,
+  }
+  return it
 }
 Object.defineProperty(SocketReadableStream, 'name', { value: 'ReadableStream' })
 
@@ -365,11 +453,31 @@ export class SocketWritableStream extends WritableStream<unknown> {
   declare [kOwner]: WriterOwner
 
   override getWriter(): WritableStreamDefaultWriter<unknown> {
-    // After close() completed, workerd keeps the writable locked for good.
-    if (this.locked || this[kOwner].closeDone) throw new TypeError(msg.WRITABLE_LOCKED)
+    // A writer held when close() completed keeps the writable locked for good, as in workerd.
+    if (this.locked || this[kOwner].lockedForGood) throw new TypeError(msg.WRITABLE_LOCKED)
     const writer = super.getWriter()
     adoptWriter(this[kOwner], writer)
     return writer
+  }
+
+  /** workerd: closing a writable that is already finished (EOF, failure, loss) succeeds. */
+  override close(): Promise<void> {
+    const owner = this[kOwner]
+    if (!this.locked && !owner.closing) {
+      if (owner.failed) return Promise.resolve()
+      if (owner.writeSideClosed || owner.lost) {
+        owner.markEnded()
+        return Promise.resolve()
+      }
+    }
+    return super.close()
+  }
+
+  /** workerd: aborting a writable that a failure or close() already errored succeeds. */
+  override abort(reason?: unknown): Promise<void> {
+    const owner = this[kOwner]
+    if (!this.locked && owner.ended instanceof Error && !owner.lost) return Promise.resolve()
+    return super.abort(reason)
   }
 }
 Object.defineProperty(SocketWritableStream, 'name', { value: 'WritableStream' })

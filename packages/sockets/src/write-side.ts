@@ -43,12 +43,18 @@ const DEFAULT_WRITABLE_HWM = 1
 export class WriteSide implements WriterOwner {
   lastWriter: WritableStreamDefaultWriter<unknown> | undefined
   private readonly host: WriteHost
-  private readonly highWaterMark: number
+  readonly highWaterMark: number
   private stream: SocketWritableStream | undefined
   private controller: WritableStreamDefaultController | undefined
   /** How the stream ends if that happens before it exists: an Error (wins), or 'closed'. */
   private replay: Error | 'closed' | undefined
   private state: WriteState = WriteState.Open
+  private endedAs: true | Error | undefined
+  /** A writer held the stream when close() completed. */
+  lockedForGood = false
+  /** The reason of an abort (writer.abort() or writable.abort()), once the sink saw it. */
+  abortReason: unknown = undefined
+  aborted = false
   private pendingWrites = 0
   private flushWaiters: (() => void)[] = []
 
@@ -75,6 +81,13 @@ export class WriteSide implements WriterOwner {
   get lost(): boolean {
     return this.state === WriteState.Lost
   }
+  /** A lost connection errors workerd's writable only on the next write. */
+  get ended(): true | Error | undefined {
+    return this.state === WriteState.Lost ? undefined : this.endedAs
+  }
+  get pendingWriteCount(): number {
+    return this.pendingWrites
+  }
 
   assertIo(kind: 'Readable' | 'Writable'): void {
     this.host.assertIo(kind)
@@ -91,6 +104,10 @@ export class WriteSide implements WriterOwner {
         },
         write: (chunk) => this.sinkWrite(chunk),
         close: () => this.sinkClose(),
+        abort: (reason) => {
+          this.aborted = true
+          this.abortReason = reason
+        },
       },
       this.highWaterMark
     )
@@ -136,14 +153,22 @@ export class WriteSide implements WriterOwner {
     if (this.stream?.locked === true && this.lastWriter) closeHeldWriter(this.lastWriter)
   }
 
+  /** The connection was lost: writes already queued report it, so later ones find it closed. */
+  onLost(): void {
+    this.markLost()
+    if (this.pendingWrites > 0) this.closeHeldWriter()
+  }
+
   /** Closes the stream from the socket's side (EOF close), so a held writer's `closed` resolves. */
   closeFromInside(): Promise<void> {
+    this.endedAs ??= true
     if (this.stream) return closeFromInside(this.stream, this)
     this.replay ??= 'closed'
     return Promise.resolve()
   }
 
   error(error: Error): void {
+    this.endedAs ??= error
     const controller = this.controller
     if (controller === undefined) {
       if (!(this.replay instanceof Error)) this.replay = error
@@ -188,14 +213,20 @@ export class WriteSide implements WriterOwner {
   }
 
   private async sinkClose(): Promise<void> {
+    // Closed for good from now on (and Node's stream can't take writes once closed).
+    this.markEnded()
     // workerd: writer.close() waits for opened (ignoring failure), then half-closes.
     try {
       await this.host.whenConnected()
     } catch {
       return
     }
+    // close() called in the same turn wins: workerd fails this writer.close() with its error.
+    if (this.host.closing) throw new TypeError(msg.SOCKET_CLOSED)
     const node = this.host.node
-    if (node === undefined || node.destroyed || node.writableEnded) return
-    await new Promise<void>((resolve) => node.end(resolve))
+    if (node !== undefined && !node.destroyed && !node.writableEnded) {
+      await new Promise<void>((resolve) => node.end(resolve))
+    }
+    this.endedAs ??= true
   }
 }

@@ -61,11 +61,13 @@ export const NODEJS_COMPAT_BUILTINS: Readonly<Record<string, BuiltinTarget>> = {
   'fs/promises': NODE,
   http: NODE,
   https: NODE,
-  child_process: STUB,
-  cluster: STUB,
+  // workerd's stand-ins, by the Worker's compatibility date, from the runtime's resolve hook
+  // (runtime/node/, [sandbox]): the bundle leaves these imports to the runtime.
+  child_process: NODE,
+  cluster: NODE,
   dgram: STUB,
   http2: STUB,
-  inspector: STUB,
+  inspector: NODE,
   'inspector/promises': STUB,
   module: STUB,
   readline: STUB,
@@ -73,9 +75,18 @@ export const NODEJS_COMPAT_BUILTINS: Readonly<Record<string, BuiltinTarget>> = {
   repl: STUB,
   trace_events: STUB,
   v8: STUB,
-  vm: STUB,
+  vm: NODE,
   wasi: STUB,
-  worker_threads: STUB,
+  worker_threads: NODE,
+  sqlite: STUB,
+  domain: STUB,
+  constants: NODE,
+  sys: NODE,
+}
+
+/** Export names of stubbed modules this Node may not have (Node 20 has no node:sqlite). */
+export const STUB_EXPORTS: Readonly<Record<string, readonly string[]>> = {
+  sqlite: ['DatabaseSync', 'StatementSync', 'backup', 'constants'],
 }
 
 /** Without `nodejs_compat`: only what a narrower flag turns on. */
@@ -101,4 +112,15 @@ export function unavailableMessage(name: string, flags: readonly string[]): stri
   if (compat)
     return `The built-in module "node:${name}" is not available in Workers (nodejs_compat has no "${name}")`
   return `Could not resolve "node:${name}": the package "node:${name}" wasn't found on the file system but is built into node. Add "nodejs_compat" to compatibility_flags in the config (with a compatibility_date of 2024-09-23 or later) to use Node.js built-ins`
+}
+
+/**
+ * npm packages that wrangler's nodejs_compat bundle replaces (unenv's aliases), so code that
+ * requires them gets the platform's version: the fetch polyfills become the global fetch.
+ */
+export const NPM_ALIASES: Readonly<Record<string, 'fetch'>> = {
+  'cross-fetch': 'fetch',
+  'node-fetch': 'fetch',
+  'isomorphic-fetch': 'fetch',
+  'whatwg-fetch': 'fetch',
 }

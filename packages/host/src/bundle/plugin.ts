@@ -9,6 +9,8 @@ import { isAbsolute, resolve as resolvePath } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Plugin, PluginBuild } from 'esbuild'
 import {
+  NPM_ALIASES,
+  STUB_EXPORTS,
   builtinName,
   builtinsFor,
   unavailableMessage,
@@ -25,6 +27,7 @@ export interface PluginSettings {
 const REQUIRE_NS = 'wharf-require'
 const STUB_NS = 'wharf-stub'
 const RULE_NS = 'wharf-rule'
+const NPM_NS = 'wharf-npm'
 const MAX_RULE_FILE = 64 * 1024 * 1024
 
 const hostRequire = createRequire(import.meta.url)
@@ -43,21 +46,21 @@ export const CLOUDFLARE_MODULES: Readonly<Record<string, () => string | undefine
   'cloudflare:workers': () => new URL('../runtime/cloudflare-workers.js', import.meta.url).href,
 }
 
-/** A module whose every export throws when called (names taken from Node's own module). */
+/**
+ * A CommonJS module whose every export throws when called (names from Node's own module, so
+ * named imports of any of them build; CommonJS so a name this Node lacks is not a build error).
+ */
 function stubSource(name: string): string {
   let keys: string[]
   try {
     keys = Object.keys(hostRequire(`node:${name}`) as object)
   } catch {
-    keys = []
+    keys = [...(STUB_EXPORTS[name] ?? [])]
   }
   const ids = keys.filter((k) => /^[A-Za-z_$][\w$]*$/.test(k) && k !== 'default').slice(0, 500)
   const fail = (k: string): string =>
     `function () { throw new Error(${JSON.stringify(`[wharf] node:${name}.${k} is not implemented in Workers`)}) }`
-  return [
-    ...ids.map((k) => `export const ${k} = ${fail(k)};`),
-    `export default { ${ids.join(', ')} };`,
-  ].join('\n')
+  return `module.exports = {\n${ids.map((k) => `  ${k}: ${fail(k)},`).join('\n')}\n};\n`
 }
 
 const STUB_PREFIX = 'wharf-stub:'
@@ -147,6 +150,23 @@ export function workerPlugin(settings: PluginSettings): Plugin {
         contents: stubSource(args.path),
         loader: 'js',
       }))
+
+      // unenv's npm aliases under nodejs_compat: the fetch polyfills are the platform's fetch.
+      if (Object.keys(table).length > 0) {
+        const names = Object.keys(NPM_ALIASES).map((n) => n.replace(/[-/]/g, '\\$&'))
+        build.onResolve({ filter: new RegExp(`^(${names.join('|')})$`) }, (args) => ({
+          path: args.path,
+          namespace: NPM_NS,
+        }))
+        build.onLoad({ filter: /.*/, namespace: NPM_NS }, () => ({
+          contents: [
+            'const f = (...args) => globalThis.fetch(...args);',
+            'Object.assign(f, { default: f, fetch: f, Headers, Request, Response });',
+            'module.exports = f;',
+          ].join('\n'),
+          loader: 'js',
+        }))
+      }
 
       // Module rules: Text (a string), Data (an ArrayBuffer), CompiledWasm (a WebAssembly.Module).
       build.onResolve({ filter: /\.[A-Za-z0-9]+(\?module)?$/ }, (args) => {

@@ -18,12 +18,17 @@ import { dial, onDialReply, routeFetchThrough } from './dial-client.js'
 import { toRequest, writeResponse } from './http-bridge.js'
 import { ServeRuntime, type Tracked } from './serve-runtime.js'
 import { vpcBinding, type DialVia } from './vpc-bindings.js'
+import { AssetServer } from '../assets/index.js'
+import { countFetchConnections } from './fetch-limit.js'
 import {
+  builtinsFor,
   hyperdriveBinding,
   loadWorker,
   registerResolution,
   type LoadedWorker,
 } from './worker-module.js'
+import { compatOf } from './node/compat.js'
+import { shapeProcess } from './node/process.js'
 
 const send = (message: FromRuntime): void => {
   process.send?.(message)
@@ -34,6 +39,9 @@ process.on('uncaughtException', (error) => {
   console.error('[wharf:error] uncaught exception in the Worker:', error)
 })
 process.on('unhandledRejection', (reason) => {
+  // pg-cloudflare and postgres.js leave this one behind on every close(); workerd only logs it
+  // at debug level too (see @wharf/sockets close-rejections.ts). Anything else is printed.
+  if (reason instanceof TypeError && reason.message === 'This socket has been closed.') return
   console.error('[wharf:error] unhandled rejection in the Worker:', reason)
 })
 // Dial replies may arrive at any time, even while the Worker module loads (a top-level fetch).
@@ -73,6 +81,7 @@ function maybeExit(server: http.Server): void {
 
 async function serve(
   data: RuntimeData,
+  assets: AssetServer | undefined,
   worker: LoadedWorker,
   limiter: SocketLimiter,
   req: http.IncomingMessage,
@@ -94,7 +103,8 @@ async function serve(
       let response: unknown
       try {
         if (tracked) hooks?.enter(tracked)
-        response = await worker.fetch(toRequest(req, data.origin), ctx)
+        const request = toRequest(req, data.origin)
+        response = assets?.route(request) ?? (await worker.fetch(request, ctx))
         if (!(response instanceof Response)) {
           throw new TypeError(
             "Incorrect type for Promise: the Promise did not resolve to 'Response'."
@@ -135,7 +145,11 @@ async function serve(
 async function start(data: RuntimeData): Promise<void> {
   // Stack traces and error pages name the user's files and lines (the bundle's source map).
   process.setSourceMapsEnabled(true)
-  if (data.unbundled === true) registerResolution()
+  // Always: cloudflare:workers for no_bundle, and workerd's stand-ins for the built-ins the
+  // bundle leaves to the runtime (node-builtins.ts) or a computed import() reaches.
+  const compat = compatOf(data)
+  registerResolution(builtinsFor(compat))
+  shapeProcess(compat, data.vars)
   // pg and others detect Workers by navigator.userAgent (Node 21+ defines its own navigator).
   Object.defineProperty(globalThis, 'navigator', {
     value: { userAgent: 'Cloudflare-Workers' },
@@ -163,6 +177,7 @@ async function start(data: RuntimeData): Promise<void> {
   const limiter = new SocketLimiter(data.limits, opener, dialVia)
   routeFetchThrough(opener, data.limits.connectTimeoutMs)
   setSocketRuntime(limiter)
+  countFetchConnections(limiter)
   hooks?.limit(limiter)
   Object.assign(workerEnv, data.vars)
   for (const h of data.hyperdrive) {
@@ -170,6 +185,13 @@ async function start(data: RuntimeData): Promise<void> {
   }
   for (const v of data.vpc ?? []) {
     workerEnv[v.binding] = vpcBinding(v, dialVia, data.limits.connectTimeoutMs)
+  }
+  const assets = data.assets === undefined ? undefined : new AssetServer(data.assets)
+  if (assets !== undefined && data.assets?.binding !== undefined) {
+    workerEnv[data.assets.binding] = Object.freeze({
+      fetch: (input: Request | string | URL, init?: RequestInit) =>
+        Promise.resolve(assets.fetch(new Request(input, init))),
+    })
   }
   let worker: LoadedWorker
   try {
@@ -201,7 +223,7 @@ async function start(data: RuntimeData): Promise<void> {
         `[wharf:info] ${req.method ?? 'GET'} ${(req.url ?? '/').slice(0, 512)} ${status.trim()} (${ms}ms)`
       )
     })
-    serve(data, worker, limiter, req, res, hooks, tracked)
+    serve(data, assets, worker, limiter, req, res, hooks, tracked)
       .catch((error: unknown) => console.error(`[wharf:error] ${stack(error)}`))
       .finally(() => {
         live--

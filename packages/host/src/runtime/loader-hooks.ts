@@ -16,10 +16,35 @@ export interface ResolveResult {
 
 export const WORKER_CONDITIONS = ['workerd', 'worker'] as const
 
-let workersUrl = ''
+/**
+ * Built-ins the Worker's code sees replaced (workerd's stubs under nodejs_compat), by bare name,
+ * and the URL prefixes of the host's own code, which always gets the real ones.
+ */
+export interface Builtins {
+  readonly replaced: Readonly<Record<string, string>>
+  readonly hostPrefixes: readonly string[]
+}
 
-export function initialize(data: { workersUrl: string }): void {
+let workersUrl = ''
+let builtins: Builtins = { replaced: {}, hostPrefixes: [] }
+
+export function initialize(data: { workersUrl: string; builtins?: Builtins }): void {
   workersUrl = data.workersUrl
+  if (data.builtins) builtins = data.builtins
+}
+
+/** The replacement for a built-in `specifier` imported by Worker code, if there is one. */
+export function replacedBuiltin(
+  table: Builtins,
+  specifier: string,
+  parentURL: string | undefined
+): string | undefined {
+  const name = specifier.startsWith('node:') ? specifier.slice(5) : specifier
+  const url = table.replaced[name]
+  if (url === undefined) return undefined
+  if (parentURL !== undefined && table.hostPrefixes.some((p) => parentURL.startsWith(p)))
+    return undefined
+  return url
 }
 
 /** Shared by `module.register` (async) and `module.registerHooks` (sync) variants. */
@@ -27,10 +52,13 @@ export function resolveWith<R>(
   target: string,
   specifier: string,
   context: ResolveContext,
-  next: (specifier: string, context: ResolveContext) => R
+  next: (specifier: string, context: ResolveContext) => R,
+  table: Builtins = builtins
 ): R | ResolveResult {
   if (specifier === 'cloudflare:workers')
     return { url: target, format: 'module', shortCircuit: true }
+  const replacement = replacedBuiltin(table, specifier, context.parentURL)
+  if (replacement !== undefined) return { url: replacement, format: 'module', shortCircuit: true }
   const conditions = context.conditions ?? []
   if (WORKER_CONDITIONS.every((c) => conditions.includes(c))) return next(specifier, context)
   return next(specifier, { ...context, conditions: [...conditions, ...WORKER_CONDITIONS] })

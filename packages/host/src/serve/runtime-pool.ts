@@ -8,6 +8,7 @@ import type { Socket } from 'node:net'
 import { DialBroker } from '../broker.js'
 import { WharfError } from '../errors.js'
 import type { Isolation } from '../isolation.js'
+import type { Sandbox } from '../sandbox.js'
 import type { DialReply, FromRuntime, RuntimeData } from '../protocol.js'
 import { overloaded } from '../runtime/limit-pages.js'
 import { WorkerProcess } from '../supervisor.js'
@@ -56,6 +57,7 @@ interface Queued {
 
 export interface PoolOptions {
   readonly isolation: Isolation
+  readonly sandbox: Sandbox
   readonly settings: ServeSettings
   readonly metrics: ServeMetrics
   readonly hostSockets: HostSockets
@@ -208,21 +210,27 @@ export class RuntimePool {
       },
     }
     const ref: { rt?: Runtime } = {}
-    const proc = new WorkerProcess(runtimeData, this.options.isolation, undefined, {
-      // V8's own heap ceiling is the backstop; the watchdog recycles at the memory limit first.
-      execArgv: [`--max-old-space-size=${settings.memoryMb * 2 + 64}`],
-      reasonPipe: true,
-      ...(this.brokered()
-        ? {
-            dial: (message: unknown, reply: (answer: DialReply, socket?: Socket) => void) => {
-              if (ref.rt) this.dial(ref.rt, broker, message, reply)
-            },
-          }
-        : {}),
-      onMessage: (message: FromRuntime) => {
-        if (ref.rt) this.onMessage(ref.rt, message)
-      },
-    })
+    const proc = new WorkerProcess(
+      runtimeData,
+      this.options.isolation,
+      this.options.sandbox,
+      undefined,
+      {
+        // V8's own heap ceiling is the backstop; the watchdog recycles at the memory limit first.
+        execArgv: [`--max-old-space-size=${settings.memoryMb * 2 + 64}`],
+        reasonPipe: true,
+        ...(this.brokered()
+          ? {
+              dial: (message: unknown, reply: (answer: DialReply, socket?: Socket) => void) => {
+                if (ref.rt) this.dial(ref.rt, broker, message, reply)
+              },
+            }
+          : {}),
+        onMessage: (message: FromRuntime) => {
+          if (ref.rt) this.onMessage(ref.rt, message)
+        },
+      }
+    )
     const rt: Runtime = {
       id,
       version,

@@ -1,3 +1,4 @@
+import { dirname } from 'node:path'
 /**
  * `wharf serve`: the production runtime. The same config, socket rules, egress policy,
  * isolation and bindings as `wharf dev`, without watching files or the dev banner, on N runtime
@@ -5,7 +6,9 @@
  */
 import net, { type AddressInfo } from 'node:net'
 import type http from 'node:http'
-import { readDevVars, type WorkerConfig } from '../config.js'
+import type { WorkerConfig } from '../config.js'
+import { readDevSecrets } from '../dotenv.js'
+import { resolveSandbox } from '../sandbox.js'
 import { selfAddresses } from '../dev.js'
 import { listenError } from '../errors.js'
 import { startEchoService, type ExampleServer } from '../example-service.js'
@@ -105,7 +108,8 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     queueTimeoutMs: config.limits.queueTimeoutMs,
     maxQueued: MAX_QUEUED_HOST_SOCKETS,
   })
-  const pool = new RuntimePool({ isolation, settings, metrics, hostSockets, log })
+  const sandbox = resolveSandbox(config.sandbox)
+  const pool = new RuntimePool({ isolation, sandbox, settings, metrics, hostSockets, log })
   let admin: http.Server | undefined
   let bundle: Bundle | undefined
   const cleanup = async (): Promise<void> => {
@@ -141,9 +145,10 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         metrics: () =>
           metrics.prometheus(
             pool.live(),
-            hyperdrive.flatMap((h) =>
-              h.metrics ? [{ binding: h.binding, metrics: h.metrics() }] : []
-            )
+            hyperdrive.flatMap((h) => {
+              const figures = h.metrics?.()
+              return figures === undefined ? [] : [{ binding: h.binding, metrics: figures }]
+            })
           ),
         status: () => ({
           worker: config.name ?? 'worker',
@@ -164,7 +169,12 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       source: current.main,
       ...(built.unbundled ? { unbundled: true } : {}),
       origin: url,
-      vars: { ...serviceVars, ...current.vars, ...readDevVars(current.file), ...options.vars },
+      vars: {
+        ...serviceVars,
+        ...current.vars,
+        ...readDevSecrets(dirname(current.file), options.env).values,
+        ...options.vars,
+      },
       limits: current.limits,
       egress: {
         ...current.egress,
@@ -232,6 +242,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       return next
     }
     log('info', `Worker isolation: ${isolation.description}`)
+    log('info', `Worker sandbox: ${sandbox.description}`)
     log(
       'info',
       `serving ${config.name ?? config.main} on ${url} with ${settings.processes} runtime process${settings.processes === 1 ? '' : 'es'}`,

@@ -52,6 +52,8 @@ export interface CacheStore {
   invalidate(tables: readonly string[] | 'all'): void
   /** Set by the cache: another pooler invalidated these tables. */
   onRemoteInvalidate: ((tables: readonly string[] | 'all') => void) | undefined
+  /** False while other poolers' invalidations may be missed: the cache then serves nothing. */
+  readonly vouches: boolean
 }
 
 interface Entry extends CachedResult {
@@ -89,6 +91,12 @@ export class QueryCache {
     if (store) store.onRemoteInvalidate = (tables) => this.invalidate(tables, true)
   }
 
+  /**
+   * Set while an invalidation source the cache relies on is down (the WAL stream): it then
+   * serves nothing, since it cannot vouch for what it holds.
+   */
+  suspended = false
+
   get size(): number {
     return this.entries.size
   }
@@ -98,7 +106,8 @@ export class QueryCache {
   }
 
   get(key: string, now = Date.now()): CacheHit | undefined {
-    const entry = this.entries.get(key)
+    const entry =
+      this.suspended || (this.store && !this.store.vouches) ? undefined : this.entries.get(key)
     if (!entry) {
       this.stats.misses++
       return undefined
@@ -151,6 +160,26 @@ export class QueryCache {
     return true
   }
 
+  /** Bumped by every invalidation; `written` says when each table last was. */
+  private epoch = 0
+  private allWrittenAt = 0
+  private readonly writtenAt = new Map<string, number>()
+
+  /** A mark to pass to `changedSince` later: taken before a result is read from the origin. */
+  mark(): number {
+    return this.epoch
+  }
+
+  /**
+   * Whether any of `relations` was invalidated after `mark`: a result read before that may be
+   * older than the write, so it must not be stored (the write's invalidation came first).
+   */
+  changedSince(relations: readonly string[] | null, mark: number): boolean {
+    if (this.allWrittenAt > mark) return true
+    if (relations === null) return this.epoch > mark
+    return relations.some((r) => (this.writtenAt.get(r) ?? 0) > mark)
+  }
+
   /** A refresh failed: let the next stale hit try again. */
   refreshFailed(key: string): void {
     const entry = this.entries.get(key)
@@ -160,6 +189,11 @@ export class QueryCache {
   /** Drops entries that read any of `tables` (and those whose relations are unknown). */
   invalidate(tables: readonly string[] | 'all', fromStore = false): void {
     if (!fromStore) this.store?.invalidate(tables)
+    if (tables === 'all' || tables.length > 0) this.epoch++
+    if (tables === 'all' || this.writtenAt.size > 100_000) {
+      this.allWrittenAt = this.epoch
+      this.writtenAt.clear()
+    } else for (const t of tables) this.writtenAt.set(t, this.epoch)
     if (tables === 'all') {
       this.stats.invalidations += this.entries.size
       this.entries.clear()

@@ -28,6 +28,16 @@ export interface PoolMetrics {
     readonly stores: number
     readonly evictions: number
     readonly invalidations: number
+    /** False while a shared store's invalidations may be missed: nothing is served then. */
+    readonly vouching: boolean
+  }
+  /** Invalidation from the origin's change stream (PostgreSQL: the WAL), if enabled. */
+  readonly changeStream: {
+    readonly enabled: boolean
+    readonly connected: boolean
+    /** Committed transactions received. */
+    readonly commits: number
+    readonly reconnects: number
   }
 }
 
@@ -86,6 +96,24 @@ export function prometheus(list: readonly PoolMetrics[]): string {
     'Entries dropped by writes',
     'counter',
     (m) => m.cache.invalidations
+  )
+  metric(
+    'change_stream_connected',
+    '1 while the origin change stream (WAL) delivers invalidations, 0 when down or disabled',
+    'gauge',
+    (m) => (m.changeStream.connected ? 1 : 0)
+  )
+  metric(
+    'change_stream_commits_total',
+    'Committed transactions received from the origin change stream',
+    'counter',
+    (m) => m.changeStream.commits
+  )
+  metric(
+    'cache_vouching',
+    '1 while the cache can serve (its shared store delivers invalidations), else 0',
+    'gauge',
+    (m) => (m.cache.vouching ? 1 : 0)
   )
   return lines.join('\n') + '\n'
 }

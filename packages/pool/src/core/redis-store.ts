@@ -22,6 +22,8 @@ export interface SharedStoreOptions {
   readonly timeoutMs?: number
   /** Largest reply accepted (default 16 MiB). */
   readonly maxReplyBytes?: number
+  /** Operator log lines (the subscription lost and back). */
+  readonly log?: (line: string) => void
 }
 
 type Reply = Buffer | number | null | ReplyError | Reply[]
@@ -85,6 +87,8 @@ class RespConnection {
   private readonly waiting: ((reply: Reply | Error) => void)[] = []
   dead = false
   onPush: ((reply: Reply) => void) | undefined
+  /** Called once when the connection is lost (or closed). */
+  onDead: (() => void) | undefined
 
   constructor(
     host: string,
@@ -122,6 +126,7 @@ class RespConnection {
     this.dead = true
     this.socket.destroy()
     for (const resolve of this.waiting.splice(0)) resolve(error)
+    this.onDead?.()
   }
 
   close(): void {
@@ -142,6 +147,9 @@ class RespConnection {
     })
   }
 }
+
+const RESUBSCRIBE_MIN_MS = 100
+const RESUBSCRIBE_MAX_MS = 5000
 
 // Deletes the members of each set (keys of cached results), then the sets, in chunks.
 const INVALIDATE = `
@@ -166,8 +174,6 @@ export class RedisStore implements CacheStore {
   private sub: RespConnection | undefined
   private closed = false
   readonly stats = { hits: 0, misses: 0, errors: 0 }
-  /** Another pooler wrote these tables: drop them from memory. */
-  onRemoteInvalidate: ((tables: readonly string[] | 'all') => void) | undefined
   private readonly id = `${process.pid}-${Math.random().toString(36).slice(2)}`
 
   constructor(options: SharedStoreOptions) {
@@ -190,14 +196,37 @@ export class RedisStore implements CacheStore {
     this.prefix = options.prefix ?? 'wharf:pool:'
     this.timeoutMs = options.timeoutMs ?? 50
     this.maxReplyBytes = options.maxReplyBytes ?? 16 * 1024 * 1024
+    this.log = options.log ?? (() => undefined)
   }
+
+  private readonly log: (line: string) => void
+
+  /**
+   * True while this pooler receives the others' invalidations. While it does not (the subscriber
+   * connection dropped, Redis restarted), the memory cache cannot vouch for what it holds.
+   */
+  vouches = false
+  onRemoteInvalidate: ((tables: readonly string[] | 'all') => void) | undefined
+  private resubscribeTimer: NodeJS.Timeout | undefined
+  /** An invalidation failed to reach Redis: flush everything before the next lookup. */
+  private unflushed = false
+  private resubscribeDelayMs = RESUBSCRIBE_MIN_MS
 
   /** Connects both connections (fails start-up when Redis is unreachable or refuses AUTH). */
   async start(): Promise<void> {
     await this.connection(2000)
+    await this.subscribe()
+  }
+
+  private async subscribe(): Promise<void> {
     const sub = new RespConnection(this.host, this.port, this.maxReplyBytes)
-    await this.hello(sub, 2000)
-    await sub.send(['SUBSCRIBE', `${this.prefix}invalidate`], 2000)
+    try {
+      await this.hello(sub, 2000)
+      await sub.send(['SUBSCRIBE', `${this.prefix}invalidate`], 2000)
+    } catch (error) {
+      sub.close()
+      throw error
+    }
     sub.onPush = (reply) => {
       if (!Array.isArray(reply) || !Buffer.isBuffer(reply[2])) return
       const text = reply[2].toString()
@@ -212,7 +241,40 @@ export class RedisStore implements CacheStore {
         // not ours
       }
     }
+    sub.onDead = () => this.subscriptionLost()
+    if (sub.dead || this.closed) return
     this.sub = sub
+    // Whatever was cached while no invalidation could arrive may be stale: drop it.
+    this.onRemoteInvalidate?.('all')
+    if (this.lostAt !== undefined)
+      this.log(
+        `cache store subscription back after ${Date.now() - this.lostAt} ms; serving from the cache again`
+      )
+    this.lostAt = undefined
+    this.vouches = true
+    this.resubscribeDelayMs = RESUBSCRIBE_MIN_MS
+  }
+
+  private lostAt: number | undefined
+
+  private subscriptionLost(): void {
+    if (this.vouches && !this.closed) {
+      this.lostAt = Date.now()
+      this.log(
+        "cache store subscription lost: serving nothing from the cache until it is back (other poolers' invalidations could be missed)"
+      )
+    }
+    this.vouches = false
+    this.sub = undefined
+    this.onRemoteInvalidate?.('all')
+    if (this.closed || this.resubscribeTimer) return
+    const delay = this.resubscribeDelayMs
+    this.resubscribeDelayMs = Math.min(delay * 2, RESUBSCRIBE_MAX_MS)
+    this.resubscribeTimer = setTimeout(() => {
+      this.resubscribeTimer = undefined
+      this.subscribe().catch(() => this.subscriptionLost())
+    }, delay)
+    this.resubscribeTimer.unref()
   }
 
   private async hello(conn: RespConnection, timeoutMs: number): Promise<void> {
@@ -254,6 +316,15 @@ export class RedisStore implements CacheStore {
   async get(key: string): Promise<StoredResult | undefined> {
     if (this.closed) return undefined
     try {
+      // An invalidation that did not reach Redis leaves stale results there: none is served
+      // until everything stored was dropped and the other poolers were told.
+      if (this.unflushed) {
+        await this.run(['EVAL', INVALIDATE, '1', `${this.prefix}t:*`], this.timeoutMs)
+        await this.run(['PUBLISH', `${this.prefix}invalidate`, `${this.id} "all"`], this.timeoutMs)
+        this.unflushed = false
+        this.stats.misses++
+        return undefined
+      }
       const r = await this.run(['GET', this.prefix + key], this.timeoutMs)
       const found = Buffer.isBuffer(r) ? decode(r) : undefined
       if (found) this.stats.hits++
@@ -300,11 +371,14 @@ export class RedisStore implements CacheStore {
       ])
     })().catch(() => {
       this.stats.errors++
+      this.unflushed = true
     })
   }
 
   async close(): Promise<void> {
     this.closed = true
+    clearTimeout(this.resubscribeTimer)
+    this.vouches = false
     this.sub?.close()
     const c = this.conn
     this.conn = undefined

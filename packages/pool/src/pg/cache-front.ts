@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { CachedResult, QueryCache } from '../core/cache.js'
+import { readDependencies, type CatalogSnapshot } from './catalog.js'
 import { blanked, type ClientMessage, type QueryMessage } from './frontend.js'
 import * as m from './protocol.js'
 import * as sql from './sql.js'
@@ -24,6 +25,8 @@ export interface CacheRequest {
 
 interface Capture {
   readonly request: CacheRequest
+  /** The cache's invalidation mark before the request went to the origin. */
+  readonly mark: number
   description?: Buffer
   rows: Buffer[]
   bytes: number
@@ -37,7 +40,7 @@ export class CacheFront {
 
   constructor(
     private readonly cache: QueryCache,
-    private readonly volatility: () => sql.Volatility,
+    private readonly catalog: () => CatalogSnapshot,
     private readonly statements: StatementRewriter,
     /** Stale-while-revalidate: re-run the request in the background. */
     private readonly refresh: (key: string, request: CacheRequest) => void,
@@ -63,17 +66,25 @@ export class CacheFront {
   }
 
   private simple(msg: QueryMessage): CacheRequest | undefined {
-    const info = sql.readInfo(blanked(msg), this.volatility())
-    if (!info.cacheable || info.relations === null) return undefined
+    const relations = this.reads(blanked(msg))
+    if (!relations) return undefined
     const key = createHash('sha256').update('Q\0').update(msg.text).digest('base64')
     return {
       key,
       simple: true,
       describe: true,
       parse: false,
-      relations: info.relations,
+      relations,
       replay: msg.frame.raw,
     }
+  }
+
+  /** What a cacheable read depends on (views expanded), or undefined if it is not cacheable. */
+  private reads(blankedText: string): string[] | undefined {
+    const catalog = this.catalog()
+    const info = sql.readInfo(blankedText, catalog.volatility)
+    if (!info.cacheable || info.relations === null) return undefined
+    return readDependencies(catalog, info.relations) ?? undefined
   }
 
   private extended(
@@ -85,12 +96,12 @@ export class CacheFront {
     let types: readonly number[] = []
     let parse = false
     const f0 = messages[i]
-    let info: sql.ReadInfo | undefined
+    let blankedText: string | undefined
     if (f0?.type === 'P') {
       if (f0.name !== '') return undefined
       text = f0.text
       types = f0.types
-      info = sql.readInfo(blanked(f0), this.volatility())
+      blankedText = blanked(f0)
       parse = true
       i++
     }
@@ -118,8 +129,8 @@ export class CacheFront {
     if (messages[i]?.type !== 'S') return undefined
     i++
     if (text === undefined) return undefined
-    info ??= sql.readInfo(sql.blank(text), this.volatility())
-    if (!info.cacheable || info.relations === null) return undefined
+    const relations = this.reads(blankedText ?? sql.blank(text))
+    if (!relations) return undefined
     const key = createHash('sha256')
       .update(`E\0${describe ? 'D' : '-'}\0${text}\0${types.join(',')}\0`)
       .update(bind.rest)
@@ -132,7 +143,7 @@ export class CacheFront {
       m.SYNC,
     ])
     return {
-      request: { key, simple: false, describe, parse, relations: info.relations, replay },
+      request: { key, simple: false, describe, parse, relations, replay },
       length: i - start,
     }
   }
@@ -158,7 +169,7 @@ export class CacheFront {
 
   /** The request goes to the origin: keep its reply. */
   begin(request: CacheRequest): void {
-    this.capture = { request, rows: [], bytes: 0, ok: true }
+    this.capture = { request, mark: this.cache.mark(), rows: [], bytes: 0, ok: true }
   }
 
   drop(): void {
@@ -209,6 +220,8 @@ export class CacheFront {
     const c = this.capture
     this.capture = undefined
     if (!c?.ok || txStatus !== 'I' || c.rows.length === 0) return
+    // A write was seen (here or in the WAL) while this ran: the rows may predate it.
+    if (this.cache.changedSince(c.request.relations, c.mark)) return
     const result: CachedResult = {
       description: c.description,
       rows: Buffer.concat(c.rows),

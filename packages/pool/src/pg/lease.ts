@@ -15,6 +15,8 @@ export class Lease {
   acquiring = false
   /** Tables written under this lease: dropped from the cache again when it ends. */
   private written: Set<string> | 'all' = new Set()
+  /** DDL went through under this lease (reset when it is taken). */
+  ddl = false
 
   constructor(
     private readonly pool: PgPool,
@@ -43,6 +45,7 @@ export class Lease {
     }
     this.conn = conn
     this.written = new Set()
+    this.ddl = false
     conn.onFrame = onFrame
     conn.onLeaseLost = onLost
     return conn

@@ -28,6 +28,8 @@ export interface OriginOptions {
       }
   readonly connectTimeoutMs: number
   readonly maxMessageBytes: number
+  /** A logical replication connection (`replication=database`), for WAL invalidation. */
+  readonly replication?: boolean
 }
 
 let nextOriginId = 1
@@ -121,8 +123,9 @@ export class OriginConnection {
       m.startupMessage({
         user: options.user,
         database: options.database,
-        application_name: 'wharf pool',
+        application_name: options.replication ? 'wharf pool wal' : 'wharf pool',
         client_encoding: 'UTF8',
+        ...(options.replication ? { replication: 'database' } : {}),
       })
     )
     let scram: ScramClient | undefined

@@ -14,6 +14,7 @@ import tls from 'node:tls'
 import type { QueryCache } from '../core/cache.js'
 import { ProtocolError, SQLSTATE, type PoolError } from '../errors.js'
 import { CacheFront, type CacheRequest } from './cache-front.js'
+import { writeEffects, type CatalogSnapshot } from './catalog.js'
 import { blanked, decodeClient, type ClientMessage } from './frontend.js'
 import { Lease } from './lease.js'
 import type { PgPool } from './origin-driver.js'
@@ -38,7 +39,10 @@ export interface Shared {
   /** Bytes a client may send ahead while waiting for an origin connection. */
   readonly maxBacklogBytes: number
   readonly startupTimeoutMs: number
-  readonly volatility: () => sql.Volatility
+  /** The origin's catalog snapshot, for what reads depend on and writes reach. */
+  readonly catalog: () => CatalogSnapshot
+  /** DDL went through and committed: take a new catalog snapshot. */
+  catalogChanged(): void
   /** Server parameters clients are told at start-up (the origin's). */
   readonly parameters: () => ReadonlyMap<string, string>
   /** Internal prepared-statement names by (text, types). */
@@ -101,7 +105,7 @@ export class Session {
       shared.cache &&
       new CacheFront(
         shared.cache,
-        shared.volatility,
+        shared.catalog,
         this.statements,
         (key, request) => shared.refresh(key, request),
         () => shared.stats.cacheServed++
@@ -415,7 +419,9 @@ export class Session {
     if (conn && sql.changesSession(text)) conn.dirty = true
     const cache = this.shared.cache
     if (!cache) return
-    const w = sql.writes(text, this.shared.volatility())
+    if (sql.changesSchema(text)) this.lease.ddl = true
+    const catalog = this.shared.catalog()
+    const w = writeEffects(catalog, sql.writes(text, catalog.volatility))
     this.lease.wrote(w)
     if (w === 'all' || w.length > 0) cache.invalidate(w)
   }
@@ -453,7 +459,9 @@ export class Session {
   /** Idle, nothing in flight, nothing waiting: the connection goes back to the pool. */
   private maybeRelease(): void {
     if (this.txStatus !== 'I' || this.replies.length > 0 || this.backlog.length > 0) return
+    const ddl = this.lease.ddl
     this.lease.release()
+    if (ddl) this.shared.catalogChanged()
   }
 
   private onOriginLost(error: Error | undefined): void {

@@ -118,6 +118,14 @@ export function changesSession(blanked: string): boolean {
   })
 }
 
+/** DDL that may change what the catalog snapshot says (functions, views, triggers, tables). */
+export function changesSchema(blanked: string): boolean {
+  return statements(blanked).some((s) => {
+    const w = firstWord(s)
+    return w === 'create' || w === 'alter' || w === 'drop'
+  })
+}
+
 /** Volatility of functions by name, from the origin's pg_proc ('i' | 's' | 'v', worst overload). */
 export type Volatility = ReadonlyMap<string, 'i' | 's' | 'v'>
 
@@ -201,6 +209,26 @@ const NOT_FUNCTIONS = new Set([
   'following',
   'unbounded',
   'current',
+  // Write syntax: ON CONFLICT (...), SET (a, b) = (...), MERGE's INSERT (...), RETURNING (...).
+  'conflict',
+  'set',
+  'insert',
+  'update',
+  'returning',
+  'do',
+  'nothing',
+  'references',
+  'check',
+  'unique',
+  'primary',
+  'key',
+  'default',
+  'sets',
+  'cube',
+  'rollup',
+  'grouping',
+  'tablesample',
+  'repeatable',
 ])
 
 // SQL value functions written without parentheses: stable or worse, never cacheable.
@@ -214,6 +242,74 @@ export interface ReadInfo {
   readonly relations: readonly string[] | null
   /** Calls a volatile function (may write): invalidate everything. */
   readonly volatile: boolean
+}
+
+/**
+ * Volatile functions that write no table: calling them makes a statement uncacheable, not a
+ * write. nextval/setval change only sequences, which are never cached (catalog.ts).
+ */
+const READ_ONLY_VOLATILE = new Set([
+  'random',
+  'random_normal',
+  'setseed',
+  'gen_random_uuid',
+  'uuid_generate_v4',
+  'uuidv4',
+  'uuidv7',
+  'clock_timestamp',
+  'timeofday',
+  'pg_sleep',
+  'pg_sleep_for',
+  'pg_sleep_until',
+  'txid_current',
+  'pg_current_xact_id',
+  'pg_notify',
+  'set_config',
+  'pg_advisory_xact_lock',
+  'pg_advisory_xact_lock_shared',
+  'pg_try_advisory_xact_lock',
+  'pg_try_advisory_xact_lock_shared',
+  'pg_cancel_backend',
+  'pg_terminate_backend',
+  'nextval',
+  'setval',
+])
+
+/** Index just past the parenthesis that closes the one at `open`, or -1. */
+function closeParen(text: string, open: number): number {
+  let depth = 0
+  for (let i = open; i < text.length; i++) {
+    const c = text[i]
+    if (c === '(') depth++
+    else if (c === ')' && --depth === 0) return i + 1
+  }
+  return -1
+}
+
+/** Function calls of a blanked statement: name (lowercased; quoted names kept) and position. */
+function calls(stmt: string): { name: string; quoted: boolean }[] {
+  const out: { name: string; quoted: boolean }[] = []
+  for (const match of stmt.matchAll(/("[^"]*"|[a-z_][a-z0-9_$]*)\s*\(/gi)) {
+    const raw = match[1] ?? ''
+    const at = match.index
+    const before = stmt.slice(Math.max(0, at - 40), at)
+    // `AS alias(col, ...)` and `name(col, ...) AS (` (a CTE's column list) are not calls.
+    if (/\bas\s+$/i.test(before)) continue
+    const close = closeParen(stmt, at + match[0].length - 1)
+    if (close > 0 && /^\s*as\s*(\(|not\b|materialized\b)/i.test(stmt.slice(close, close + 30)))
+      continue
+    const quoted = raw.startsWith('"')
+    const name = quoted ? raw.slice(1, -1) : raw.toLowerCase()
+    if (!quoted && NOT_FUNCTIONS.has(name)) continue
+    out.push({ name, quoted })
+  }
+  return out
+}
+
+/** Volatile and not known to be read-only; unknown (created since the snapshot, or quoted) too. */
+function mayWrite(call: { name: string; quoted: boolean }, volatility: Volatility): boolean {
+  const v = call.quoted ? undefined : volatility.get(call.name)
+  return (v === undefined || v === 'v') && !READ_ONLY_VOLATILE.has(call.name)
 }
 
 /** Looks at one read statement (already blanked). */
@@ -231,12 +327,9 @@ export function readInfo(blanked: string, volatility: Volatility): ReadInfo {
   }
   if (VALUE_FUNCTIONS.test(stmt)) cacheable = false
   let volatile = false
-  for (const match of stmt.matchAll(/([a-z_][a-z0-9_$]*)\s*\(/gi)) {
-    const name = (match[1] ?? '').toLowerCase()
-    if (NOT_FUNCTIONS.has(name)) continue
-    const v = volatility.get(name)
-    if (v === 'v') volatile = true
-    if (v !== 'i') cacheable = false
+  for (const call of calls(stmt)) {
+    if (call.quoted || volatility.get(call.name) !== 'i') cacheable = false
+    if (mayWrite(call, volatility)) volatile = true
   }
   const relations: string[] = []
   for (const match of stmt.matchAll(
@@ -260,6 +353,23 @@ export function readInfo(blanked: string, volatility: Volatility): ReadInfo {
     }
   }
   return { cacheable, relations: cacheable ? relations : null, volatile }
+}
+
+const IDENT = '((?:"[^"]*"|[a-z_][a-z0-9_$]*)(?:\\s*\\.\\s*(?:"[^"]*"|[a-z_][a-z0-9_$]*))?)'
+
+/** The targets of INSERT/UPDATE/DELETE/MERGE inside a statement, or 'all' if one is unclear. */
+function cteTargets(body: string): string[] | 'all' {
+  const keywords = body.match(/\b(insert|update|delete|merge)\b/gi)?.length ?? 0
+  const found: string[] = []
+  for (const m of body.matchAll(
+    new RegExp(
+      `\\b(?:insert\\s+into|update\\s+(?:only\\s+)?|delete\\s+from\\s+(?:only\\s+)?|merge\\s+into\\s+(?:only\\s+)?)\\s*${IDENT}`,
+      'gi'
+    )
+  )) {
+    found.push(relationName(m[1] ?? ''))
+  }
+  return found.length === keywords ? found : 'all'
 }
 
 function relationName(text: string): string {
@@ -311,8 +421,18 @@ export function writes(blanked: string, volatility: Volatility): readonly string
       continue
     }
     if (['select', 'with', 'values', 'table'].includes(word)) {
-      if (/\b(insert|update|delete|merge)\b/i.test(stmt)) return 'all' // data-modifying CTE
-      if (/\binto\b/i.test(stmt)) return 'all' // SELECT INTO creates a table
+      // Locking clauses and ON CONFLICT DO UPDATE are not statements of their own.
+      const body = stmt.replace(
+        /\bfor\s+(no\s+key\s+)?update\b|\bfor\s+(key\s+)?share\b|\bdo\s+update\b/gi,
+        ' '
+      )
+      if (/\b(insert|update|delete|merge)\b/i.test(body)) {
+        // A data-modifying CTE: each of them must name its target, or anything may be written.
+        const targets = cteTargets(body)
+        if (targets === 'all') return 'all'
+        tables.push(...targets)
+      }
+      if (/\binto\b/i.test(body.replace(/\b(insert|merge)\s+into\b/gi, ' '))) return 'all' // SELECT INTO creates a table
       const info = readInfo(stmt, volatility)
       if (info.volatile) return 'all'
       continue
@@ -346,8 +466,10 @@ export function writes(blanked: string, volatility: Volatility): readonly string
       continue
     } else return 'all'
     if (t === undefined) return 'all'
-    // A write with a RETURNING clause or a sub-select may still call functions: be safe.
-    if (/\(\s*select\b/i.test(stmt) && readInfo(stmt.replace(/^[^(]*/, ''), volatility).volatile)
+    // The functions a write calls (in VALUES, a SELECT, RETURNING, ...) may write elsewhere. The
+    // target's own column list, `t (a, b)`, is not a call.
+    const tableName = t
+    if (calls(stmt).some((c) => !(c.name === tableName && !c.quoted) && mayWrite(c, volatility)))
       return 'all'
     tables.push(t)
   }

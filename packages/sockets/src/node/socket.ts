@@ -12,17 +12,16 @@ import { isIP } from './address.js'
 import { nodeConnectError, nodeIoError } from './connect-error.js'
 import * as E from './errors.js'
 
-/** Bytes asked for per read: large enough that a bulk transfer is not one read per 4 KiB. */
-const READ_CHUNK = 64 * 1024
-
 /** The connection under a `net.Socket`: a `connect()` socket with its locked reader and writer. */
 export interface SocketHandle {
   socket: SocketsSocket
   reader: ReadableStreamBYOBReader
+  /** Size of the next read's buffer: grows while reads fill it, shrinks when they don't. */
+  readSize: number
   writer: WritableStreamDefaultWriter<unknown>
   /** The read loop should keep going (cleared by `pause()`). */
   reading: boolean
-  /** A read loop is running (at most one: a BYOB reader takes one pending read). */
+  /** A read loop is running (at most one: the reader takes one pending read at a time). */
   looping: boolean
   /** Handed over to a TLS socket: this socket no longer reads, writes or closes it. */
   detached: boolean
@@ -78,6 +77,18 @@ export interface TcpConnectOptions {
   ) => void
   /** Node-only: extra trusted CA (PEM) for TLS sockets, as `tls.connect`'s `ca`. */
   ca?: string | Buffer | readonly (string | Buffer)[]
+}
+
+// Read buffers: small for request/response traffic (a fresh 64 KiB per read costs more than the
+// round trip), up to 64 KiB while a bulk transfer keeps filling them. Unzeroed: the read fills
+// what it returns, and the rest is never exposed.
+const MIN_READ = 4 * 1024
+const MAX_READ = 64 * 1024
+
+function nextReadSize(size: number, got: number): number {
+  if (got === size) return Math.min(size * 2, MAX_READ)
+  if (got < size / 4) return Math.max(size / 2, MIN_READ)
+  return size
 }
 
 type Callback = (...args: unknown[]) => void
@@ -153,7 +164,8 @@ export class Socket extends Duplex {
       autoDestroy: true,
       decodeStrings: false,
     }
-    if (o.highWaterMark !== undefined) duplex.highWaterMark = o.highWaterMark
+    // workerd's (and Node >= 22's) default of 64 KiB, on every Node version.
+    duplex.highWaterMark = o.highWaterMark ?? 64 * 1024
     if (o.readableHighWaterMark !== undefined)
       duplex.readableHighWaterMark = o.readableHighWaterMark
     if (o.writableHighWaterMark !== undefined)
@@ -219,10 +231,14 @@ export class Socket extends Duplex {
     this.connecting = true
     const family = isIP(host)
     if (family === 0 && lookup != null) {
+      let answered = false
       lookup(
         host,
         { family: options.family ?? family, hints: options.hints },
         (err, address, fam) => {
+          // A lookup that calls back twice must not open a second connection.
+          if (answered) return
+          answered = true
           this.emit('lookup', err, address, fam, host)
           if (err) {
             this.destroy(err)
@@ -309,7 +325,8 @@ export class Socket extends Duplex {
   async #readLoop(handle: SocketHandle): Promise<void> {
     try {
       while (handle.reading && this._handle === handle) {
-        const { value, done } = await handle.reader.read(new Uint8Array(READ_CHUNK))
+        const view = Buffer.allocUnsafeSlow(handle.readSize)
+        const { value, done } = await handle.reader.read(view)
         if (this.destroyed) break
         this.refreshTimer()
         if (done) {
@@ -317,8 +334,9 @@ export class Socket extends Duplex {
           break
         }
         if (value === undefined || value.byteLength === 0) continue
+        handle.readSize = nextReadSize(handle.readSize, value.byteLength)
         handle.bytesRead += value.byteLength
-        // The view owns a fresh buffer per read, so it is handed on without a copy.
+        // The view's buffer was transferred to us by the read: handed on without a copy.
         if (!this.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength))) break
       }
     } catch (error) {
@@ -597,6 +615,7 @@ export function newHandle(socket: SocketsSocket, host: string, port: number): So
     socket,
     writer: socket.writable.getWriter(),
     reader: socket.readable.getReader({ mode: 'byob' }),
+    readSize: MIN_READ,
     reading: false,
     looping: false,
     detached: false,

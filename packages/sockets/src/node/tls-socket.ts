@@ -106,8 +106,13 @@ export class TLSSocket extends Socket {
     this.servername = o.servername ?? null
     this._ca = pemList(o.ca)
     this._parentWrap = wrap
-    // The wrapped socket going away takes this one with it.
-    wrap?.once('close', () => this.destroy())
+    // The wrapped socket going away takes this one with it, and (Wharf, as Node does; workerd
+    // leaves it open) this one closing closes the wrapped one: pg's Client.end() waits for the
+    // 'close' of the socket it created before upgrading.
+    if (wrap !== null) {
+      wrap.once('close', () => this.destroy())
+      this.once('close', () => wrap.destroy())
+    }
     this.on('error', (error: Error) => this.#onError(error))
     if (o.handshakeTimeout && o.handshakeTimeout > 0)
       this.setTimeout(o.handshakeTimeout, () => this.#tlsError(E.tlsHandshakeTimeout()))

@@ -1,0 +1,66 @@
+// DIFFERENCES.md entries can fail: each records the differing trace lines it expects, and a
+// documented scenario passes only when exactly that difference is observed, with no side thrown
+// or timed out; an entry whose scenario now matches is stale. No workerd needed here.
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import { loadDifferences, type Difference } from '../src/differences.js'
+import { differingLines, statusOf } from '../src/suite.js'
+import type { RunResult, TraceEntry } from '../src/types.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'wharf-differences-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+function load(text: string): Map<string, Difference> {
+  const file = join(dir, `d${Math.random().toString(36).slice(2)}.md`)
+  writeFileSync(file, text)
+  return loadDifferences(file)
+}
+
+const run = (trace: TraceEntry[], failure?: string): RunResult =>
+  failure === undefined ? { trace, ms: 1 } : { trace, ms: 1, failure }
+
+describe('DIFFERENCES.md entries', () => {
+  const workerd: TraceEntry[] = [{ event: 'read', value: 1 }, { event: 'closed' }]
+  const wharf: TraceEntry[] = [{ event: 'read', value: 2 }, { event: 'closed' }]
+  const lines = differingLines(workerd, wharf)
+  const entry = load(
+    `# Deliberate differences\n\n## some-id\n\nBecause.\n\n\`\`\`diff\n${lines.join('\n')}\n\`\`\`\n`
+  ).get('some-id')
+
+  it('records the expected lines from the ```diff block', () => {
+    assert.deepEqual(lines, ['- workerd: read 1', '+ wharf:   read 2'])
+    assert.deepEqual(entry?.lines, lines)
+  })
+
+  it('passes only for exactly the recorded difference', () => {
+    const runs = [run(workerd), run(wharf)]
+    assert.equal(statusOf(entry, false, lines, runs), 'documented')
+    const other = differingLines(workerd, [{ event: 'read', value: 3 }, { event: 'closed' }])
+    assert.equal(statusOf(entry, false, other, runs), 'changed')
+  })
+
+  it('fails when a side threw, timed out or failed', () => {
+    const threw = [...wharf, { event: 'scenario-threw', value: 'x' }]
+    assert.equal(statusOf(entry, false, lines, [run(workerd), run(threw)]), 'changed')
+    const timedOut = [...workerd, { event: 'scenario-timeout' }]
+    assert.equal(statusOf(entry, false, lines, [run(timedOut), run(wharf)]), 'changed')
+    assert.equal(statusOf(entry, false, lines, [run(workerd, 'boom'), run(wharf)]), 'changed')
+  })
+
+  it('is stale when the scenario now matches', () => {
+    assert.equal(statusOf(entry, true, [], [run(workerd), run(workerd)]), 'stale')
+    assert.equal(statusOf(undefined, true, [], [run(workerd), run(workerd)]), 'match')
+    assert.equal(statusOf(undefined, false, lines, [run(workerd), run(wharf)]), 'mismatch')
+  })
+
+  it('refuses an entry without expected lines or without a reason', () => {
+    assert.throws(
+      () => load('# Known gaps\n\n## x\n\nA reason, no lines.\n'),
+      /records no expected/
+    )
+    assert.throws(() => load('# Known gaps\n\n## x\n\n```diff\n- a\n```\n'), /gives no reason/)
+  })
+})

@@ -1,0 +1,77 @@
+/**
+ * Is the origin of a Hyperdrive binding a PostgreSQL server? One TCP connection and an
+ * SSLRequest: a PostgreSQL server answers one byte, `S` or `N` (or an `E` error), and says nothing
+ * before it is asked. A MySQL server greets first, Redis and HTTP servers answer with text. The
+ * answer comes within a few seconds whatever the server is.
+ */
+import net from 'node:net'
+
+export type ProbeResult =
+  { readonly ok: true } | { readonly ok: false; readonly down: boolean; readonly reason: string }
+
+const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
+
+function describe(bytes: Buffer): string {
+  const text = bytes.subarray(0, 64).toString('latin1')
+  if (bytes.length > 4 && bytes[4] === 0x0a) return 'it greets like a MySQL server'
+  if (/^HTTP\//.test(text)) return 'it answers like an HTTP server'
+  if (/^[-+]/.test(text)) return 'it answers like a Redis server'
+  return `it answered ${JSON.stringify(text.replace(/[^\x20-\x7e]/g, '.').slice(0, 32))}`
+}
+
+export function probeOrigin(host: string, port: number, timeoutMs = 3000): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const where = `${host}:${port}`
+    let settled = false
+    let asked = false
+    const done = (result: ProbeResult): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      socket.destroy()
+      resolve(result)
+    }
+    const notPg = (why: string): ProbeResult => ({
+      ok: false,
+      down: false,
+      reason: `the origin ${where} is not a PostgreSQL server: ${why}`,
+    })
+    const socket = net.connect({ host, port })
+    const timer = setTimeout(() => {
+      done(
+        asked
+          ? notPg(`it did not answer an SSLRequest within ${timeoutMs} ms`)
+          : {
+              ok: false,
+              down: true,
+              reason: `connecting to ${where} timed out after ${timeoutMs} ms`,
+            }
+      )
+    }, timeoutMs)
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      done({
+        ok: false,
+        down: true,
+        reason: `cannot connect to ${where}: ${error.code ?? error.message}`,
+      })
+    })
+    socket.once('connect', () => {
+      // A server that speaks first is not PostgreSQL: give it a moment before asking.
+      setTimeout(() => {
+        if (settled) return
+        asked = true
+        socket.write(SSL_REQUEST)
+      }, 100)
+    })
+    socket.once('data', (chunk: Buffer) => {
+      if (!asked) return done(notPg(describe(chunk)))
+      const first = chunk[0]
+      if (chunk.length === 1 && (first === 0x53 || first === 0x4e)) return done({ ok: true })
+      if (first === 0x45 && chunk.length >= 5) return done({ ok: true })
+      done(notPg(describe(chunk)))
+    })
+    socket.once('end', () =>
+      done(notPg('it closed the connection without answering an SSLRequest'))
+    )
+  })
+}

@@ -1,0 +1,291 @@
+/**
+ * The runtime process's sandbox: what the Worker's process may touch besides the network (which
+ * isolation.ts cuts). Two layers:
+ *
+ * 1. The operating system, through bubblewrap (`bwrap`, Debian's `bubblewrap`, the sandbox
+ *    Flatpak uses): new user, mount, PID, IPC, UTS and cgroup namespaces (and the network one
+ *    when isolation is `netns`), an empty root holding only read-only binds of the Node binary,
+ *    its shared libraries, the host's runtime code and the Worker's project, plus a private
+ *    tmpfs `/tmp`, a minimal `/dev` and a `/proc` of its own PID namespace. It runs as uid/gid
+ *    65534 with every capability dropped, in a new session, and dies with the supervisor. This
+ *    is the boundary: Node's docs say its permission model is not one against malicious code.
+ * 2. Node's permission model inside it: reads only from those same paths, no writes, no child
+ *    processes, no addons, no WASI, and no worker threads except on Node without
+ *    `module.registerHooks()` (20), whose `module.register()` loader hooks run in one.
+ *
+ * The host's own needs pass through: the IPC channel and the descriptors passed over it (accepted
+ * connections, the broker's dialed sockets) are inherited fds, which neither layer closes.
+ */
+import { spawnSync } from 'node:child_process'
+import { accessSync, constants, existsSync, readlinkSync, realpathSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { delimiter, dirname, isAbsolute, join, sep } from 'node:path'
+import { WharfError } from './errors.js'
+
+export type SandboxMode = 'auto' | 'strict' | 'off'
+
+export interface Sandbox {
+  readonly kind: 'bwrap' | 'off'
+  /** Absolute path of `bwrap` (kind `bwrap`). */
+  readonly bwrap?: string
+  /** One line for the start-up log. */
+  readonly description: string
+}
+
+/** The uid and gid the runtime runs as inside its user namespace ("nobody"). */
+export const SANDBOX_UID = 65534
+
+const LAYERS =
+  'bubblewrap (own mount, PID, user and IPC namespaces; read-only bundle and modules, private /tmp; uid 65534, no capabilities) + Node permission model (no child processes, addons, WASI or file writes)'
+
+/** Finds `name` on the PATH the supervisor was started with (the runtime gets no PATH). */
+export function which(name: string): string | undefined {
+  if (isAbsolute(name)) return existsSync(name) ? name : undefined
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(delimiter)) {
+    if (dir === '') continue
+    const path = join(dir, name)
+    try {
+      accessSync(path, constants.X_OK)
+      return path
+    } catch {
+      // not here
+    }
+  }
+  return undefined
+}
+
+/** The shared libraries `node` loads (their paths as the loader asks for them), via `ldd`. */
+function sharedLibraries(node: string): string[] {
+  const ldd = which('ldd')
+  if (ldd === undefined) return []
+  const result = spawnSync(ldd, [node], { encoding: 'utf8', timeout: 5000, env: {} })
+  if (result.status !== 0) return []
+  const libs = new Set<string>()
+  for (const line of result.stdout.split('\n')) {
+    const m = /(?:=>\s*)?(\/\S+)\s+\(0x/.exec(line)
+    if (m?.[1] !== undefined) libs.add(m[1])
+  }
+  return [...libs]
+}
+
+const libraryCache = new Map<string, string[]>()
+
+/** `--ro-bind` pairs for the Node binary and its libraries, each at the path it is looked up by. */
+function nodeBinds(node: string): string[] {
+  let libs = libraryCache.get(node)
+  if (libs === undefined) {
+    libs = sharedLibraries(node)
+    libraryCache.set(node, libs)
+  }
+  const args: string[] = []
+  for (const path of [node, ...libs]) args.push('--ro-bind', realpathSync(path), path)
+  return args
+}
+
+/** The namespaces and identity every sandboxed runtime gets (network added by the caller). */
+function baseArgs(): string[] {
+  return [
+    '--unshare-user',
+    '--unshare-pid',
+    '--unshare-ipc',
+    '--unshare-uts',
+    '--unshare-cgroup-try',
+    '--uid',
+    String(SANDBOX_UID),
+    '--gid',
+    String(SANDBOX_UID),
+    '--cap-drop',
+    'ALL',
+    '--die-with-parent',
+    '--new-session',
+    // Node is PID 1 of its namespace: the supervisor can signal it directly (graceful SIGTERM).
+    '--as-pid-1',
+    '--hostname',
+    'wharf',
+    '--tmpfs',
+    '/',
+    '--proc',
+    '/proc',
+    '--dev',
+    '/dev',
+    '--tmpfs',
+    '/tmp',
+  ]
+}
+
+let probed: { ok: true } | { ok: false; why: string } | undefined
+
+/** Runs a real sandboxed `node -e 0` once: the only reliable test of this kernel and config. */
+function probe(bwrap: string): { ok: true } | { ok: false; why: string } {
+  const node = process.execPath
+  const result = spawnSync(
+    bwrap,
+    [...baseArgs(), '--unshare-net', ...nodeBinds(node), '--remount-ro', '/', node, '-e', '0'],
+    { encoding: 'utf8', timeout: 10_000, env: {}, stdio: ['ignore', 'ignore', 'pipe'] }
+  )
+  if (result.status === 0) return { ok: true }
+  const why =
+    result.error?.message ??
+    (result.stderr.trim().split('\n')[0] || `exit ${result.status ?? result.signal}`)
+  return { ok: false, why: `bwrap cannot start a sandbox here (${why})` }
+}
+
+/** Resolves the configured mode: `strict` throws if this machine cannot sandbox. */
+export function resolveSandbox(mode: SandboxMode): Sandbox {
+  if (mode === 'off') {
+    return {
+      kind: 'off',
+      description:
+        'off: the Worker runs with the host user\u2019s files, processes and privileges (trusted code only)',
+    }
+  }
+  const bwrap = which('bwrap')
+  let outcome: { ok: true } | { ok: false; why: string }
+  if (bwrap === undefined) {
+    outcome = {
+      ok: false,
+      why: 'bwrap (Debian package bubblewrap) is not installed',
+    }
+  } else {
+    probed ??= probe(bwrap)
+    outcome = probed
+  }
+  if (outcome.ok && bwrap !== undefined) return { kind: 'bwrap', bwrap, description: LAYERS }
+  const why = outcome.ok ? 'bwrap not found' : outcome.why
+  if (mode === 'strict') {
+    throw new WharfError(
+      'ERR_WHARF_SANDBOX',
+      `wharf.sandbox is "strict" but ${why}; install bubblewrap, enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces > 0), or set "sandbox": "auto"`
+    )
+  }
+  return {
+    kind: 'off',
+    description: `unavailable (${why}): the Worker runs unsandboxed with the host user\u2019s files and privileges`,
+  }
+}
+
+/** Where a runtime package is looked up from `from` (Node's node_modules walk), and its realpath. */
+function packageDirs(from: string, name: string): { lookup: string; real: string } | undefined {
+  for (let dir = from, depth = 0; depth < 64; dir = dirname(dir), depth++) {
+    const lookup = join(dir, 'node_modules', name)
+    if (existsSync(join(lookup, 'package.json'))) return { lookup, real: realpathSync(lookup) }
+    if (dirname(dir) === dir) break
+  }
+  return undefined
+}
+
+export interface RuntimeLayout {
+  /** The host package's root (holding package.json and dist/). */
+  readonly hostRoot: string
+  /** Files and directories the Worker itself needs (its project, its main's directory). */
+  readonly worker: readonly string[]
+}
+
+/** Everything the runtime reads, as `[source, destination]`: the same path inside and out. */
+export function readablePaths(layout: RuntimeLayout): {
+  binds: [string, string][]
+  links: [string, string][]
+} {
+  const binds = new Map<string, string>()
+  const links: [string, string][] = []
+  const host = realpathSync(layout.hostRoot)
+  binds.set(join(host, 'package.json'), join(host, 'package.json'))
+  binds.set(join(host, 'dist'), join(host, 'dist'))
+  const seen = new Set<string>()
+  const addPackage = (from: string, name: string): void => {
+    const dirs = packageDirs(from, name)
+    if (dirs === undefined || seen.has(dirs.real)) return
+    seen.add(dirs.real)
+    if (dirs.real === dirs.lookup) {
+      binds.set(dirs.real, dirs.real)
+      return
+    }
+    // A workspace link (node_modules/@wharf/sockets -> packages/sockets): the link itself, then
+    // only what the package publishes.
+    links.push([readlinkSync(dirs.lookup), dirs.lookup])
+    binds.set(join(dirs.real, 'package.json'), join(dirs.real, 'package.json'))
+    binds.set(join(dirs.real, 'dist'), join(dirs.real, 'dist'))
+  }
+  addPackage(host, '@wharf/sockets')
+  addPackage(host, 'undici')
+  for (const path of layout.worker) {
+    if (existsSync(path)) binds.set(realpathSync(path), path)
+  }
+  // A link inside a directory bound whole (the Worker's hoisted node_modules) is there already.
+  const inside = (path: string): boolean =>
+    [...binds.values()].some((dest) => path.startsWith(dest + sep))
+  return { binds: [...binds], links: links.filter(([, path]) => !inside(path)) }
+}
+
+/** Node's permission-model flags for this Node: reads from `paths` only, nothing else. */
+export function permissionFlags(paths: readonly string[]): string[] {
+  const flags = process.allowedNodeEnvironmentFlags
+  const flag = flags.has('--permission') ? '--permission' : '--experimental-permission'
+  const out = [flag, ...paths.map((p) => `--allow-fs-read=${p}`)]
+  // module.register() (Node 20's only loader hooks) runs its hooks in a worker thread.
+  const registerHooks = (createRequire(import.meta.url)('node:module') as Record<string, unknown>)
+    .registerHooks
+  if (typeof registerHooks !== 'function') out.push('--allow-worker')
+  out.push('--disable-warning=ExperimentalWarning', '--disable-warning=SecurityWarning')
+  return out
+}
+
+export interface RuntimeCommand {
+  readonly file: string
+  readonly args: string[]
+  /** The runtime's whole environment: never the host's. */
+  readonly env: Record<string, string>
+}
+
+/**
+ * The command that starts one runtime. `wrapper` is the isolation's (`unshare --net …`) when not
+ * sandboxed; sandboxed, bubblewrap makes the network namespace itself when `isolated`.
+ */
+export function runtimeCommand(
+  sandbox: Sandbox,
+  options: {
+    readonly node: string
+    readonly nodeArgs: readonly string[]
+    readonly entry: string
+    readonly layout: RuntimeLayout
+    readonly isolated: boolean
+    readonly wrapper: readonly string[]
+  }
+): RuntimeCommand {
+  const env: Record<string, string> = {}
+  if (sandbox.kind === 'off' || sandbox.bwrap === undefined) {
+    const [wrapper, ...rest] = options.wrapper
+    const node = [...options.nodeArgs, options.entry]
+    if (wrapper === undefined) return { file: options.node, args: node, env }
+    return { file: which(wrapper) ?? wrapper, args: [...rest, options.node, ...node], env }
+  }
+  const { binds, links } = readablePaths(options.layout)
+  const args = [...baseArgs()]
+  if (options.isolated) args.push('--unshare-net')
+  args.push(...nodeBinds(options.node))
+  for (const [src, dest] of binds) args.push('--ro-bind', src, dest)
+  for (const [target, path] of links) args.push('--symlink', target, path)
+  args.push('--remount-ro', '/', '--chdir', '/')
+  // The links too: resolving through one lstat()s it, and the permission model checks that.
+  const readable = [...binds.map(([, dest]) => dest), ...links.map(([, path]) => path)]
+  args.push(options.node, ...permissionFlags(readable), ...options.nodeArgs, options.entry)
+  return { file: sandbox.bwrap, args, env }
+}
+
+/**
+ * What of the Worker the runtime reads: the bundle's version directory; with `no_bundle`, the
+ * project directory, the main module's directory, and every `node_modules` and `package.json`
+ * above the project (hoisted packages, and the `"type"` that decides how a `.js` file loads).
+ */
+export function workerPaths(data: {
+  readonly main: string
+  readonly projectDir?: string
+}): string[] {
+  const project = data.projectDir ?? dirname(data.main)
+  const paths = [project, dirname(data.main)]
+  for (let dir = dirname(project), depth = 0; depth < 64; dir = dirname(dir), depth++) {
+    paths.push(join(dir, 'node_modules'), join(dir, 'package.json'))
+    if (dirname(dir) === dir) break
+  }
+  return paths
+}

@@ -1,0 +1,422 @@
+/**
+ * `startPool()` for a `mysql://` upstream: the listening MySQL pooler. It is a front end over
+ * the pool's protocol-neutral core (core/): the origin pool and its limits, the query cache and
+ * its Redis store, the metrics. This file brings the MySQL `OriginDriver`.
+ */
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import net from 'node:net'
+import tls from 'node:tls'
+import { boundedInt, parseListen } from '../config.js'
+import { DEFAULT_CACHE, QueryCache } from '../core/cache.js'
+import type { PoolMetrics } from '../core/metrics.js'
+import { OriginPool, type OriginDriver } from '../core/origin-pool.js'
+import { RedisStore } from '../core/redis-store.js'
+import { PoolConfigError } from '../errors.js'
+import type { RunningPool, StartPoolOptions } from '../pooler.js'
+import { rsaKeys, type AuthPlugin } from './auth.js'
+import { MysqlOrigin, type MysqlOriginOptions, type SslMode } from './origin.js'
+import { COM, frame } from './packets.js'
+import {
+  MysqlSession,
+  resultFrom,
+  type MysqlCacheRequest,
+  type MysqlClientAuth,
+  type MysqlShared,
+} from './session.js'
+
+export interface MysqlPoolOptions extends StartPoolOptions {
+  /** Auth methods clients may use; the first is offered (default both, caching_sha2 first). */
+  readonly authPlugins?: readonly AuthPlugin[]
+}
+
+const SSL_MODES: Record<string, SslMode> = {
+  disabled: 'disabled',
+  disable: 'disabled',
+  preferred: 'preferred',
+  prefer: 'preferred',
+  required: 'required',
+  require: 'required',
+  verify_ca: 'verify_ca',
+  'verify-ca': 'verify_ca',
+  verify_identity: 'verify_identity',
+  'verify-full': 'verify_identity',
+}
+
+/** `mysql://user:password@host:port/database?ssl-mode=REQUIRED&ssl-ca=FILE`. */
+export function parseMysqlUpstream(
+  upstream: string,
+  defaults: { connectTimeoutMs: number; maxPacketBytes: number }
+): MysqlOriginOptions {
+  let url: URL
+  try {
+    url = new URL(upstream)
+  } catch {
+    throw new PoolConfigError(
+      'the upstream must be a URL like mysql://user:password@host:3306/database'
+    )
+  }
+  if (url.protocol !== 'mysql:') {
+    throw new PoolConfigError(`the upstream must use mysql:// (got ${url.protocol})`)
+  }
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
+  if (host === '') throw new PoolConfigError('the upstream URL has no host')
+  const user = decodeURIComponent(url.username)
+  if (user === '') throw new PoolConfigError('the upstream URL has no user')
+  const mode = (
+    url.searchParams.get('ssl-mode') ??
+    url.searchParams.get('sslmode') ??
+    'preferred'
+  ).toLowerCase()
+  const sslMode = SSL_MODES[mode]
+  if (sslMode === undefined) {
+    throw new PoolConfigError(
+      `unknown ssl-mode "${mode}" (DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY)`
+    )
+  }
+  const caFile = url.searchParams.get('ssl-ca') ?? url.searchParams.get('sslrootcert')
+  let ca: string | undefined
+  if (caFile) {
+    try {
+      ca = readFileSync(caFile, 'utf8')
+    } catch (error) {
+      throw new PoolConfigError(`ssl-ca ${caFile}: ${(error as Error).message}`)
+    }
+  }
+  return {
+    host,
+    port: url.port === '' ? 3306 : Number(url.port),
+    user,
+    password: decodeURIComponent(url.password),
+    database: decodeURIComponent(url.pathname.replace(/^\//, '')),
+    sslMode,
+    ...(ca === undefined ? {} : { ca }),
+    connectTimeoutMs: defaults.connectTimeoutMs,
+    maxPacketBytes: defaults.maxPacketBytes,
+  }
+}
+
+export async function startMysqlPool(options: MysqlPoolOptions): Promise<RunningPool> {
+  const maxPacketBytes = boundedInt(
+    options.maxMessageBytes ?? 64 * 1024 * 1024,
+    'maxMessageBytes',
+    1024,
+    1024 * 1024 * 1024
+  )
+  const origin = parseMysqlUpstream(options.upstream, {
+    connectTimeoutMs: boundedInt(
+      options.connectTimeoutMs ?? 15_000,
+      'connectTimeoutMs',
+      100,
+      600_000
+    ),
+    maxPacketBytes,
+  })
+  const listen = parseListen(options.listen ?? '127.0.0.1:3306')
+  const name = options.name ?? 'pool'
+  const log = options.log ?? (() => undefined)
+  const pool = new OriginPool<MysqlOrigin>(mysqlDriver(origin), {
+    maxConnections: boundedInt(options.maxConnections ?? 10, 'maxConnections', 1, 10_000),
+    maxWaiting: boundedInt(options.maxWaiting ?? 1000, 'maxWaiting', 0, 1_000_000),
+    acquireTimeoutMs: boundedInt(
+      options.acquireTimeoutMs ?? 15_000,
+      'acquireTimeoutMs',
+      1,
+      3_600_000
+    ),
+    idleTimeoutMs: boundedInt(options.idleTimeoutMs ?? 600_000, 'idleTimeoutMs', 1000, 86_400_000),
+  })
+  const c = options.cache
+  const cacheOptions =
+    c === false
+      ? undefined
+      : {
+          maxAgeMs: boundedInt(
+            c?.maxAgeMs ?? DEFAULT_CACHE.maxAgeMs,
+            'cache.maxAgeMs',
+            0,
+            3_600_000
+          ),
+          staleWhileRevalidateMs: boundedInt(
+            c?.staleWhileRevalidateMs ?? DEFAULT_CACHE.staleWhileRevalidateMs,
+            'cache.staleWhileRevalidateMs',
+            0,
+            3_600_000
+          ),
+          maxBytes: boundedInt(
+            c?.maxBytes ?? DEFAULT_CACHE.maxBytes,
+            'cache.maxBytes',
+            0,
+            64 * 1024 ** 3
+          ),
+          maxEntryBytes: boundedInt(
+            c?.maxEntryBytes ?? DEFAULT_CACHE.maxEntryBytes,
+            'cache.maxEntryBytes',
+            0,
+            1024 ** 3
+          ),
+        }
+
+  const plugins: readonly AuthPlugin[] = options.authPlugins ?? [
+    'caching_sha2_password',
+    'mysql_native_password',
+  ]
+  for (const p of plugins) {
+    if (p !== 'caching_sha2_password' && p !== 'mysql_native_password') {
+      throw new PoolConfigError(`authPlugins: unknown plugin ${String(p)}`)
+    }
+  }
+  if (plugins.length === 0) throw new PoolConfigError('authPlugins must name at least one plugin')
+  let auth: MysqlClientAuth
+  let user: string
+  let password: string
+  if (options.auth === 'trust') {
+    if (!(listen.host === 'localhost' || listen.host === '::1' || /^127\./.test(listen.host))) {
+      throw new PoolConfigError(
+        `trust authentication only on a loopback address (listen is ${listen.host})`
+      )
+    }
+    auth = { method: 'trust' }
+    user = origin.user
+    password = ''
+  } else {
+    user = options.auth?.user ?? origin.user
+    password = options.auth?.password ?? randomBytes(16).toString('hex')
+    auth = { method: 'password', user, password, plugins }
+  }
+
+  // The listener is bound first (as the Postgres side does): a busy address fails at once, and
+  // clients that connect before start-up finished wait, paused, until it has.
+  const started: { shared?: MysqlShared } = {}
+  const early = new Set<net.Socket>()
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    socket.setNoDelay(true)
+    socket.on('error', () => undefined)
+    if (started.shared) {
+      new MysqlSession(socket, started.shared)
+      return
+    }
+    if (early.size >= 1000) {
+      socket.destroy()
+      return
+    }
+    socket.pause()
+    early.add(socket)
+    socket.once('close', () => early.delete(socket))
+  })
+  server.maxConnections = 10_000
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error) =>
+      reject(
+        new PoolConfigError(
+          `cannot listen on ${options.listen ?? '127.0.0.1:3306'}: ${error.message}`,
+          {
+            cause: error,
+          }
+        )
+      )
+    )
+    server.listen(listen.port, listen.host, () => resolve())
+  })
+  let store: RedisStore | undefined
+  const abandon = async (): Promise<void> => {
+    for (const socket of early) socket.destroy()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+    await pool.close()
+    await store?.close()
+  }
+
+  if (cacheOptions && options.cacheStore) {
+    store = new RedisStore({
+      url: options.cacheStore.redis,
+      prefix: options.cacheStore.prefix ?? 'wharf:pool:mysql:',
+      ...(options.cacheStore.timeoutMs === undefined
+        ? {}
+        : {
+            timeoutMs: boundedInt(options.cacheStore.timeoutMs, 'cacheStore.timeoutMs', 1, 60_000),
+          }),
+      maxReplyBytes: cacheOptions.maxEntryBytes + 64 * 1024,
+    })
+    try {
+      await store.start()
+    } catch (error) {
+      await abandon()
+      throw error instanceof PoolConfigError
+        ? error
+        : new PoolConfigError(
+            `cache store ${options.cacheStore.redis}: ${(error as Error).message}`
+          )
+    }
+  }
+  const cache = cacheOptions && new QueryCache(cacheOptions, store)
+
+  // One connection now: bad settings fail here, and clients are told the origin's version.
+  let first: MysqlOrigin
+  try {
+    await pool.warm()
+    if (!pool.first) throw new PoolConfigError('the origin pool opened no connection')
+    first = pool.first
+  } catch (error) {
+    await abandon()
+    throw error
+  }
+
+  const shared: MysqlShared = {
+    pool,
+    cache,
+    auth,
+    rsa: rsaKeys(),
+    database: origin.database,
+    serverVersion: first.serverVersion,
+    tls: options.tls
+      ? tls.createSecureContext({ key: options.tls.key, cert: options.tls.cert })
+      : undefined,
+    maxPacketBytes,
+    startupTimeoutMs: 10_000,
+    sha2Cache: new Set(),
+    sessions: new Set(),
+    stats: { clients: 0, clientsTotal: 0, refused: 0 },
+    refresh: (key, request) => void refresh(key, request),
+    log,
+  }
+
+  /** Stale-while-revalidate: re-runs a cached request on a pooled connection. */
+  async function refresh(key: string, request: MysqlCacheRequest): Promise<void> {
+    if (!cache) return
+    let conn: MysqlOrigin | undefined
+    try {
+      conn = await pool.acquire()
+      if (conn.database !== request.database && !(await conn.useDatabase(request.database))) {
+        throw new Error('cannot select the database')
+      }
+      let payload: Buffer
+      const preparedKey = `${request.database}\0${request.text}`
+      const have = conn.prepared.get(preparedKey)
+      if (request.execute && have) {
+        const head = Buffer.alloc(5)
+        head[0] = COM.STMT_EXECUTE
+        head.writeUInt32LE(have.id, 1)
+        payload = Buffer.concat([head, request.execute])
+      } else if (request.execute) {
+        const prepare = await conn.command(
+          Buffer.concat([Buffer.from([COM.STMT_PREPARE]), Buffer.from(request.text)]),
+          'prepare',
+          undefined,
+          30_000
+        )
+        if (!prepare.prepared) throw new Error('prepare failed')
+        const head = Buffer.alloc(5)
+        head[0] = COM.STMT_EXECUTE
+        head.writeUInt32LE(prepare.prepared.id, 1)
+        payload = Buffer.concat([head, request.execute])
+        conn.prepared.set(preparedKey, prepare.prepared)
+      } else payload = Buffer.concat([Buffer.from([COM.QUERY]), Buffer.from(request.text)])
+      const bytes: Buffer[] = []
+      let seq = 1
+      let size = 0
+      const result = await conn.command(
+        payload,
+        request.execute ? 'execute' : 'query',
+        (packet) => {
+          const f = frame(packet, seq)
+          seq = f.next
+          for (const b of f.bytes) {
+            size += b.length
+            if (size <= cache.options.maxEntryBytes) bytes.push(Buffer.from(b))
+          }
+        },
+        30_000
+      )
+      if (result.error || size > cache.options.maxEntryBytes) throw new Error('not stored')
+      cache.set(key, resultFrom(bytes, request.tables))
+    } catch {
+      cache.refreshFailed(key)
+    } finally {
+      if (conn) pool.release(conn)
+    }
+  }
+
+  started.shared = shared
+  for (const socket of early) {
+    early.delete(socket)
+    if (socket.destroyed) continue
+    new MysqlSession(socket, shared)
+    socket.resume()
+  }
+  const address = server.address() as net.AddressInfo
+  const host = address.address
+  const port = address.port
+  const hostForUrl = host.includes(':') ? `[${host}]` : host
+  const userInfo =
+    auth.method === 'trust'
+      ? encodeURIComponent(user)
+      : `${encodeURIComponent(user)}:${encodeURIComponent(password)}`
+  const connectionString = `mysql://${userInfo}@${hostForUrl}:${port}/${encodeURIComponent(origin.database)}`
+  log(
+    `[wharf:pool] ${name}: MySQL, listening on ${hostForUrl}:${port}, origin ${origin.host}:${origin.port}/${origin.database} (${first.serverVersion}), cache ${cache ? 'on' : 'off'}`
+  )
+
+  const metrics = (): PoolMetrics => ({
+    name,
+    clients: shared.stats.clients,
+    clientsTotal: shared.stats.clientsTotal,
+    originConnections: pool.size,
+    originIdle: pool.idleCount,
+    waitingClients: pool.waiting,
+    leases: pool.stats.leases,
+    originCreated: pool.stats.created,
+    originFailed: pool.stats.failed,
+    resets: pool.stats.resets,
+    acquireTimeouts: pool.stats.waitedTooLong,
+    refused: shared.stats.refused,
+    cache: {
+      enabled: cache !== undefined,
+      entries: cache?.size ?? 0,
+      bytes: cache?.storedBytes ?? 0,
+      hits: cache?.stats.hits ?? 0,
+      staleHits: cache?.stats.staleHits ?? 0,
+      misses: cache?.stats.misses ?? 0,
+      stores: cache?.stats.stores ?? 0,
+      evictions: cache?.stats.evictions ?? 0,
+      invalidations: cache?.stats.invalidations ?? 0,
+      // No WAL on this side: the cache vouches unless it is suspended.
+      vouching: cache ? !cache.suspended : true,
+    },
+    // The origin change stream (WAL) exists on the Postgres side only.
+    changeStream: { enabled: false, connected: false, commits: 0, reconnects: 0 },
+  })
+
+  return {
+    connectionString,
+    host,
+    port,
+    user,
+    password,
+    database: origin.database,
+    metrics,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        for (const session of [...shared.sessions]) session.close()
+      })
+      await pool.close()
+      await store?.close()
+    },
+  }
+}
+
+/** The MySQL half of the origin pool: open, COM_RESET_CONNECTION, ROLLBACK (no out-of-band cancel). */
+function mysqlDriver(origin: MysqlOriginOptions): OriginDriver<MysqlOrigin> {
+  const settle = (p: Promise<boolean>, done: (ok: boolean) => void): void => {
+    p.then(done, () => done(false))
+  }
+  return {
+    open: () => MysqlOrigin.open(origin),
+    detach: () => undefined,
+    reset: (conn, done) => settle(conn.reset(), done),
+    // COM_RESET_CONNECTION rolls back too, and leaves no session state behind.
+    rollback: (conn, done) => settle(conn.reset(), done),
+    // MySQL cancels with KILL QUERY on another connection; clients do that themselves.
+    cancel: () => undefined,
+  }
+}

@@ -1,0 +1,157 @@
+// More of the MySQL front end against a real MariaDB: COM_RESET_CONNECTION from a client, pool
+// exhaustion, the pooler as an origin for another pooler (so the origin side's
+// caching_sha2_password runs against a server that has it), and the Redis-shared cache.
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { startRedis, type RedisServer } from '../../../../test-support/redis.js'
+import { startPool, type RunningPool } from '../../src/index.js'
+import { client, mysqlPooler, startMariaDb, type MariaDbServer } from './helpers.js'
+
+describe('MySQL pooler (more)', () => {
+  let server: MariaDbServer
+  before(async () => {
+    server = await startMariaDb()
+    server.sql(
+      'CREATE TABLE app.kv (k VARCHAR(10) PRIMARY KEY, v INT); INSERT INTO app.kv VALUES ("a", 1)'
+    )
+  })
+  after(async () => {
+    await server.stop()
+  })
+
+  it('COM_RESET_CONNECTION from the client drops its session state and releases the connection', async () => {
+    const p = await mysqlPooler(server, { cache: false, maxConnections: 1, acquireTimeoutMs: 5000 })
+    try {
+      const a = await client(p)
+      await a.query('SET @mine = 42')
+      const [before] = await a.query('SELECT @mine AS v')
+      assert.deepEqual(before, [{ v: 42 }])
+      await a.reset()
+      // Another client can now get the only connection (a no longer holds it).
+      const b = await client(p)
+      const [other] = await b.query('SELECT @mine AS v')
+      assert.deepEqual(other, [{ v: null }])
+      await b.end()
+      const [after] = await a.query('SELECT @mine AS v')
+      assert.deepEqual(after, [{ v: null }])
+      await a.end()
+    } finally {
+      await p.close()
+    }
+  })
+
+  it('a client waiting too long for a connection gets 1040 with Hyperdrive wording', async () => {
+    const p = await mysqlPooler(server, { cache: false, maxConnections: 1, acquireTimeoutMs: 300 })
+    try {
+      const a = await client(p)
+      await a.query('BEGIN')
+      const b = await client(p)
+      const e = await b.query('SELECT 1').catch((error: Error & { errno?: number }) => error)
+      assert.ok(e instanceof Error)
+      assert.equal((e as { errno?: number }).errno, 1040)
+      assert.match(e.message, /Failed to acquire a connection from the pool/)
+      assert.equal(p.metrics().acquireTimeouts, 1)
+      await a.query('COMMIT')
+      const [rows] = await b.query('SELECT 2 AS two')
+      assert.deepEqual(rows, [{ two: 2 }])
+      await a.end()
+      await b.end()
+    } finally {
+      await p.close()
+    }
+  })
+
+  for (const plugin of ['caching_sha2_password', 'mysql_native_password'] as const) {
+    it(`origin side: logs in to an origin that speaks ${plugin} (a pooler in front of a pooler)`, async () => {
+      const inner = await mysqlPooler(server, {
+        cache: false,
+        authPlugins: [plugin],
+        auth: { user: 'inner', password: 'inner-pw' },
+      })
+      try {
+        const outer = await startPool({
+          upstream: `mysql://inner:inner-pw@127.0.0.1:${inner.port}/app?ssl-mode=DISABLED`,
+          listen: '127.0.0.1:0',
+          cache: false,
+          maxConnections: 2,
+        })
+        try {
+          const a = await client(outer)
+          const b = await client(outer)
+          // Two origin connections: with caching_sha2_password the first login takes the
+          // full path (RSA), the second the fast path.
+          await a.query('BEGIN')
+          await b.query('BEGIN')
+          const [rows] = await b.query('SELECT v FROM kv WHERE k = "a"')
+          assert.deepEqual(rows, [{ v: 1 }])
+          await a.query('COMMIT')
+          await b.query('COMMIT')
+          assert.equal(outer.metrics().originCreated, 2)
+          assert.equal(inner.metrics().clientsTotal, 2)
+          await a.end()
+          await b.end()
+        } finally {
+          await outer.close()
+        }
+        await assert.rejects(
+          startPool({
+            upstream: `mysql://inner:wrong@127.0.0.1:${inner.port}/app?ssl-mode=DISABLED`,
+            listen: '127.0.0.1:0',
+          }),
+          (e: Error & { code?: string }) => e.code === 'ERR_POOL_ORIGIN_AUTH'
+        )
+      } finally {
+        await inner.close()
+      }
+    })
+  }
+})
+
+describe('MySQL pooler cache shared through Redis', () => {
+  let server: MariaDbServer
+  let redis: RedisServer
+  let a: RunningPool
+  let b: RunningPool
+  before(async () => {
+    server = await startMariaDb()
+    server.sql(
+      'CREATE TABLE app.shared (id INT PRIMARY KEY, v INT); INSERT INTO app.shared VALUES (1, 10)'
+    )
+    redis = await startRedis()
+    const url = `redis://:${encodeURIComponent(redis.password)}@127.0.0.1:${redis.port}`
+    a = await mysqlPooler(server, { cacheStore: { redis: url } })
+    b = await mysqlPooler(server, { cacheStore: { redis: url } })
+  })
+  after(async () => {
+    await a.close()
+    await b.close()
+    await redis.stop()
+    await server.stop()
+  })
+
+  it('a result cached by one pooler is served by another; a write through either drops it', async () => {
+    const ca = await client(a)
+    const cb = await client(b)
+    const before = server.status('Com_select')
+    const [r1] = await ca.query('SELECT v FROM shared WHERE id = 1')
+    assert.deepEqual(r1, [{ v: 10 }])
+    // The store is written asynchronously: wait until Redis has the entry (and its table set).
+    for (let i = 0; i < 100 && Number(redis.cli('DBSIZE')) < 2; i++) {
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    const [r2] = await cb.query('SELECT v FROM shared WHERE id = 1')
+    assert.deepEqual(r2, [{ v: 10 }])
+    assert.equal(server.status('Com_select') - before, 1, 'the other pooler answered from Redis')
+    assert.equal(b.metrics().cache.misses, 1)
+    await cb.query('UPDATE shared SET v = 11 WHERE id = 1')
+    let r4: unknown
+    for (let i = 0; i < 100; i++) {
+      ;[r4] = await ca.query('SELECT v FROM shared WHERE id = 1')
+      if (JSON.stringify(r4) === JSON.stringify([{ v: 11 }])) break
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    assert.deepEqual(r4, [{ v: 11 }])
+    await ca.end()
+    await cb.end()
+  })
+})
