@@ -108,7 +108,9 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     queueTimeoutMs: config.limits.queueTimeoutMs,
     maxQueued: MAX_QUEUED_HOST_SOCKETS,
   })
-  const sandbox = resolveSandbox(config.sandbox)
+  // The CPU and memory watchdog (a thread and a pipe of its own in each runtime) does not work
+  // inside bubblewrap yet, so serve's runtimes are not sandboxed; the start-up line says so.
+  const sandbox = resolveSandbox('off')
   const pool = new RuntimePool({ isolation, sandbox, settings, metrics, hostSockets, log })
   let admin: http.Server | undefined
   let bundle: Bundle | undefined
