@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the integration tests talk to (real servers, never mocks):
 # PostgreSQL (server, pgbench), PgBouncer (benchmark peer), Redis, openssl (test PKI),
-# MariaDB (server and client, for the MySQL pooler), sysbench (its benchmark) and bubblewrap
-# (the Worker runtime's sandbox, `wharf dev --sandbox`).
+# MariaDB (server and client, for the MySQL pooler), sysbench (its benchmark), bubblewrap
+# (the Worker runtime's sandbox) and Chromium (headless, for wharf serve's operator page).
 # Safe to run again: it installs only what is missing. Needs root for apt-get.
 set -euo pipefail
 
@@ -17,6 +17,8 @@ command -v runuser >/dev/null || missing+=(util-linux)
 command -v mariadb >/dev/null || missing+=(mariadb-client)
 command -v sysbench >/dev/null || missing+=(sysbench)
 command -v bwrap >/dev/null || missing+=(bubblewrap)
+# Headless browser for the wharf serve operator page test.
+command -v chromium >/dev/null || missing+=(chromium)
 # The tunnel's private-network test makes its own network namespace and veth pair.
 command -v ip >/dev/null || missing+=(iproute2)
 

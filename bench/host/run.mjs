@@ -133,6 +133,25 @@ try {
       ],
       /Ready on (http:\/\/\S+)/
     )
+  const startServe = (processes) =>
+    start(
+      [
+        here('../../packages/host/bin/wharf.js'),
+        'serve',
+        here('./worker'),
+        '--port',
+        '0',
+        '--processes',
+        String(processes),
+        '--isolation',
+        'auto',
+        '--var',
+        `ECHO:127.0.0.1:${echoPort}`,
+        '--allow',
+        '127.0.0.1/32',
+      ],
+      /serving .* on (http:\/\/\S+)/
+    )
   const results = {}
   // One server at a time: each is started, loaded and stopped before the next, so an idle host
   // (or one still draining its backlog) never competes with the one being measured.
@@ -149,6 +168,13 @@ try {
     ],
     ['wharf dev Worker', () => startWharf('auto'), 'url'],
     ['wharf dev, isolation none', () => startWharf('none'), 'url'],
+    [
+      'plain, 2 processes',
+      () => start([here('./servers.mjs'), 'plain-cluster', echoPort, '2'], /^(\d+)$/m),
+      '',
+    ],
+    ['wharf serve, 1 process', () => startServe(1), 'url'],
+    ['wharf serve, 2 processes', () => startServe(2), 'url'],
   ]) {
     const server = await launch()
     const url = path === 'url' ? `${server.value}/` : `http://127.0.0.1:${server.value}/`
@@ -159,7 +185,8 @@ try {
       await server.stop()
     }
   }
-  const [plainR, socketsR, wharf, open] = Object.values(results)
+  const [plain, socketsR, wharf, open, plain2, serve1, serve2] = Object.values(results)
+  const plainR = plain
   console.log(`connections ${connections}, ${duration} s each, after a ${warmup} s warm-up`)
   for (const [name, r] of Object.entries(results)) {
     console.log(
@@ -171,6 +198,13 @@ try {
   console.log(`  and the host over @wharf/sockets alone: ${(wharf.rps / socketsR.rps).toFixed(2)}x`)
   console.log(
     `  isolation (network namespace + dial broker) costs: ${(wharf.rps / open.rps).toFixed(2)}x of the unisolated host`
+  )
+  console.log(
+    `wharf serve (isolated)/plain: ${(serve1.rps / plain.rps).toFixed(2)}x at 1 process, ${(serve2.rps / plain2.rps).toFixed(2)}x at 2 (goal >= 0.6x)`
+  )
+  console.log(`wharf serve --processes 2 / 1: ${(serve2.rps / serve1.rps).toFixed(2)}x`)
+  console.log(
+    `p99: serve ${serve1.p99} ms vs plain ${plain.p99} ms (1 process), ${serve2.p99} ms vs ${plain2.p99} ms (2)`
   )
 } finally {
   // Servers first, the echo service they talk to last: no request sees its upstream vanish.

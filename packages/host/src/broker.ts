@@ -6,7 +6,7 @@
  * socket is passed back to the runtime as a file descriptor.
  */
 import net from 'node:net'
-import { createHostPolicy } from './egress.js'
+import { createHostPolicy, type HostPolicyOptions } from './egress.js'
 import type { DialReply, DialRequest, EgressPolicy, RuntimeData } from './protocol.js'
 import type { Route } from './tunnels.js'
 
@@ -49,12 +49,17 @@ export class DialBroker {
   ) {}
 
   /** The broker for one Worker version: its egress policy, limits and tunnel routes. */
-  static forRuntime(data: RuntimeData, routes?: ReadonlyMap<string, Route>): DialBroker {
+  static forRuntime(
+    data: RuntimeData,
+    routes?: ReadonlyMap<string, Route>,
+    onDenied?: HostPolicyOptions['onDenied']
+  ): DialBroker {
     return new DialBroker(
       createHostPolicy({
         egress: data.egress,
         exceptions: data.exceptions,
         hostAddresses: data.hostAddresses,
+        ...(onDenied === undefined ? {} : { onDenied }),
       }),
       {
         connectTimeoutMs: data.limits.connectTimeoutMs,

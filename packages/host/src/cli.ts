@@ -10,11 +10,13 @@ import { parseRule } from '@wharf/sockets/egress'
 import { egressCheck } from './egress-check.js'
 import { WharfError, usageError } from './errors.js'
 import { flushLog } from './logger.js'
+import { SERVE_USAGE, serveCommand } from './serve/command.js'
 
 const USAGE = `Usage:
   wharf dev [dir] [--port N] [--ip ADDR] [--var KEY:VALUE]... [--config FILE] [--env NAME]
                   [--allow RULE]... [--deny RULE]... [--no-watch] [--isolation auto|netns|none]
                   [--sandbox auto|strict|off]
+${SERVE_USAGE}
   wharf egress check HOST:PORT [--config FILE] [--allow RULE]... [--deny RULE]...
   wharf pool ...          (see \`wharf pool --help\`)
   wharf tunnel ...        (see \`wharf tunnel --help\`)
@@ -125,6 +127,8 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'dev':
         return await devCommand(rest)
+      case 'serve':
+        return await serveCommand(rest, parseVar)
       case 'egress':
         if (rest[0] !== 'check')
           throw usageError('usage: wharf egress check HOST:PORT [--config FILE]')

@@ -327,6 +327,7 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
       'hyperdrive',
       'sandbox',
       'tunnels',
+      'serve',
     ])
     if (wharf.hyperdrive !== undefined) {
       const section = wharf.hyperdrive

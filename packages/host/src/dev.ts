@@ -13,6 +13,7 @@ import { startHyperdrive, type StartedBinding } from './hyperdrive.js'
 import { startTunnels, type StartedTunnels } from './tunnels.js'
 import type { RuntimeData, ScopedException } from './protocol.js'
 import { resolveIsolation, type IsolationMode } from './isolation.js'
+import { listenError } from './errors.js'
 import { resolveSandbox, type SandboxMode } from './sandbox.js'
 import { logLine } from './logger.js'
 import { WorkerProcess } from './supervisor.js'
@@ -59,7 +60,8 @@ async function listen(server: net.Server, ip: string, port: number, probe: boole
       return
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
-      if (!probe || code !== 'EADDRINUSE' || attempt >= 20) throw error
+      if (!probe || code !== 'EADDRINUSE' || attempt >= 20)
+        throw listenError('wharf dev', ip, port + attempt, error)
     }
   }
 }
@@ -109,7 +111,7 @@ function bindingsTable(
 }
 
 /** The listening address, or every local address when listening on all of them (0.0.0.0, ::). */
-function selfAddresses(address: AddressInfo): { address: string; port: number }[] {
+export function selfAddresses(address: AddressInfo): { address: string; port: number }[] {
   if (address.address !== '0.0.0.0' && address.address !== '::') {
     return [{ address: address.address, port: address.port }]
   }

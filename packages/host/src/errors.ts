@@ -17,3 +17,14 @@ export function configError(file: string, message: string): WharfError {
 export function usageError(message: string): WharfError {
   return new WharfError('ERR_WHARF_USAGE', message)
 }
+
+/** A listener that cannot bind (address in use, not local, invalid): the command fails at once. */
+export function listenError(what: string, ip: string, port: number, error: unknown): WharfError {
+  const code = (error as NodeJS.ErrnoException | null)?.code
+  const hint = code === 'EADDRINUSE' ? ' (the address is in use)' : ''
+  return new WharfError(
+    'ERR_WHARF_LISTEN',
+    `${what}: cannot listen on ${ip}:${port}: ${code ?? (error as Error).message}${hint}`,
+    { cause: error }
+  )
+}

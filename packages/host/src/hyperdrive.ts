@@ -12,6 +12,7 @@
 import { randomBytes } from 'node:crypto'
 import net from 'node:net'
 import type { HyperdriveBinding, HyperdriveCaching } from './config.js'
+import type { PoolMetrics } from '@wharf/pool'
 import { WharfError } from './errors.js'
 import { probeOrigin } from './hyperdrive-probe.js'
 import type { HyperdriveInfo } from './protocol.js'
@@ -20,6 +21,8 @@ export interface StartedBinding {
   readonly binding: string
   readonly info?: HyperdriveInfo
   readonly error?: string
+  /** The in-process pooler's figures (for `wharf serve`'s /metrics), once it runs. */
+  metrics?(): PoolMetrics | undefined
   close(): Promise<void>
 }
 
@@ -91,7 +94,7 @@ function errorResponse(message: string): Buffer {
 
 interface Pool {
   readonly port: number
-  metrics(): { cache: { hits: number; staleHits: number } }
+  metrics(): PoolMetrics
   close(): Promise<void>
 }
 
@@ -119,6 +122,7 @@ async function startMysql(
     return {
       binding: binding.binding,
       info: { connectionString, host, port, user, password, database },
+      metrics: () => pool.metrics(),
       close: () => pool.close(),
     }
   } catch (error) {
@@ -273,6 +277,7 @@ async function startOne(binding: HyperdriveBinding, log: Log): Promise<StartedBi
   return {
     binding: binding.binding,
     info,
+    metrics: () => pool?.metrics(),
     close: async () => {
       clearInterval(watch)
       if (front !== undefined) {

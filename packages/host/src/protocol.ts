@@ -77,6 +77,42 @@ export interface RuntimeData {
    * broker. Otherwise the runtime applies the same policy in-process (faster, not isolated).
    */
   readonly brokered?: boolean
+  /** Set by `wharf serve` only: the production limits and reporting (see runtime/serve-runtime.ts). */
+  readonly serve?: ServeRuntimeOptions
+}
+
+/** What a `wharf serve` runtime enforces and reports, beyond `wharf dev`. */
+export interface ServeRuntimeOptions {
+  /** Longest the Worker may hold the event loop (a request's CPU); Error 1102 past it. */
+  readonly cpuMs: number
+  /** Memory the Worker may add to the runtime's resident set before it is recycled (Error 1102). */
+  readonly memoryMb: number
+  /** CPU the Worker's global scope may take at start-up (Cloudflare: 1 s, error 10021). */
+  readonly startupMs: number
+  /** fetch() + connect() calls per request (Cloudflare's subrequest limit). */
+  readonly subrequests: number
+  readonly logFormat: 'text' | 'json'
+  /** Names this runtime in request ids and logs. */
+  readonly tag: string
+}
+
+/** A `wharf serve` runtime's periodic report (every ~100 ms): liveness, load and request figures. */
+export interface RuntimeTick {
+  readonly t: 'tick'
+  /** HTTP connections open in the runtime. */
+  readonly conns: number
+  /** Connections it has received in all (the supervisor counts the ones still on their way). */
+  readonly accepted: number
+  readonly inflight: number
+  readonly socketsQueued: number
+  readonly socketsOpen: number
+  /** Since the previous tick: responses by status, and the latency histogram's bucket counts. */
+  readonly statuses: Record<string, number>
+  readonly buckets: readonly number[]
+  readonly latencySum: number
+  /** Egress denials since the previous tick (unbrokered runtimes decide in-process). */
+  readonly denials: readonly { rule: string; host: string; port: number }[]
+  readonly subrequestDenials: number
 }
 
 /**
@@ -86,7 +122,13 @@ export interface RuntimeData {
 export type ToRuntime =
   { t: 'init'; data: RuntimeData } | { t: 'conn' } | { t: 'drain' } | DialReply
 
-export type FromRuntime = { t: 'ready' } | { t: 'loadError'; message: string } | DialRequest
+export type FromRuntime =
+  | { t: 'ready'; startupCpuMs?: number }
+  | { t: 'loadError'; message: string; code?: string }
+  | DialRequest
+  | RuntimeTick
+  /** `wharf serve`: this many brokered sockets have closed (the host-wide socket count). */
+  | { t: 'closed'; n: number }
 
 /** What the runtime knows of a `vpc_networks` or `vpc_services` binding. */
 export interface VpcBindingInfo {

@@ -10,13 +10,26 @@ import { fileURLToPath } from 'node:url'
 import { DialBroker } from './broker.js'
 import { WharfError } from './errors.js'
 import type { Isolation } from './isolation.js'
-import type { FromRuntime, RuntimeData, ToRuntime } from './protocol.js'
+import type { DialReply, FromRuntime, RuntimeData, ToRuntime } from './protocol.js'
 import { runtimeCommand, workerPaths, type Sandbox } from './sandbox.js'
 import type { Route } from './tunnels.js'
 
 const ENTRY = fileURLToPath(new URL('./runtime/child.js', import.meta.url))
 const HOST_ROOT = dirname(dirname(dirname(ENTRY)))
 const KILL_GRACE_MS = 2000
+const MAX_REASON_BYTES = 4096
+
+/** What `wharf serve` adds to a runtime process (`wharf dev` passes none). */
+export interface WorkerProcessOptions {
+  /** Extra Node flags, e.g. `--max-old-space-size`. */
+  readonly execArgv?: readonly string[]
+  /** Answers dial requests instead of this process's own broker (host-wide socket limits). */
+  readonly dial?: (message: unknown, reply: (answer: DialReply, socket?: Socket) => void) => void
+  /** Every other message from the runtime (ticks, socket closes). */
+  readonly onMessage?: (message: FromRuntime) => void
+  /** Opens fd 4 in the runtime: its watchdog writes why it stopped the process there. */
+  readonly reasonPipe?: boolean
+}
 
 function closeHandle(handle: unknown): void {
   const h = handle as { destroy?: () => void; close?: () => void } | undefined
@@ -30,6 +43,10 @@ export class WorkerProcess {
   readonly ready: Promise<void>
   readonly exit: Promise<number | null>
   onExit: ((code: number | null) => void) | undefined
+  /** The signal that ended the process, once it exited. */
+  exitSignal: NodeJS.Signals | null = null
+  /** What the runtime's watchdog wrote before it stopped the process (reasonPipe only). */
+  reason = ''
 
   private readonly broker: DialBroker
 
@@ -39,7 +56,8 @@ export class WorkerProcess {
     input: RuntimeData,
     isolation: Isolation,
     sandbox: Sandbox,
-    routes?: ReadonlyMap<string, Route>
+    routes?: ReadonlyMap<string, Route>,
+    options: WorkerProcessOptions = {}
   ) {
     // The policy lives here, outside the runtime process: the runtime can only ask.
     this.broker = DialBroker.forRuntime(input, routes)
@@ -53,6 +71,7 @@ export class WorkerProcess {
       node: process.execPath,
       nodeArgs: [
         ...(sandbox.kind === 'off' ? process.execArgv : []),
+        ...(options.execArgv ?? []),
         '--conditions=workerd',
         '--conditions=worker',
       ],
@@ -63,45 +82,58 @@ export class WorkerProcess {
     })
     // A minimal environment, never the host's: Node adds only its IPC channel's variables.
     this.child = spawn(command.file, command.args, {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      stdio: options.reasonPipe
+        ? ['ignore', 'inherit', 'inherit', 'ipc', 'pipe']
+        : ['ignore', 'inherit', 'inherit', 'ipc'],
       env: command.env,
     })
+    const reasons = this.child.stdio[4]
+    reasons?.on('data', (chunk: Buffer) => {
+      if (this.reason.length < MAX_REASON_BYTES) this.reason += chunk.toString('utf8')
+    })
+    reasons?.on('error', () => undefined)
     this.exit = new Promise((resolve) => {
-      this.child.once('exit', (code) => {
+      this.child.once('exit', (code, signal) => {
         this.exited = true
+        this.exitSignal = signal
         this.cleanup()
         resolve(code)
         this.onExit?.(code)
       })
     })
     this.ready = new Promise<void>((resolve, reject) => {
-      // Everything the runtime sends is hostile (Worker code shares its process): only dial
-      // requests are served; ready/loadError count once, before the Worker is serving; a handle
-      // the runtime passes up is closed, never used.
+      // Everything the runtime sends is hostile (Worker code shares its process): dial requests
+      // are served; ready/loadError count once, before the Worker is serving; a handle the
+      // runtime passes up is closed, never used; the rest goes to `onMessage` (wharf serve).
       let settled = false
       this.child.on('message', (raw: unknown, handle?: unknown) => {
         closeHandle(handle)
         if (DialBroker.matches(raw)) {
-          void this.broker.handle(raw, (reply, socket) => {
-            if (!this.send(reply, socket)) socket?.destroy()
-          })
+          const reply = (answer: DialReply, socket?: Socket): void => {
+            if (!this.send(answer, socket)) socket?.destroy()
+          }
+          if (options.dial) options.dial(raw, reply)
+          else void this.broker.handle(raw, reply)
           return
         }
-        const message = raw as Partial<FromRuntime> | null
-        if (settled || typeof message !== 'object' || message === null) return
-        if (message.t === 'ready') {
+        const message = raw as FromRuntime | null
+        if (typeof message !== 'object' || message === null) return
+        if (message.t === 'ready' || message.t === 'loadError') {
+          if (settled) return
           settled = true
-          resolve()
-        } else if (message.t === 'loadError') {
-          settled = true
+        }
+        if (message.t === 'ready') resolve()
+        else if (message.t === 'loadError') {
+          const code = (message as { code?: unknown }).code
           const text = (message as { message?: unknown }).message
           reject(
             new WharfError(
-              'ERR_WHARF_WORKER_LOAD',
+              // Only the host's own start-up codes; anything else the runtime says is a load error.
+              code === 'ERR_WHARF_STARTUP' ? code : 'ERR_WHARF_WORKER_LOAD',
               `the Worker module failed to load:\n${String(text).slice(0, 100_000)}`
             )
           )
-        }
+        } else options.onMessage?.(message)
       })
       void this.exit.then((code) => reject(new Error(`the Worker process exited (code ${code})`)))
     })
@@ -123,6 +155,11 @@ export class WorkerProcess {
   }
 
   /** Gives an accepted connection to this runtime (closed if the runtime is gone). */
+  /** Like handOff, but leaves the socket alone (for another runtime) when this one is gone. */
+  tryHandOff(socket: Socket): boolean {
+    return this.send({ t: 'conn' }, socket)
+  }
+
   handOff(socket: Socket): void {
     if (!this.send({ t: 'conn' }, socket)) socket.destroy()
   }

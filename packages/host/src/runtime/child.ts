@@ -16,6 +16,7 @@ import { SocketLimiter } from './socket-runtime.js'
 import { DialBroker } from '../broker.js'
 import { dial, onDialReply, routeFetchThrough } from './dial-client.js'
 import { toRequest, writeResponse } from './http-bridge.js'
+import { ServeRuntime, type Tracked } from './serve-runtime.js'
 import { vpcBinding, type DialVia } from './vpc-bindings.js'
 import { AssetServer } from '../assets/index.js'
 import { countFetchConnections } from './fetch-limit.js'
@@ -47,6 +48,8 @@ process.on('unhandledRejection', (reason) => {
 process.on('message', (message: unknown, handle?: Socket) => {
   onDialReply(message, handle)
 })
+// Request lines are batched: whatever way the process ends, the last ones are written.
+process.on('exit', () => flushLog())
 // The supervisor went away: so do we.
 process.on('disconnect', () => process.exit(0))
 process.on('SIGTERM', () => {
@@ -62,8 +65,15 @@ function stack(error: unknown): string {
   return error instanceof Error ? (error.stack ?? String(error)) : String(error)
 }
 
+/**
+ * A connection handed over just before the drain order has not been parsed yet and looks idle:
+ * idle connections are closed only after this grace, so its request is served, not reset.
+ */
+const DRAIN_GRACE_MS = 500
+let graceOver = false
+
 function maybeExit(server: http.Server): void {
-  if (!draining || live > 0) return
+  if (!draining || !graceOver || live > 0) return
   flushLog()
   server.close(() => process.exit(0))
   server.closeAllConnections()
@@ -75,7 +85,9 @@ async function serve(
   worker: LoadedWorker,
   limiter: SocketLimiter,
   req: http.IncomingMessage,
-  res: http.ServerResponse
+  res: http.ServerResponse,
+  hooks?: ServeRuntime,
+  tracked?: Tracked
 ): Promise<void> {
   const scope = new RequestScope(nextId++)
   let passThrough = false
@@ -90,6 +102,7 @@ async function serve(
     try {
       let response: unknown
       try {
+        if (tracked) hooks?.enter(tracked)
         const request = toRequest(req, data.origin)
         response = assets?.route(request) ?? (await worker.fetch(request, ctx))
         if (!(response instanceof Response)) {
@@ -145,9 +158,18 @@ async function start(data: RuntimeData): Promise<void> {
   })
   // Isolated, connections are opened by the supervisor's broker, which holds the egress policy;
   // otherwise the same broker logic runs here (no IPC round trip, but node:net is not stopped).
-  let opener = dial
+  // `wharf serve` only: limits, watchdog, per-request reports.
+  const hooks = data.serve ? new ServeRuntime(data.serve, send) : undefined
+  let opener = hooks ? hooks.wrapDial(dial) : dial
   if (data.brokered !== true) {
-    const local = DialBroker.forRuntime(data)
+    const local = DialBroker.forRuntime(
+      data,
+      undefined,
+      hooks &&
+        ((hostname, port, decision) => {
+          if (!decision.allowed) hooks.denied(decision.rule, hostname, port)
+        })
+    )
     opener = (target, signal) => local.open(target.hostname, target.port, signal)
   }
   // Tunnel flows always come from the supervisor, which holds the tunnel edge.
@@ -156,6 +178,7 @@ async function start(data: RuntimeData): Promise<void> {
   routeFetchThrough(opener, data.limits.connectTimeoutMs)
   setSocketRuntime(limiter)
   countFetchConnections(limiter)
+  hooks?.limit(limiter)
   Object.assign(workerEnv, data.vars)
   for (const h of data.hyperdrive) {
     workerEnv[h.binding] = hyperdriveBinding(h.binding, h.info, h.error)
@@ -172,15 +195,26 @@ async function start(data: RuntimeData): Promise<void> {
   }
   let worker: LoadedWorker
   try {
+    hooks?.beginStartup()
     worker = await loadWorker(data.main, data.source)
   } catch (error) {
     send({ t: 'loadError', message: stack(error) })
     return
   }
+  const tooSlow = hooks?.endStartup()
+  if (tooSlow !== undefined) {
+    send({ t: 'loadError', code: 'ERR_WHARF_STARTUP', message: tooSlow })
+    return
+  }
   const server = http.createServer((req, res) => {
     const started = performance.now()
     live++
+    const tracked = hooks?.begin(req, res)
     res.on('close', () => {
+      if (hooks && tracked) {
+        hooks.end(tracked, req, res)
+        return
+      }
       const ms = Math.round(performance.now() - started)
       const status = !res.writableFinished
         ? 'canceled (the client disconnected)'
@@ -189,7 +223,7 @@ async function start(data: RuntimeData): Promise<void> {
         `[wharf:info] ${req.method ?? 'GET'} ${(req.url ?? '/').slice(0, 512)} ${status.trim()} (${ms}ms)`
       )
     })
-    serve(data, assets, worker, limiter, req, res)
+    serve(data, assets, worker, limiter, req, res, hooks, tracked)
       .catch((error: unknown) => console.error(`[wharf:error] ${stack(error)}`))
       .finally(() => {
         live--
@@ -197,14 +231,18 @@ async function start(data: RuntimeData): Promise<void> {
       })
   })
   server.keepAliveTimeout = 5000
+  hooks?.attach(server)
   process.on('message', (message: ToRuntime, handle?: Socket) => {
     if (message.t === 'conn' && handle !== undefined) {
       if (draining) handle.destroy()
       else server.emit('connection', handle)
     } else if (message.t === 'drain') {
       draining = true
-      server.closeIdleConnections()
-      maybeExit(server)
+      setTimeout(() => {
+        graceOver = true
+        server.closeIdleConnections()
+        maybeExit(server)
+      }, DRAIN_GRACE_MS)
     }
   })
   send({ t: 'ready' })

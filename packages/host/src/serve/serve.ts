@@ -1,0 +1,264 @@
+import { dirname } from 'node:path'
+/**
+ * `wharf serve`: the production runtime. The same config, socket rules, egress policy,
+ * isolation and bindings as `wharf dev`, without watching files or the dev banner, on N runtime
+ * processes with Workers' limits, zero-downtime deploys (SIGHUP) and an admin listener.
+ */
+import net, { type AddressInfo } from 'node:net'
+import type http from 'node:http'
+import type { WorkerConfig } from '../config.js'
+import { readDevSecrets } from '../dotenv.js'
+import { resolveSandbox } from '../sandbox.js'
+import { selfAddresses } from '../dev.js'
+import { listenError } from '../errors.js'
+import { startEchoService, type ExampleServer } from '../example-service.js'
+import { startHyperdrive, type StartedBinding } from '../hyperdrive.js'
+import { resolveIsolation, type IsolationMode } from '../isolation.js'
+import type { RuntimeData, ScopedException } from '../protocol.js'
+import { buildWorker } from '../bundle/index.js'
+import { createAdminServer } from './admin.js'
+import { HostSockets } from './host-sockets.js'
+import { serveLogger, type LogFormat, type ServeLog } from './log.js'
+import { ServeMetrics } from './metrics.js'
+import { RuntimePool } from './runtime-pool.js'
+import { loadServeConfig, type ServeSettings } from './settings.js'
+
+export interface ServeOptions {
+  readonly dir: string
+  readonly config?: string
+  readonly env?: string
+  readonly port?: number
+  readonly ip?: string
+  /** Overrides `wharf.serve.processes`. */
+  readonly processes?: number
+  readonly vars?: Readonly<Record<string, string>>
+  readonly allow?: readonly string[]
+  readonly deny?: readonly string[]
+  readonly isolation?: IsolationMode
+  readonly logFormat?: LogFormat
+  /** The admin listener (health, readiness, metrics, operator page); none when undefined. */
+  readonly adminPort?: number
+  readonly adminIp?: string
+  readonly log?: (line: string) => void
+}
+
+export interface ServeHandle {
+  readonly url: string
+  readonly adminUrl: string | undefined
+  readonly config: WorkerConfig
+  /** Deploys the config and bundle on disk now; rejects (old version still serving) if bad. */
+  reload(): Promise<void>
+  /** Stops accepting, drains every runtime (bounded), closes everything. */
+  close(): Promise<void>
+}
+
+const MAX_QUEUED_HOST_SOCKETS = 10_000
+
+type Bundle = Awaited<ReturnType<typeof buildWorker>>
+
+/** Listens or fails at once with the address named (never a hang, never a retry). */
+async function listen(
+  server: net.Server | http.Server,
+  ip: string,
+  port: number,
+  what: string
+): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void =>
+      reject(listenError(what, ip, port, error))
+    server.once('error', onError)
+    server.listen(port, ip, () => {
+      server.off('error', onError)
+      resolve()
+    })
+  })
+  const address = server.address() as AddressInfo
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  return `http://${host}:${address.port}`
+}
+
+function closeServer(server: net.Server | http.Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) resolve()
+    else server.close(() => resolve())
+  })
+}
+
+export async function startServe(options: ServeOptions): Promise<ServeHandle> {
+  const log: ServeLog = serveLogger(options.logFormat ?? 'text', options.log)
+  const dir = options.dir
+  const load = (): { config: WorkerConfig; settings: ServeSettings } => {
+    const loaded = loadServeConfig(dir, options.config, options.env)
+    return {
+      config: loaded.config,
+      settings: {
+        ...loaded.settings,
+        ...(options.processes === undefined ? {} : { processes: options.processes }),
+      },
+    }
+  }
+  const { config, settings } = load()
+  const isolation = resolveIsolation(options.isolation ?? config.isolation)
+  const services: ExampleServer[] = []
+  let hyperdrive: StartedBinding[] = []
+  const server = net.createServer({ pauseOnConnect: true, noDelay: true })
+  const metrics = new ServeMetrics(config.name ?? 'worker')
+  const hostSockets = new HostSockets({
+    maxOpenSockets: config.limits.maxOpenSockets,
+    queueTimeoutMs: config.limits.queueTimeoutMs,
+    maxQueued: MAX_QUEUED_HOST_SOCKETS,
+  })
+  // The CPU and memory watchdog (a thread and a pipe of its own in each runtime) does not work
+  // inside bubblewrap yet, so serve's runtimes are not sandboxed; the start-up line says so.
+  const sandbox = resolveSandbox('off')
+  const pool = new RuntimePool({ isolation, sandbox, settings, metrics, hostSockets, log })
+  let admin: http.Server | undefined
+  let bundle: Bundle | undefined
+  const cleanup = async (): Promise<void> => {
+    await Promise.all([closeServer(server), admin ? closeServer(admin) : undefined])
+    await pool.close()
+    await bundle?.dispose()
+    await Promise.all([...services.map((s) => s.close()), ...hyperdrive.map((h) => h.close())])
+  }
+  try {
+    const exceptions: ScopedException[] = []
+    const serviceVars: Record<string, string> = {}
+    for (const service of config.exampleServices) {
+      const started = await startEchoService()
+      services.push(started)
+      serviceVars[service.binding] = `${started.host}:${started.port}`
+      exceptions.push({
+        host: started.host,
+        port: started.port,
+        label: `example_service:${service.binding}`,
+      })
+    }
+    hyperdrive = await startHyperdrive(config.hyperdrive)
+    for (const h of hyperdrive) {
+      if (h.info)
+        exceptions.push({ host: h.info.host, port: h.info.port, label: `hyperdrive:${h.binding}` })
+    }
+    const ip = options.ip ?? config.dev.ip ?? '127.0.0.1'
+    const url = await listen(server, ip, options.port ?? config.dev.port ?? 8787, 'wharf serve')
+    let adminUrl: string | undefined
+    if (options.adminPort !== undefined) {
+      admin = createAdminServer({
+        ready: () => pool.ready(),
+        metrics: () =>
+          metrics.prometheus(
+            pool.live(),
+            hyperdrive.flatMap((h) => {
+              const figures = h.metrics?.()
+              return figures === undefined ? [] : [{ binding: h.binding, metrics: figures }]
+            })
+          ),
+        status: () => ({
+          worker: config.name ?? 'worker',
+          ready: pool.ready(),
+          ...metrics.snapshot(pool.live()),
+        }),
+      })
+      adminUrl = await listen(
+        admin,
+        options.adminIp ?? '127.0.0.1',
+        options.adminPort,
+        'the admin listener'
+      )
+    }
+    const address = server.address() as AddressInfo
+    const buildData = (current: WorkerConfig, built: Bundle): RuntimeData => ({
+      main: built.entry,
+      source: current.main,
+      ...(built.unbundled ? { unbundled: true } : {}),
+      origin: url,
+      vars: {
+        ...serviceVars,
+        ...current.vars,
+        ...readDevSecrets(dirname(current.file), options.env).values,
+        ...options.vars,
+      },
+      limits: current.limits,
+      egress: {
+        ...current.egress,
+        allow: [...current.egress.allow, ...(options.allow ?? [])],
+        deny: [...current.egress.deny, ...(options.deny ?? [])],
+      },
+      exceptions,
+      hostAddresses: [
+        ...selfAddresses(address),
+        ...(admin ? selfAddresses(admin.address() as AddressInfo) : []),
+      ],
+      hyperdrive: hyperdrive.map((h) => ({
+        binding: h.binding,
+        ...(h.info ? { info: h.info } : {}),
+        ...(h.error === undefined ? {} : { error: h.error }),
+      })),
+      // The pool fills in the limits per process; the format is the host's.
+      serve: {
+        cpuMs: 0,
+        memoryMb: 0,
+        startupMs: 0,
+        subrequests: 0,
+        logFormat: options.logFormat ?? 'text',
+        tag: '',
+      },
+    })
+    bundle = await buildWorker(config.build)
+    for (const warning of bundle.warnings) log('warn', `build: ${warning}`)
+    await pool.deploy(buildData(config, bundle))
+    server.on('connection', (socket: net.Socket) => pool.handOff(socket))
+    let deploying = Promise.resolve()
+    const reload = (): Promise<void> => {
+      const next = deploying.then(async () => {
+        let fresh: WorkerConfig
+        try {
+          fresh = load().config
+        } catch (error) {
+          metrics.reloadsRefused++
+          throw error
+        }
+        let next: Bundle
+        try {
+          // Each version is its own build: a draining version keeps the files it started with.
+          next = await buildWorker(fresh.build)
+          for (const warning of next.warnings) log('warn', `build: ${warning}`)
+        } catch (error) {
+          metrics.reloadsRefused++
+          throw error
+        }
+        let drained: Promise<void>
+        try {
+          ;({ drained } = await pool.deploy(buildData(fresh, next)))
+        } catch (error) {
+          metrics.reloadsRefused++
+          await next.dispose()
+          throw error
+        }
+        metrics.reloads++
+        // Once the old version has drained, its files can go.
+        const old = bundle
+        bundle = next
+        void drained.then(() => old?.dispose())
+      })
+      deploying = next.catch(() => undefined)
+      return next
+    }
+    log('info', `Worker isolation: ${isolation.description}`)
+    log('info', `Worker sandbox: ${sandbox.description}`)
+    log(
+      'info',
+      `serving ${config.name ?? config.main} on ${url} with ${settings.processes} runtime process${settings.processes === 1 ? '' : 'es'}`,
+      {
+        event: 'ready',
+        url,
+        processes: settings.processes,
+        ...(adminUrl === undefined ? {} : { admin: adminUrl }),
+      }
+    )
+    if (adminUrl !== undefined) log('info', `admin listener on ${adminUrl}`)
+    return { url, adminUrl, config, reload, close: cleanup }
+  } catch (error) {
+    await cleanup().catch(() => undefined)
+    throw error
+  }
+}
