@@ -3,12 +3,13 @@
  * prepared-statement names and the sessions, and refreshes stale cache entries in the background.
  */
 import { randomBytes } from 'node:crypto'
-import net from 'node:net'
+import type net from 'node:net'
 import tls from 'node:tls'
 import { boundedInt, parseListen, parseUpstream } from './config.js'
 import { DEFAULT_CACHE, QueryCache, type CacheOptions } from './core/cache.js'
 import type { PoolMetrics } from './core/metrics.js'
 import { RedisStore } from './core/redis-store.js'
+import { listenFirst } from './core/listener.js'
 import { PoolConfigError } from './errors.js'
 import { pgOriginPool } from './pg/origin-driver.js'
 import { startMysqlPool } from './mysql/pooler.js'
@@ -165,43 +166,13 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
           ),
         }
 
-  // The listener is bound first, before any origin or Redis connection exists: a busy or bad
-  // address fails at once, and none of the pooler's own outgoing connections can be holding the
-  // port (an ephemeral source port equal to a fixed --listen port gave EADDRINUSE on a free
-  // port). Clients that connect before start-up finished wait, paused, until it has.
-  const started: { shared?: Shared } = {}
-  const early = new Set<net.Socket>()
-  const server = net.createServer({ noDelay: true }, (socket) => {
-    socket.setNoDelay(true)
-    socket.on('error', () => undefined)
-    if (started.shared) {
-      new Session(socket, started.shared)
-      return
-    }
-    if (early.size >= 1000) {
-      socket.destroy()
-      return
-    }
-    socket.pause()
-    early.add(socket)
-    socket.once('close', () => early.delete(socket))
-  })
-  server.maxConnections = 10_000
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error) =>
-      reject(
-        new PoolConfigError(
-          `cannot listen on ${options.listen ?? '127.0.0.1:6543'}: ${error.message}`,
-          { cause: error }
-        )
-      )
-    )
-    server.listen(listen.port, listen.host, () => resolve())
-  })
+  // Bound before any origin or Redis connection (see core/listener.ts).
+  const clients = await listenFirst(listen, options.listen ?? '127.0.0.1:6543')
+  const server = clients.server
   let wal: WalInvalidator | undefined
   const abandon = async (): Promise<void> => {
     wal?.close()
-    for (const socket of early) socket.destroy()
+    clients.dropWaiting()
     await new Promise<void>((resolve) => server.close(() => resolve()))
     await pool.close()
     await store?.close()
@@ -268,13 +239,7 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     refresh: (key, request) => void refresh(key, request),
     log,
   }
-  started.shared = ready
-  for (const socket of early) {
-    early.delete(socket)
-    if (socket.destroyed) continue
-    new Session(socket, ready)
-    socket.resume()
-  }
+  clients.serve((socket) => new Session(socket, ready))
 
   /**
    * DDL committed through the pooler: take a new catalog snapshot (one at a time; a request

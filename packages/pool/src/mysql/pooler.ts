@@ -5,13 +5,14 @@
  */
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import net from 'node:net'
+import type net from 'node:net'
 import tls from 'node:tls'
 import { boundedInt, parseListen } from '../config.js'
 import { DEFAULT_CACHE, QueryCache } from '../core/cache.js'
 import type { PoolMetrics } from '../core/metrics.js'
 import { OriginPool, type OriginDriver } from '../core/origin-pool.js'
 import { RedisStore } from '../core/redis-store.js'
+import { listenFirst } from '../core/listener.js'
 import { PoolConfigError } from '../errors.js'
 import type { RunningPool, StartPoolOptions } from '../pooler.js'
 import { rsaKeys, type AuthPlugin } from './auth.js'
@@ -185,42 +186,12 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
     auth = { method: 'password', user, password, plugins }
   }
 
-  // The listener is bound first (as the Postgres side does): a busy address fails at once, and
-  // clients that connect before start-up finished wait, paused, until it has.
-  const started: { shared?: MysqlShared } = {}
-  const early = new Set<net.Socket>()
-  const server = net.createServer({ noDelay: true }, (socket) => {
-    socket.setNoDelay(true)
-    socket.on('error', () => undefined)
-    if (started.shared) {
-      new MysqlSession(socket, started.shared)
-      return
-    }
-    if (early.size >= 1000) {
-      socket.destroy()
-      return
-    }
-    socket.pause()
-    early.add(socket)
-    socket.once('close', () => early.delete(socket))
-  })
-  server.maxConnections = 10_000
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error) =>
-      reject(
-        new PoolConfigError(
-          `cannot listen on ${options.listen ?? '127.0.0.1:3306'}: ${error.message}`,
-          {
-            cause: error,
-          }
-        )
-      )
-    )
-    server.listen(listen.port, listen.host, () => resolve())
-  })
+  // Bound before any origin or Redis connection (see core/listener.ts).
+  const clients = await listenFirst(listen, options.listen ?? '127.0.0.1:3306')
+  const server = clients.server
   let store: RedisStore | undefined
   const abandon = async (): Promise<void> => {
-    for (const socket of early) socket.destroy()
+    clients.dropWaiting()
     await new Promise<void>((resolve) => server.close(() => resolve()))
     await pool.close()
     await store?.close()
@@ -336,13 +307,7 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
     }
   }
 
-  started.shared = shared
-  for (const socket of early) {
-    early.delete(socket)
-    if (socket.destroyed) continue
-    new MysqlSession(socket, shared)
-    socket.resume()
-  }
+  clients.serve((socket) => new MysqlSession(socket, shared))
   const address = server.address() as net.AddressInfo
   const host = address.address
   const port = address.port
