@@ -129,6 +129,8 @@ export function loadConfig(dir: string, file?: string, env?: string): WorkerConf
 /** Top-level fields wharf reads and acts on. */
 const USED_FIELDS = new Set([
   '$schema',
+  'vpc_networks',
+  'vpc_services',
   'name',
   'main',
   'compatibility_date',
