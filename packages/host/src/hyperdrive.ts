@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto'
 import net from 'node:net'
 import type { HyperdriveBinding, HyperdriveCaching } from './config.js'
 import type { PoolMetrics } from '@wharf/pool'
-import { WharfError } from './errors.js'
+import { WharfHyperdriveConfigError, WharfHyperdriveStartError } from './errors.js'
 import { probeOrigin } from './hyperdrive-probe.js'
 import type { HyperdriveInfo } from './protocol.js'
 
@@ -46,16 +46,14 @@ export function hyperdriveConnectionString(
     return checkScheme(binding.binding, old)
   }
   if (binding.localConnectionString !== undefined) return binding.localConnectionString
-  throw new WharfError(
-    'ERR_WHARF_HYPERDRIVE_CONFIG',
+  throw new WharfHyperdriveConfigError(
     `hyperdrive binding "${binding.binding}" has no local connection string: set CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_${binding.binding} or "localConnectionString" in the config`
   )
 }
 
 function checkScheme(binding: string, url: string): string {
   if (!/^(postgres(ql)?|mysql):\/\//i.test(url)) {
-    throw new WharfError(
-      'ERR_WHARF_HYPERDRIVE_CONFIG',
+    throw new WharfHyperdriveConfigError(
       `hyperdrive binding "${binding}": the connection string must be a postgres://, postgresql:// or mysql:// URL`
     )
   }
@@ -126,10 +124,13 @@ async function startMysql(
       close: () => pool.close(),
     }
   } catch (error) {
-    const message = (error as Error).message
-    log(
-      `[wharf:error] hyperdrive binding ${binding.binding}: the MySQL pooler did not start: ${message}`
+    const failed = new WharfHyperdriveStartError(
+      binding.binding,
+      `hyperdrive binding ${binding.binding}: the MySQL pooler`,
+      error
     )
+    log(`[wharf:error] ${failed.code}: ${failed.message}`)
+    const message = (error as Error).message
     return { binding: binding.binding, error: message, close: () => Promise.resolve() }
   }
 }
@@ -144,8 +145,7 @@ async function startOne(binding: HyperdriveBinding, log: Log): Promise<StartedBi
     originHost = url.hostname.replace(/^\[(.*)\]$/, '$1') || originHost
     originPort = Number(url.port) || 5432
   } catch {
-    throw new WharfError(
-      'ERR_WHARF_HYPERDRIVE_CONFIG',
+    throw new WharfHyperdriveConfigError(
       `hyperdrive binding "${binding.binding}": the connection string is not a URL`
     )
   }

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs'
 import type net from 'node:net'
 import { TunnelEdge } from '@wharf/tunnel'
-import { WharfError } from './errors.js'
+import { WharfConfigError, WharfTunnelError } from './errors.js'
 import type { VpcBindingInfo } from './protocol.js'
 import { passableEnd } from './socket-pair.js'
 import type { VpcConfig } from './vpc-config.js'
@@ -32,8 +32,7 @@ export async function startTunnels(
     try {
       return readFileSync(file, 'utf8')
     } catch (error) {
-      throw new WharfError(
-        'ERR_WHARF_CONFIG',
+      throw new WharfConfigError(
         `wharf.tunnels.${field}: cannot read ${file}: ${(error as Error).message}`
       )
     }
@@ -43,8 +42,7 @@ export async function startTunnels(
     keys: t.keys.map((k) => {
       const secret = k.secret ?? (k.secretEnv === undefined ? undefined : env[k.secretEnv])
       if (secret === undefined || secret === '') {
-        throw new WharfError(
-          'ERR_WHARF_CONFIG',
+        throw new WharfConfigError(
           `wharf.tunnels: key ${t.id}/${k.id} reads ${k.secretEnv ?? 'secret_env'}, which is not set`
         )
       }
@@ -64,11 +62,11 @@ export async function startTunnels(
   } catch (error) {
     const code = (error as { code?: string }).code
     if (typeof code === 'string' && code.startsWith('ERR_TUNNEL_')) {
-      throw new WharfError('ERR_WHARF_CONFIG', `wharf.tunnels: ${(error as Error).message}`)
+      throw new WharfConfigError(`wharf.tunnels: ${(error as Error).message}`, { cause: error })
     }
-    throw new WharfError(
-      'ERR_WHARF_TUNNEL',
-      `wharf.tunnels.listen ${config.host}:${config.port}: ${(error as Error).message}`
+    throw new WharfTunnelError(
+      `wharf.tunnels.listen ${config.host}:${config.port}: ${(error as Error).message}`,
+      { cause: error }
     )
   }
   log(
