@@ -211,6 +211,21 @@ describe('host errors: what the operator sees', () => {
     assert.match(run.stderr, /✘ ERROR ERR_WHARF_RUNTIME_EXIT: the Worker process exited \(code 3\)/)
   })
 
+  it('bad flags of wharf dev are ERR_WHARF_USAGE naming the flag, before anything starts', () => {
+    for (const [flags, message] of [
+      [['--port', '70000'], /✘ ERROR ERR_WHARF_USAGE: --port expects 0-65535 \(got "70000"\)/],
+      [['--isolation', 'vm'], /✘ ERROR ERR_WHARF_USAGE: --isolation must be auto, netns or none/],
+      [['--deny', '10.0.0.1/8'], /✘ ERROR ERR_WHARF_USAGE: --deny: invalid egress rule/],
+    ] as const) {
+      const run = spawnSync(process.execPath, [BIN, 'dev', dir, ...flags], {
+        encoding: 'utf8',
+        timeout: 30_000,
+      })
+      assert.equal(run.status, 1, run.stderr)
+      assert.match(run.stderr, message)
+    }
+  })
+
   it('a MySQL hyperdrive pooler that does not start is logged with ERR_WHARF_HYPERDRIVE_START', async () => {
     const lines: string[] = []
     const started = await startHyperdrive(
