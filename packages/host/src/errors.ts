@@ -115,7 +115,10 @@ export class WharfStartupError extends WharfError {
 }
 
 /** A runtime's `loadError` message as an error: its start-up code if it names it, else a load error. */
-export function loadError(code: unknown, message: string): WharfStartupError | WharfWorkerLoadError {
+export function loadError(
+  code: unknown,
+  message: string
+): WharfStartupError | WharfWorkerLoadError {
   // Only the host's own start-up code: anything else the (hostile) runtime says is a load error.
   return code === WharfStartupError.code
     ? new WharfStartupError(message)

@@ -11,6 +11,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import net from 'node:net'
+import { unbracketHost } from '@wharf/sockets/runtime'
 import type { HyperdriveBinding, HyperdriveCaching } from './config.js'
 import type { PoolMetrics } from '@wharf/pool'
 import { WharfHyperdriveConfigError, WharfHyperdriveStartError } from './errors.js'
@@ -142,7 +143,7 @@ async function startOne(binding: HyperdriveBinding, log: Log): Promise<StartedBi
   let originPort = 5432
   try {
     const url = new URL(upstream)
-    originHost = url.hostname.replace(/^\[(.*)\]$/, '$1') || originHost
+    originHost = unbracketHost(url.hostname) || originHost
     originPort = Number(url.port) || 5432
   } catch {
     throw new WharfHyperdriveConfigError(
