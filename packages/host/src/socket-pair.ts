@@ -46,10 +46,10 @@ function listen(): NonNullable<typeof server> {
 }
 
 /**
- * A socket whose bytes are `flow`'s, both ways, FIN and reset included; pass it to the runtime.
- * It is returned paused, so no byte is read here before the runtime owns it.
+ * Two connected local sockets, both passable to runtime processes (a service binding's
+ * connection: one end for the caller, one for the callee). Both are returned paused.
  */
-export async function passableEnd(flow: Duplex): Promise<net.Socket> {
+export async function socketPair(): Promise<[net.Socket, net.Socket]> {
   const { path, waiting } = await listen()
   const token = randomBytes(TOKEN_BYTES)
   const key = token.toString('hex')
@@ -68,13 +68,22 @@ export async function passableEnd(flow: Duplex): Promise<net.Socket> {
   end.on('error', () => undefined)
   end.write(token)
   end.pause()
-  let near: net.Socket
   try {
-    near = await accepted
+    const near = await accepted
+    near.pause()
+    return [end, near]
   } catch (error) {
     end.destroy()
     throw error
   }
+}
+
+/**
+ * A socket whose bytes are `flow`'s, both ways, FIN and reset included; pass it to the runtime.
+ * It is returned paused, so no byte is read here before the runtime owns it.
+ */
+export async function passableEnd(flow: Duplex): Promise<net.Socket> {
+  const [end, near] = await socketPair()
   splice(near, flow)
   return end
 }
