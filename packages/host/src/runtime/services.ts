@@ -25,6 +25,9 @@ export class RpcUnsupportedError extends TypeError {
   }
 }
 
+/** workerd's error for `secureTransport: 'on'` through a service binding (thrown by connect()). */
+export const INBOUND_TLS = 'Incoming CONNECT with TLS not supported'
+
 /** Properties that must not look like RPC methods (promise detection, JSON, inspection). */
 const NOT_RPC = new Set(['then', 'toJSON', 'inspect', 'asymmetricMatch', '$$typeof'])
 
@@ -74,8 +77,11 @@ export function serviceBinding(
 ): object {
   const target = Object.freeze({
     fetch: routedFetch(fetchRoute(binding), dialVia, connectTimeoutMs),
-    connect: (address: SocketAddress | string, options?: SocketOptions) =>
-      connectVia(connectRoute(binding), address, options),
+    connect: (address: SocketAddress | string, options?: SocketOptions) => {
+      // workerd's own check: a connect() handler receives plain TCP only.
+      if (options?.secureTransport === 'on') throw new Error(INBOUND_TLS)
+      return connectVia(connectRoute(binding), address, options)
+    },
   })
   return new Proxy(target, {
     get(object, key) {
