@@ -2,14 +2,23 @@
 // rewrites requests to a real origin and refuses a host, RPC's error, both sides' socket limits,
 // the config checks, and inbound TCP (wharf.tcp) with 200 concurrent plain TCP clients.
 import assert from 'node:assert/strict'
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  copyFileSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
+import { Redis } from 'ioredis'
 import { echoServer } from '../../../test-support/servers.js'
-import { ALLOW_TEST_SERVERS, FIXTURES, get, runWharf, startWharf } from './helpers.js'
+import { ALLOW_TEST_SERVERS, FIXTURES, ROOT, get, runWharf, startWharf } from './helpers.js'
 import { treeFds } from './serve-helpers.js'
 
 const DATE = '2026-11-01'
@@ -217,6 +226,47 @@ describe('inbound TCP (wharf.tcp)', () => {
       quiet.destroy()
       assert.equal(await tcpExchange(plain, 'QUIT\n'), '+BYE\n')
     } finally {
+      await wharf.stop()
+    }
+  })
+})
+
+describe('examples/services', () => {
+  it('the gateway reaches the kv Worker through its binding, and ioredis reaches it over wharf.tcp', async () => {
+    const home = join(root, 'example')
+    cpSync(join(ROOT, 'examples', 'services'), home, { recursive: true })
+    // The example listens on 6380; here a free port, so parallel runs never collide.
+    const kvConfig = join(home, 'kv', 'wrangler.jsonc')
+    writeFileSync(kvConfig, readFileSync(kvConfig, 'utf8').replace('"port": 6380', '"port": 0'))
+    const gateway = join(home, 'gateway', 'wrangler.jsonc')
+    const wharf = await startWharf(root, [...configs([gateway, kvConfig]), '--no-watch'], 30_000)
+    const redisPort = Number((await wharf.waitFor(/TCP 127\.0\.0\.1:(\d+) -> kv's/))[1])
+    const redis = new Redis({
+      host: '127.0.0.1',
+      port: redisPort,
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+      enableReadyCheck: false,
+      connectTimeout: 10_000,
+    })
+    try {
+      assert.deepEqual(JSON.parse((await get(`${wharf.url}/?key=greeting&value=hello`)).body), {
+        key: 'greeting',
+        reply: 'OK',
+        via: 'kv.internal:6379',
+      })
+      await redis.connect()
+      assert.equal(await redis.ping(), 'PONG')
+      assert.equal(await redis.get('greeting'), 'hello', 'what the gateway set, seen over TCP')
+      assert.equal(await redis.set('from-redis', 'v1'), 'OK')
+      assert.equal(await redis.get('missing'), null)
+      assert.equal(
+        (JSON.parse((await get(`${wharf.url}/?key=from-redis`)).body) as { reply: string }).reply,
+        'v1'
+      )
+      await assert.rejects(redis.call('FLUSHALL'), /unknown command 'FLUSHALL'/)
+    } finally {
+      redis.disconnect()
       await wharf.stop()
     }
   })

@@ -104,7 +104,8 @@ export function serveInbound(
           )
         }
         await host.limiter.endScope(scope)
-        if (socket === undefined) handle.destroy()
+        // Also when the socket never got a slot (queue timeout): the descriptor is ours to close.
+        handle.destroy()
       }
     })
     .catch((error: unknown) => console.error(`[wharf:error] ${stack(error)}`))

@@ -25,8 +25,6 @@ export async function startTcpListener(
   log: (line: string) => void
 ): Promise<TcpListener> {
   const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true })
-  // Each connection holds a socket slot in the runtime: no more than the host may hold.
-  server.maxConnections = limits.maxOpenSockets
   const ip = listener.ip ?? defaultIp
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error) =>
