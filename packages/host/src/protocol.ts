@@ -77,6 +77,8 @@ export interface RuntimeData {
    * broker. Otherwise the runtime applies the same policy in-process (faster, not isolated).
    */
   readonly brokered?: boolean
+  /** A Worker other than the primary (`-c`): its name, on its log lines. */
+  readonly name?: string
   /** `services` bindings: `env.BINDING` reaches another Worker of the host (services/). */
   readonly services?: readonly string[]
   /** `wharf.outbound`: every fetch() goes to the Outbound Worker, connect() to its handler. */

@@ -256,6 +256,8 @@ async function start(data: RuntimeData): Promise<void> {
     send({ t: 'loadError', code: 'ERR_WHARF_STARTUP', message: tooSlow })
     return
   }
+  // A Worker other than the primary names itself on its request lines.
+  const label = data.name === undefined ? '' : `${data.name}: `
   const server = http.createServer((req, res) => {
     const started = performance.now()
     live++
@@ -270,7 +272,7 @@ async function start(data: RuntimeData): Promise<void> {
         ? 'canceled (the client disconnected)'
         : `${res.statusCode} ${res.statusMessage || http.STATUS_CODES[res.statusCode] || ''}`
       logLine(
-        `[wharf:info] ${req.method ?? 'GET'} ${(req.url ?? '/').slice(0, 512)} ${status.trim()} (${ms}ms)`
+        `[wharf:info] ${label}${req.method ?? 'GET'} ${(req.url ?? '/').slice(0, 512)} ${status.trim()} (${ms}ms)`
       )
     })
     serve(
@@ -314,6 +316,7 @@ async function start(data: RuntimeData): Promise<void> {
           limiter,
           waitUntilTimeoutMs: data.limits.waitUntilTimeoutMs,
           nextId: () => nextId++,
+          log: (line) => logLine(`[wharf:info] ${label}${line}`),
           reply: (id, ok) => send({ t: 'inbound', id, ok }),
           began: () => live++,
           ended: () => {

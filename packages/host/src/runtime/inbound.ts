@@ -50,6 +50,8 @@ export interface InboundHost {
   readonly limiter: SocketLimiter
   readonly waitUntilTimeoutMs: number
   nextId(): number
+  /** One line per connection when it ends (like a request line). */
+  log(line: string): void
   reply(id: number, ok: boolean): void
   /** A request began / ended (keeps a draining runtime alive meanwhile). */
   began(): void
@@ -74,6 +76,7 @@ export function serveInbound(
   }
   host.reply(message.id, true)
   host.began()
+  const started = performance.now()
   const scope = new RequestScope(host.nextId())
   const ctx: ExecutionContext = {
     waitUntil: (promise) => scope.waitUntil(promise),
@@ -109,5 +112,10 @@ export function serveInbound(
       }
     })
     .catch((error: unknown) => console.error(`[wharf:error] ${stack(error)}`))
-    .finally(() => host.ended())
+    .finally(() => {
+      const ms = Math.round(performance.now() - started)
+      const from = message.remoteAddress === undefined ? '' : ` from ${message.remoteAddress}`
+      host.log(`connect ${message.localAddress ?? ''}${from} closed (${ms}ms)`)
+      host.ended()
+    })
 }

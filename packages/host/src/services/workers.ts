@@ -106,6 +106,7 @@ export interface RunningWorker {
 
 /** What the runtime of a non-primary Worker gets (no HTTP listener of its own). */
 function runtimeData(
+  name: string,
   config: WorkerConfig,
   entry: string,
   unbundled: boolean,
@@ -115,6 +116,7 @@ function runtimeData(
   const secrets = readDevSecrets(dirname(config.file), ctx.env).values
   return {
     main: entry,
+    name,
     source: config.main,
     ...(unbundled ? { unbundled: true } : {}),
     projectDir: dirname(config.file),
@@ -165,6 +167,7 @@ export async function startServiceWorker(
     const bundle = await builder.build()
     for (const warning of bundle.warnings) ctx.log(`[wharf:warn] build (${name}): ${warning}`)
     const data = runtimeData(
+      name,
       config,
       bundle.entry,
       bundle.unbundled === true,
