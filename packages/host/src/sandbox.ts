@@ -17,7 +17,14 @@
  * connections, the broker's dialed sockets) are inherited fds, which neither layer closes.
  */
 import { spawnSync } from 'node:child_process'
-import { accessSync, constants, existsSync, readlinkSync, realpathSync } from 'node:fs'
+import {
+  accessSync,
+  constants,
+  existsSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+} from 'node:fs'
 import { createRequire } from 'node:module'
 import { delimiter, dirname, isAbsolute, join, sep } from 'node:path'
 import { WharfError } from './errors.js'
@@ -98,8 +105,9 @@ function baseArgs(): string[] {
     'ALL',
     '--die-with-parent',
     '--new-session',
-    // Node is PID 1 of its namespace: the supervisor can signal it directly (graceful SIGTERM).
-    '--as-pid-1',
+    // No --as-pid-1: a namespace's PID 1 cannot signal itself (the kernel drops SIGKILL from
+    // inside), and the watchdog stops its process with kill(getpid(), SIGKILL). bwrap's own
+    // init is PID 1 and reaps; the supervisor signals Node through its host PID (innerPid()).
     '--hostname',
     'wharf',
     '--tmpfs',
@@ -217,15 +225,19 @@ export function readablePaths(layout: RuntimeLayout): {
   return { binds: [...binds], links: links.filter(([, path]) => !inside(path)) }
 }
 
-/** Node's permission-model flags for this Node: reads from `paths` only, nothing else. */
-export function permissionFlags(paths: readonly string[]): string[] {
+/**
+ * Node's permission-model flags for this Node: reads from `paths` only, nothing else. Worker
+ * threads are the host's own need in two cases: `module.register()` (Node 20's only loader hooks)
+ * runs its hooks in one, and `wharf serve`'s CPU/memory watchdog is one (`hostThreads`). Worker
+ * code still gets workerd's `node:worker_threads` stand-in (runtime/node/worker_threads.ts).
+ */
+export function permissionFlags(paths: readonly string[], hostThreads = false): string[] {
   const flags = process.allowedNodeEnvironmentFlags
   const flag = flags.has('--permission') ? '--permission' : '--experimental-permission'
   const out = [flag, ...paths.map((p) => `--allow-fs-read=${p}`)]
-  // module.register() (Node 20's only loader hooks) runs its hooks in a worker thread.
   const registerHooks = (createRequire(import.meta.url)('node:module') as Record<string, unknown>)
     .registerHooks
-  if (typeof registerHooks !== 'function') out.push('--allow-worker')
+  if (hostThreads || typeof registerHooks !== 'function') out.push('--allow-worker')
   out.push('--disable-warning=ExperimentalWarning', '--disable-warning=SecurityWarning')
   return out
 }
@@ -250,6 +262,8 @@ export function runtimeCommand(
     readonly layout: RuntimeLayout
     readonly isolated: boolean
     readonly wrapper: readonly string[]
+    /** The host runs a thread of its own in the runtime (serve's watchdog). */
+    readonly hostThreads?: boolean
   }
 ): RuntimeCommand {
   const env: Record<string, string> = {}
@@ -268,7 +282,12 @@ export function runtimeCommand(
   args.push('--remount-ro', '/', '--chdir', '/')
   // The links too: resolving through one lstat()s it, and the permission model checks that.
   const readable = [...binds.map(([, dest]) => dest), ...links.map(([, path]) => path)]
-  args.push(options.node, ...permissionFlags(readable), ...options.nodeArgs, options.entry)
+  args.push(
+    options.node,
+    ...permissionFlags(readable, options.hostThreads),
+    ...options.nodeArgs,
+    options.entry
+  )
   return { file: sandbox.bwrap, args, env }
 }
 
@@ -288,4 +307,27 @@ export function workerPaths(data: {
     if (dirname(dir) === dir) break
   }
   return paths
+}
+
+/**
+ * The host PID of the Node process a runtime command started: `pid` itself unless it is
+ * bubblewrap, whose outer process (the one the supervisor spawned) waits for its namespace's init,
+ * which waits for Node. bwrap forwards no signal, so a graceful SIGTERM must go to Node itself.
+ */
+export function innerPid(pid: number): number {
+  let current = pid
+  for (let depth = 0; depth < 3; depth++) {
+    try {
+      if (readFileSync(`/proc/${current}/comm`, 'utf8').trim() !== 'bwrap') return current
+      const children = readFileSync(`/proc/${current}/task/${current}/children`, 'utf8')
+        .trim()
+        .split(/\s+/)
+      const next = Number(children[0])
+      if (children.length !== 1 || !Number.isInteger(next) || next <= 0) return current
+      current = next
+    } catch {
+      return current
+    }
+  }
+  return current
 }

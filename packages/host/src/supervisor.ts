@@ -11,7 +11,7 @@ import { DialBroker } from './broker.js'
 import { WharfError } from './errors.js'
 import type { Isolation } from './isolation.js'
 import type { DialReply, FromRuntime, RuntimeData, ToRuntime } from './protocol.js'
-import { runtimeCommand, workerPaths, type Sandbox } from './sandbox.js'
+import { innerPid, runtimeCommand, workerPaths, type Sandbox } from './sandbox.js'
 import type { Route } from './tunnels.js'
 
 const ENTRY = fileURLToPath(new URL('./runtime/child.js', import.meta.url))
@@ -79,6 +79,8 @@ export class WorkerProcess {
       layout: { hostRoot: HOST_ROOT, worker: workerPaths(data) },
       isolated: isolation.kind === 'netns',
       wrapper: isolation.wrapper,
+      // The reason pipe's writer is serve's watchdog thread.
+      hostThreads: options.reasonPipe === true,
     })
     // A minimal environment, never the host's: Node adds only its IPC channel's variables.
     this.child = spawn(command.file, command.args, {
@@ -174,10 +176,21 @@ export class WorkerProcess {
     await this.terminate()
   }
 
+  /** SIGKILL now (bubblewrap's --die-with-parent takes the sandboxed Node with it). */
+  kill(): void {
+    if (!this.exited) this.child.kill('SIGKILL')
+  }
+
   async terminate(): Promise<void> {
     this.onExit = undefined
     if (this.exited) return
-    this.child.kill('SIGTERM')
+    // Sandboxed, SIGTERM to bwrap would kill Node unannounced: Node's own handler flushes first.
+    const pid = this.child.pid
+    try {
+      if (pid !== undefined) process.kill(innerPid(pid), 'SIGTERM')
+    } catch {
+      this.child.kill('SIGTERM')
+    }
     let timer: NodeJS.Timeout | undefined
     await Promise.race([
       this.exit,

@@ -3,6 +3,7 @@
 // bombs (heap and buffers) recycle the runtime; process.exit and a throw in a timer; the
 // subrequest limit; kill -9 of a runtime with 50 requests in flight; every stop is replaced.
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ALLOW_TEST_SERVERS, FIXTURES, echoServer, until, type TestServer } from './helpers.js'
@@ -41,6 +42,14 @@ describe('wharf serve: limits and faults', () => {
       'two ready runtimes'
     )
   }
+
+  it('runs its runtimes sandboxed by default (bubblewrap), as wharf dev does', async () => {
+    await bothReady()
+    assert.match(served.output(), /Worker sandbox: bubblewrap .*Node permission model/)
+    for (const pid of runtimePids(served.pid)) {
+      assert.equal(readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), 'bwrap')
+    }
+  })
 
   it('answers a spinning request with Error 1102 and serves others meanwhile', async () => {
     await bothReady()

@@ -14,7 +14,7 @@ import { startServe } from './serve.js'
 export const SERVE_USAGE = `  wharf serve [dir] [--env NAME] [--port N] [--ip ADDR] [--processes N|auto]
                     [--admin-port N] [--admin-ip ADDR] [--log-format text|json]
                     [--var KEY:VALUE]... [--config FILE] [--allow RULE]... [--deny RULE]...
-                    [--isolation auto|netns|none]`
+                    [--isolation auto|netns|none] [--sandbox auto|strict|off]`
 
 function port(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined
@@ -43,6 +43,7 @@ export async function serveCommand(
       allow: { type: 'string', multiple: true },
       deny: { type: 'string', multiple: true },
       isolation: { type: 'string' },
+      sandbox: { type: 'string' },
     },
   })
   if (positionals.length > 1)
@@ -64,6 +65,9 @@ export async function serveCommand(
     isolation !== 'none'
   )
     throw usageError(`--isolation must be auto, netns or none (got "${isolation}")`)
+  const sandbox = values.sandbox
+  if (sandbox !== undefined && sandbox !== 'auto' && sandbox !== 'strict' && sandbox !== 'off')
+    throw usageError(`--sandbox must be auto, strict or off (got "${sandbox}")`)
   for (const [effect, list] of [
     ['allow', values.allow ?? []],
     ['deny', values.deny ?? []],
@@ -92,6 +96,7 @@ export async function serveCommand(
     allow: values.allow ?? [],
     deny: values.deny ?? [],
     ...(isolation === undefined ? {} : { isolation }),
+    ...(sandbox === undefined ? {} : { sandbox }),
   })
   const log = serveLogger(format, logLine)
   const onHup = (): void => {
