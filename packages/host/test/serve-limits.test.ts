@@ -80,7 +80,9 @@ describe('wharf serve: limits and faults', () => {
       assert.match(bomb.body, /Error 1102/)
       assert.equal((await request(`${served.url}/`)).status, 200)
     }
-    await served.waitFor(/stopped: memory: memory resident memory \d+ MB over the limit/)
+    await served.waitFor(
+      /stopped: memory: memory the Worker's heap and buffers hold \d+ MB after a full GC, over its limit of 64 MB/
+    )
     // The 503 reaches the client before the supervisor has seen the process exit.
     let stops = 0
     await until(
@@ -94,6 +96,23 @@ describe('wharf serve: limits and faults', () => {
       'two memory stops counted'
     ).catch(() => undefined)
     assert.equal(stops, 2)
+  })
+
+  it('does not count garbage: a Worker holding 39 of its 64 MB at a time, six times over, is not recycled', async () => {
+    await bothReady()
+    const before = runtimePids(served.pid).sort()
+    const stopsBefore = sample(
+      await metrics(served.admin ?? ''),
+      'wharf_runtime_stops_total{reason="memory"}'
+    )
+    const answer = await request(`${served.url}/garbage`, { timeoutMs: 60_000 })
+    assert.equal(answer.status, 200, JSON.stringify(answer).slice(0, 300))
+    assert.equal(answer.body, `collected ${6 * 400_000}`)
+    assert.deepEqual(runtimePids(served.pid).sort(), before, 'the same runtime processes')
+    assert.equal(
+      sample(await metrics(served.admin ?? ''), 'wharf_runtime_stops_total{reason="memory"}'),
+      stopsBefore
+    )
   })
 
   it('answers the request of a Worker that calls process.exit, and restarts the runtime', async () => {
