@@ -28,6 +28,7 @@ import {
 import { createRequire } from 'node:module'
 import { delimiter, dirname, isAbsolute, join, sep } from 'node:path'
 import { WharfError } from './errors.js'
+import { seccompFilter, seccompSupported } from './seccomp.js'
 
 export type SandboxMode = 'auto' | 'strict' | 'off'
 
@@ -35,6 +36,8 @@ export interface Sandbox {
   readonly kind: 'bwrap' | 'off'
   /** Absolute path of `bwrap` (kind `bwrap`). */
   readonly bwrap?: string
+  /** The seccomp filter bwrap installs (seccomp.ts), when this kernel and architecture take it. */
+  readonly seccomp?: Buffer
   /** One line for the start-up log. */
   readonly description: string
 }
@@ -43,7 +46,7 @@ export interface Sandbox {
 export const SANDBOX_UID = 65534
 
 const LAYERS =
-  'bubblewrap (own mount, PID, user and IPC namespaces; read-only bundle and modules, private /tmp; uid 65534, no capabilities) + Node permission model (no child processes, addons, WASI or file writes)'
+  'bubblewrap (own mount, PID, user and IPC namespaces; read-only bundle and modules, private /tmp; uid 65534, no capabilities; SECCOMP) + Node permission model (no child processes, addons, WASI or file writes)'
 
 /** Finds `name` on the PATH the supervisor was started with (the runtime gets no PATH). */
 export function which(name: string): string | undefined {
@@ -121,21 +124,50 @@ function baseArgs(): string[] {
   ]
 }
 
-let probed: { ok: true } | { ok: false; why: string } | undefined
+type Probe = { ok: true; seccomp: boolean; why?: string } | { ok: false; why: string }
 
-/** Runs a real sandboxed `node -e 0` once: the only reliable test of this kernel and config. */
-function probe(bwrap: string): { ok: true } | { ok: false; why: string } {
+let probed: Probe | undefined
+
+/** One real sandboxed `node -e 0`, the filter (if any) read from its stdin. */
+function tryStart(bwrap: string, filter: Buffer | undefined): string | undefined {
   const node = process.execPath
   const result = spawnSync(
     bwrap,
-    [...baseArgs(), '--unshare-net', ...nodeBinds(node), '--remount-ro', '/', node, '-e', '0'],
-    { encoding: 'utf8', timeout: 10_000, env: {}, stdio: ['ignore', 'ignore', 'pipe'] }
+    [
+      ...baseArgs(),
+      '--unshare-net',
+      ...(filter === undefined ? [] : ['--seccomp', '0']),
+      ...nodeBinds(node),
+      '--remount-ro',
+      '/',
+      node,
+      '-e',
+      '0',
+    ],
+    {
+      encoding: 'utf8',
+      timeout: 10_000,
+      env: {},
+      stdio: ['pipe', 'ignore', 'pipe'],
+      input: filter ?? Buffer.alloc(0),
+    }
   )
-  if (result.status === 0) return { ok: true }
-  const why =
+  if (result.status === 0) return undefined
+  return (
     result.error?.message ??
     (result.stderr.trim().split('\n')[0] || `exit ${result.status ?? result.signal}`)
-  return { ok: false, why: `bwrap cannot start a sandbox here (${why})` }
+  )
+}
+
+/** Runs the sandbox once, with the filter and then without: the only reliable test of a kernel. */
+function probe(bwrap: string): Probe {
+  const filter = seccompSupported() ? seccompFilter() : undefined
+  const withFilter =
+    filter === undefined ? 'no filter for this architecture' : tryStart(bwrap, filter)
+  if (withFilter === undefined) return { ok: true, seccomp: true }
+  const plain = tryStart(bwrap, undefined)
+  if (plain === undefined) return { ok: true, seccomp: false, why: withFilter }
+  return { ok: false, why: `bwrap cannot start a sandbox here (${plain})` }
 }
 
 /** Resolves the configured mode: `strict` throws if this machine cannot sandbox. */
@@ -148,7 +180,7 @@ export function resolveSandbox(mode: SandboxMode): Sandbox {
     }
   }
   const bwrap = which('bwrap')
-  let outcome: { ok: true } | { ok: false; why: string }
+  let outcome: Probe
   if (bwrap === undefined) {
     outcome = {
       ok: false,
@@ -158,7 +190,18 @@ export function resolveSandbox(mode: SandboxMode): Sandbox {
     probed ??= probe(bwrap)
     outcome = probed
   }
-  if (outcome.ok && bwrap !== undefined) return { kind: 'bwrap', bwrap, description: LAYERS }
+  if (outcome.ok && bwrap !== undefined) {
+    const seccomp = outcome.seccomp ? seccompFilter() : undefined
+    const layer = seccomp
+      ? 'seccomp filter (no ptrace, mounts, namespaces, keyrings, bpf, io_uring, TIOCSTI)'
+      : `no seccomp filter (${outcome.why ?? 'unavailable'})`
+    return {
+      kind: 'bwrap',
+      bwrap,
+      ...(seccomp === undefined ? {} : { seccomp }),
+      description: LAYERS.replace('SECCOMP', layer),
+    }
+  }
   const why = outcome.ok ? 'bwrap not found' : outcome.why
   if (mode === 'strict') {
     throw new WharfError(
@@ -247,6 +290,8 @@ export interface RuntimeCommand {
   readonly args: string[]
   /** The runtime's whole environment: never the host's. */
   readonly env: Record<string, string>
+  /** Bytes to write to descriptor `seccompFd` of the child (bwrap reads its filter there). */
+  readonly seccomp?: Buffer
 }
 
 /**
@@ -264,6 +309,8 @@ export function runtimeCommand(
     readonly wrapper: readonly string[]
     /** The host runs a thread of its own in the runtime (serve's watchdog). */
     readonly hostThreads?: boolean
+    /** The child's descriptor the caller opens as a pipe for the seccomp filter. */
+    readonly seccompFd: number
   }
 ): RuntimeCommand {
   const env: Record<string, string> = {}
@@ -276,6 +323,7 @@ export function runtimeCommand(
   const { binds, links } = readablePaths(options.layout)
   const args = [...baseArgs()]
   if (options.isolated) args.push('--unshare-net')
+  if (sandbox.seccomp !== undefined) args.push('--seccomp', String(options.seccompFd))
   args.push(...nodeBinds(options.node))
   for (const [src, dest] of binds) args.push('--ro-bind', src, dest)
   for (const [target, path] of links) args.push('--symlink', target, path)
@@ -288,7 +336,12 @@ export function runtimeCommand(
     ...options.nodeArgs,
     options.entry
   )
-  return { file: sandbox.bwrap, args, env }
+  return {
+    file: sandbox.bwrap,
+    args,
+    env,
+    ...(sandbox.seccomp === undefined ? {} : { seccomp: sandbox.seccomp }),
+  }
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import type { Socket } from 'node:net'
+import type { Writable } from 'node:stream'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DialBroker } from './broker.js'
@@ -81,14 +82,23 @@ export class WorkerProcess {
       wrapper: isolation.wrapper,
       // The reason pipe's writer is serve's watchdog thread.
       hostThreads: options.reasonPipe === true,
+      seccompFd: options.reasonPipe ? 5 : 4,
     })
+    const stdio: ('ignore' | 'inherit' | 'ipc' | 'pipe')[] = ['ignore', 'inherit', 'inherit', 'ipc']
+    if (options.reasonPipe) stdio.push('pipe')
+    if (command.seccomp) stdio.push('pipe')
     // A minimal environment, never the host's: Node adds only its IPC channel's variables.
     this.child = spawn(command.file, command.args, {
-      stdio: options.reasonPipe
-        ? ['ignore', 'inherit', 'inherit', 'ipc', 'pipe']
-        : ['ignore', 'inherit', 'inherit', 'ipc'],
+      stdio,
       env: command.env,
     })
+    // bwrap reads the filter to EOF before it starts Node; the pipe then closes on both sides.
+    // Node opens each extra 'pipe' as a socket pair: writable from this side.
+    const filter = command.seccomp
+      ? (this.child.stdio[stdio.length - 1] as Writable | null)
+      : undefined
+    filter?.on('error', () => undefined)
+    filter?.end(command.seccomp)
     const reasons = this.child.stdio[4]
     reasons?.on('data', (chunk: Buffer) => {
       if (this.reason.length < MAX_REASON_BYTES) this.reason += chunk.toString('utf8')
