@@ -189,13 +189,19 @@ try {
       /serving .* on (http:\/\/\S+)/
     )
   if (values['sandbox-ab'] !== undefined) {
+    // Returns through the finally below, which stops the echo service too.
     await sandboxAb(Number(values['sandbox-ab']), (sandbox) =>
       values.command === 'serve'
         ? startServe(1, sandbox)
         : ((values.sandbox = sandbox), startWharf('auto'))
     )
-    process.exit(0)
-  }
+  } else await full(echoPort, startWharf, startServe)
+} finally {
+  // Servers first, the echo service they talk to last: no request sees its upstream vanish.
+  for (const child of children.reverse()) child.kill('SIGTERM')
+}
+
+async function full(echoPort, startWharf, startServe) {
   const results = {}
   // One server at a time: each is started, loaded and stopped before the next, so an idle host
   // (or one still draining its backlog) never competes with the one being measured.
@@ -250,7 +256,4 @@ try {
   console.log(
     `p99: serve ${serve1.p99} ms vs plain ${plain.p99} ms (1 process), ${serve2.p99} ms vs ${plain2.p99} ms (2)`
   )
-} finally {
-  // Servers first, the echo service they talk to last: no request sees its upstream vanish.
-  for (const child of children.reverse()) child.kill('SIGTERM')
 }
