@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import type { Socket } from 'node:net'
+import type { Writable } from 'node:stream'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DialBroker } from './broker.js'
@@ -17,7 +18,7 @@ import type {
   RuntimeData,
   ToRuntime,
 } from './protocol.js'
-import { runtimeCommand, workerPaths, type Sandbox } from './sandbox.js'
+import { innerPid, runtimeCommand, workerPaths, type Sandbox } from './sandbox.js'
 import type { Route } from './tunnels.js'
 
 const ENTRY = fileURLToPath(new URL('./runtime/child.js', import.meta.url))
@@ -89,14 +90,25 @@ export class WorkerProcess {
       layout: { hostRoot: HOST_ROOT, worker: workerPaths(data) },
       isolated: isolation.kind === 'netns',
       wrapper: isolation.wrapper,
+      // The reason pipe's writer is serve's watchdog thread.
+      hostThreads: options.reasonPipe === true,
+      seccompFd: options.reasonPipe ? 5 : 4,
     })
+    const stdio: ('ignore' | 'inherit' | 'ipc' | 'pipe')[] = ['ignore', 'inherit', 'inherit', 'ipc']
+    if (options.reasonPipe) stdio.push('pipe')
+    if (command.seccomp) stdio.push('pipe')
     // A minimal environment, never the host's: Node adds only its IPC channel's variables.
     this.child = spawn(command.file, command.args, {
-      stdio: options.reasonPipe
-        ? ['ignore', 'inherit', 'inherit', 'ipc', 'pipe']
-        : ['ignore', 'inherit', 'inherit', 'ipc'],
+      stdio,
       env: command.env,
     })
+    // bwrap reads the filter to EOF before it starts Node; the pipe then closes on both sides.
+    // Node opens each extra 'pipe' as a socket pair: writable from this side.
+    const filter = command.seccomp
+      ? (this.child.stdio[stdio.length - 1] as Writable | null)
+      : undefined
+    filter?.on('error', () => undefined)
+    filter?.end(command.seccomp)
     const reasons = this.child.stdio[4]
     reasons?.on('data', (chunk: Buffer) => {
       if (this.reason.length < MAX_REASON_BYTES) this.reason += chunk.toString('utf8')
@@ -225,10 +237,21 @@ export class WorkerProcess {
     await this.terminate()
   }
 
+  /** SIGKILL now (bubblewrap's --die-with-parent takes the sandboxed Node with it). */
+  kill(): void {
+    if (!this.exited) this.child.kill('SIGKILL')
+  }
+
   async terminate(): Promise<void> {
     this.onExit = undefined
     if (this.exited) return
-    this.child.kill('SIGTERM')
+    // Sandboxed, SIGTERM to bwrap would kill Node unannounced: Node's own handler flushes first.
+    const pid = this.child.pid
+    try {
+      if (pid !== undefined) process.kill(innerPid(pid), 'SIGTERM')
+    } catch {
+      this.child.kill('SIGTERM')
+    }
     let timer: NodeJS.Timeout | undefined
     await Promise.race([
       this.exit,

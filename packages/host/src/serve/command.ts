@@ -14,7 +14,7 @@ import { startServe } from './serve.js'
 export const SERVE_USAGE = `  wharf serve [dir] [--env NAME] [--port N] [--ip ADDR] [--processes N|auto]
                     [--admin-port N] [--admin-ip ADDR] [--log-format text|json]
                     [--var KEY:VALUE]... [--config FILE] [--allow RULE]... [--deny RULE]...
-                    [--isolation auto|netns|none]`
+                    [--isolation auto|netns|none] [--sandbox auto|strict|off]`
 
 export async function serveCommand(
   argv: string[],
@@ -36,6 +36,7 @@ export async function serveCommand(
       allow: { type: 'string', multiple: true },
       deny: { type: 'string', multiple: true },
       isolation: { type: 'string' },
+      sandbox: { type: 'string' },
     },
   })
   if (positionals.length > 1)
@@ -50,6 +51,9 @@ export async function serveCommand(
   if (format !== 'text' && format !== 'json')
     throw usageError(`--log-format must be text or json (got "${format}")`)
   const isolation = isolationFlag(values.isolation)
+  const sandbox = values.sandbox
+  if (sandbox !== undefined && sandbox !== 'auto' && sandbox !== 'strict' && sandbox !== 'off')
+    throw usageError(`--sandbox must be auto, strict or off (got "${sandbox}")`)
   checkRuleFlags(values.allow, values.deny)
   const listenPort = portFlag(values.port, '--port')
   const adminPort = portFlag(values['admin-port'], '--admin-port')
@@ -67,6 +71,7 @@ export async function serveCommand(
     allow: values.allow ?? [],
     deny: values.deny ?? [],
     ...(isolation === undefined ? {} : { isolation }),
+    ...(sandbox === undefined ? {} : { sandbox }),
   })
   const log = serveLogger(format, logLine)
   const onHup = (): void => {
