@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module'
 import { parseArgs } from 'node:util'
 import { startDev } from './dev.js'
-import { parseRule } from '@wharf/sockets/egress'
+import { checkRuleFlags, isolationFlag, portFlag, untilStopped } from './cli-flags.js'
 import { egressCheck } from './egress-check.js'
 import { WharfError, usageError } from './errors.js'
 import { flushLog } from './logger.js'
@@ -37,13 +37,6 @@ export function parseVar(value: string): [string, string] {
   return [key, value.slice(i + 1)]
 }
 
-function parsePort(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined
-  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535)
-    throw usageError(`--port expects 0-65535 (got "${value}")`)
-  return Number(value)
-}
-
 async function devCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -63,32 +56,13 @@ async function devCommand(argv: string[]): Promise<number> {
   })
   if (positionals.length > 1)
     throw usageError(`wharf dev takes one directory (got ${positionals.join(' ')})`)
-  const port = parsePort(values.port)
-  const isolation = values.isolation
-  if (
-    isolation !== undefined &&
-    isolation !== 'auto' &&
-    isolation !== 'netns' &&
-    isolation !== 'none'
-  ) {
-    throw usageError(`--isolation must be auto, netns or none (got "${isolation}")`)
-  }
+  const port = portFlag(values.port, '--port')
+  const isolation = isolationFlag(values.isolation)
   const sandbox = values.sandbox
   if (sandbox !== undefined && sandbox !== 'auto' && sandbox !== 'strict' && sandbox !== 'off') {
     throw usageError(`--sandbox must be auto, strict or off (got "${sandbox}")`)
   }
-  for (const [effect, list] of [
-    ['allow', values.allow ?? []],
-    ['deny', values.deny ?? []],
-  ] as const) {
-    for (const rule of list) {
-      try {
-        parseRule(effect, rule)
-      } catch (error) {
-        throw usageError(`--${effect}: ${(error as Error).message}`)
-      }
-    }
-  }
+  checkRuleFlags(values.allow, values.deny)
   // Several -c: the first is the primary Worker, the rest are reached through service bindings.
   const [config, ...configs] = values.config ?? []
   const dev = await startDev({
@@ -105,15 +79,7 @@ async function devCommand(argv: string[]): Promise<number> {
     ...(isolation === undefined ? {} : { isolation }),
     ...(sandbox === undefined ? {} : { sandbox }),
   })
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop)
-      process.off('SIGTERM', stop)
-      resolve()
-    }
-    process.on('SIGINT', stop)
-    process.on('SIGTERM', stop)
-  })
+  await untilStopped()
   await dev.close()
   flushLog()
   return 0

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DialBroker } from './broker.js'
-import { WharfError } from './errors.js'
+import { WharfRuntimeExitError, loadError } from './errors.js'
 import type { Isolation } from './isolation.js'
 import type {
   DialReply,
@@ -144,15 +144,11 @@ export class WorkerProcess {
           const code = (message as { code?: unknown }).code
           const text = (message as { message?: unknown }).message
           reject(
-            new WharfError(
-              // Only the host's own start-up codes; anything else the runtime says is a load error.
-              code === 'ERR_WHARF_STARTUP' ? code : 'ERR_WHARF_WORKER_LOAD',
-              `the Worker module failed to load:\n${String(text).slice(0, 100_000)}`
-            )
+            loadError(code, `the Worker module failed to load:\n${String(text).slice(0, 100_000)}`)
           )
         } else options.onMessage?.(message)
       })
-      void this.exit.then((code) => reject(new Error(`the Worker process exited (code ${code})`)))
+      void this.exit.then((code) => reject(new WharfRuntimeExitError(code)))
     })
     this.ready.catch(() => undefined)
     this.child.on('error', (error) => console.error('[wharf:error] Worker process:', error))

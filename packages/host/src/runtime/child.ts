@@ -9,6 +9,7 @@ import http from 'node:http'
 import type { Socket } from 'node:net'
 import { setSocketRuntime } from '@wharf/sockets/runtime'
 import { env as workerEnv, type ExecutionContext } from './cloudflare-workers.js'
+import { WharfStartupError } from '../errors.js'
 import { flushLog, logLine } from '../logger.js'
 import type { FromRuntime, RuntimeData, ToRuntime } from '../protocol.js'
 import { RequestScope, requestStore } from './request-scope.js'
@@ -253,7 +254,7 @@ async function start(data: RuntimeData): Promise<void> {
   }
   const tooSlow = hooks?.endStartup()
   if (tooSlow !== undefined) {
-    send({ t: 'loadError', code: 'ERR_WHARF_STARTUP', message: tooSlow })
+    send({ t: 'loadError', code: WharfStartupError.code, message: tooSlow })
     return
   }
   // A Worker other than the primary names itself on its request lines.
