@@ -10,20 +10,10 @@ import { type SocketAddress, type SocketOptions } from '@wharf/sockets'
 import { Agent } from 'undici'
 import { URL_HEADER, connectRoute, fetchRoute, OUTBOUND_FETCH } from '../services/routes.js'
 import { connectVia, type DialVia } from './vpc-bindings.js'
+import { WharfRpcUnsupportedError } from '../errors.js'
 
 /** Node's own fetch, before the host wraps the global one (counting, Outbound Worker). */
 const nativeFetch = globalThis.fetch
-
-/** What a Worker's code gets when it calls an RPC method on a service binding. */
-export class RpcUnsupportedError extends TypeError {
-  readonly code = 'ERR_WHARF_RPC_UNSUPPORTED'
-  constructor(binding: string, method: string) {
-    super(
-      `env.${binding}.${method}(): RPC to another Worker is not supported by wharf; a service binding offers fetch() and connect() only`
-    )
-    this.name = 'TypeError'
-  }
-}
 
 /** workerd's error for `secureTransport: 'on'` through a service binding (thrown by connect()). */
 export const INBOUND_TLS = 'Incoming CONNECT with TLS not supported'
@@ -88,7 +78,7 @@ export function serviceBinding(
       if (typeof key === 'symbol' || key in object || NOT_RPC.has(key)) {
         return Reflect.get(object, key) as unknown
       }
-      return () => Promise.reject(new RpcUnsupportedError(binding, key))
+      return () => Promise.reject(new WharfRpcUnsupportedError(binding, key))
     },
   })
 }
