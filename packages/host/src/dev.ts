@@ -300,6 +300,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       allow: options.allow ?? [],
       deny: options.deny ?? [],
       log,
+      watch: options.watch !== false,
     }
     for (const w of workers.slice(1)) {
       const started = await startServiceWorker(

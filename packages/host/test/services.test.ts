@@ -271,3 +271,39 @@ describe('examples/services', () => {
     }
   })
 })
+
+describe('hot reload of a Worker other than the first', () => {
+  it('rebuilds the bound Worker when its file changes, and the binding reaches the new version', async () => {
+    const front = project('reload-front', ['caller.js'], {
+      main: 'caller.js',
+      services: [
+        { binding: 'PLAIN', service: 'reload-plain' },
+        { binding: 'BACKEND', service: 'reload-plain' },
+        { binding: 'NAMED', service: 'reload-plain' },
+      ],
+    })
+    const plain = project('reload-plain', ['plain.js'], { main: 'plain.js' })
+    const wharf = await startWharf(root, configs([front, plain]), 30_000)
+    const body = async (): Promise<string> =>
+      (JSON.parse((await get(`${wharf.url}/plainFetch`)).body) as { body: string }).body
+    try {
+      assert.equal(await body(), 'plain')
+      writeFileSync(
+        join(root, 'reload-plain', 'plain.js'),
+        'export default { fetch() { return new Response("plain, reloaded") } }\n'
+      )
+      await wharf.waitFor(/⎔ reload-plain updated and ready/, 30_000)
+      // A keep-alive connection from the caller's binding still reaches the draining runtime
+      // until it closes its idle connections (0.5 s later): poll, bounded.
+      const deadline = Date.now() + 10_000
+      let seen = await body()
+      while (seen !== 'plain, reloaded' && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200))
+        seen = await body()
+      }
+      assert.equal(seen, 'plain, reloaded')
+    } finally {
+      await wharf.stop()
+    }
+  })
+})

@@ -4,6 +4,7 @@
  * Worker or inbound TCP), each in a runtime process of its own, as wrangler's multi-config runs
  * each Worker in its own workerd. Also the checks that tie the configs together.
  */
+import { watch, type FSWatcher } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type { WorkerConfig } from '../config.js'
 import { readDevSecrets } from '../dotenv.js'
@@ -96,7 +97,12 @@ export interface ServiceWorkerContext {
   readonly allow: readonly string[]
   readonly deny: readonly string[]
   readonly log: (line: string) => void
+  /** Rebuild and restart the Worker when a file under its config's directory changes. */
+  readonly watch?: boolean
 }
+
+const RELOAD_DEBOUNCE_MS = 50
+const DRAIN_MS = 30_000
 
 export interface RunningWorker {
   readonly name: string
@@ -163,10 +169,11 @@ export async function startServiceWorker(
   const builder = new WorkerBuilder(config.build)
   let current: WorkerProcess | undefined
   let closed = false
-  try {
+  let data: RuntimeData
+  const build = async (): Promise<RuntimeData> => {
     const bundle = await builder.build()
     for (const warning of bundle.warnings) ctx.log(`[wharf:warn] build (${name}): ${warning}`)
-    const data = runtimeData(
+    return runtimeData(
       name,
       config,
       bundle.entry,
@@ -174,30 +181,66 @@ export async function startServiceWorker(
       ctx,
       outboundOf(config, name) !== undefined
     )
-    const start = async (): Promise<WorkerProcess> => {
-      const next = new WorkerProcess(data, ctx.isolation, ctx.sandbox, routes)
-      try {
-        await next.ready
-      } catch (error) {
-        await next.terminate()
-        throw error
-      }
-      next.onExit = (code) => {
-        if (closed || current !== next) return
-        ctx.log(`[wharf:error] the Worker ${name} exited (code ${code}); restarting it`)
-        void start().then(
-          (fresh) => {
-            current = fresh
-          },
-          (error: unknown) => ctx.log(`[wharf:error] ${name}: ${(error as Error).message}`)
-        )
-      }
-      return next
+  }
+  const start = async (): Promise<WorkerProcess> => {
+    const next = new WorkerProcess(data, ctx.isolation, ctx.sandbox, routes)
+    try {
+      await next.ready
+    } catch (error) {
+      await next.terminate()
+      throw error
     }
+    next.onExit = (code) => {
+      if (closed || current !== next) return
+      ctx.log(`[wharf:error] the Worker ${name} exited (code ${code}); restarting it`)
+      void start().then(
+        (fresh) => {
+          current = fresh
+        },
+        (error: unknown) => ctx.log(`[wharf:error] ${name}: ${(error as Error).message}`)
+      )
+    }
+    return next
+  }
+  try {
+    data = await build()
     current = await start()
   } catch (error) {
     await builder.dispose()
     throw error
+  }
+  // A change rebuilds the code (the config is read at start only) and swaps runtimes, as the
+  // primary's reload does: the new one takes new connections, the old one drains.
+  let watcher: FSWatcher | undefined
+  let timer: NodeJS.Timeout | undefined
+  let reloading = Promise.resolve()
+  const reload = async (): Promise<void> => {
+    if (closed) return
+    try {
+      data = await build()
+      const fresh = await start()
+      if (closed) {
+        await fresh.terminate()
+        return
+      }
+      const old = current
+      current = fresh
+      ctx.log(`⎔ ${name} updated and ready`)
+      if (old) void old.drain(DRAIN_MS)
+    } catch (error) {
+      ctx.log(
+        `[wharf:error] ${name}: reload failed, still serving the previous version:\n${(error as Error).message}`
+      )
+    }
+  }
+  if (ctx.watch === true) {
+    watcher = watch(dirname(config.file), { recursive: true }, (_event, file) => {
+      if (/(^|[\\/])(node_modules|\.git|\.wrangler)([\\/]|$)/.test(String(file ?? ''))) return
+      clearTimeout(timer)
+      timer = setTimeout(() => {
+        reloading = reloading.then(reload)
+      }, RELOAD_DEBOUNCE_MS)
+    })
   }
   ctx.log(
     `[wharf:info] Worker ${name} (${join(dirname(config.file))}) is ready for service bindings`
@@ -207,6 +250,9 @@ export async function startServiceWorker(
     current: () => current,
     close: async () => {
       closed = true
+      watcher?.close()
+      clearTimeout(timer)
+      await reloading
       await current?.terminate()
       await builder.dispose()
     },
