@@ -36,7 +36,7 @@ function isDialRequest(message: unknown): message is DialRequest {
     Number.isInteger(m.port) &&
     (m.port ?? 0) >= 1 &&
     (m.port ?? 0) <= 65535 &&
-    (m.via === undefined || (typeof m.via === 'string' && m.via.length <= 64))
+    (m.via === undefined || (typeof m.via === 'string' && m.via.length <= 80))
   )
 }
 

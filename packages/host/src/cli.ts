@@ -13,7 +13,7 @@ import { flushLog } from './logger.js'
 import { SERVE_USAGE, serveCommand } from './serve/command.js'
 
 const USAGE = `Usage:
-  wharf dev [dir] [--port N] [--ip ADDR] [--var KEY:VALUE]... [--config FILE] [--env NAME]
+  wharf dev [dir] [--port N] [--ip ADDR] [--var KEY:VALUE]... [--config FILE]... [--env NAME]
                   [--allow RULE]... [--deny RULE]... [--no-watch] [--isolation auto|netns|none]
                   [--sandbox auto|strict|off]
 ${SERVE_USAGE}
@@ -45,7 +45,7 @@ async function devCommand(argv: string[]): Promise<number> {
       port: { type: 'string' },
       ip: { type: 'string' },
       var: { type: 'string', multiple: true },
-      config: { type: 'string', short: 'c' },
+      config: { type: 'string', short: 'c', multiple: true },
       allow: { type: 'string', multiple: true },
       deny: { type: 'string', multiple: true },
       'no-watch': { type: 'boolean' },
@@ -63,9 +63,12 @@ async function devCommand(argv: string[]): Promise<number> {
     throw usageError(`--sandbox must be auto, strict or off (got "${sandbox}")`)
   }
   checkRuleFlags(values.allow, values.deny)
+  // Several -c: the first is the primary Worker, the rest are reached through service bindings.
+  const [config, ...configs] = values.config ?? []
   const dev = await startDev({
     dir: positionals[0] ?? '.',
-    ...(values.config === undefined ? {} : { config: values.config }),
+    ...(config === undefined ? {} : { config }),
+    ...(configs.length === 0 ? {} : { configs }),
     ...(values.env === undefined ? {} : { env: values.env }),
     ...(port === undefined ? {} : { port }),
     ...(values.ip === undefined ? {} : { ip: values.ip }),

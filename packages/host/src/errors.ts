@@ -162,6 +162,19 @@ export class WharfTunnelError extends WharfError {
   }
 }
 
+/** What a Worker's code gets when it calls an RPC method on a service binding. */
+/** (Worker-visible, so a TypeError as workerd's are) */
+export class WharfRpcUnsupportedError extends TypeError {
+  declare readonly code: 'ERR_WHARF_RPC_UNSUPPORTED'
+  constructor(binding: string, method: string) {
+    super(
+      `env.${binding}.${method}(): RPC to another Worker is not supported by wharf; a service binding offers fetch() and connect() only`
+    )
+    this.name = 'TypeError'
+    Object.defineProperty(this, 'code', { value: 'ERR_WHARF_RPC_UNSUPPORTED', enumerable: true })
+  }
+}
+
 /** A config error naming the file: `<file>: <message>`. */
 export function configError(file: string, message: string): WharfConfigError {
   return new WharfConfigError(`${file}: ${message}`)

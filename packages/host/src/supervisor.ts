@@ -11,7 +11,13 @@ import { fileURLToPath } from 'node:url'
 import { DialBroker } from './broker.js'
 import { WharfRuntimeExitError, loadError } from './errors.js'
 import type { Isolation } from './isolation.js'
-import type { DialReply, FromRuntime, RuntimeData, ToRuntime } from './protocol.js'
+import type {
+  DialReply,
+  FromRuntime,
+  InboundConnection,
+  RuntimeData,
+  ToRuntime,
+} from './protocol.js'
 import { innerPid, runtimeCommand, workerPaths, type Sandbox } from './sandbox.js'
 import type { Route } from './tunnels.js'
 
@@ -19,6 +25,8 @@ const ENTRY = fileURLToPath(new URL('./runtime/child.js', import.meta.url))
 const HOST_ROOT = dirname(dirname(dirname(ENTRY)))
 const KILL_GRACE_MS = 2000
 const MAX_REASON_BYTES = 4096
+/** Connections handed to the connect() handler and not yet answered, per runtime. */
+const MAX_PENDING_INBOUND = 4096
 
 /** What `wharf serve` adds to a runtime process (`wharf dev` passes none). */
 export interface WorkerProcessOptions {
@@ -52,6 +60,8 @@ export class WorkerProcess {
   private readonly broker: DialBroker
 
   private readonly cleanup: () => void
+  private readonly inboundWaiting = new Map<number, (ok: boolean) => void>()
+  private nextInbound = 0
 
   constructor(
     input: RuntimeData,
@@ -108,6 +118,7 @@ export class WorkerProcess {
       this.child.once('exit', (code, signal) => {
         this.exited = true
         this.exitSignal = signal
+        for (const answer of [...this.inboundWaiting.values()]) answer(false)
         this.cleanup()
         resolve(code)
         this.onExit?.(code)
@@ -130,6 +141,12 @@ export class WorkerProcess {
         }
         const message = raw as FromRuntime | null
         if (typeof message !== 'object' || message === null) return
+        if (message.t === 'inbound') {
+          const id = (message as { id?: unknown }).id
+          const answer = typeof id === 'number' ? this.inboundWaiting.get(id) : undefined
+          answer?.((message as { ok?: unknown }).ok === true)
+          return
+        }
         if (message.t === 'ready' || message.t === 'loadError') {
           if (settled) return
           settled = true
@@ -166,6 +183,44 @@ export class WorkerProcess {
   /** Like handOff, but leaves the socket alone (for another runtime) when this one is gone. */
   tryHandOff(socket: Socket): boolean {
     return this.send({ t: 'conn' }, socket)
+  }
+
+  /** A service binding's fetch() connection: HTTP for the runtime's `entrypoint` handler. */
+  handOffService(socket: Socket, entrypoint: string | undefined): boolean {
+    return this.send({ t: 'conn', service: entrypoint === undefined ? {} : { entrypoint } }, socket)
+  }
+
+  /**
+   * Gives `socket` to the runtime's connect() handler. Resolves true once the runtime took it,
+   * false if it has no such handler (the socket is closed) or is gone; rejects when `signal` fires.
+   */
+  inbound(
+    socket: Socket,
+    info: Omit<InboundConnection, 't' | 'id'>,
+    signal: AbortSignal
+  ): Promise<boolean> {
+    if (this.inboundWaiting.size >= MAX_PENDING_INBOUND) {
+      socket.destroy()
+      return Promise.resolve(false)
+    }
+    this.nextInbound = (this.nextInbound + 1) % 2 ** 31
+    const id = this.nextInbound
+    return new Promise<boolean>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.inboundWaiting.delete(id)
+        reject(new Error('the Worker did not take the connection in time'))
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      this.inboundWaiting.set(id, (ok) => {
+        signal.removeEventListener('abort', onAbort)
+        this.inboundWaiting.delete(id)
+        resolve(ok)
+      })
+      if (!this.send({ t: 'inbound', id, ...info }, socket)) {
+        socket.destroy()
+        this.inboundWaiting.get(id)?.(false)
+      }
+    })
   }
 
   handOff(socket: Socket): void {
