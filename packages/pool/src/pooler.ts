@@ -5,6 +5,7 @@
 import tls from 'node:tls'
 import { parseListen, parseUpstream } from './config.js'
 import { QueryCache, type CacheOptions } from './core/cache.js'
+import type { OriginDial } from './core/origin-dial.js'
 import type { RedisStore } from './core/redis-store.js'
 import { listenFirst } from './core/listener.js'
 import {
@@ -44,6 +45,11 @@ export interface StartPoolOptions {
   readonly idleTimeoutMs?: number
   /** Connecting to the origin (default 15000 ms). */
   readonly connectTimeoutMs?: number
+  /**
+   * Reaches the origin another way than TCP to the upstream URL's host and port, for example
+   * through a tunnel; the URL still gives the user, password, database and TLS settings.
+   */
+  readonly dialOrigin?: OriginDial
   /** Query cache settings, or false to disable it. */
   readonly cache?: false | Partial<CacheOptions>
   /**
@@ -82,7 +88,8 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
   if (/^mysql:/i.test(options.upstream)) return startMysqlPool(options)
   const { maxMessageBytes, connectTimeoutMs, name, log, limits, ...settings } =
     commonSettings(options)
-  const origin = parseUpstream(options.upstream, { connectTimeoutMs, maxMessageBytes })
+  const parsed = parseUpstream(options.upstream, { connectTimeoutMs, maxMessageBytes })
+  const origin = options.dialOrigin === undefined ? parsed : { ...parsed, dial: options.dialOrigin }
   const listen = parseListen(options.listen ?? '127.0.0.1:6543')
   const pool = pgOriginPool(origin, limits)
   const { trust, user, password } = clientCredentials(options.auth, listen.host, origin.user)

@@ -99,7 +99,8 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
   const settings = commonSettings(options)
   const { connectTimeoutMs, name, log, limits } = settings
   const maxPacketBytes = settings.maxMessageBytes
-  const origin = parseMysqlUpstream(options.upstream, { connectTimeoutMs, maxPacketBytes })
+  const parsed = parseMysqlUpstream(options.upstream, { connectTimeoutMs, maxPacketBytes })
+  const origin = options.dialOrigin === undefined ? parsed : { ...parsed, dial: options.dialOrigin }
   const listen = parseListen(options.listen ?? '127.0.0.1:3306')
   const pool = new OriginPool<MysqlOrigin>(mysqlDriver(origin), limits)
   const cacheOptions = settings.cache
