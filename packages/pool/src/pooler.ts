@@ -88,8 +88,8 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
   if (/^mysql:/i.test(options.upstream)) return startMysqlPool(options)
   const { maxMessageBytes, connectTimeoutMs, name, log, limits, ...settings } =
     commonSettings(options)
-  const parsed = parseUpstream(options.upstream, { connectTimeoutMs, maxMessageBytes })
-  const origin = options.dialOrigin === undefined ? parsed : { ...parsed, dial: options.dialOrigin }
+  let origin = parseUpstream(options.upstream, { connectTimeoutMs, maxMessageBytes })
+  if (options.dialOrigin !== undefined) origin = { ...origin, dial: options.dialOrigin }
   const listen = parseListen(options.listen ?? '127.0.0.1:6543')
   const pool = pgOriginPool(origin, limits)
   const { trust, user, password } = clientCredentials(options.auth, listen.host, origin.user)
