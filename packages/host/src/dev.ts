@@ -5,7 +5,7 @@
 import { watch, type FSWatcher } from 'node:fs'
 import net, { type AddressInfo } from 'node:net'
 import { networkInterfaces } from 'node:os'
-import { dirname } from 'node:path'
+import { dirname, relative } from 'node:path'
 import { loadConfig, type WorkerConfig } from './config.js'
 import { readDevSecrets } from './dotenv.js'
 import { startEchoService, type ExampleServer } from './example-service.js'
@@ -166,7 +166,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
         label: `example_service:${service.binding}`,
       })
     }
-    hyperdrive = await startHyperdrive(config.hyperdrive, log)
+    hyperdrive = await startHyperdrive(config.hyperdrive, log, { projectDir: dirname(config.file) })
     // The edge stays up across reloads: connectors need not reconnect when the Worker changes.
     tunnels = await startTunnels(config.vpc, log)
     for (const h of hyperdrive) {
@@ -284,9 +284,14 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
         log('⎔ Local server updated and ready')
         if (old) void old.drain(DRAIN_MS)
       }
+      const dataDirs = config.hyperdrive.flatMap((h) =>
+        h.embedded === false ? [] : [relative(dirname(config.file), h.embedded.dataDir)]
+      )
       watcher = watch(dirname(config.file), { recursive: true }, (_event, file) => {
         const name = String(file ?? '')
-        if (/(^|[\\/])(node_modules|\.git|\.wrangler)([\\/]|$)/.test(name)) return
+        // .wharf (or a data_dir) holds the embedded database's files: its writes are not edits.
+        if (/(^|[\\/])(node_modules|\.git|\.wrangler|\.wharf)([\\/]|$)/.test(name)) return
+        if (dataDirs.some((d) => name === d || name.startsWith(d))) return
         clearTimeout(reloadTimer)
         reloadTimer = setTimeout(() => {
           reloading = reloading.then(reload)
