@@ -5,19 +5,20 @@
 import { watch, type FSWatcher } from 'node:fs'
 import net, { type AddressInfo } from 'node:net'
 import { networkInterfaces } from 'node:os'
-import { dirname, relative } from 'node:path'
+import { dirname, join, relative, sep } from 'node:path'
 import { loadConfig, type WorkerConfig } from './config.js'
 import { readDevSecrets } from './dotenv.js'
 import { startEchoService, type ExampleServer } from './example-service.js'
 import { startHyperdrive, type StartedBinding } from './hyperdrive.js'
 import { startTunnels, type StartedTunnels } from './tunnels.js'
 import type { RuntimeData, ScopedException } from './protocol.js'
-import { resolveIsolation, type IsolationMode } from './isolation.js'
+import { resolveIsolation, type Isolation, type IsolationMode } from './isolation.js'
 import { listenError } from './errors.js'
-import { resolveSandbox, type SandboxMode } from './sandbox.js'
+import { resolveSandbox, workerPaths, type Sandbox, type SandboxMode } from './sandbox.js'
 import { logLine } from './logger.js'
 import { WorkerProcess } from './supervisor.js'
 import { WorkerBuilder, type WorkerBundle } from './bundle/index.js'
+import { runtimePhases, timer } from './timing.js'
 
 export interface DevOptions {
   readonly dir: string
@@ -124,7 +125,10 @@ export function selfAddresses(address: AddressInfo): { address: string; port: nu
 
 export async function startDev(options: DevOptions): Promise<DevServer> {
   const log = options.log ?? logLine
+  const mark = timer(log)
+  mark('startDev')
   const config = loadConfig(options.dir, options.config, options.env)
+  mark('config loaded')
   const secretsOf = (current: WorkerConfig): Record<string, string> =>
     readDevSecrets(dirname(current.file), options.env).values
   const services: ExampleServer[] = []
@@ -136,12 +140,39 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   let watcher: FSWatcher | undefined
   let reloadTimer: NodeJS.Timeout | undefined
   let builder = new WorkerBuilder(config.build)
+  // A booted runtime process waiting for its Worker version, for the next start or reload.
+  let spare: { proc: WorkerProcess; root: string } | undefined
+  const spawnSpare = (isolation: Isolation, sandbox: Sandbox): void => {
+    const root = builder.root
+    spare = {
+      proc: new WorkerProcess(undefined, isolation, sandbox, undefined, {
+        // Every version directory of this builder: the spare does not know which one it gets.
+        workerPaths: workerPaths({ main: join(root, 'version'), projectDir: dirname(config.file) }),
+      }),
+      root,
+    }
+  }
+  /** The spare, if it is alive and may read `main`; otherwise none (and it is stopped). */
+  const takeSpare = (main: string): WorkerProcess | undefined => {
+    const taken = spare
+    spare = undefined
+    if (taken?.proc.alive === true && main.startsWith(taken.root + sep)) return taken.proc
+    if (taken) void taken.proc.terminate()
+    return undefined
+  }
+  const built = async (): Promise<WorkerBundle> => {
+    const bundle = await builder.build()
+    mark(`built (${bundle.ms} ms in esbuild)`)
+    for (const warning of bundle.warnings) log(`[wharf:warn] build: ${warning}`)
+    return bundle
+  }
   const cleanup = async (): Promise<void> => {
     watcher?.close()
     clearTimeout(reloadTimer)
     await new Promise<void>((resolve) => {
       server.close(() => resolve())
     })
+    await spare?.proc.terminate()
     await runtime?.terminate()
     await builder.dispose()
     await Promise.all([...services.map((s) => s.close()), ...hyperdrive.map((h) => h.close())])
@@ -153,26 +184,48 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     }
     const secrets = readDevSecrets(dirname(config.file), options.env)
     for (const file of secrets.files) log(`[wharf:info] Using secrets defined in ${file}`)
+    // Decided once per host: a reload that changes it needs a restart (said in the docs).
+    const isolation = resolveIsolation(options.isolation ?? config.isolation)
+    const sandbox = resolveSandbox(options.sandbox ?? config.sandbox)
+    mark('isolation and sandbox resolved')
+    // A runtime process boots (Node, bubblewrap, the runtime's own modules) while the bindings
+    // start and the Worker builds; it gets its Worker version when both are done.
+    spawnSpare(isolation, sandbox)
+    const building = built()
     // Values the host adds (example services' addresses); config vars and secrets are re-read.
     const vars: Record<string, unknown> = {}
     const exceptions: ScopedException[] = []
-    for (const service of config.exampleServices) {
-      const started = await startEchoService()
-      services.push(started)
-      vars[service.binding] = `${started.host}:${started.port}`
-      exceptions.push({
-        host: started.host,
-        port: started.port,
-        label: `example_service:${service.binding}`,
+    const bindings = (async () => {
+      for (const service of config.exampleServices) {
+        const started = await startEchoService()
+        services.push(started)
+        vars[service.binding] = `${started.host}:${started.port}`
+        exceptions.push({
+          host: started.host,
+          port: started.port,
+          label: `example_service:${service.binding}`,
+        })
+      }
+      hyperdrive = await startHyperdrive(config.hyperdrive, log, {
+        projectDir: dirname(config.file),
       })
-    }
-    hyperdrive = await startHyperdrive(config.hyperdrive, log, { projectDir: dirname(config.file) })
-    // The edge stays up across reloads: connectors need not reconnect when the Worker changes.
-    tunnels = await startTunnels(config.vpc, log)
-    for (const h of hyperdrive) {
-      if (h.info)
-        exceptions.push({ host: h.info.host, port: h.info.port, label: `hyperdrive:${h.binding}` })
-    }
+      mark('hyperdrive bindings started')
+      // The edge stays up across reloads: connectors need not reconnect when the Worker changes.
+      tunnels = await startTunnels(config.vpc, log)
+      for (const h of hyperdrive) {
+        if (h.info)
+          exceptions.push({
+            host: h.info.host,
+            port: h.info.port,
+            label: `hyperdrive:${h.binding}`,
+          })
+      }
+    })()
+    // Both settle before either error is thrown, so cleanup sees everything that started.
+    const [boundOutcome, builtOutcome] = await Promise.allSettled([bindings, building])
+    if (boundOutcome.status === 'rejected') throw boundOutcome.reason
+    if (builtOutcome.status === 'rejected') throw builtOutcome.reason
+    const firstBundle = builtOutcome.value
 
     const ip = options.ip ?? config.dev.ip ?? '127.0.0.1'
     const explicitPort = options.port ?? config.dev.port
@@ -219,24 +272,20 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       })),
       ...(tunnels === undefined ? {} : { vpc: tunnels.bindings }),
     })
-    const built = async (): Promise<WorkerBundle> => {
-      const bundle = await builder.build()
-      for (const warning of bundle.warnings) log(`[wharf:warn] build: ${warning}`)
-      return bundle
-    }
-    let data = buildData(config, await built())
-    // Decided once per host: a reload that changes it needs a restart (said in the docs).
-    const isolation = resolveIsolation(options.isolation ?? config.isolation)
-    const sandbox = resolveSandbox(options.sandbox ?? config.sandbox)
+    let data = buildData(config, firstBundle)
 
     const startRuntime = async (): Promise<WorkerProcess> => {
-      const next = new WorkerProcess(data, isolation, sandbox, tunnels?.routes)
+      const adopted = takeSpare(data.main)
+      const next = adopted ?? new WorkerProcess(data, isolation, sandbox, tunnels?.routes)
+      if (adopted) adopted.init(data, tunnels?.routes)
       try {
         await next.ready
       } catch (error) {
         await next.terminate()
         throw error
       }
+      // The next reload's runtime boots now, while nothing else is happening.
+      if (options.watch !== false) spawnSpare(isolation, sandbox)
       next.onExit = (code) => {
         if (runtime !== next) return
         log(`[wharf:error] the Worker process exited (code ${code}); restarting it`)
@@ -250,6 +299,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       return next
     }
     runtime = await startRuntime()
+    runtimePhases(mark, runtime)
 
     server.on('connection', (socket: net.Socket) => {
       if (runtime) runtime.handOff(socket)
@@ -260,6 +310,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       let lastBuild = config.build
       let reloading = Promise.resolve()
       const reload = async (): Promise<void> => {
+        mark('reload: change seen')
         log('⎔ Reloading local server...')
         let fresh: WorkerProcess
         try {
@@ -279,6 +330,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
           )
           return
         }
+        runtimePhases(mark, fresh)
         const old = runtime
         runtime = fresh
         log('⎔ Local server updated and ready')

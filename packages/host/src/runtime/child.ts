@@ -143,6 +143,7 @@ async function serve(
 }
 
 async function start(data: RuntimeData): Promise<void> {
+  const initAt = performance.now()
   // Stack traces and error pages name the user's files and lines (the bundle's source map).
   process.setSourceMapsEnabled(true)
   // Always: cloudflare:workers for no_bundle, and workerd's stand-ins for the built-ins the
@@ -201,6 +202,7 @@ async function start(data: RuntimeData): Promise<void> {
     send({ t: 'loadError', message: stack(error) })
     return
   }
+  const loadedAt = performance.now()
   const tooSlow = hooks?.endStartup()
   if (tooSlow !== undefined) {
     send({ t: 'loadError', code: 'ERR_WHARF_STARTUP', message: tooSlow })
@@ -245,7 +247,7 @@ async function start(data: RuntimeData): Promise<void> {
       }, DRAIN_GRACE_MS)
     }
   })
-  send({ t: 'ready' })
+  send({ t: 'ready', timing: { init: Math.round(initAt), loaded: Math.round(loadedAt) } })
 }
 
 process.once('message', (message: ToRuntime) => {
