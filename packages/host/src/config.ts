@@ -68,6 +68,12 @@ export interface HyperdriveBinding {
   /** From `wharf.hyperdrive.<BINDING>.caching`, else DEFAULT_HYPERDRIVE_CACHING. */
   readonly caching: HyperdriveCaching
   /**
+   * `wharf.hyperdrive.<BINDING>.service_id`: a `tcp` service of `wharf.tunnels.services` that the
+   * origin is reached through (Cloudflare's VPC-service origin). The connection string still gives
+   * the user, password and database; its host and port are the service's.
+   */
+  readonly originService?: string
+  /**
    * `wharf dev` with no connection string: the embedded PostgreSQL (`wharf.hyperdrive.<BINDING>
    * .embedded`), or false when that says `false` (then a missing connection string is an error).
    */
@@ -377,9 +383,17 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
         const target = hyperdrive[i]
         if (target === undefined) fail(field, 'names no hyperdrive binding of this config')
         if (!isObject(entry)) return fail(field, 'must be an object')
-        only(entry, field, ['caching', 'embedded'])
+        only(entry, field, ['caching', 'embedded', 'service_id'])
         if (target !== undefined && entry.embedded !== undefined) {
           hyperdrive[i] = { ...target, embedded: embeddedSettings(entry.embedded, field) }
+        }
+        if (entry.service_id !== undefined) {
+          // Cloudflare's VPC-service origin: the origin is reached through a tunnel.
+          if (typeof entry.service_id !== 'string' || entry.service_id === '')
+            fail(`${field}.service_id`, 'must name a tcp service of wharf.tunnels.services')
+          const current = hyperdrive[i]
+          if (current !== undefined)
+            hyperdrive[i] = { ...current, originService: entry.service_id as string }
         }
         const c = entry.caching
         if (c === undefined) continue
@@ -394,7 +408,8 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
             int(c.stale_while_revalidate, `${field}.caching.stale_while_revalidate`, 0, 3600) ??
             DEFAULT_HYPERDRIVE_CACHING.staleWhileRevalidate,
         }
-        if (target !== undefined) hyperdrive[i] = { ...(hyperdrive[i] ?? target), caching }
+        const current = hyperdrive[i]
+        if (current !== undefined) hyperdrive[i] = { ...current, caching }
       }
     }
     if (wharf.sandbox !== undefined) {
@@ -478,6 +493,16 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
   const build = validateBuild(raw, file, main, fail, str, bool)
   const assets = validateAssets(raw.assets, dirname(file), fail, str)
   const name = str(raw.name, 'name')
+  const vpc = parseVpc(raw, isObject(raw.wharf) ? raw.wharf : undefined, file)
+  for (const h of hyperdrive) {
+    if (h.originService === undefined) continue
+    const service = vpc.tunnels?.services.find((d) => d.id === h.originService)
+    if (service?.type !== 'tcp')
+      fail(
+        `wharf.hyperdrive.${h.binding}.service_id`,
+        `names no tcp service of wharf.tunnels.services ("${h.originService}")`
+      )
+  }
   return {
     file,
     ignored,
@@ -498,7 +523,7 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
       ...build,
       compatibilityFlags: strList(raw.compatibility_flags, 'compatibility_flags'),
     },
-    vpc: parseVpc(raw, isObject(raw.wharf) ? raw.wharf : undefined, file),
+    vpc,
   }
 }
 

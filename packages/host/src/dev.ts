@@ -10,7 +10,7 @@ import { loadConfig, type WorkerConfig } from './config.js'
 import { readDevSecrets } from './dotenv.js'
 import { startEchoService, type ExampleServer } from './example-service.js'
 import { startHyperdrive, type StartedBinding } from './hyperdrive.js'
-import { startTunnels, type StartedTunnels } from './tunnels.js'
+import { originRoutes, startTunnels, type StartedTunnels } from './tunnels.js'
 import type { RuntimeData, ScopedException } from './protocol.js'
 import { resolveIsolation, type Isolation, type IsolationMode } from './isolation.js'
 import { listenError } from './errors.js'
@@ -206,12 +206,13 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
           label: `example_service:${service.binding}`,
         })
       }
-      hyperdrive = await startHyperdrive(config.hyperdrive, log, {
+      // The edge stays up across reloads: connectors need not reconnect when the Worker changes.
+      // It starts first: a hyperdrive binding's origin may be a VPC service behind it.
+      tunnels = await startTunnels(config.vpc, log)
+      hyperdrive = await startHyperdrive(config.hyperdrive, log, originRoutes(tunnels), {
         projectDir: dirname(config.file),
       })
       mark('hyperdrive bindings started')
-      // The edge stays up across reloads: connectors need not reconnect when the Worker changes.
-      tunnels = await startTunnels(config.vpc, log)
       for (const h of hyperdrive) {
         if (h.info)
           exceptions.push({
