@@ -13,16 +13,31 @@ import { startHyperdrive, type StartedBinding } from './hyperdrive.js'
 import { originRoutes, startTunnels, type StartedTunnels } from './tunnels.js'
 import type { RuntimeData, ScopedException } from './protocol.js'
 import { resolveIsolation, type Isolation, type IsolationMode } from './isolation.js'
-import { listenError } from './errors.js'
+import { configError, listenError } from './errors.js'
+import type { Route } from './tunnels.js'
 import { resolveSandbox, workerPaths, type Sandbox, type SandboxMode } from './sandbox.js'
 import { logLine } from './logger.js'
 import { WorkerProcess } from './supervisor.js'
 import { WorkerBuilder, type WorkerBundle } from './bundle/index.js'
 import { runtimePhases, timer } from './timing.js'
+import { ServiceHub } from './services/hub.js'
+import { startTcpListener, type TcpListener } from './services/tcp.js'
+import {
+  PRIMARY_FALLBACK_NAME,
+  checkServiceNames,
+  outboundConfig,
+  outboundOf,
+  outboundWorkerName,
+  startServiceWorker,
+  withParams,
+  type RunningWorker,
+} from './services/workers.js'
 
 export interface DevOptions {
   readonly dir: string
   readonly config?: string
+  /** More Workers (`-c` after the first): reached through service bindings, not over HTTP. */
+  readonly configs?: readonly string[]
   readonly port?: number
   readonly ip?: string
   readonly vars?: Readonly<Record<string, string>>
@@ -41,6 +56,8 @@ export interface DevOptions {
 export interface DevServer {
   readonly url: string
   readonly config: WorkerConfig
+  /** `wharf.tcp` listeners, in config order (the primary's first). */
+  readonly tcp: readonly { readonly address: string; readonly port: number }[]
   close(): Promise<void>
 }
 
@@ -90,6 +107,10 @@ function bindingsTable(
     ])
   }
   for (const h of config.hyperdrive) rows.push([`env.${h.binding}`, 'Hyperdrive Config', 'local'])
+  for (const b of config.services.bindings) {
+    const target = b.entrypoint === undefined ? b.service : `${b.service}#${b.entrypoint}`
+    rows.push([`env.${b.binding} (${target})`, 'Worker', 'local'])
+  }
   if (config.assets?.binding !== undefined)
     rows.push([`env.${config.assets.binding}`, 'Assets', 'local'])
   for (const e of exceptions) {
@@ -134,6 +155,9 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const services: ExampleServer[] = []
   let hyperdrive: StartedBinding[] = []
   let tunnels: StartedTunnels | undefined
+  const hub = new ServiceHub()
+  const others: RunningWorker[] = []
+  const tcp: TcpListener[] = []
   // Connections are accepted paused and handed, unread, to the current runtime process.
   const server = net.createServer({ pauseOnConnect: true, noDelay: true })
   let runtime: WorkerProcess | undefined
@@ -173,7 +197,9 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       server.close(() => resolve())
     })
     await spare?.proc.terminate()
+    await Promise.all(tcp.map((l) => l.close()))
     await runtime?.terminate()
+    await Promise.all(others.map((w) => w.close()))
     await builder.dispose()
     await Promise.all([...services.map((s) => s.close()), ...hyperdrive.map((h) => h.close())])
     await tunnels?.close()
@@ -272,13 +298,71 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
         ...(h.error === undefined ? {} : { error: h.error }),
       })),
       ...(tunnels === undefined ? {} : { vpc: tunnels.bindings }),
+      services: current.services.bindings.map((b) => b.binding),
+      ...(current.services.outbound === undefined ? {} : { outbound: true }),
     })
     let data = buildData(config, firstBundle)
 
+    // The other Workers (-c), the Outbound Worker of a `wharf.outbound.main`, and the routes
+    // the primary's service bindings use (services/).
+    const primaryName = config.name ?? PRIMARY_FALLBACK_NAME
+    const workers = [
+      { name: primaryName, config },
+      ...(options.configs ?? []).map((file) => {
+        const other = loadConfig(dirname(file), file, options.env)
+        if (other.name === undefined) {
+          throw configError(other.file, 'a Worker passed with another -c needs a "name"')
+        }
+        return { name: other.name, config: other }
+      }),
+    ]
+    for (const w of [...workers]) {
+      const outbound = w.config.services.outbound
+      if (outbound?.main !== undefined) {
+        workers.push({
+          name: outboundWorkerName(w.name),
+          config: outboundConfig(w.config, outbound.main),
+        })
+      }
+      const target = workers.find((other) => other.name === outbound?.service)
+      if (outbound !== undefined && target !== undefined) {
+        target.config = withParams(target.config, outbound.params)
+      }
+    }
+    checkServiceNames(workers)
+    const routesOf = (current: WorkerConfig, name: string): Map<string, Route> =>
+      new Map([
+        ...(tunnels?.routes ?? new Map<string, Route>()),
+        ...hub.routesFor(current.services, outboundOf(current, name)),
+      ])
+    const serviceContext = {
+      hub,
+      isolation,
+      sandbox,
+      origin,
+      hostAddresses: selfAddresses(address),
+      ...(options.env === undefined ? {} : { env: options.env }),
+      allow: options.allow ?? [],
+      deny: options.deny ?? [],
+      log,
+    }
+    for (const w of workers.slice(1)) {
+      const started = await startServiceWorker(
+        w.name,
+        w.config,
+        routesOf(w.config, w.name),
+        serviceContext
+      )
+      others.push(started)
+      hub.register(w.name, started.current)
+    }
+    hub.register(primaryName, () => runtime)
+    let primaryRoutes = routesOf(config, primaryName)
+
     const startRuntime = async (): Promise<WorkerProcess> => {
       const adopted = takeSpare(data.main)
-      const next = adopted ?? new WorkerProcess(data, isolation, sandbox, tunnels?.routes)
-      if (adopted) adopted.init(data, tunnels?.routes)
+      const next = adopted ?? new WorkerProcess(data, isolation, sandbox, primaryRoutes)
+      if (adopted) adopted.init(data, primaryRoutes)
       try {
         await next.ready
       } catch (error) {
@@ -324,6 +408,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
             lastBuild = current.build
           }
           data = buildData(current, await built())
+          primaryRoutes = routesOf(current, primaryName)
           fresh = await startRuntime()
         } catch (error) {
           log(
@@ -352,13 +437,19 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       })
     }
 
+    for (const w of workers) {
+      for (const listener of w.config.services.tcp) {
+        tcp.push(await startTcpListener(w.name, listener, ip, w.config.limits, hub, log))
+      }
+    }
+
     for (const line of bindingsTable(config, options.vars ?? {}, secrets.values, exceptions)) {
       log(line)
     }
     log(`[wharf:info] Worker isolation: ${isolation.description}`)
     log(`[wharf:info] Worker sandbox: ${sandbox.description}`)
     log(`[wharf:info] Ready on ${origin}`)
-    return { url: origin, config, close: cleanup }
+    return { url: origin, config, tcp, close: cleanup }
   } catch (error) {
     await cleanup().catch(() => undefined)
     throw error

@@ -16,7 +16,7 @@ import {
 } from 'node:fs'
 import { dirname, join, relative, sep } from 'node:path'
 import type { EmbeddedSettings } from './config.js'
-import { WharfError } from './errors.js'
+import { WharfEmbeddedDbError } from './errors.js'
 import type { ThreadInput, ThreadMessage } from './embedded-postgres-thread.js'
 
 export interface EmbeddedPostgres {
@@ -34,8 +34,8 @@ const THREAD = new URL('./embedded-postgres-thread.js', import.meta.url)
 const MAX_SEED_BYTES = 16 * 1024 * 1024
 const CLOSE_MS = 10_000
 
-function fail(message: string, cause?: unknown): WharfError {
-  return new WharfError('ERR_WHARF_EMBEDDED_DB', `embedded PostgreSQL: ${message}`, { cause })
+function fail(message: string, cause?: unknown): WharfEmbeddedDbError {
+  return new WharfEmbeddedDbError(message, { cause })
 }
 
 function alive(pid: number): boolean {

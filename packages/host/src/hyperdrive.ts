@@ -12,10 +12,15 @@
 import { randomBytes } from 'node:crypto'
 import net from 'node:net'
 import { isAbsolute, relative } from 'node:path'
+import { unbracketHost } from '@wharf/sockets/runtime'
 import type { EmbeddedSettings, HyperdriveBinding, HyperdriveCaching } from './config.js'
 import { startEmbeddedPostgres } from './embedded-postgres.js'
 import type { PoolMetrics } from '@wharf/pool'
-import { WharfError } from './errors.js'
+import {
+  WharfEmbeddedDbError,
+  WharfHyperdriveConfigError,
+  WharfHyperdriveStartError,
+} from './errors.js'
 import { probeOrigin } from './hyperdrive-probe.js'
 import type { HyperdriveInfo } from './protocol.js'
 
@@ -78,16 +83,14 @@ export function hyperdriveConnectionString(
 ): string {
   const configured = configuredConnectionString(binding, envVars)
   if (configured !== undefined) return configured
-  throw new WharfError(
-    'ERR_WHARF_HYPERDRIVE_CONFIG',
+  throw new WharfHyperdriveConfigError(
     `hyperdrive binding "${binding.binding}" has no local connection string: set CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_${binding.binding} or "localConnectionString" in the config`
   )
 }
 
 function checkScheme(binding: string, url: string): string {
   if (!/^(postgres(ql)?|mysql):\/\//i.test(url)) {
-    throw new WharfError(
-      'ERR_WHARF_HYPERDRIVE_CONFIG',
+    throw new WharfHyperdriveConfigError(
       `hyperdrive binding "${binding}": the connection string must be a postgres://, postgresql:// or mysql:// URL`
     )
   }
@@ -160,10 +163,13 @@ async function startMysql(
       close: () => pool.close(),
     }
   } catch (error) {
-    const message = (error as Error).message
-    log(
-      `[wharf:error] hyperdrive binding ${binding.binding}: the MySQL pooler did not start: ${message}`
+    const failed = new WharfHyperdriveStartError(
+      binding.binding,
+      `hyperdrive binding ${binding.binding}: the MySQL pooler`,
+      error
     )
+    log(`[wharf:error] ${failed.code}: ${failed.message}`)
+    const message = (error as Error).message
     return { binding: binding.binding, error: message, close: () => Promise.resolve() }
   }
 }
@@ -222,9 +228,8 @@ async function startEmbedded(
     })
   } catch (error) {
     await db.close()
-    throw new WharfError(
-      'ERR_WHARF_EMBEDDED_DB',
-      `embedded PostgreSQL: the pooler did not start in front of it: ${(error as Error).message}`,
+    throw new WharfEmbeddedDbError(
+      `the pooler did not start in front of it: ${(error as Error).message}`,
       { cause: error }
     )
   }
@@ -272,8 +277,7 @@ async function startOne(
   try {
     upstream = routedUpstream(upstream, route)
   } catch {
-    throw new WharfError(
-      'ERR_WHARF_HYPERDRIVE_CONFIG',
+    throw new WharfHyperdriveConfigError(
       `hyperdrive binding "${binding.binding}": the connection string is not a URL`
     )
   }
@@ -284,11 +288,10 @@ async function startOne(
   let originPort = 5432
   try {
     const url = new URL(upstream)
-    originHost = url.hostname.replace(/^\[(.*)\]$/, '$1') || originHost
+    originHost = unbracketHost(url.hostname) || originHost
     originPort = Number(url.port) || 5432
   } catch {
-    throw new WharfError(
-      'ERR_WHARF_HYPERDRIVE_CONFIG',
+    throw new WharfHyperdriveConfigError(
       `hyperdrive binding "${binding.binding}": the connection string is not a URL`
     )
   }

@@ -20,7 +20,7 @@ import { spawnSync } from 'node:child_process'
 import { accessSync, constants, existsSync, readlinkSync, realpathSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { delimiter, dirname, isAbsolute, join, sep } from 'node:path'
-import { WharfError } from './errors.js'
+import { WharfSandboxError } from './errors.js'
 
 export type SandboxMode = 'auto' | 'strict' | 'off'
 
@@ -153,8 +153,7 @@ export function resolveSandbox(mode: SandboxMode): Sandbox {
   if (outcome.ok && bwrap !== undefined) return { kind: 'bwrap', bwrap, description: LAYERS }
   const why = outcome.ok ? 'bwrap not found' : outcome.why
   if (mode === 'strict') {
-    throw new WharfError(
-      'ERR_WHARF_SANDBOX',
+    throw new WharfSandboxError(
       `wharf.sandbox is "strict" but ${why}; install bubblewrap, enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces > 0), or set "sandbox": "auto"`
     )
   }

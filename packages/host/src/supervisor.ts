@@ -8,9 +8,16 @@ import type { Socket } from 'node:net'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DialBroker } from './broker.js'
-import { WharfError } from './errors.js'
+import { WharfRuntimeExitError, loadError } from './errors.js'
 import type { Isolation } from './isolation.js'
-import type { DialReply, FromRuntime, RuntimeData, RuntimeTiming, ToRuntime } from './protocol.js'
+import type {
+  DialReply,
+  FromRuntime,
+  InboundConnection,
+  RuntimeData,
+  RuntimeTiming,
+  ToRuntime,
+} from './protocol.js'
 import { runtimeCommand, workerPaths, type Sandbox } from './sandbox.js'
 import type { Route } from './tunnels.js'
 
@@ -18,6 +25,8 @@ const ENTRY = fileURLToPath(new URL('./runtime/child.js', import.meta.url))
 const HOST_ROOT = dirname(dirname(dirname(ENTRY)))
 const KILL_GRACE_MS = 2000
 const MAX_REASON_BYTES = 4096
+/** Connections handed to the connect() handler and not yet answered, per runtime. */
+const MAX_PENDING_INBOUND = 4096
 
 /** What `wharf serve` adds to a runtime process (`wharf dev` passes none). */
 export interface WorkerProcessOptions {
@@ -65,6 +74,8 @@ export class WorkerProcess {
   private broker: DialBroker | undefined
 
   private readonly cleanup: () => void
+  private readonly inboundWaiting = new Map<number, (ok: boolean) => void>()
+  private nextInbound = 0
 
   /**
    * Spawns a runtime process. With `input` it is initialised at once; without it (a spare,
@@ -115,6 +126,7 @@ export class WorkerProcess {
       this.child.once('exit', (code, signal) => {
         this.exited = true
         this.exitSignal = signal
+        for (const answer of [...this.inboundWaiting.values()]) answer(false)
         this.cleanup()
         resolve(code)
         this.onExit?.(code)
@@ -138,6 +150,12 @@ export class WorkerProcess {
         }
         const message = raw as FromRuntime | null
         if (typeof message !== 'object' || message === null) return
+        if (message.t === 'inbound') {
+          const id = (message as { id?: unknown }).id
+          const answer = typeof id === 'number' ? this.inboundWaiting.get(id) : undefined
+          answer?.((message as { ok?: unknown }).ok === true)
+          return
+        }
         if (message.t === 'ready' || message.t === 'loadError') {
           if (settled) return
           settled = true
@@ -149,15 +167,11 @@ export class WorkerProcess {
           const code = (message as { code?: unknown }).code
           const text = (message as { message?: unknown }).message
           reject(
-            new WharfError(
-              // Only the host's own start-up codes; anything else the runtime says is a load error.
-              code === 'ERR_WHARF_STARTUP' ? code : 'ERR_WHARF_WORKER_LOAD',
-              `the Worker module failed to load:\n${String(text).slice(0, 100_000)}`
-            )
+            loadError(code, `the Worker module failed to load:\n${String(text).slice(0, 100_000)}`)
           )
         } else options.onMessage?.(message)
       })
-      void this.exit.then((code) => reject(new Error(`the Worker process exited (code ${code})`)))
+      void this.exit.then((code) => reject(new WharfRuntimeExitError(code)))
     })
     this.ready.catch(() => undefined)
     this.child.on('error', (error) => console.error('[wharf:error] Worker process:', error))
@@ -193,6 +207,44 @@ export class WorkerProcess {
   /** Like handOff, but leaves the socket alone (for another runtime) when this one is gone. */
   tryHandOff(socket: Socket): boolean {
     return this.send({ t: 'conn' }, socket)
+  }
+
+  /** A service binding's fetch() connection: HTTP for the runtime's `entrypoint` handler. */
+  handOffService(socket: Socket, entrypoint: string | undefined): boolean {
+    return this.send({ t: 'conn', service: entrypoint === undefined ? {} : { entrypoint } }, socket)
+  }
+
+  /**
+   * Gives `socket` to the runtime's connect() handler. Resolves true once the runtime took it,
+   * false if it has no such handler (the socket is closed) or is gone; rejects when `signal` fires.
+   */
+  inbound(
+    socket: Socket,
+    info: Omit<InboundConnection, 't' | 'id'>,
+    signal: AbortSignal
+  ): Promise<boolean> {
+    if (this.inboundWaiting.size >= MAX_PENDING_INBOUND) {
+      socket.destroy()
+      return Promise.resolve(false)
+    }
+    this.nextInbound = (this.nextInbound + 1) % 2 ** 31
+    const id = this.nextInbound
+    return new Promise<boolean>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.inboundWaiting.delete(id)
+        reject(new Error('the Worker did not take the connection in time'))
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      this.inboundWaiting.set(id, (ok) => {
+        signal.removeEventListener('abort', onAbort)
+        this.inboundWaiting.delete(id)
+        resolve(ok)
+      })
+      if (!this.send({ t: 'inbound', id, ...info }, socket)) {
+        socket.destroy()
+        this.inboundWaiting.get(id)?.(false)
+      }
+    })
   }
 
   handOff(socket: Socket): void {

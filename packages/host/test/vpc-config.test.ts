@@ -2,10 +2,12 @@
 // hyperdrive origin behind a VPC service. Bad input names its field (ERR_WHARF_CONFIG).
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
+import net from 'node:net'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { loadConfig } from '../src/config.js'
-import { tempProject } from './helpers.js'
+import { runWharf, tempProject } from './helpers.js'
+import { testPki } from '../../../test-support/certs.js'
 
 const TUNNELS = {
   listen: '127.0.0.1:7843',
@@ -122,5 +124,47 @@ describe('vpc config', () => {
       { wharf: { tunnels: { ...TUNNELS, tunnels: [{ id: 'office', keys: [] }] } } },
       /wharf\.tunnels\.tunnels\[0\]\.keys.*at least one key/
     )
+  })
+})
+
+describe('the tunnel edge listener', () => {
+  it('an address in use fails fast: exit 1 with ERR_WHARF_TUNNEL, no hang', async () => {
+    const busy = net.createServer()
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve))
+    const port = (busy.address() as net.AddressInfo).port
+    const pki = testPki()
+    const project = tempProject({ 'worker.js': 'export default { fetch: () => new Response("") }' })
+    writeFileSync(
+      join(project.dir, 'wrangler.json'),
+      JSON.stringify({
+        main: 'worker.js',
+        compatibility_date: '2026-11-01',
+        vpc_networks: [{ binding: 'NET', tunnel_id: 'office' }],
+        wharf: {
+          tunnels: {
+            ...TUNNELS,
+            listen: `127.0.0.1:${port}`,
+            cert: pki.localhost.certPath,
+            key: pki.localhost.keyPath,
+            tunnels: [{ id: 'office', keys: [{ id: 'k1', secret: 'A'.repeat(43) }] }],
+          },
+        },
+      })
+    )
+    try {
+      for (const command of ['dev', 'serve']) {
+        const started = performance.now()
+        const result = await runWharf([command, project.dir, '--port', '0'], 20_000)
+        assert.equal(result.code, 1, result.stderr)
+        assert.match(
+          result.stderr,
+          new RegExp(`ERR_WHARF_TUNNEL.*127\\.0\\.0\\.1:${port}.*EADDRINUSE`)
+        )
+        assert.ok(performance.now() - started < 15_000, `${command} took too long to fail`)
+      }
+    } finally {
+      busy.close()
+      project.remove()
+    }
   })
 })

@@ -6,7 +6,7 @@
  */
 import type { Socket } from 'node:net'
 import { DialBroker } from '../broker.js'
-import { WharfError } from '../errors.js'
+import { WharfStartupError } from '../errors.js'
 import type { Isolation } from '../isolation.js'
 import type { Sandbox } from '../sandbox.js'
 import type { DialReply, FromRuntime, RuntimeData } from '../protocol.js'
@@ -261,7 +261,8 @@ export class RuntimePool {
         rt.proc.ready,
         new Promise<never>((_, reject) => {
           timer = setTimeout(
-            () => reject(new Error(`the runtime process was not ready within ${limit} ms`)),
+            () =>
+              reject(new WharfStartupError(`the runtime process was not ready within ${limit} ms`)),
             limit
           )
         }),
@@ -272,10 +273,7 @@ export class RuntimePool {
       await rt.proc.terminate()
       const reason = rt.proc.reason.trim()
       if (reason.startsWith('startup')) {
-        throw new WharfError(
-          'ERR_WHARF_STARTUP',
-          `Script startup exceeded CPU time limit. (${reason})`
-        )
+        throw new WharfStartupError(`Script startup exceeded CPU time limit. (${reason})`)
       }
       throw error
     } finally {
