@@ -5,7 +5,7 @@
  * section are errors, since that section is ours.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs'
-import { basename, dirname, join, resolve } from 'node:path'
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path'
 import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser'
 import { parse as parseToml } from 'smol-toml'
 import { parseRule } from '@wharf/sockets/egress'
@@ -74,6 +74,19 @@ export interface HyperdriveBinding {
    * the user, password and database; its host and port are the service's.
    */
   readonly originService?: string
+  /**
+   * `wharf dev` with no connection string: the embedded PostgreSQL (`wharf.hyperdrive.<BINDING>
+   * .embedded`), or false when that says `false` (then a missing connection string is an error).
+   */
+  readonly embedded: EmbeddedSettings | false
+}
+
+/** The embedded PostgreSQL of a binding (PGlite), absolute paths. */
+export interface EmbeddedSettings {
+  /** Where its data lives (default `.wharf/hyperdrive/<BINDING>` in the project). */
+  readonly dataDir: string
+  /** SQL run once, when the data directory is created. */
+  readonly seed?: string
 }
 
 /** `assets` (Workers Static Assets). */
@@ -298,6 +311,7 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
           ...(id === undefined ? {} : { id }),
           ...(local === undefined ? {} : { localConnectionString: local }),
           caching: DEFAULT_HYPERDRIVE_CACHING,
+          embedded: { dataDir: resolve(dirname(file), '.wharf', 'hyperdrive', binding) },
         })
       })
     }
@@ -343,6 +357,29 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
       'outbound',
       'tcp',
     ])
+    // `embedded`: false, or { data_dir, seed } (paths relative to the project).
+    const embeddedSettings = (value: unknown, field: string): EmbeddedSettings | false => {
+      if (value === false) return false
+      if (!isObject(value)) return fail(`${field}.embedded`, 'must be false or an object')
+      only(value, `${field}.embedded`, ['data_dir', 'seed'])
+      const name = field.slice('wharf.hyperdrive.'.length)
+      // Both stay inside the project: the host writes the one and reads the other.
+      const inside = (path: string | undefined, key: string): string | undefined => {
+        if (path === undefined) return undefined
+        const full = resolve(dirname(file), path)
+        const rel = relative(dirname(file), full)
+        if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) {
+          fail(`${field}.embedded.${key}`, 'must name a path inside the project directory')
+        }
+        return full
+      }
+      const dataDir = inside(str(value.data_dir, `${field}.embedded.data_dir`), 'data_dir')
+      const seed = inside(str(value.seed, `${field}.embedded.seed`), 'seed')
+      return {
+        dataDir: dataDir ?? resolve(dirname(file), '.wharf', 'hyperdrive', name),
+        ...(seed === undefined ? {} : { seed }),
+      }
+    }
     if (wharf.hyperdrive !== undefined) {
       const section = wharf.hyperdrive
       if (!isObject(section)) return fail('wharf.hyperdrive', 'must be an object of bindings')
@@ -352,13 +389,17 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
         const target = hyperdrive[i]
         if (target === undefined) fail(field, 'names no hyperdrive binding of this config')
         if (!isObject(entry)) return fail(field, 'must be an object')
-        only(entry, field, ['caching', 'service_id'])
+        only(entry, field, ['caching', 'embedded', 'service_id'])
+        if (target !== undefined && entry.embedded !== undefined) {
+          hyperdrive[i] = { ...target, embedded: embeddedSettings(entry.embedded, field) }
+        }
         if (entry.service_id !== undefined) {
           // Cloudflare's VPC-service origin: the origin is reached through a tunnel.
           if (typeof entry.service_id !== 'string' || entry.service_id === '')
             fail(`${field}.service_id`, 'must name a tcp service of wharf.tunnels.services')
-          if (target !== undefined)
-            hyperdrive[i] = { ...target, originService: entry.service_id as string }
+          const current = hyperdrive[i]
+          if (current !== undefined)
+            hyperdrive[i] = { ...current, originService: entry.service_id as string }
         }
         const c = entry.caching
         if (c === undefined) continue

@@ -5,20 +5,21 @@
 import { watch, type FSWatcher } from 'node:fs'
 import net, { type AddressInfo } from 'node:net'
 import { networkInterfaces } from 'node:os'
-import { dirname } from 'node:path'
+import { dirname, join, relative, sep } from 'node:path'
 import { loadConfig, type WorkerConfig } from './config.js'
 import { readDevSecrets } from './dotenv.js'
 import { startEchoService, type ExampleServer } from './example-service.js'
 import { startHyperdrive, type StartedBinding } from './hyperdrive.js'
 import { originRoutes, startTunnels, type StartedTunnels } from './tunnels.js'
 import type { RuntimeData, ScopedException } from './protocol.js'
-import { resolveIsolation, type IsolationMode } from './isolation.js'
+import { resolveIsolation, type Isolation, type IsolationMode } from './isolation.js'
 import { configError, listenError } from './errors.js'
 import type { Route } from './tunnels.js'
-import { resolveSandbox, type SandboxMode } from './sandbox.js'
+import { resolveSandbox, workerPaths, type Sandbox, type SandboxMode } from './sandbox.js'
 import { logLine } from './logger.js'
 import { WorkerProcess } from './supervisor.js'
 import { WorkerBuilder, type WorkerBundle } from './bundle/index.js'
+import { runtimePhases, timer } from './timing.js'
 import { ServiceHub } from './services/hub.js'
 import { startTcpListener, type TcpListener } from './services/tcp.js'
 import {
@@ -145,7 +146,10 @@ export function selfAddresses(address: AddressInfo): { address: string; port: nu
 
 export async function startDev(options: DevOptions): Promise<DevServer> {
   const log = options.log ?? logLine
+  const mark = timer(log)
+  mark('startDev')
   const config = loadConfig(options.dir, options.config, options.env)
+  mark('config loaded')
   const secretsOf = (current: WorkerConfig): Record<string, string> =>
     readDevSecrets(dirname(current.file), options.env).values
   const services: ExampleServer[] = []
@@ -160,12 +164,39 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   let watcher: FSWatcher | undefined
   let reloadTimer: NodeJS.Timeout | undefined
   let builder = new WorkerBuilder(config.build)
+  // A booted runtime process waiting for its Worker version, for the next start or reload.
+  let spare: { proc: WorkerProcess; root: string } | undefined
+  const spawnSpare = (isolation: Isolation, sandbox: Sandbox): void => {
+    const root = builder.root
+    spare = {
+      proc: new WorkerProcess(undefined, isolation, sandbox, undefined, {
+        // Every version directory of this builder: the spare does not know which one it gets.
+        workerPaths: workerPaths({ main: join(root, 'version'), projectDir: dirname(config.file) }),
+      }),
+      root,
+    }
+  }
+  /** The spare, if it is alive and may read `main`; otherwise none (and it is stopped). */
+  const takeSpare = (main: string): WorkerProcess | undefined => {
+    const taken = spare
+    spare = undefined
+    if (taken?.proc.alive === true && main.startsWith(taken.root + sep)) return taken.proc
+    if (taken) void taken.proc.terminate()
+    return undefined
+  }
+  const built = async (): Promise<WorkerBundle> => {
+    const bundle = await builder.build()
+    mark(`built (${bundle.ms} ms in esbuild)`)
+    for (const warning of bundle.warnings) log(`[wharf:warn] build: ${warning}`)
+    return bundle
+  }
   const cleanup = async (): Promise<void> => {
     watcher?.close()
     clearTimeout(reloadTimer)
     await new Promise<void>((resolve) => {
       server.close(() => resolve())
     })
+    await spare?.proc.terminate()
     await Promise.all(tcp.map((l) => l.close()))
     await runtime?.terminate()
     await Promise.all(others.map((w) => w.close()))
@@ -179,27 +210,49 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     }
     const secrets = readDevSecrets(dirname(config.file), options.env)
     for (const file of secrets.files) log(`[wharf:info] Using secrets defined in ${file}`)
+    // Decided once per host: a reload that changes it needs a restart (said in the docs).
+    const isolation = resolveIsolation(options.isolation ?? config.isolation)
+    const sandbox = resolveSandbox(options.sandbox ?? config.sandbox)
+    mark('isolation and sandbox resolved')
+    // A runtime process boots (Node, bubblewrap, the runtime's own modules) while the bindings
+    // start and the Worker builds; it gets its Worker version when both are done.
+    spawnSpare(isolation, sandbox)
+    const building = built()
     // Values the host adds (example services' addresses); config vars and secrets are re-read.
     const vars: Record<string, unknown> = {}
     const exceptions: ScopedException[] = []
-    for (const service of config.exampleServices) {
-      const started = await startEchoService()
-      services.push(started)
-      vars[service.binding] = `${started.host}:${started.port}`
-      exceptions.push({
-        host: started.host,
-        port: started.port,
-        label: `example_service:${service.binding}`,
+    const bindings = (async () => {
+      for (const service of config.exampleServices) {
+        const started = await startEchoService()
+        services.push(started)
+        vars[service.binding] = `${started.host}:${started.port}`
+        exceptions.push({
+          host: started.host,
+          port: started.port,
+          label: `example_service:${service.binding}`,
+        })
+      }
+      // The edge stays up across reloads: connectors need not reconnect when the Worker changes.
+      // It starts first: a hyperdrive binding's origin may be a VPC service behind it.
+      tunnels = await startTunnels(config.vpc, log)
+      hyperdrive = await startHyperdrive(config.hyperdrive, log, originRoutes(tunnels), {
+        projectDir: dirname(config.file),
       })
-    }
-    // The edge stays up across reloads: connectors need not reconnect when the Worker changes.
-    // It starts first: a hyperdrive binding's origin may be a VPC service behind it.
-    tunnels = await startTunnels(config.vpc, log)
-    hyperdrive = await startHyperdrive(config.hyperdrive, log, originRoutes(tunnels))
-    for (const h of hyperdrive) {
-      if (h.info)
-        exceptions.push({ host: h.info.host, port: h.info.port, label: `hyperdrive:${h.binding}` })
-    }
+      mark('hyperdrive bindings started')
+      for (const h of hyperdrive) {
+        if (h.info)
+          exceptions.push({
+            host: h.info.host,
+            port: h.info.port,
+            label: `hyperdrive:${h.binding}`,
+          })
+      }
+    })()
+    // Both settle before either error is thrown, so cleanup sees everything that started.
+    const [boundOutcome, builtOutcome] = await Promise.allSettled([bindings, building])
+    if (boundOutcome.status === 'rejected') throw boundOutcome.reason
+    if (builtOutcome.status === 'rejected') throw builtOutcome.reason
+    const firstBundle = builtOutcome.value
 
     const ip = options.ip ?? config.dev.ip ?? '127.0.0.1'
     const explicitPort = options.port ?? config.dev.port
@@ -248,15 +301,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       services: current.services.bindings.map((b) => b.binding),
       ...(current.services.outbound === undefined ? {} : { outbound: true }),
     })
-    const built = async (): Promise<WorkerBundle> => {
-      const bundle = await builder.build()
-      for (const warning of bundle.warnings) log(`[wharf:warn] build: ${warning}`)
-      return bundle
-    }
-    let data = buildData(config, await built())
-    // Decided once per host: a reload that changes it needs a restart (said in the docs).
-    const isolation = resolveIsolation(options.isolation ?? config.isolation)
-    const sandbox = resolveSandbox(options.sandbox ?? config.sandbox)
+    let data = buildData(config, firstBundle)
 
     // The other Workers (-c), the Outbound Worker of a `wharf.outbound.main`, and the routes
     // the primary's service bindings use (services/).
@@ -316,13 +361,17 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     let primaryRoutes = routesOf(config, primaryName)
 
     const startRuntime = async (): Promise<WorkerProcess> => {
-      const next = new WorkerProcess(data, isolation, sandbox, primaryRoutes)
+      const adopted = takeSpare(data.main)
+      const next = adopted ?? new WorkerProcess(data, isolation, sandbox, primaryRoutes)
+      if (adopted) adopted.init(data, primaryRoutes)
       try {
         await next.ready
       } catch (error) {
         await next.terminate()
         throw error
       }
+      // The next reload's runtime boots now, while nothing else is happening.
+      if (options.watch !== false) spawnSpare(isolation, sandbox)
       next.onExit = (code) => {
         if (runtime !== next) return
         log(`[wharf:error] the Worker process exited (code ${code}); restarting it`)
@@ -336,6 +385,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       return next
     }
     runtime = await startRuntime()
+    runtimePhases(mark, runtime)
 
     server.on('connection', (socket: net.Socket) => {
       if (runtime) runtime.handOff(socket)
@@ -346,6 +396,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       let lastBuild = config.build
       let reloading = Promise.resolve()
       const reload = async (): Promise<void> => {
+        mark('reload: change seen')
         log('⎔ Reloading local server...')
         let fresh: WorkerProcess
         try {
@@ -366,14 +417,20 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
           )
           return
         }
+        runtimePhases(mark, fresh)
         const old = runtime
         runtime = fresh
         log('⎔ Local server updated and ready')
         if (old) void old.drain(DRAIN_MS)
       }
+      const dataDirs = config.hyperdrive.flatMap((h) =>
+        h.embedded === false ? [] : [relative(dirname(config.file), h.embedded.dataDir)]
+      )
       watcher = watch(dirname(config.file), { recursive: true }, (_event, file) => {
         const name = String(file ?? '')
-        if (/(^|[\\/])(node_modules|\.git|\.wrangler)([\\/]|$)/.test(name)) return
+        // .wharf (or a data_dir) holds the embedded database's files: its writes are not edits.
+        if (/(^|[\\/])(node_modules|\.git|\.wrangler|\.wharf)([\\/]|$)/.test(name)) return
+        if (dataDirs.some((d) => name === d || name.startsWith(d))) return
         clearTimeout(reloadTimer)
         reloadTimer = setTimeout(() => {
           reloading = reloading.then(reload)

@@ -141,6 +141,14 @@ export class WharfHyperdriveConfigError extends WharfError {
   }
 }
 
+/** `wharf dev`'s embedded PostgreSQL (PGlite) for a binding without a connection string did not start. */
+export class WharfEmbeddedDbError extends WharfError {
+  declare readonly code: 'ERR_WHARF_EMBEDDED_DB'
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_WHARF_EMBEDDED_DB', `embedded PostgreSQL: ${message}`, options)
+  }
+}
+
 /** A `hyperdrive` binding's pooler did not start; the binding fails each use with the reason. */
 export class WharfHyperdriveStartError extends WharfError {
   declare readonly code: 'ERR_WHARF_HYPERDRIVE_START'

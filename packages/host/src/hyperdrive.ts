@@ -11,10 +11,16 @@
  */
 import { randomBytes } from 'node:crypto'
 import net from 'node:net'
+import { isAbsolute, relative } from 'node:path'
 import { unbracketHost } from '@wharf/sockets/runtime'
-import type { HyperdriveBinding, HyperdriveCaching } from './config.js'
+import type { EmbeddedSettings, HyperdriveBinding, HyperdriveCaching } from './config.js'
+import { startEmbeddedPostgres } from './embedded-postgres.js'
 import type { PoolMetrics } from '@wharf/pool'
-import { WharfHyperdriveConfigError, WharfHyperdriveStartError } from './errors.js'
+import {
+  WharfEmbeddedDbError,
+  WharfHyperdriveConfigError,
+  WharfHyperdriveStartError,
+} from './errors.js'
 import { probeOrigin } from './hyperdrive-probe.js'
 import type { HyperdriveInfo } from './protocol.js'
 
@@ -53,10 +59,11 @@ const RETRY_MS = 1000
 const MAX_FRONT_CONNECTIONS = 1000
 const STARTUP_BYTES = 64 * 1024
 
-export function hyperdriveConnectionString(
+/** The binding's configured connection string, or undefined when none is (wrangler's order). */
+export function configuredConnectionString(
   binding: Pick<HyperdriveBinding, 'binding' | 'localConnectionString'>,
   envVars: NodeJS.ProcessEnv = process.env
-): string {
+): string | undefined {
   const current = envVars[`CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_${binding.binding}`]
   if (current !== undefined && current !== '') return checkScheme(binding.binding, current)
   const old = envVars[`WRANGLER_HYPERDRIVE_LOCAL_CONNECTION_STRING_${binding.binding}`]
@@ -66,7 +73,16 @@ export function hyperdriveConnectionString(
     )
     return checkScheme(binding.binding, old)
   }
-  if (binding.localConnectionString !== undefined) return binding.localConnectionString
+  return binding.localConnectionString
+}
+
+/** The configured connection string; none is ERR_WHARF_HYPERDRIVE_CONFIG. */
+export function hyperdriveConnectionString(
+  binding: Pick<HyperdriveBinding, 'binding' | 'localConnectionString'>,
+  envVars: NodeJS.ProcessEnv = process.env
+): string {
+  const configured = configuredConnectionString(binding, envVars)
+  if (configured !== undefined) return configured
   throw new WharfHyperdriveConfigError(
     `hyperdrive binding "${binding.binding}" has no local connection string: set CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_${binding.binding} or "localConnectionString" in the config`
   )
@@ -158,12 +174,106 @@ async function startMysql(
   }
 }
 
+/** One line per request the cache answered, so a reader sees the second request is cached. */
+function cacheHitLines(binding: string, pool: Pool, log: Log): NodeJS.Timeout {
+  let seen = 0
+  const timer = setInterval(() => {
+    const { hits, staleHits } = pool.metrics().cache
+    if (hits + staleHits > seen) {
+      log(
+        `[wharf:hyperdrive] ${binding}: ${hits + staleHits - seen} query result(s) served from the cache`
+      )
+      seen = hits + staleHits
+    }
+  }, 200)
+  timer.unref()
+  return timer
+}
+
+/** Where a path is, as short as it is clear: relative to the working directory when inside it. */
+function shown(path: string): string {
+  const rel = relative(process.cwd(), path)
+  return rel === '' || rel.startsWith('..') || isAbsolute(rel) ? path : rel
+}
+
+/**
+ * A binding with no connection string in `wharf dev`: an embedded PostgreSQL (PGlite), with the
+ * pooler in front of it as for any origin. PGlite is one session, so the pooler keeps exactly one
+ * origin connection, held for the day (the socket server takes one client: holding the slot
+ * keeps other local processes out of it).
+ */
+async function startEmbedded(
+  binding: HyperdriveBinding,
+  settings: EmbeddedSettings,
+  projectDir: string,
+  log: Log
+): Promise<StartedBinding> {
+  log(
+    `[wharf:info] hyperdrive binding ${binding.binding}: no connection string configured; starting an embedded PostgreSQL (PGlite), data in ${shown(settings.dataDir)}`
+  )
+  const db = await startEmbeddedPostgres(settings, projectDir)
+  const user = 'wharf'
+  const password = randomBytes(16).toString('hex')
+  const { startPool } = await import('@wharf/pool')
+  let pool: Pool
+  try {
+    pool = await startPool({
+      upstream: db.connectionString,
+      listen: '127.0.0.1:0',
+      name: binding.binding,
+      cache: cacheOptions(binding.caching),
+      maxConnections: 1,
+      idleTimeoutMs: 86_400_000,
+      auth: { user, password, iterations: 16 },
+    })
+  } catch (error) {
+    await db.close()
+    throw new WharfEmbeddedDbError(
+      `the pooler did not start in front of it: ${(error as Error).message}`,
+      { cause: error }
+    )
+  }
+  const seeded = settings.seed === undefined ? '' : `, seeded from ${shown(settings.seed)}`
+  log(
+    `[wharf:info] hyperdrive binding ${binding.binding}: embedded PostgreSQL ready in ${db.ms} ms (${db.created ? `new database${seeded}` : 'existing database'}); pooler on 127.0.0.1:${pool.port}, ${describeCaching(binding.caching)}`
+  )
+  const watch = cacheHitLines(binding.binding, pool, log)
+  return {
+    binding: binding.binding,
+    info: {
+      connectionString: `postgres://${user}:${password}@127.0.0.1:${pool.port}/postgres?sslmode=disable`,
+      host: '127.0.0.1',
+      port: pool.port,
+      user,
+      password,
+      database: 'postgres',
+    },
+    metrics: () => pool.metrics(),
+    close: async () => {
+      clearInterval(watch)
+      await pool.close()
+      await db.close()
+    },
+  }
+}
+
 async function startOne(
   binding: HyperdriveBinding,
   log: Log,
-  route: OriginRoute | undefined
+  route: OriginRoute | undefined,
+  options: HyperdriveOptions
 ): Promise<StartedBinding> {
-  let upstream = hyperdriveConnectionString(binding)
+  const configured = configuredConnectionString(binding)
+  // A VPC-service origin still needs a connection string (user, password, database).
+  if (
+    configured === undefined &&
+    route === undefined &&
+    options.projectDir !== undefined &&
+    binding.embedded !== false
+  ) {
+    return startEmbedded(binding, binding.embedded, options.projectDir, log)
+  }
+  let upstream = configured ?? hyperdriveConnectionString(binding)
   try {
     upstream = routedUpstream(upstream, route)
   } catch {
@@ -218,18 +328,7 @@ async function startOne(
 
   let watch: NodeJS.Timeout | undefined
   const watchCache = (p: Pool): void => {
-    // One line per request the cache answered, so a reader sees the second request is cached.
-    let seen = 0
-    watch = setInterval(() => {
-      const { hits, staleHits } = p.metrics().cache
-      if (hits + staleHits > seen) {
-        log(
-          `[wharf:hyperdrive] ${binding.binding}: ${hits + staleHits - seen} query result(s) served from the cache`
-        )
-        seen = hits + staleHits
-      }
-    }, 200)
-    watch.unref()
+    watch = cacheHitLines(binding.binding, p, log)
   }
 
   let front: net.Server | undefined
@@ -351,16 +450,26 @@ function refuse(client: net.Socket, message: string): void {
   client.resume()
 }
 
+export interface HyperdriveOptions {
+  /**
+   * The project directory, for `wharf dev`: a binding with no connection string gets an embedded
+   * PostgreSQL there (unless its `embedded` is false). Without it (`wharf serve`), that is an error.
+   */
+  readonly projectDir?: string
+}
+
 /** Starts one pooler per binding. A binding whose origin is down still starts (see above). */
 export async function startHyperdrive(
   bindings: readonly HyperdriveBinding[],
   log: Log = (line) => process.stderr.write(`${line}\n`),
   /** The dialer of a binding whose origin is a VPC service (`wharf.hyperdrive.<B>.service_id`). */
-  dialerFor: (binding: HyperdriveBinding) => OriginRoute | undefined = () => undefined
+  dialerFor: (binding: HyperdriveBinding) => OriginRoute | undefined = () => undefined,
+  options: HyperdriveOptions = {}
 ): Promise<StartedBinding[]> {
   const started: StartedBinding[] = []
   try {
-    for (const binding of bindings) started.push(await startOne(binding, log, dialerFor(binding)))
+    for (const binding of bindings)
+      started.push(await startOne(binding, log, dialerFor(binding), options))
   } catch (error) {
     await Promise.all(started.map((s) => s.close()))
     throw error

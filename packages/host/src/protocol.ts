@@ -154,8 +154,16 @@ export type ToRuntime =
   | DialReply
   | InboundConnection
 
+/** Milliseconds since the runtime process started (WHARF_TIMING=1 logs them). */
+export interface RuntimeTiming {
+  /** The init message arrived and the runtime's own modules had loaded. */
+  readonly init: number
+  /** The Worker module had loaded. */
+  readonly loaded: number
+}
+
 export type FromRuntime =
-  | { t: 'ready'; startupCpuMs?: number }
+  | { t: 'ready'; startupCpuMs?: number; timing?: RuntimeTiming }
   | { t: 'loadError'; message: string; code?: string }
   | DialRequest
   | RuntimeTick

@@ -16,6 +16,7 @@ import type {
   FromRuntime,
   InboundConnection,
   RuntimeData,
+  RuntimeTiming,
   ToRuntime,
 } from './protocol.js'
 import { innerPid, runtimeCommand, workerPaths, type Sandbox } from './sandbox.js'
@@ -38,12 +39,23 @@ export interface WorkerProcessOptions {
   readonly onMessage?: (message: FromRuntime) => void
   /** Opens fd 4 in the runtime: its watchdog writes why it stopped the process there. */
   readonly reasonPipe?: boolean
+  /** What the runtime may read besides the host's files (default: `workerPaths(input)`). */
+  readonly workerPaths?: readonly string[]
 }
 
 function closeHandle(handle: unknown): void {
   const h = handle as { destroy?: () => void; close?: () => void } | undefined
   if (typeof h?.destroy === 'function') h.destroy()
   else if (typeof h?.close === 'function') h.close()
+}
+
+/** The runtime's timing figures, if they are two sane numbers (the runtime is not trusted). */
+function runtimeTiming(value: unknown): RuntimeTiming | undefined {
+  const v = value as { init?: unknown; loaded?: unknown } | null
+  const ok = (n: unknown): n is number => typeof n === 'number' && n >= 0 && n < 1e9
+  return typeof v === 'object' && v !== null && ok(v.init) && ok(v.loaded)
+    ? { init: v.init, loaded: v.loaded }
+    : undefined
 }
 
 export class WorkerProcess {
@@ -56,23 +68,28 @@ export class WorkerProcess {
   exitSignal: NodeJS.Signals | null = null
   /** What the runtime's watchdog wrote before it stopped the process (reasonPipe only). */
   reason = ''
+  /** When the process was spawned (performance.now()), and the runtime's own timing once ready. */
+  readonly spawnedAt = performance.now()
+  timing: RuntimeTiming | undefined
 
-  private readonly broker: DialBroker
+  private broker: DialBroker | undefined
 
   private readonly cleanup: () => void
   private readonly inboundWaiting = new Map<number, (ok: boolean) => void>()
   private nextInbound = 0
 
+  /**
+   * Spawns a runtime process. With `input` it is initialised at once; without it (a spare,
+   * `options.workerPaths` naming what it may read) it boots its own modules and waits for
+   * `init()`, so a reload only pays for loading the Worker.
+   */
   constructor(
-    input: RuntimeData,
-    isolation: Isolation,
+    input: RuntimeData | undefined,
+    private readonly isolation: Isolation,
     sandbox: Sandbox,
-    routes?: ReadonlyMap<string, Route>,
+    private readonly routes?: ReadonlyMap<string, Route>,
     options: WorkerProcessOptions = {}
   ) {
-    // The policy lives here, outside the runtime process: the runtime can only ask.
-    this.broker = DialBroker.forRuntime(input, routes)
-    const data = input
     this.cleanup = () => undefined
     // Workers code is built for workerd: packages that publish a Workers build under the
     // "workerd"/"worker" export conditions (pg-cloudflare, postgres.js) must resolve to it, for
@@ -87,7 +104,10 @@ export class WorkerProcess {
         '--conditions=worker',
       ],
       entry: ENTRY,
-      layout: { hostRoot: HOST_ROOT, worker: workerPaths(data) },
+      layout: {
+        hostRoot: HOST_ROOT,
+        worker: options.workerPaths ?? (input ? workerPaths(input) : []),
+      },
       isolated: isolation.kind === 'netns',
       wrapper: isolation.wrapper,
       // The reason pipe's writer is serve's watchdog thread.
@@ -136,7 +156,8 @@ export class WorkerProcess {
             if (!this.send(answer, socket)) socket?.destroy()
           }
           if (options.dial) options.dial(raw, reply)
-          else void this.broker.handle(raw, reply)
+          // Before init no Worker code has run: a dial request then is dropped.
+          else if (this.broker) void this.broker.handle(raw, reply)
           return
         }
         const message = raw as FromRuntime | null
@@ -151,8 +172,10 @@ export class WorkerProcess {
           if (settled) return
           settled = true
         }
-        if (message.t === 'ready') resolve()
-        else if (message.t === 'loadError') {
+        if (message.t === 'ready') {
+          this.timing = runtimeTiming((message as { timing?: unknown }).timing)
+          resolve()
+        } else if (message.t === 'loadError') {
           const code = (message as { code?: unknown }).code
           const text = (message as { message?: unknown }).message
           reject(
@@ -164,7 +187,20 @@ export class WorkerProcess {
     })
     this.ready.catch(() => undefined)
     this.child.on('error', (error) => console.error('[wharf:error] Worker process:', error))
-    this.send({ t: 'init', data: { ...data, brokered: isolation.kind === 'netns' } })
+    if (input) this.init(input)
+  }
+
+  /** Whether the process is still running (a spare may have died while it waited). */
+  get alive(): boolean {
+    return !this.exited
+  }
+
+  /** Gives the runtime its Worker version (and tunnel routes, if known only now); once only. */
+  init(input: RuntimeData, routes: ReadonlyMap<string, Route> | undefined = this.routes): void {
+    if (this.broker) throw new Error('the runtime is already initialised')
+    // The policy lives here, outside the runtime process: the runtime can only ask.
+    this.broker = DialBroker.forRuntime(input, routes)
+    this.send({ t: 'init', data: { ...input, brokered: this.isolation.kind === 'netns' } })
   }
 
   get pid(): number | undefined {

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs'
 import type net from 'node:net'
 import type tls from 'node:tls'
-import { TunnelEdge } from '@wharf/tunnel'
+import type { TunnelEdge } from '@wharf/tunnel'
 import { WharfConfigError, WharfTunnelError } from './errors.js'
 import type { VpcBindingInfo } from './protocol.js'
 import { passableEnd } from './socket-pair.js'
@@ -81,6 +81,8 @@ export async function startTunnels(
   }))
   let edge: TunnelEdge
   try {
+    // Loaded only for a config with tunnels: it is a tenth of a second of every start otherwise.
+    const { TunnelEdge } = await import('@wharf/tunnel')
     edge = await TunnelEdge.start({
       host: config.host,
       port: config.port,

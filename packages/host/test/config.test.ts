@@ -65,13 +65,24 @@ describe('wharf dev: configuration errors', () => {
       error: /field "wharf\.egress\.allow\[0\]" must be a non-empty string/,
     },
     {
-      name: 'a hyperdrive binding without a connection string',
+      name: 'a hyperdrive binding without a connection string whose embedded database is off',
       files: {
-        'wrangler.json': '{ "main": "worker.js", "hyperdrive": [{ "binding": "DB", "id": "x" }] }',
+        'wrangler.json':
+          '{ "main": "worker.js", "hyperdrive": [{ "binding": "DB", "id": "x" }], "wharf": { "hyperdrive": { "DB": { "embedded": false } } } }',
         'worker.js': okWorker,
       },
       error:
         /hyperdrive binding "DB" has no local connection string: set CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_DB/,
+    },
+    {
+      name: 'an embedded database whose data_dir leaves the project',
+      files: {
+        'wrangler.json':
+          '{ "main": "worker.js", "hyperdrive": [{ "binding": "DB", "id": "x" }], "wharf": { "hyperdrive": { "DB": { "embedded": { "data_dir": "../elsewhere" } } } } }',
+        'worker.js': okWorker,
+      },
+      error:
+        /field "wharf\.hyperdrive\.DB\.embedded\.data_dir" must name a path inside the project directory/,
     },
     {
       name: 'a module without a fetch handler',

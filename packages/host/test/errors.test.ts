@@ -234,6 +234,7 @@ describe('host errors: what the operator sees', () => {
           binding: 'DB',
           localConnectionString: 'mysql://u:p@127.0.0.1:1/db?ssl-mode=not-a-mode',
           caching: { disabled: true, maxAge: 60, staleWhileRevalidate: 15 },
+          embedded: false,
         },
       ],
       (line) => lines.push(line)

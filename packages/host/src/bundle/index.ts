@@ -156,6 +156,11 @@ export class WorkerBuilder {
     this.outRoot = outRoot ?? mkdtempSync(join(tmpdir(), 'wharf-build-'))
   }
 
+  /** The directory every version directory is made in (a runtime may be given all of it). */
+  get root(): string {
+    return this.outRoot
+  }
+
   async build(): Promise<WorkerBundle> {
     const started = performance.now()
     // Every version dir sits at the same depth as `build/`, so relative source-map paths hold.

@@ -182,6 +182,7 @@ function serviceFetch(
 const serviceConnections = new WeakMap<object, { entrypoint?: string }>()
 
 async function start(data: RuntimeData): Promise<void> {
+  const initAt = performance.now()
   // Stack traces and error pages name the user's files and lines (the bundle's source map).
   process.setSourceMapsEnabled(true)
   // Always: cloudflare:workers for no_bundle, and workerd's stand-ins for the built-ins the
@@ -252,6 +253,7 @@ async function start(data: RuntimeData): Promise<void> {
     send({ t: 'loadError', message: stack(error) })
     return
   }
+  const loadedAt = performance.now()
   const tooSlow = hooks?.endStartup()
   if (tooSlow !== undefined) {
     send({ t: 'loadError', code: WharfStartupError.code, message: tooSlow })
@@ -337,7 +339,7 @@ async function start(data: RuntimeData): Promise<void> {
       }, DRAIN_GRACE_MS)
     }
   })
-  send({ t: 'ready' })
+  send({ t: 'ready', timing: { init: Math.round(initAt), loaded: Math.round(loadedAt) } })
 }
 
 process.once('message', (message: ToRuntime) => {

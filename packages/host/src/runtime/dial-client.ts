@@ -6,7 +6,7 @@
 import type { Socket } from 'node:net'
 import tls from 'node:tls'
 import { unbracketHost } from '@wharf/sockets/runtime'
-import { Agent, setGlobalDispatcher } from 'undici'
+import { setLazyGlobalDispatcher, undici } from './lazy-undici.js'
 import { WharfDialError } from '../errors.js'
 import type { DialReply, DialRequest } from '../protocol.js'
 
@@ -87,29 +87,30 @@ export function routeFetchThrough(
   open: (target: { hostname: string; port: number }, signal?: AbortSignal) => Promise<Socket>,
   connectTimeoutMs: number
 ): void {
-  setGlobalDispatcher(
-    new Agent({
-      connectTimeout: connectTimeoutMs,
-      connect: (options, callback) => {
-        const port = Number(options.port) || (options.protocol === 'https:' ? 443 : 80)
-        const hostname = unbracketHost(options.hostname)
-        open({ hostname, port }, AbortSignal.timeout(connectTimeoutMs)).then(
-          (socket) => {
-            if (options.protocol !== 'https:') {
-              callback(null, socket)
-              return
-            }
-            const secure = tls.connect({
-              socket,
-              servername: options.servername ?? hostname,
-              ALPNProtocols: ['http/1.1'],
-            })
-            secure.once('secureConnect', () => callback(null, secure))
-            secure.once('error', (error: Error) => callback(error, null))
-          },
-          (error: Error) => callback(error, null)
-        )
-      },
-    })
+  setLazyGlobalDispatcher(
+    () =>
+      new (undici().Agent)({
+        connectTimeout: connectTimeoutMs,
+        connect: (options, callback) => {
+          const port = Number(options.port) || (options.protocol === 'https:' ? 443 : 80)
+          const hostname = unbracketHost(options.hostname)
+          open({ hostname, port }, AbortSignal.timeout(connectTimeoutMs)).then(
+            (socket) => {
+              if (options.protocol !== 'https:') {
+                callback(null, socket)
+                return
+              }
+              const secure = tls.connect({
+                socket,
+                servername: options.servername ?? hostname,
+                ALPNProtocols: ['http/1.1'],
+              })
+              secure.once('secureConnect', () => callback(null, secure))
+              secure.once('error', (error: Error) => callback(error, null))
+            },
+            (error: Error) => callback(error, null)
+          )
+        },
+      })
   )
 }

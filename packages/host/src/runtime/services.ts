@@ -7,7 +7,8 @@
  */
 import type { Socket } from 'node:net'
 import { type SocketAddress, type SocketOptions } from '@wharf/sockets'
-import { Agent } from 'undici'
+import type { Agent } from 'undici'
+import { undici } from './lazy-undici.js'
 import { URL_HEADER, connectRoute, fetchRoute, OUTBOUND_FETCH } from '../services/routes.js'
 import { connectVia, type DialVia } from './vpc-bindings.js'
 import { WharfRpcUnsupportedError } from '../errors.js'
@@ -29,7 +30,7 @@ export function routedFetch(
 ): (input: Request | string | URL, init?: RequestInit) => Promise<Response> {
   let agent: Agent | undefined
   return async (input, init) => {
-    agent ??= new Agent({
+    agent ??= new (undici().Agent)({
       connectTimeout: connectTimeoutMs,
       // The callee is local and plain HTTP whatever the URL's scheme: the URL travels in a header.
       connect: (_options, callback) => {

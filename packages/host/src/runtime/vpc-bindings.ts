@@ -9,7 +9,8 @@ import type { Socket } from 'node:net'
 import tls from 'node:tls'
 import { connect, type SocketAddress, type SocketOptions } from '@wharf/sockets'
 import { unbracketHost } from '@wharf/sockets/runtime'
-import { Agent } from 'undici'
+import type { Agent } from 'undici'
+import { undici } from './lazy-undici.js'
 import type { VpcBindingInfo } from '../protocol.js'
 
 export type DialVia = (
@@ -44,7 +45,7 @@ export function connectVia(
 
 function agentFor(info: VpcBindingInfo, dialVia: DialVia, connectTimeoutMs: number): Agent {
   const service = info.service
-  return new Agent({
+  return new (undici().Agent)({
     connectTimeout: connectTimeoutMs,
     connect: (options, callback) => {
       const https = service === undefined ? options.protocol === 'https:' : service.https
