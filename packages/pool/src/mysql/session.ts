@@ -177,12 +177,31 @@ export class MysqlSession {
 
   // ---- output -------------------------------------------------------------------------------
 
+  private corked = false
+
+  /**
+   * Writes to the client, corked until the current tick's packets are all written: a result set
+   * of many rows leaves in one writev, not one syscall a packet.
+   */
+  private write(bytes: Buffer): boolean {
+    if (!this.corked) {
+      this.corked = true
+      const socket = this.socket
+      socket.cork()
+      process.nextTick(() => {
+        this.corked = false
+        socket.uncork()
+      })
+    }
+    return this.socket.write(bytes)
+  }
+
   /** Writes one logical packet (split if large) with sequence id `seq` (default: the next one). */
   private send(payload: Buffer, seq = this.seq): boolean {
     const { bytes, next } = frame(payload, seq)
     this.seq = next
     let ok = true
-    for (const b of bytes) ok = this.socket.write(b) && ok
+    for (const b of bytes) ok = this.write(b) && ok
     return ok
   }
 
@@ -578,7 +597,7 @@ export class MysqlSession {
         this.seq = next
         let ok = true
         for (const b of bytes) {
-          ok = this.socket.write(b) && ok
+          ok = this.write(b) && ok
           if (capture && capture.size <= capture.limit) {
             capture.bytes.push(b)
             capture.size += b.length
@@ -610,8 +629,8 @@ export class MysqlSession {
 
   private async onQuery(packet: Packet): Promise<void> {
     const text = packet.payload.subarray(1).toString('utf8')
-    const blanked = sql.blank(text)
-    const stmts = sql.statements(blanked)
+    const analysis = sql.analyze(text)
+    const stmts = analysis.stmts
     if (stmts.length > 1 && (this.capabilities & CAP.MULTI_STATEMENTS) === 0) {
       this.error(
         ER.PARSE,
@@ -619,7 +638,7 @@ export class MysqlSession {
       )
       return
     }
-    const refused = sql.refusal(stmts)
+    const refused = analysis.refusal
     if (refused) {
       this.refuse(refused)
       return
@@ -631,15 +650,15 @@ export class MysqlSession {
     const inTransaction = this.lease !== undefined && this.holding()
     let request: MysqlCacheRequest | undefined
     if (cache && !inTransaction && packet.lastSeq === 0 && stmts.length === 1) {
-      const info = sql.readInfo(stmts[0] ?? '', stmts.length)
-      if (info.cacheable) {
+      const info = analysis.read
+      if (info?.cacheable === true) {
         request = { database: this.database, text, tables: info.tables }
         if (await this.serveCached(cacheKey(request), request)) return
       }
     }
     const conn = await this.acquire()
     if (!conn) return
-    const effect = sql.stateEffect(stmts)
+    const effect = analysis.effect
     if (effect.pins) {
       this.pinned = true
       conn.dirty = true
@@ -654,17 +673,16 @@ export class MysqlSession {
     const result = await this.run(conn, packet.payload, 'query', capture)
     if (result) {
       this.status = result.status
-      if (!result.error) this.noteWrites(stmts)
+      if (!result.error) this.noteWrites(analysis.writes)
       if (request && cache && capture && !result.error && capture.size <= capture.limit) {
         cache.set(cacheKey(request), resultFrom(capture.bytes, request.tables))
       }
-      if (result.error && stmts.length > 1) this.noteWrites(stmts) // part may have run
+      if (result.error && stmts.length > 1) this.noteWrites(analysis.writes) // part may have run
     }
     this.settle()
   }
 
-  private noteWrites(stmts: readonly string[]): void {
-    const w = sql.writes(stmts)
+  private noteWrites(w: readonly string[] | 'all'): void {
     if (w === 'all') this.written = 'all'
     else if (this.written !== 'all') for (const t of w) this.written.add(t)
     if (w === 'all' || w.length > 0) this.shared.cache?.invalidate(w)
@@ -683,7 +701,7 @@ export class MysqlSession {
       if (found && cache.set(key, found.result, found.storedAt, true)) hit = cache.get(key)
     }
     if (!hit || this.stage === 'closed') return false
-    this.socket.write(hit.result.rows)
+    this.write(hit.result.rows)
     if (hit.shouldRefresh) this.shared.refresh(key, request)
     return true
   }
@@ -788,7 +806,7 @@ export class MysqlSession {
       )
       return
     }
-    const refused = sql.refusal(sql.statements(sql.blank(text)))
+    const refused = sql.analyze(text).refusal
     if (refused) {
       this.refuse(refused)
       return
@@ -853,10 +871,10 @@ export class MysqlSession {
     const cache = this.shared.cache
     const inTransaction = this.lease !== undefined && this.holding()
     let request: MysqlCacheRequest | undefined
-    const stmts = sql.statements(sql.blank(st.text))
+    const analysis = sql.analyze(st.text)
     if (cache && !inTransaction && packet.lastSeq === 0) {
-      const info = sql.readInfo(stmts[0] ?? '', stmts.length)
-      if (info.cacheable) {
+      const info = analysis.read
+      if (info?.cacheable === true) {
         request = { database: st.database, text: st.text, execute: tail, tables: info.tables }
         if (await this.serveCached(cacheKey(request), request)) return
       }
@@ -873,8 +891,7 @@ export class MysqlSession {
       this.settle()
       return
     }
-    const effect = sql.stateEffect(stmts)
-    if (effect.pins) {
+    if (analysis.effect.pins) {
       this.pinned = true
       conn.dirty = true
     }
@@ -886,7 +903,7 @@ export class MysqlSession {
     const result = await this.run(conn, Buffer.concat([head, tail]), 'execute', capture)
     if (result) {
       this.status = result.status
-      if (!result.error) this.noteWrites(stmts)
+      if (!result.error) this.noteWrites(analysis.writes)
       if (request && cache && capture && !result.error && capture.size <= capture.limit) {
         cache.set(cacheKey(request), resultFrom(capture.bytes, request.tables))
       }

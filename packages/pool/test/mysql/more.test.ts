@@ -40,6 +40,29 @@ describe('MySQL pooler (more)', () => {
     }
   })
 
+  it('streams a result of 100,000 tiny rows (many packets a read) and a 20 MiB value intact', async () => {
+    const p = await mysqlPooler(server, { cache: false })
+    try {
+      const c = await client(p)
+      // MariaDB's SEQUENCE engine: one-byte rows, thousands of packets in each 64 KiB read.
+      const [rows] = await c.query('SELECT seq % 10 AS d FROM seq_1_to_100000')
+      const list = rows as { d: number }[]
+      assert.equal(list.length, 100_000)
+      assert.equal(
+        list.reduce((sum, r) => sum + Number(r.d), 0),
+        450_000
+      )
+      // A value above 16 MiB: the origin splits the row packet and the pooler joins it.
+      const [big] = await c.query("SELECT REPEAT('x', 20 * 1024 * 1024) AS v")
+      assert.equal((big as { v: string }[])[0]?.v.length, 20 * 1024 * 1024)
+      const [after] = await c.query('SELECT 1 AS one')
+      assert.deepEqual(after, [{ one: 1 }])
+      await c.end()
+    } finally {
+      await p.close()
+    }
+  })
+
   it('a client waiting too long for a connection gets 1040 with Hyperdrive wording', async () => {
     const p = await mysqlPooler(server, { cache: false, maxConnections: 1, acquireTimeoutMs: 300 })
     try {
