@@ -150,7 +150,7 @@ export function frame(payload: Buffer, seq: number): { bytes: Buffer[]; next: nu
   let s = seq & 0xff
   for (;;) {
     const length = Math.min(MAX_PACKET, payload.length - at)
-    const head = Buffer.alloc(4)
+    const head = Buffer.allocUnsafe(4)
     head.writeUIntLE(length, 0, 3)
     head[3] = s
     s = (s + 1) & 0xff

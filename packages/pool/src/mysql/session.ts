@@ -83,6 +83,8 @@ interface ClientStatement {
   longData: boolean
 }
 
+/** Gathered client output written at once beyond this many bytes. */
+const FLUSH_BYTES = 64 * 1024
 const MAX_STATEMENTS_PER_CLIENT = 10_000
 const MAX_PREPARED_PER_ORIGIN = 1_000
 const CURSOR_FLAGS = 0x07
@@ -177,23 +179,44 @@ export class MysqlSession {
 
   // ---- output -------------------------------------------------------------------------------
 
-  private corked = false
+  private out: Buffer[] = []
+  private outBytes = 0
+  private flushing = false
 
   /**
-   * Writes to the client, corked until the current tick's packets are all written: a result set
-   * of many rows leaves in one writev, not one syscall a packet.
+   * Writes to the client, gathered until the end of the current tick (or 64 KiB): a result set
+   * of many rows leaves in one write, not one write call (and syscall) a packet.
    */
   private write(bytes: Buffer): boolean {
-    if (!this.corked) {
-      this.corked = true
-      const socket = this.socket
-      socket.cork()
+    this.out.push(bytes)
+    this.outBytes += bytes.length
+    if (!this.flushing) {
+      this.flushing = true
       process.nextTick(() => {
-        this.corked = false
-        socket.uncork()
+        this.flushing = false
+        this.flush()
       })
     }
-    return this.socket.write(bytes)
+    if (this.outBytes >= FLUSH_BYTES) return this.flush()
+    return !this.socket.writableNeedDrain
+  }
+
+  private flush(): boolean {
+    if (this.outBytes === 0 || this.socket.destroyed) {
+      this.out = []
+      this.outBytes = 0
+      return !this.socket.writableNeedDrain
+    }
+    const data = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out, this.outBytes)
+    this.out = []
+    this.outBytes = 0
+    return data === undefined || this.socket.write(data)
+  }
+
+  /** Ends the client connection after what was written. */
+  private end(): void {
+    this.flush()
+    this.socket.end()
   }
 
   /** Writes one logical packet (split if large) with sequence id `seq` (default: the next one). */
@@ -220,7 +243,7 @@ export class MysqlSession {
     } catch {
       // the socket may be gone already
     }
-    this.socket.end()
+    this.end()
     this.gone()
   }
 
@@ -263,7 +286,7 @@ export class MysqlSession {
     switch (command) {
       case COM.QUIT:
         this.busy = false // nothing in flight: the connection goes back (reset if dirty)
-        this.socket.end()
+        this.end()
         this.gone()
         return
       case COM.PING:
@@ -460,6 +483,7 @@ export class MysqlSession {
       this.fatal(ER.HANDSHAKE, 'Bad handshake: TLS is not configured on this pooler')
       return
     }
+    this.flush() // nothing written in the clear may follow the switch
     const plain = this.socket
     plain.removeAllListeners('data')
     plain.removeAllListeners('close')
@@ -478,7 +502,7 @@ export class MysqlSession {
     if (wanted !== undefined && wanted !== this.shared.database) {
       const conn = await this.acquire()
       if (!conn) {
-        this.socket.end()
+        this.end()
         this.gone()
         return
       }
@@ -489,7 +513,7 @@ export class MysqlSession {
       if (result.error) {
         this.forwardError(result.error)
         this.release()
-        this.socket.end()
+        this.end()
         this.gone()
         return
       }
@@ -942,7 +966,7 @@ export class MysqlSession {
   }
 
   close(): void {
-    this.socket.end()
+    this.end()
     this.gone()
   }
 }
