@@ -360,6 +360,7 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
       reconnects: 0,
       lagMs: 0,
       lagging: 0,
+      schemaChanges: 0,
     },
   })
 
