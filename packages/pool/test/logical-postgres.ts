@@ -1,5 +1,5 @@
-// A real PostgreSQL with wal_level = logical (restarted once after ALTER SYSTEM), for the WAL
-// invalidation tests and benchmarks.
+// A real PostgreSQL with wal_level = logical (restarted once after ALTER SYSTEM) and
+// synchronous_commit = on, for the WAL invalidation tests and benchmarks.
 import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -23,6 +23,10 @@ export async function startLogicalPostgres(
 ): Promise<PostgresServer> {
   const server = await startPostgres(options)
   server.psql('ALTER SYSTEM SET wal_level = logical')
+  // As production origins run: with commits flushed at once the walsender sends them at once,
+  // not after wal_writer_delay. test-support starts PostgreSQL with -c synchronous_commit=off,
+  // which ALTER SYSTEM cannot override; a setting for every role can.
+  server.psql('ALTER ROLE ALL SET synchronous_commit = on')
   pgCtl(server.dataDir, 'restart', '-m', 'fast', '-w', '-t', '60')
   return server
 }

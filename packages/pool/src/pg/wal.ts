@@ -10,7 +10,7 @@
  *
  * While the stream is down the cache serves nothing (`QueryCache.suspended`), logs it, and
  * reconnects with backoff; when it is back, everything cached before is dropped. While it lags
- * more than `maxLagMs` behind the origin's WAL (asked with pg_current_wal_lsn() on a plain
+ * more than `maxLagMs` behind the origin's WAL (asked with pg_current_wal_insert_lsn() on a plain
  * connection, see wal-lag.ts) the cache serves nothing either, and a log line says so.
  */
 import { randomBytes } from 'node:crypto'
@@ -41,6 +41,20 @@ export interface WalStats {
 }
 
 export const DEFAULT_MAX_LAG_MS = 1000
+
+/**
+ * The insert position, not the write position: with synchronous_commit = off a commit is
+ * visible before its WAL is written. Just past a page boundary the position counts the next
+ * page's header, which no record end ever reaches: the boundary itself is what must be applied.
+ */
+function walPosition(text: string): bigint | undefined {
+  const lsn = parseLsn(text)
+  if (lsn === undefined) return undefined
+  const offset = lsn % WAL_PAGE
+  return offset > 0n && offset <= WAL_LONG_PAGE_HEADER ? lsn - offset : lsn
+}
+const WAL_PAGE = 8192n
+const WAL_LONG_PAGE_HEADER = 40n
 
 /** `X/Y` (pg_lsn text) as a number. */
 export function parseLsn(text: string): bigint | undefined {
@@ -137,11 +151,11 @@ export class WalInvalidator {
       const poller = this.poller
       // The schema digest in the same question: DDL is held to the same bound as row changes.
       const rows = await poller.simpleQuery(
-        `SELECT pg_current_wal_lsn(), (${SCHEMA_DIGEST_SQL})`,
+        `SELECT pg_current_wal_insert_lsn(), (${SCHEMA_DIGEST_SQL})`,
         timeout
       )
-      const lsn = parseLsn(rows[0]?.[0] ?? '')
-      if (lsn === undefined) throw new Error('pg_current_wal_lsn() gave no position')
+      const lsn = walPosition(rows[0]?.[0] ?? '')
+      if (lsn === undefined) throw new Error('pg_current_wal_insert_lsn() gave no position')
       const changed = await this.schema.changed(rows[0]?.[1] ?? '', () =>
         poller.simpleQuery(SCHEMA_LIST_SQL, timeout)
       )
