@@ -24,6 +24,8 @@ export interface RedisServer {
   version: string
   /** Runs one command through redis-cli on the plain port (a client independent of the driver). */
   cli(...args: string[]): string
+  /** Stops the server (SIGTERM) and starts it again on the same port, empty, like a restart. */
+  restart(): Promise<void>
   stop(): Promise<void>
 }
 
@@ -128,21 +130,44 @@ export async function startRedis(options: { tls?: RedisTls } = {}): Promise<Redi
         'no'
       )
     }
-    const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
-    let output = ''
-    const append = (chunk: Buffer): void => {
-      output = (output + chunk.toString()).slice(-20_000)
+    const launch = async (): Promise<{ child: ChildProcess; state: string }> => {
+      const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+      let output = ''
+      const append = (chunk: Buffer): void => {
+        output = (output + chunk.toString()).slice(-20_000)
+      }
+      child.stdout?.on('data', append)
+      child.stderr?.on('data', append)
+      const state = await waitReady(child, () => output).catch((e: unknown) => {
+        child.kill('SIGKILL')
+        throw e
+      })
+      return { child, state }
     }
-    child.stdout.on('data', append)
-    child.stderr.on('data', append)
-    const state = await waitReady(child, () => output).catch((e: unknown) => {
-      child.kill('SIGKILL')
+    let launched: Awaited<ReturnType<typeof launch>>
+    try {
+      launched = await launch()
+    } catch (e) {
       rmSync(dir, { recursive: true, force: true })
       throw e
-    })
-    if (state === 'in-use') continue
+    }
+    if (launched.state === 'in-use') continue
+    let child = launched.child
     let exited = false
-    child.on('exit', () => (exited = true))
+    const watchExit = (c: ChildProcess): void => {
+      c.on('exit', () => {
+        if (c === child) exited = true
+      })
+    }
+    watchExit(child)
+    const kill = async (): Promise<void> => {
+      if (exited) return
+      const current = child
+      current.kill('SIGTERM')
+      const timer = setTimeout(() => current.kill('SIGKILL'), 3000)
+      if (!exited) await once(current, 'exit')
+      clearTimeout(timer)
+    }
     const server: RedisServer = {
       host: '127.0.0.1',
       port,
@@ -154,13 +179,17 @@ export async function startRedis(options: { tls?: RedisTls } = {}): Promise<Redi
           ['-h', '127.0.0.1', '-p', String(port), '--no-auth-warning', '-a', password, ...cmd],
           { encoding: 'utf8', timeout: 5000 }
         ).replace(/\n$/, ''),
+      async restart() {
+        await kill()
+        // The port was ours a moment ago; another process taking it in between fails the test.
+        const again = await launch()
+        if (again.state === 'in-use') throw new Error(`redis port ${port} was taken during restart`)
+        child = again.child
+        exited = false
+        watchExit(child)
+      },
       async stop() {
-        if (!exited) {
-          child.kill('SIGTERM')
-          const timer = setTimeout(() => child.kill('SIGKILL'), 3000)
-          if (!exited) await once(child, 'exit')
-          clearTimeout(timer)
-        }
+        await kill()
         rmSync(dir, { recursive: true, force: true })
       },
     }

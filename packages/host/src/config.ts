@@ -67,6 +67,12 @@ export interface HyperdriveBinding {
   readonly localConnectionString?: string
   /** From `wharf.hyperdrive.<BINDING>.caching`, else DEFAULT_HYPERDRIVE_CACHING. */
   readonly caching: HyperdriveCaching
+  /**
+   * `wharf.hyperdrive.<BINDING>.service_id`: a `tcp` service of `wharf.tunnels.services` that the
+   * origin is reached through (Cloudflare's VPC-service origin). The connection string still gives
+   * the user, password and database; its host and port are the service's.
+   */
+  readonly originService?: string
 }
 
 /** `assets` (Workers Static Assets). */
@@ -340,7 +346,14 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
         const target = hyperdrive[i]
         if (target === undefined) fail(field, 'names no hyperdrive binding of this config')
         if (!isObject(entry)) return fail(field, 'must be an object')
-        only(entry, field, ['caching'])
+        only(entry, field, ['caching', 'service_id'])
+        if (entry.service_id !== undefined) {
+          // Cloudflare's VPC-service origin: the origin is reached through a tunnel.
+          if (typeof entry.service_id !== 'string' || entry.service_id === '')
+            fail(`${field}.service_id`, 'must name a tcp service of wharf.tunnels.services')
+          if (target !== undefined)
+            hyperdrive[i] = { ...target, originService: entry.service_id as string }
+        }
         const c = entry.caching
         if (c === undefined) continue
         if (!isObject(c)) return fail(`${field}.caching`, 'must be an object')
@@ -354,7 +367,8 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
             int(c.stale_while_revalidate, `${field}.caching.stale_while_revalidate`, 0, 3600) ??
             DEFAULT_HYPERDRIVE_CACHING.staleWhileRevalidate,
         }
-        if (target !== undefined) hyperdrive[i] = { ...target, caching }
+        const current = hyperdrive[i]
+        if (current !== undefined) hyperdrive[i] = { ...current, caching }
       }
     }
     if (wharf.sandbox !== undefined) {
@@ -438,6 +452,16 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
   const build = validateBuild(raw, file, main, fail, str, bool)
   const assets = validateAssets(raw.assets, dirname(file), fail, str)
   const name = str(raw.name, 'name')
+  const vpc = parseVpc(raw, isObject(raw.wharf) ? raw.wharf : undefined, file)
+  for (const h of hyperdrive) {
+    if (h.originService === undefined) continue
+    const service = vpc.tunnels?.services.find((d) => d.id === h.originService)
+    if (service?.type !== 'tcp')
+      fail(
+        `wharf.hyperdrive.${h.binding}.service_id`,
+        `names no tcp service of wharf.tunnels.services ("${h.originService}")`
+      )
+  }
   return {
     file,
     ignored,
@@ -458,7 +482,7 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
       ...build,
       compatibilityFlags: strList(raw.compatibility_flags, 'compatibility_flags'),
     },
-    vpc: parseVpc(raw, isObject(raw.wharf) ? raw.wharf : undefined, file),
+    vpc,
   }
 }
 

@@ -10,7 +10,7 @@ import { loadConfig, type WorkerConfig } from './config.js'
 import { readDevSecrets } from './dotenv.js'
 import { startEchoService, type ExampleServer } from './example-service.js'
 import { startHyperdrive, type StartedBinding } from './hyperdrive.js'
-import { startTunnels, type StartedTunnels } from './tunnels.js'
+import { originRoutes, startTunnels, type StartedTunnels } from './tunnels.js'
 import type { RuntimeData, ScopedException } from './protocol.js'
 import { resolveIsolation, type IsolationMode } from './isolation.js'
 import { listenError } from './errors.js'
@@ -166,9 +166,10 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
         label: `example_service:${service.binding}`,
       })
     }
-    hyperdrive = await startHyperdrive(config.hyperdrive, log)
     // The edge stays up across reloads: connectors need not reconnect when the Worker changes.
+    // It starts first: a hyperdrive binding's origin may be a VPC service behind it.
     tunnels = await startTunnels(config.vpc, log)
+    hyperdrive = await startHyperdrive(config.hyperdrive, log, originRoutes(tunnels))
     for (const h of hyperdrive) {
       if (h.info)
         exceptions.push({ host: h.info.host, port: h.info.port, label: `hyperdrive:${h.binding}` })

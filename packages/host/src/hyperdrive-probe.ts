@@ -19,16 +19,25 @@ function describe(bytes: Buffer): string {
   return `it answered ${JSON.stringify(text.replace(/[^\x20-\x7e]/g, '.').slice(0, 32))}`
 }
 
-export function probeOrigin(host: string, port: number, timeoutMs = 3000): Promise<ProbeResult> {
+export function probeOrigin(
+  host: string,
+  port: number,
+  timeoutMs = 3000,
+  /** Reaches the origin another way than TCP (a tunnel flow); host:port then only name it. */
+  dial?: (signal: AbortSignal) => Promise<net.Socket>
+): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const where = `${host}:${port}`
     let settled = false
     let asked = false
+    let socket: net.Socket | undefined
+    const dialing = new AbortController()
     const done = (result: ProbeResult): void => {
       if (settled) return
       settled = true
       clearTimeout(timer)
-      socket.destroy()
+      dialing.abort()
+      socket?.destroy()
       resolve(result)
     }
     const notPg = (why: string): ProbeResult => ({
@@ -36,7 +45,6 @@ export function probeOrigin(host: string, port: number, timeoutMs = 3000): Promi
       down: false,
       reason: `the origin ${where} is not a PostgreSQL server: ${why}`,
     })
-    const socket = net.connect({ host, port })
     const timer = setTimeout(() => {
       done(
         asked
@@ -48,30 +56,45 @@ export function probeOrigin(host: string, port: number, timeoutMs = 3000): Promi
             }
       )
     }, timeoutMs)
-    socket.once('error', (error: NodeJS.ErrnoException) => {
+    const cannotConnect = (error: NodeJS.ErrnoException): void =>
       done({
         ok: false,
         down: true,
         reason: `cannot connect to ${where}: ${error.code ?? error.message}`,
       })
-    })
-    socket.once('connect', () => {
+    const connected = (s: net.Socket): void => {
+      socket = s
+      if (settled) {
+        s.destroy()
+        return
+      }
       // A server that speaks first is not PostgreSQL: give it a moment before asking.
       setTimeout(() => {
         if (settled) return
         asked = true
-        socket.write(SSL_REQUEST)
+        s.write(SSL_REQUEST)
       }, 100)
-    })
-    socket.once('data', (chunk: Buffer) => {
-      if (!asked) return done(notPg(describe(chunk)))
-      const first = chunk[0]
-      if (chunk.length === 1 && (first === 0x53 || first === 0x4e)) return done({ ok: true })
-      if (first === 0x45 && chunk.length >= 5) return done({ ok: true })
-      done(notPg(describe(chunk)))
-    })
-    socket.once('end', () =>
-      done(notPg('it closed the connection without answering an SSLRequest'))
-    )
+      s.once('data', (chunk: Buffer) => {
+        if (!asked) return done(notPg(describe(chunk)))
+        const first = chunk[0]
+        if (chunk.length === 1 && (first === 0x53 || first === 0x4e)) return done({ ok: true })
+        if (first === 0x45 && chunk.length >= 5) return done({ ok: true })
+        done(notPg(describe(chunk)))
+      })
+      s.once('end', () => done(notPg('it closed the connection without answering an SSLRequest')))
+      // A tunnel flow comes paused (nothing is read before its owner listens).
+      s.resume()
+    }
+    if (dial !== undefined) {
+      dial(dialing.signal).then((s) => {
+        s.on('error', (error: NodeJS.ErrnoException) => cannotConnect(error))
+        connected(s)
+      }, cannotConnect)
+      return
+    }
+    const tcp = net.connect({ host, port })
+    socket = tcp
+    tcp.once('error', cannotConnect)
+    tcp.once('connect', () => connected(tcp))
   })
 }

@@ -27,6 +27,26 @@ export interface StartedBinding {
 }
 
 type Log = (line: string) => void
+/**
+ * How a binding's origin is reached when it is not TCP to the URL's host: a tunnel flow to a
+ * VPC service. Its host and port replace the URL's, so logs name the real target.
+ */
+export interface OriginRoute {
+  readonly host: string
+  readonly port: number
+  /** For logs, e.g. `VPC service db (tunnel office)`. */
+  readonly description: string
+  dial(signal: AbortSignal): Promise<net.Socket>
+}
+
+/** The upstream URL with the route's host and port in place of its own. */
+function routedUpstream(upstream: string, route: OriginRoute | undefined): string {
+  if (route === undefined) return upstream
+  const url = new URL(upstream)
+  url.hostname = route.host.includes(':') ? `[${route.host}]` : route.host
+  url.port = String(route.port)
+  return url.toString()
+}
 
 const RETRY_MS = 1000
 const MAX_FRONT_CONNECTIONS = 1000
@@ -105,7 +125,8 @@ interface Pool {
 async function startMysql(
   binding: HyperdriveBinding,
   upstream: string,
-  log: Log
+  log: Log,
+  route: OriginRoute | undefined
 ): Promise<StartedBinding> {
   const { startPool } = await import('@wharf/pool')
   try {
@@ -114,6 +135,7 @@ async function startMysql(
       listen: '127.0.0.1:0',
       name: binding.binding,
       cache: cacheOptions(binding.caching),
+      ...(route === undefined ? {} : { dialOrigin: (signal: AbortSignal) => route.dial(signal) }),
     })
     log(
       `[wharf:info] hyperdrive binding ${binding.binding}: MySQL pooler on 127.0.0.1:${pool.port}, ${describeCaching(binding.caching)}`
@@ -134,9 +156,23 @@ async function startMysql(
   }
 }
 
-async function startOne(binding: HyperdriveBinding, log: Log): Promise<StartedBinding> {
-  const upstream = hyperdriveConnectionString(binding)
-  if (/^mysql:/i.test(upstream)) return startMysql(binding, upstream, log)
+async function startOne(
+  binding: HyperdriveBinding,
+  log: Log,
+  route: OriginRoute | undefined
+): Promise<StartedBinding> {
+  let upstream = hyperdriveConnectionString(binding)
+  try {
+    upstream = routedUpstream(upstream, route)
+  } catch {
+    throw new WharfError(
+      'ERR_WHARF_HYPERDRIVE_CONFIG',
+      `hyperdrive binding "${binding.binding}": the connection string is not a URL`
+    )
+  }
+  const via = route === undefined ? '' : ` through ${route.description}`
+  const dialOrigin = route === undefined ? undefined : (signal: AbortSignal) => route.dial(signal)
+  if (/^mysql:/i.test(upstream)) return startMysql(binding, upstream, log, route)
   let originHost = '127.0.0.1'
   let originPort = 5432
   try {
@@ -161,11 +197,12 @@ async function startOne(binding: HyperdriveBinding, log: Log): Promise<StartedBi
       cache,
       // Random per start and only on loopback: a low iteration count protects nothing less.
       auth: { user, password, iterations: 16 },
+      ...(dialOrigin === undefined ? {} : { dialOrigin }),
     })
 
   let pool: Pool | undefined
   let lastError = ''
-  const probe = await probeOrigin(originHost, originPort)
+  const probe = await probeOrigin(originHost, originPort, undefined, dialOrigin)
   if (probe.ok) {
     try {
       pool = await start('127.0.0.1:0')
@@ -200,12 +237,12 @@ async function startOne(binding: HyperdriveBinding, log: Log): Promise<StartedBi
   if (pool !== undefined) {
     port = pool.port
     log(
-      `[wharf:info] hyperdrive binding ${binding.binding}: pooler on 127.0.0.1:${port}, origin ${originHost}:${originPort}, ${describeCaching(binding.caching)}`
+      `[wharf:info] hyperdrive binding ${binding.binding}: pooler on 127.0.0.1:${port}, origin ${originHost}:${originPort}${via}, ${describeCaching(binding.caching)}`
     )
     watchCache(pool)
   } else {
     log(
-      `[wharf:warn] hyperdrive binding ${binding.binding}: the origin is not available (${lastError}); starting anyway, each query fails until it is, and the binding connects on demand`
+      `[wharf:warn] hyperdrive binding ${binding.binding}: the origin${via} is not available (${lastError}); starting anyway, each query fails until it is, and the binding connects on demand`
     )
     let attempt: Promise<void> | undefined
     let lastAttempt = 0
@@ -215,7 +252,7 @@ async function startOne(binding: HyperdriveBinding, log: Log): Promise<StartedBi
       if (Date.now() - lastAttempt < RETRY_MS) return Promise.resolve()
       lastAttempt = Date.now()
       attempt = (async () => {
-        const again = await probeOrigin(originHost, originPort)
+        const again = await probeOrigin(originHost, originPort, undefined, dialOrigin)
         if (!again.ok) {
           lastError = again.reason
           return
@@ -223,7 +260,7 @@ async function startOne(binding: HyperdriveBinding, log: Log): Promise<StartedBi
         try {
           pool = await start('127.0.0.1:0')
           log(
-            `[wharf:info] hyperdrive binding ${binding.binding}: the origin ${originHost}:${originPort} is up; connected (${describeCaching(binding.caching)})`
+            `[wharf:info] hyperdrive binding ${binding.binding}: the origin ${originHost}:${originPort}${via} is up; connected (${describeCaching(binding.caching)})`
           )
           watchCache(pool)
         } catch (error) {
@@ -317,11 +354,13 @@ function refuse(client: net.Socket, message: string): void {
 /** Starts one pooler per binding. A binding whose origin is down still starts (see above). */
 export async function startHyperdrive(
   bindings: readonly HyperdriveBinding[],
-  log: Log = (line) => process.stderr.write(`${line}\n`)
+  log: Log = (line) => process.stderr.write(`${line}\n`),
+  /** The dialer of a binding whose origin is a VPC service (`wharf.hyperdrive.<B>.service_id`). */
+  dialerFor: (binding: HyperdriveBinding) => OriginRoute | undefined = () => undefined
 ): Promise<StartedBinding[]> {
   const started: StartedBinding[] = []
   try {
-    for (const binding of bindings) started.push(await startOne(binding, log))
+    for (const binding of bindings) started.push(await startOne(binding, log, dialerFor(binding)))
   } catch (error) {
     await Promise.all(started.map((s) => s.close()))
     throw error

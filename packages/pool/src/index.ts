@@ -22,3 +22,4 @@ export {
 export { prometheus, serveMetrics } from './core/metrics.js'
 export { DEFAULT_CACHE } from './core/cache.js'
 export type { CacheOptions } from './core/cache.js'
+export type { OriginDial } from './core/origin-dial.js'

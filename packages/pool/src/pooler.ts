@@ -8,6 +8,7 @@ import tls from 'node:tls'
 import { boundedInt, parseListen, parseUpstream } from './config.js'
 import { DEFAULT_CACHE, QueryCache, type CacheOptions } from './core/cache.js'
 import type { PoolMetrics } from './core/metrics.js'
+import type { OriginDial } from './core/origin-dial.js'
 import { RedisStore } from './core/redis-store.js'
 import { listenFirst } from './core/listener.js'
 import { PoolConfigError } from './errors.js'
@@ -40,6 +41,11 @@ export interface StartPoolOptions {
   readonly idleTimeoutMs?: number
   /** Connecting to the origin (default 15000 ms). */
   readonly connectTimeoutMs?: number
+  /**
+   * Reaches the origin another way than TCP to the upstream URL's host and port, for example
+   * through a tunnel; the URL still gives the user, password, database and TLS settings.
+   */
+  readonly dialOrigin?: OriginDial
   /** Query cache settings, or false to disable it. */
   readonly cache?: false | Partial<CacheOptions>
   /**
@@ -96,7 +102,7 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     1024,
     1024 * 1024 * 1024
   )
-  const origin = parseUpstream(options.upstream, {
+  let origin = parseUpstream(options.upstream, {
     connectTimeoutMs: boundedInt(
       options.connectTimeoutMs ?? 15_000,
       'connectTimeoutMs',
@@ -105,6 +111,7 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     ),
     maxMessageBytes,
   })
+  if (options.dialOrigin !== undefined) origin = { ...origin, dial: options.dialOrigin }
   const listen = parseListen(options.listen ?? '127.0.0.1:6543')
   const name = options.name ?? 'pool'
   const log = options.log ?? (() => undefined)

@@ -22,7 +22,10 @@ export interface TunnelConnectorOptions {
   readonly ca?: string | readonly string[]
   /** Name the edge's certificate must carry (default: the edge's host). */
   readonly servername?: string
+  /** The connector's DNS for names the edge asks for (default: the system's). */
   readonly lookup?: Lookup
+  /** How long that lookup may take (default 5000 ms); past it the flow is refused. */
+  readonly lookupTimeoutMs?: number
   readonly targetConnectTimeoutMs?: number
   readonly maxFlows?: number
   readonly backoffInitialMs?: number
@@ -265,8 +268,20 @@ export class TunnelConnector {
     }
     if (message.t !== 'open') throw new TunnelProtocolError(`unexpected ${message.t}`)
     const flow = integer(message, 'flow', 1, 2 ** 31 - 1)
-    const host = text(message, 'host', 255)
-    const port = integer(message, 'port', 1, 65535)
+    let host: string
+    let port: number
+    try {
+      host = text(message, 'host', 255)
+      port = integer(message, 'port', 1, 65535)
+    } catch (error) {
+      // A target that cannot even be named is refused like one outside the rules; the
+      // connection and its other flows stay up.
+      const reason = `the connector's ingress rules do not allow this target (${(error as Error).message})`
+      socket.write(
+        encode({ t: 'refuse', flow, code: 'ERR_TUNNEL_INGRESS_DENIED', message: reason })
+      )
+      return
+    }
     void this.openFlow(socket, flow, host, port)
   }
 
@@ -290,7 +305,13 @@ export class TunnelConnector {
       this.flows--
     }
     try {
-      const checked = await resolveTarget(this.rules, host, port, this.options.lookup)
+      const checked = await resolveTarget(
+        this.rules,
+        host,
+        port,
+        this.options.lookup,
+        this.options.lookupTimeoutMs
+      )
       target = await dialTarget(
         checked.address,
         checked.port,

@@ -54,6 +54,8 @@ export type Lookup = (hostname: string) => Promise<readonly { address: string; f
 
 const MAX_RULES = 1024
 const MAX_ANSWERS = 32
+/** How long the connector waits for its own DNS answer for a name the edge asked for. */
+export const LOOKUP_TIMEOUT_MS = 5_000
 const NAME =
   /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/
 
@@ -151,7 +153,8 @@ export async function resolveTarget(
   rules: readonly IngressRule[],
   host: string,
   port: number,
-  lookup: Lookup = defaultLookup
+  lookup: Lookup = defaultLookup,
+  lookupTimeoutMs = LOOKUP_TIMEOUT_MS
 ): Promise<IngressTarget> {
   const denied = (): TunnelIngressDeniedError =>
     new TunnelIngressDeniedError(`the connector's ingress rules do not allow ${host}:${port}`)
@@ -167,10 +170,17 @@ export async function resolveTarget(
   if (!NAME.test(name)) throw denied()
   const byName = rules.find((r) => r.kind === 'name' && r.name === name && inPorts(r.ports, port))
   let answers: readonly { address: string; family: number }[]
+  // A lookup that never answers must not hold the flow (and its slot) for ever.
+  let timer: NodeJS.Timeout | undefined
   try {
-    answers = (await lookup(name)).slice(0, MAX_ANSWERS)
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('lookup timed out')), lookupTimeoutMs)
+    })
+    answers = (await Promise.race([lookup(name), timedOut])).slice(0, MAX_ANSWERS)
   } catch {
     throw new TunnelIngressDeniedError(`the connector could not resolve ${name}`)
+  } finally {
+    clearTimeout(timer)
   }
   for (const answer of answers) {
     const ip = canonical(answer.address)

@@ -3,35 +3,23 @@
 // listen on an address inside it that the host's namespace has no route to. The connector runs
 // inside it, as a real `wharf tunnel run` process.
 import assert from 'node:assert/strict'
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { testPki } from '../../../test-support/certs.js'
+import {
+  canMakeNamespaces,
+  createPrivateNetwork,
+  type PrivateNetwork,
+} from '../../../test-support/netns.js'
 import { TunnelEdge, formatToken, newToken } from '../src/index.js'
 import { readAll, writeStream } from './helpers.js'
 
 const root = join(import.meta.dirname, '..', '..', '..')
 const wharf = join(root, 'packages', 'host', 'bin', 'wharf.js')
-const id = process.pid % 200
-const ns = `wharf-tun-${process.pid}`
-const hostSide = `10.251.${id}.1`
-const nsSide = `10.251.${id}.2`
-// Inside the namespace only: the host's namespace routes 10.251.<id>.0/30 and nothing else.
-const privateAddress = `10.252.${id}.1`
-
-function ip(...args: string[]): void {
-  const result = spawnSync('ip', args, { encoding: 'utf8', timeout: 10_000 })
-  if (result.status !== 0) throw new Error(`ip ${args.join(' ')}: ${result.stderr}`)
-}
-
-const canMakeNamespaces = ((): boolean => {
-  if (process.getuid?.() !== 0) return false
-  return spawnSync('ip', ['netns', 'list'], { timeout: 5_000 }).status === 0
-})()
-
 /** Lines a child prints, and a way to wait for one. */
 function lines(child: ChildProcess): {
   all: string[]
@@ -104,18 +92,14 @@ describe(
     let connectorArgs: string[]
     const env = { ...process.env }
 
-    before(async () => {
-      spawnSync('ip', ['netns', 'del', ns])
-      ip('netns', 'add', ns)
-      ip('link', 'add', `wt${id}h`, 'type', 'veth', 'peer', 'name', `wt${id}n`)
-      ip('link', 'set', `wt${id}n`, 'netns', ns)
-      ip('addr', 'add', `${hostSide}/30`, 'dev', `wt${id}h`)
-      ip('link', 'set', `wt${id}h`, 'up')
-      ip('netns', 'exec', ns, 'ip', 'addr', 'add', `${nsSide}/30`, 'dev', `wt${id}n`)
-      ip('netns', 'exec', ns, 'ip', 'link', 'set', `wt${id}n`, 'up')
-      ip('netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up')
-      ip('netns', 'exec', ns, 'ip', 'addr', 'add', `${privateAddress}/32`, 'dev', 'lo')
+    let network: PrivateNetwork
+    let privateAddress: string
+    let nsSide: string
 
+    before(async () => {
+      network = createPrivateNetwork()
+      ;({ privateAddress, nsSide } = network)
+      const ns = network.ns
       const child = spawn(
         'ip',
         [
@@ -123,7 +107,7 @@ describe(
           'exec',
           ns,
           process.execPath,
-          join(import.meta.dirname, 'fixtures', 'private-services.mjs'),
+          join(import.meta.dirname, '..', '..', '..', 'test-support', 'private-services.mjs'),
           privateAddress,
         ],
         {
@@ -135,6 +119,7 @@ describe(
       ports = JSON.parse((await services.waitFor(/^ready /)).slice(6)) as typeof ports
 
       const pki = testPki()
+      const hostSide = network.hostSide
       const edgeCert = pki.issue('tunnel-edge', [`IP:${hostSide}`])
       const token = newToken('office')
       edge = await TunnelEdge.start({
@@ -177,8 +162,7 @@ describe(
     after(async () => {
       for (const c of children) c.kill('SIGKILL')
       await edge?.close()
-      spawnSync('ip', ['link', 'del', `wt${id}h`])
-      spawnSync('ip', ['netns', 'del', ns])
+      network?.remove()
     })
 
     const startConnector = (): ReturnType<typeof lines> & { child: ChildProcess } => {

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import tls from 'node:tls'
 import { after, before, describe, test } from 'node:test'
-import { echoServer, tcpServer, type TestServer } from '../../../test-support/servers.js'
+import { HOSTILE, resolve } from '../../../test-support/hostile-destinations.js'
+import {
+  echoServer,
+  loopbackPair,
+  tcpServer,
+  type TestServer,
+} from '../../../test-support/servers.js'
 import { testPki } from '../../../test-support/certs.js'
 import { proof } from '../src/auth.js'
 import { encode, FrameReader, type Message } from '../src/frames.js'
@@ -335,8 +341,9 @@ describe('a hostile edge', () => {
     const token = newToken('office')
     const counting = await tcpServer(() => undefined)
     const allowed = await echoServer()
+    const pair = await loopbackPair()
     const refusals: Message[] = []
-    // An edge that knows the secret (it is compromised) and asks for a denied target.
+    // An edge that knows the secret (it is compromised) and asks for denied targets.
     const server = tls.createServer(
       { cert: pki.localhost.cert, key: pki.localhost.key },
       (socket) => {
@@ -367,6 +374,11 @@ describe('a hostile edge', () => {
               ] as const) {
                 socket.write(encode({ t: 'open', flow, host, port }))
               }
+              // Every hostile spelling of the egress suite, aimed at a loopback pair that no
+              // rule names (IPv4 and IPv6), answered by the suite's hostile DNS.
+              HOSTILE.forEach((host, i) => {
+                socket.write(encode({ t: 'open', flow: 100 + i, host, port: pair.port }))
+              })
             } else if (m.t === 'refuse') refusals.push(m)
           },
           () => undefined
@@ -381,12 +393,24 @@ describe('a hostile edge', () => {
       token: formatToken(token),
       ingress: [{ host: '127.0.0.1', port: allowed.port }],
       ca: pki.ca,
+      lookup: resolve,
+      lookupTimeoutMs: 500,
       log: () => undefined,
     }).start()
     await connector.connected()
-    await waitFor(() => refusals.length === 4, 'four refusals')
+    // hang.test's lookup never answers: bounded by lookupTimeoutMs, it is refused too.
+    await waitFor(
+      () => refusals.length === 4 + HOSTILE.length,
+      `${4 + HOSTILE.length} refusals (got ${refusals.length}: missing ${HOSTILE.filter((_, i) => !refusals.some((r) => r.flow === 100 + i)).join(' | ')})`,
+      10_000
+    )
+    assert.deepEqual(pair.hits, { v4: 0, v6: 0 }, 'no hostile spelling reached loopback')
     assert.deepEqual(
-      refusals.map((r) => r.code),
+      [...new Set(refusals.slice(4).map((r) => r.code))],
+      ['ERR_TUNNEL_INGRESS_DENIED']
+    )
+    assert.deepEqual(
+      refusals.slice(0, 4).map((r) => r.code),
       [
         'ERR_TUNNEL_INGRESS_DENIED',
         'ERR_TUNNEL_INGRESS_DENIED',
@@ -400,6 +424,7 @@ describe('a hostile edge', () => {
     server.close()
     await counting.close()
     await allowed.close()
+    await pair.close()
   })
 
   test('an edge that cannot prove the secret is not trusted, even with a valid certificate', async () => {

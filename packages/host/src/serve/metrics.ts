@@ -1,6 +1,6 @@
 /**
  * `wharf serve`'s figures, summed over every runtime process: requests by status, the latency
- * histogram, limit kills and restarts, sockets, egress denials by rule, broker dials, and the
+ * histogram, limit kills and restarts, sockets, egress denials by rule, broker dials, tunnel flows, and the
  * in-process poolers' figures per hyperdrive binding. Rendered as Prometheus text and as JSON
  * for the operator page.
  */
@@ -43,6 +43,8 @@ export class ServeMetrics {
   readonly denialsByRule = new Map<string, number>()
   readonly recentDenials: Denial[] = []
   readonly dials = new Map<string, number>()
+  /** Tunnel flows by tunnel and outcome (opened, denied by the connector's rules, failed). */
+  readonly tunnelFlows = new Map<string, number>()
   subrequestDenials = 0
   connectionsRefused = 0
   reloads = 0
@@ -92,6 +94,10 @@ export class ServeMetrics {
       worker: this.worker,
     })
     this.recentDenials.length = Math.min(this.recentDenials.length, RECENT_DENIALS)
+  }
+
+  tunnelFlow(tunnel: string, outcome: 'opened' | 'denied' | 'failed'): void {
+    this.bump(this.tunnelFlows, `${tunnel}\0${outcome}`)
   }
 
   killed(reason: string): void {
@@ -179,6 +185,11 @@ export class ServeMetrics {
       'outcome',
       this.dials
     )
+    head('tunnel_flows_total', 'Flows through a tunnel (vpc_* bindings), by outcome', 'counter')
+    for (const [key, v] of this.tunnelFlows) {
+      const [tunnel = '', outcome = ''] = key.split('\0')
+      out.push(`wharf_tunnel_flows_total{tunnel=${label(tunnel)},outcome=${label(outcome)}} ${v}`)
+    }
     counter(
       'subrequest_limit_total',
       'fetch()/connect() calls refused by limits.subrequests',

@@ -12,6 +12,7 @@ import type { Sandbox } from '../sandbox.js'
 import type { DialReply, FromRuntime, RuntimeData } from '../protocol.js'
 import { overloaded } from '../runtime/limit-pages.js'
 import { WorkerProcess } from '../supervisor.js'
+import type { Route } from '../tunnels.js'
 import type { HostSockets } from './host-sockets.js'
 import type { ServeLog } from './log.js'
 import type { LiveFigures, ServeMetrics } from './metrics.js'
@@ -65,6 +66,8 @@ export interface PoolOptions {
 }
 
 export class RuntimePool {
+  /** The tunnel edge's routes for `vpc_*` bindings, set once the edge is up (before deploys). */
+  tunnelRoutes: ReadonlyMap<string, Route> | undefined
   private readonly runtimes = new Set<Runtime>()
   private current: RuntimeData | undefined
   private version = 0
@@ -185,7 +188,7 @@ export class RuntimePool {
 
   private makeBroker(data: RuntimeData): DialBroker {
     const { metrics, log } = this.options
-    return DialBroker.forRuntime(data, undefined, (hostname, port, decision) => {
+    return DialBroker.forRuntime(data, this.tunnelRoutes, (hostname, port, decision) => {
       if (decision.allowed) return
       metrics.denied(decision.rule, hostname, port)
       log('warn', `egress denied ${hostname}:${port} by ${decision.rule}: ${decision.reason}`, {

@@ -13,6 +13,7 @@ import { selfAddresses } from '../dev.js'
 import { listenError } from '../errors.js'
 import { startEchoService, type ExampleServer } from '../example-service.js'
 import { startHyperdrive, type StartedBinding } from '../hyperdrive.js'
+import { originRoutes, startTunnels, type StartedTunnels } from '../tunnels.js'
 import { resolveIsolation, type IsolationMode } from '../isolation.js'
 import type { RuntimeData, ScopedException } from '../protocol.js'
 import { buildWorker } from '../bundle/index.js'
@@ -101,6 +102,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const isolation = resolveIsolation(options.isolation ?? config.isolation)
   const services: ExampleServer[] = []
   let hyperdrive: StartedBinding[] = []
+  let tunnels: StartedTunnels | undefined
   const server = net.createServer({ pauseOnConnect: true, noDelay: true })
   const metrics = new ServeMetrics(config.name ?? 'worker')
   const hostSockets = new HostSockets({
@@ -119,6 +121,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     await pool.close()
     await bundle?.dispose()
     await Promise.all([...services.map((s) => s.close()), ...hyperdrive.map((h) => h.close())])
+    await tunnels?.close()
   }
   try {
     const exceptions: ScopedException[] = []
@@ -133,7 +136,23 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         label: `example_service:${service.binding}`,
       })
     }
-    hyperdrive = await startHyperdrive(config.hyperdrive)
+    tunnels = await startTunnels(
+      config.vpc,
+      (line) => log('info', line),
+      (flow) => {
+        metrics.tunnelFlow(flow.tunnel, flow.outcome)
+        if (flow.outcome === 'opened') return
+        // A refusal by the connector's ingress rules is an egress denial, named by its tunnel.
+        if (flow.outcome === 'denied') metrics.denied(`tunnel:${flow.tunnel}`, flow.host, flow.port)
+        log(
+          'warn',
+          `tunnel ${flow.tunnel}: flow of ${flow.binding} to ${flow.host}:${flow.port} ${flow.outcome}: ${flow.reason ?? ''}`,
+          { event: `tunnel_flow_${flow.outcome}`, tunnel: flow.tunnel, binding: flow.binding }
+        )
+      }
+    )
+    pool.tunnelRoutes = tunnels?.routes
+    hyperdrive = await startHyperdrive(config.hyperdrive, undefined, originRoutes(tunnels))
     for (const h of hyperdrive) {
       if (h.info)
         exceptions.push({ host: h.info.host, port: h.info.port, label: `hyperdrive:${h.binding}` })
@@ -193,6 +212,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         ...(h.info ? { info: h.info } : {}),
         ...(h.error === undefined ? {} : { error: h.error }),
       })),
+      ...(tunnels === undefined ? {} : { vpc: tunnels.bindings }),
       // The pool fills in the limits per process; the format is the host's.
       serve: {
         cpuMs: 0,

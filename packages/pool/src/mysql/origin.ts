@@ -6,6 +6,7 @@
  */
 import net from 'node:net'
 import tls from 'node:tls'
+import type { OriginDial } from '../core/origin-dial.js'
 import {
   OriginAuthError,
   OriginError,
@@ -41,6 +42,8 @@ export interface MysqlOriginOptions {
   readonly ca?: string
   readonly connectTimeoutMs: number
   readonly maxPacketBytes: number
+  /** Reaches the origin another way than TCP to host:port (see core/origin-dial.ts). */
+  readonly dial?: OriginDial
 }
 
 /** What the origin's response to a command looks like, to know where it ends. */
@@ -194,8 +197,19 @@ export class MysqlOrigin {
   }
 
   static async open(options: MysqlOriginOptions): Promise<MysqlOrigin> {
-    const socket = net.connect({ host: options.host, port: options.port })
-    socket.setNoDelay(true)
+    let socket: net.Socket
+    if (options.dial === undefined) {
+      socket = net.connect({ host: options.host, port: options.port })
+      socket.setNoDelay(true)
+    } else {
+      try {
+        socket = await options.dial(AbortSignal.timeout(options.connectTimeoutMs))
+      } catch (error) {
+        throw new OriginError(
+          `cannot connect to the origin ${options.host}:${options.port}: ${(error as Error).message}`
+        )
+      }
+    }
     const conn = new MysqlOrigin(socket, options)
     const timer = setTimeout(
       () =>

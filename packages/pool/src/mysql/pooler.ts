@@ -104,7 +104,7 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
     1024,
     1024 * 1024 * 1024
   )
-  const origin = parseMysqlUpstream(options.upstream, {
+  const parsed = parseMysqlUpstream(options.upstream, {
     connectTimeoutMs: boundedInt(
       options.connectTimeoutMs ?? 15_000,
       'connectTimeoutMs',
@@ -113,6 +113,7 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
     ),
     maxPacketBytes,
   })
+  const origin = options.dialOrigin === undefined ? parsed : { ...parsed, dial: options.dialOrigin }
   const listen = parseListen(options.listen ?? '127.0.0.1:3306')
   const name = options.name ?? 'pool'
   const log = options.log ?? (() => undefined)

@@ -2,7 +2,7 @@
  * The PostgreSQL half of the origin pool: opening a connection, RESET ALL, ROLLBACK and
  * CancelRequest (core/origin-pool.ts does the counting, waiting and idling).
  */
-import net from 'node:net'
+import { connectOrigin } from '../core/origin-dial.js'
 import { OriginPool, type OriginDriver, type PoolLimits } from '../core/origin-pool.js'
 import { OriginConnection, type OriginOptions } from './origin.js'
 import * as m from './protocol.js'
@@ -60,10 +60,15 @@ export function pgDriver(options: OriginOptions): OriginDriver<OriginConnection>
       injected(conn, ROLLBACK, done, true)
     },
     cancel(conn) {
-      const socket = net.connect({ host: conn.host, port: conn.port })
-      socket.on('error', () => undefined)
-      socket.setTimeout(5000, () => socket.destroy())
-      socket.once('connect', () => socket.end(m.cancelRequest(conn.pid, conn.secretKey)))
+      // A CancelRequest goes on a connection of its own, the same way the origin is reached.
+      connectOrigin(conn.host, conn.port, AbortSignal.timeout(5000), options.dial).then(
+        (socket) => {
+          socket.on('error', () => undefined)
+          socket.setTimeout(5000, () => socket.destroy())
+          socket.end(m.cancelRequest(conn.pid, conn.secretKey))
+        },
+        () => undefined
+      )
     },
   }
 }

@@ -5,6 +5,7 @@
  */
 import net from 'node:net'
 import tls from 'node:tls'
+import { connectOrigin, type OriginDial } from '../core/origin-dial.js'
 import { OriginAuthError, OriginError, OriginTimeoutError, OriginTlsError } from '../errors.js'
 import * as m from './protocol.js'
 import { ScramClient, md5Password } from './scram.js'
@@ -30,6 +31,8 @@ export interface OriginOptions {
   readonly maxMessageBytes: number
   /** A logical replication connection (`replication=database`), for WAL invalidation. */
   readonly replication?: boolean
+  /** Reaches the origin another way than TCP to host:port (see core/origin-dial.ts). */
+  readonly dial?: OriginDial
 }
 
 let nextOriginId = 1
@@ -64,21 +67,17 @@ export class OriginConnection {
 
   static async open(options: OriginOptions): Promise<OriginConnection> {
     const reader = new FrameReader(options.maxMessageBytes)
-    let socket: net.Socket = net.connect({ host: options.host, port: options.port, noDelay: true })
-    const deadline = setTimeout(
-      () =>
-        socket.destroy(
-          new OriginTimeoutError(
-            `connecting to the origin timed out after ${options.connectTimeoutMs} ms`
-          )
-        ),
-      options.connectTimeoutMs
-    )
+    const dialing = new AbortController()
+    let socket: net.Socket | undefined
+    const deadline = setTimeout(() => {
+      const error = new OriginTimeoutError(
+        `connecting to the origin timed out after ${options.connectTimeoutMs} ms`
+      )
+      dialing.abort(error)
+      socket?.destroy(error)
+    }, options.connectTimeoutMs)
     try {
-      await new Promise<void>((resolve, reject) => {
-        socket.once('connect', resolve)
-        socket.once('error', reject)
-      })
+      socket = await connectOrigin(options.host, options.port, dialing.signal, options.dial)
       if (options.tls) {
         socket.write(m.sslRequest())
         const answer = await readBytes(socket, 1)
@@ -110,7 +109,7 @@ export class OriginConnection {
       return conn
     } catch (error) {
       clearTimeout(deadline)
-      socket.destroy()
+      socket?.destroy()
       throw error instanceof OriginError
         ? error
         : new OriginError(`origin ${options.host}:${options.port}: ${(error as Error).message}`)

@@ -4,6 +4,7 @@
 // (Same shape as test-support/postgres.ts's startPostgres, kept here so these tests stand alone.)
 import { execFileSync, spawnSync } from 'node:child_process'
 import {
+  appendFileSync,
   chmodSync,
   readFileSync,
   chownSync,
@@ -21,7 +22,7 @@ import { root } from './run-app.js'
 import { freePort } from '../../../../test-support/servers.js'
 
 export interface PostgresServer {
-  host: '127.0.0.1'
+  host: string
   port: number
   user: string
   password: string
@@ -66,8 +67,16 @@ function binDir(): string {
 }
 
 export async function startPostgres(
-  options: { tls?: boolean; auth?: 'scram-sha-256' | 'md5' | 'trust' } = {}
+  options: {
+    tls?: boolean
+    auth?: 'scram-sha-256' | 'md5' | 'trust'
+    /** Run the server inside this network namespace (`ip netns exec`), listening on `host`. */
+    netns?: string
+    /** The address it listens on (default 127.0.0.1). */
+    host?: string
+  } = {}
 ): Promise<PostgresServer> {
+  const host = options.host ?? '127.0.0.1'
   const bin = binDir()
   const asRoot = process.getuid?.() === 0
   const owner = asRoot
@@ -76,8 +85,9 @@ export async function startPostgres(
         gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })),
       }
     : undefined
-  const run = (cmd: string, args: string[], timeout = 60_000): string => {
-    const [file, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args]
+  const run = (cmd: string, args: string[], timeout = 60_000, netns?: string): string => {
+    let [file, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', cmd, ...args]] : [cmd, args]
+    if (netns !== undefined) [file, argv] = ['ip', ['netns', 'exec', netns, file, ...argv]]
     const result = spawnSync(file, argv, { encoding: 'utf8', timeout })
     if (result.status !== 0) {
       throw new Error(
@@ -114,6 +124,9 @@ export async function startPostgres(
       'UTF8',
       '--no-sync',
     ])
+    // initdb's pg_hba.conf admits loopback only; a server on another address admits its own.
+    if (host !== '127.0.0.1')
+      appendFileSync(join(dataDir, 'pg_hba.conf'), `host all all ${host}/32 ${auth}\n`)
     let ca: string | undefined
     if (options.tls === true) {
       const pki = testPki()
@@ -133,7 +146,7 @@ export async function startPostgres(
       const settings = [
         `-p ${port}`,
         `-k ${dir}`,
-        "-c listen_addresses='127.0.0.1'",
+        `-c listen_addresses='${host}'`,
         '-c fsync=off',
         '-c synchronous_commit=off',
         '-c full_page_writes=off',
@@ -143,30 +156,24 @@ export async function startPostgres(
           : []),
       ].join(' ')
       try {
-        run(join(bin, 'pg_ctl'), [
-          '-D',
-          dataDir,
-          '-l',
-          join(dir, 'log'),
-          '-w',
-          '-t',
-          '30',
-          '-o',
-          settings,
-          'start',
-        ])
+        run(
+          join(bin, 'pg_ctl'),
+          ['-D', dataDir, '-l', join(dir, 'log'), '-w', '-t', '30', '-o', settings, 'start'],
+          60_000,
+          options.netns
+        )
       } catch (e) {
         const log = existsSync(join(dir, 'log')) ? readFileSync(join(dir, 'log'), 'utf8') : ''
         if (attempt < 4 && /already in use|could not bind/i.test(`${String(e)}\n${log}`)) continue
         throw new Error(`${String(e)}\nserver log:\n${log.slice(-4000)}`, { cause: e })
       }
       const server: PostgresServer = {
-        host: '127.0.0.1',
+        host,
         port,
         user,
         password,
         database: 'postgres',
-        connectionString: `postgres://${user}:${encodeURIComponent(password)}@localhost:${port}/postgres`,
+        connectionString: `postgres://${user}:${encodeURIComponent(password)}@${host === '127.0.0.1' ? 'localhost' : host}:${port}/postgres`,
         dataDir,
         psql: (sql) =>
           run(
