@@ -2,8 +2,11 @@
 // Host benchmark: requests/s of a Worker under `wharf dev` that opens a socket, does one round
 // trip and closes it, versus the same handler as a plain node:http + node:net server.
 // Usage: node bench/host/run.mjs [--duration 10] [--connections 50]   (needs `npm run build`)
+//        node bench/host/run.mjs --sandbox-ab 3 [--command dev|serve]: the sandbox's cost alone,
+//        sandbox off and on alternated for that many rounds, with the load average beside them.
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
@@ -15,6 +18,8 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '2' },
     // The runtime's sandbox (auto|strict|off), to measure what it costs.
     sandbox: { type: 'string', default: 'auto' },
+    'sandbox-ab': { type: 'string' },
+    command: { type: 'string', default: 'dev' },
   },
 })
 const duration = Number(values.duration)
@@ -111,6 +116,35 @@ async function load(url, seconds, pid) {
   }
 }
 
+/** Sandbox off, then on, `rounds` times (alternated: a load change hits both alike). */
+async function sandboxAb(rounds, launch) {
+  const rows = { off: [], auto: [] }
+  const fmt = (r) =>
+    `${r.rps.toFixed(0).padStart(7)} req/s  p99 ${r.p99} ms  errors ${r.errors}  cpu ${r.cpuUsPerReq.toFixed(0)} us/req  load ${r.load}`
+  for (let round = 0; round < rounds; round++) {
+    for (const sandbox of ['off', 'auto']) {
+      const server = await launch(sandbox)
+      try {
+        await load(`${server.value}/`, warmup)
+        const r = await load(`${server.value}/`, duration, server.pid)
+        r.load = loadavg()[0].toFixed(2)
+        rows[sandbox].push(r)
+        console.log(`round ${round + 1} sandbox ${sandbox.padEnd(4)} ${fmt(r)}`)
+      } finally {
+        await server.stop()
+      }
+    }
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+  const off = median(rows.off.map((r) => r.rps))
+  const on = median(rows.auto.map((r) => r.rps))
+  const p99off = median(rows.off.map((r) => r.p99))
+  const p99on = median(rows.auto.map((r) => r.p99))
+  console.log(
+    `median req/s: off ${off.toFixed(0)}, sandboxed ${on.toFixed(0)}: cost ${((1 - on / off) * 100).toFixed(1)}% (goal <= 5%); p99 ${p99off} ms -> ${p99on} ms`
+  )
+}
+
 try {
   const echoPort = (await start([here('./servers.mjs'), 'echo'], /^(\d+)$/m)).value
   const startWharf = (isolation) =>
@@ -133,7 +167,7 @@ try {
       ],
       /Ready on (http:\/\/\S+)/
     )
-  const startServe = (processes) =>
+  const startServe = (processes, sandbox = 'auto') =>
     start(
       [
         here('../../packages/host/bin/wharf.js'),
@@ -145,6 +179,8 @@ try {
         String(processes),
         '--isolation',
         'auto',
+        '--sandbox',
+        sandbox,
         '--var',
         `ECHO:127.0.0.1:${echoPort}`,
         '--allow',
@@ -152,6 +188,20 @@ try {
       ],
       /serving .* on (http:\/\/\S+)/
     )
+  if (values['sandbox-ab'] !== undefined) {
+    // Returns through the finally below, which stops the echo service too.
+    await sandboxAb(Number(values['sandbox-ab']), (sandbox) =>
+      values.command === 'serve'
+        ? startServe(1, sandbox)
+        : ((values.sandbox = sandbox), startWharf('auto'))
+    )
+  } else await full(echoPort, startWharf, startServe)
+} finally {
+  // Servers first, the echo service they talk to last: no request sees its upstream vanish.
+  for (const child of children.reverse()) child.kill('SIGTERM')
+}
+
+async function full(echoPort, startWharf, startServe) {
   const results = {}
   // One server at a time: each is started, loaded and stopped before the next, so an idle host
   // (or one still draining its backlog) never competes with the one being measured.
@@ -206,7 +256,4 @@ try {
   console.log(
     `p99: serve ${serve1.p99} ms vs plain ${plain.p99} ms (1 process), ${serve2.p99} ms vs ${plain2.p99} ms (2)`
   )
-} finally {
-  // Servers first, the echo service they talk to last: no request sees its upstream vanish.
-  for (const child of children.reverse()) child.kill('SIGTERM')
 }

@@ -1,4 +1,4 @@
-// §2.1/§2.2: address forms, their synchronous TypeErrors and the asynchronous connect failure.
+// Address forms, their synchronous TypeErrors and the asynchronous connect failure.
 import type { Scenario } from '../src/types.js'
 
 /**

@@ -1,4 +1,4 @@
-// §8: allowHalfOpen both ways, with the peer's FIN, full close and RST.
+// `allowHalfOpen` both ways, with the peer's FIN, full close and RST.
 import type { Scenario } from '../src/types.js'
 
 /** Reads to EOF (or error), then writes twice and reports the socket's state. */

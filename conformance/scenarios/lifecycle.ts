@@ -1,4 +1,4 @@
-// §3, §5, §6: opened/closed timing and values, close() with pending reads and queued writes, and
+// `opened`/`closed` timing and values, close() with pending reads and queued writes, and
 // what reads and writes do after close.
 import type { Scenario } from '../src/types.js'
 

@@ -1,4 +1,4 @@
-// §11: many sockets at once (workerd enforces no connection limit).
+// Many sockets at once (workerd enforces no connection limit).
 import type { Scenario } from '../src/types.js'
 
 export const manyScenarios: Scenario[] = [

@@ -1,4 +1,4 @@
-// §2 options and §1.3 object shape: option conversion and validation, the values a socket reports.
+// Options and object shape: option conversion and validation, the values a socket reports.
 import type { Scenario } from '../src/types.js'
 import { connectAndReport } from './address.js'
 

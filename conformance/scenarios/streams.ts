@@ -1,4 +1,4 @@
-// §7: the readable and writable: BYOB, chunking, single pending read, string and typed writes,
+// The readable and writable: BYOB, chunking, single pending read, string and typed writes,
 // large transfers with backpressure, and Web Streams interop.
 import type { Scenario } from '../src/types.js'
 

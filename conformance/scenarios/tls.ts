@@ -1,4 +1,4 @@
-// §9: secureTransport 'on', every startTls() precondition, and the full STARTTLS upgrade flow.
+// `secureTransport: 'on'`, every startTls() precondition, and the full STARTTLS upgrade flow.
 // workerd trusts the test CA through its config; the Node runner passes it as the `ca` option.
 import type { Scenario } from '../src/types.js'
 

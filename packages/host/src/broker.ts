@@ -6,7 +6,9 @@
  * socket is passed back to the runtime as a file descriptor.
  */
 import net from 'node:net'
+import { EgressDeniedError } from '@wharf/sockets/runtime'
 import { createHostPolicy, type HostPolicyOptions } from './egress.js'
+import { WharfDialTimeoutError } from './errors.js'
 import type { DialReply, DialRequest, EgressPolicy, RuntimeData } from './protocol.js'
 import type { Route } from './tunnels.js'
 
@@ -34,7 +36,7 @@ function isDialRequest(message: unknown): message is DialRequest {
     Number.isInteger(m.port) &&
     (m.port ?? 0) >= 1 &&
     (m.port ?? 0) <= 65535 &&
-    (m.via === undefined || (typeof m.via === 'string' && m.via.length <= 64))
+    (m.via === undefined || (typeof m.via === 'string' && m.via.length <= 80))
   )
 }
 
@@ -121,10 +123,7 @@ export class DialBroker {
     const bounded = signal ? AbortSignal.any([signal, timeout]) : timeout
     const decision = await this.policy.decide(hostname, port, bounded)
     if (!decision.allowed) {
-      throw Object.assign(new Error(`egress denied by ${decision.rule}: ${decision.reason}`), {
-        code: 'ERR_EGRESS_DENIED',
-        ...(decision.workerMessage === undefined ? {} : { workerMessage: decision.workerMessage }),
-      })
+      throw new EgressDeniedError(decision.rule, decision.reason, decision.workerMessage)
     }
     return this.connect(decision.address, port, bounded)
   }
@@ -139,11 +138,16 @@ export class DialBroker {
   /** Connects to the checked address itself, unread (paused) so no byte stays behind here. */
   private connect(address: string, port: number, signal: AbortSignal): Promise<net.Socket> {
     return new Promise((resolve, reject) => {
+      // A policy that answered after the deadline: 'abort' has fired already and will not again.
+      if (signal.aborted) {
+        reject(new WharfDialTimeoutError(address, port))
+        return
+      }
       const socket = net.connect({ host: address, port, allowHalfOpen: true })
       socket.pause()
       const onAbort = (): void => {
         socket.destroy()
-        reject(new Error(`connect to ${address}:${port} timed out`))
+        reject(new WharfDialTimeoutError(address, port))
       }
       signal.addEventListener('abort', onAbort, { once: true })
       socket.once('connect', () => {

@@ -6,14 +6,14 @@
 import { createRequire } from 'node:module'
 import { parseArgs } from 'node:util'
 import { startDev } from './dev.js'
-import { parseRule } from '@wharf/sockets/egress'
+import { checkRuleFlags, isolationFlag, portFlag, untilStopped } from './cli-flags.js'
 import { egressCheck } from './egress-check.js'
 import { WharfError, usageError } from './errors.js'
 import { flushLog } from './logger.js'
 import { SERVE_USAGE, serveCommand } from './serve/command.js'
 
 const USAGE = `Usage:
-  wharf dev [dir] [--port N] [--ip ADDR] [--var KEY:VALUE]... [--config FILE] [--env NAME]
+  wharf dev [dir] [--port N] [--ip ADDR] [--var KEY:VALUE]... [--config FILE]... [--env NAME]
                   [--allow RULE]... [--deny RULE]... [--no-watch] [--isolation auto|netns|none]
                   [--sandbox auto|strict|off]
 ${SERVE_USAGE}
@@ -37,13 +37,6 @@ export function parseVar(value: string): [string, string] {
   return [key, value.slice(i + 1)]
 }
 
-function parsePort(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined
-  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535)
-    throw usageError(`--port expects 0-65535 (got "${value}")`)
-  return Number(value)
-}
-
 async function devCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -52,7 +45,7 @@ async function devCommand(argv: string[]): Promise<number> {
       port: { type: 'string' },
       ip: { type: 'string' },
       var: { type: 'string', multiple: true },
-      config: { type: 'string', short: 'c' },
+      config: { type: 'string', short: 'c', multiple: true },
       allow: { type: 'string', multiple: true },
       deny: { type: 'string', multiple: true },
       'no-watch': { type: 'boolean' },
@@ -63,35 +56,19 @@ async function devCommand(argv: string[]): Promise<number> {
   })
   if (positionals.length > 1)
     throw usageError(`wharf dev takes one directory (got ${positionals.join(' ')})`)
-  const port = parsePort(values.port)
-  const isolation = values.isolation
-  if (
-    isolation !== undefined &&
-    isolation !== 'auto' &&
-    isolation !== 'netns' &&
-    isolation !== 'none'
-  ) {
-    throw usageError(`--isolation must be auto, netns or none (got "${isolation}")`)
-  }
+  const port = portFlag(values.port, '--port')
+  const isolation = isolationFlag(values.isolation)
   const sandbox = values.sandbox
   if (sandbox !== undefined && sandbox !== 'auto' && sandbox !== 'strict' && sandbox !== 'off') {
     throw usageError(`--sandbox must be auto, strict or off (got "${sandbox}")`)
   }
-  for (const [effect, list] of [
-    ['allow', values.allow ?? []],
-    ['deny', values.deny ?? []],
-  ] as const) {
-    for (const rule of list) {
-      try {
-        parseRule(effect, rule)
-      } catch (error) {
-        throw usageError(`--${effect}: ${(error as Error).message}`)
-      }
-    }
-  }
+  checkRuleFlags(values.allow, values.deny)
+  // Several -c: the first is the primary Worker, the rest are reached through service bindings.
+  const [config, ...configs] = values.config ?? []
   const dev = await startDev({
     dir: positionals[0] ?? '.',
-    ...(values.config === undefined ? {} : { config: values.config }),
+    ...(config === undefined ? {} : { config }),
+    ...(configs.length === 0 ? {} : { configs }),
     ...(values.env === undefined ? {} : { env: values.env }),
     ...(port === undefined ? {} : { port }),
     ...(values.ip === undefined ? {} : { ip: values.ip }),
@@ -102,15 +79,7 @@ async function devCommand(argv: string[]): Promise<number> {
     ...(isolation === undefined ? {} : { isolation }),
     ...(sandbox === undefined ? {} : { sandbox }),
   })
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop)
-      process.off('SIGTERM', stop)
-      resolve()
-    }
-    process.on('SIGINT', stop)
-    process.on('SIGTERM', stop)
-  })
+  await untilStopped()
   await dev.close()
   flushLog()
   return 0

@@ -11,6 +11,7 @@ import { parse as parseToml } from 'smol-toml'
 import { parseRule } from '@wharf/sockets/egress'
 import { configError } from './errors.js'
 import { parseVpc, type VpcConfig } from './vpc-config.js'
+import { parseServices, type ServicesConfig } from './services/config.js'
 import type { IsolationMode } from './isolation.js'
 import type { SandboxMode } from './sandbox.js'
 import { MODULE_TYPES, type ModuleRule, type ModuleType } from './bundle/rules.js'
@@ -120,6 +121,8 @@ export interface WorkerConfig {
   readonly build: BuildSettings
   /** `vpc_networks`, `vpc_services` and `wharf.tunnels` (see vpc-config.ts). */
   readonly vpc: VpcConfig
+  /** `services`, `wharf.outbound` and `wharf.tcp` (see services/config.ts). */
+  readonly services: ServicesConfig
 }
 
 type Json = Record<string, unknown>
@@ -137,6 +140,7 @@ const USED_FIELDS = new Set([
   '$schema',
   'vpc_networks',
   'vpc_services',
+  'services',
   'name',
   'main',
   'compatibility_date',
@@ -336,6 +340,8 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
       'sandbox',
       'tunnels',
       'serve',
+      'outbound',
+      'tcp',
     ])
     if (wharf.hyperdrive !== undefined) {
       const section = wharf.hyperdrive
@@ -483,6 +489,7 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
       compatibilityFlags: strList(raw.compatibility_flags, 'compatibility_flags'),
     },
     vpc,
+    services: parseServices(raw, isObject(raw.wharf) ? raw.wharf : undefined, file),
   }
 }
 

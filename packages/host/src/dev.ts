@@ -13,15 +13,30 @@ import { startHyperdrive, type StartedBinding } from './hyperdrive.js'
 import { originRoutes, startTunnels, type StartedTunnels } from './tunnels.js'
 import type { RuntimeData, ScopedException } from './protocol.js'
 import { resolveIsolation, type IsolationMode } from './isolation.js'
-import { listenError } from './errors.js'
+import { configError, listenError } from './errors.js'
+import type { Route } from './tunnels.js'
 import { resolveSandbox, type SandboxMode } from './sandbox.js'
 import { logLine } from './logger.js'
 import { WorkerProcess } from './supervisor.js'
 import { WorkerBuilder, type WorkerBundle } from './bundle/index.js'
+import { ServiceHub } from './services/hub.js'
+import { startTcpListener, type TcpListener } from './services/tcp.js'
+import {
+  PRIMARY_FALLBACK_NAME,
+  checkServiceNames,
+  outboundConfig,
+  outboundOf,
+  outboundWorkerName,
+  startServiceWorker,
+  withParams,
+  type RunningWorker,
+} from './services/workers.js'
 
 export interface DevOptions {
   readonly dir: string
   readonly config?: string
+  /** More Workers (`-c` after the first): reached through service bindings, not over HTTP. */
+  readonly configs?: readonly string[]
   readonly port?: number
   readonly ip?: string
   readonly vars?: Readonly<Record<string, string>>
@@ -40,6 +55,8 @@ export interface DevOptions {
 export interface DevServer {
   readonly url: string
   readonly config: WorkerConfig
+  /** `wharf.tcp` listeners, in config order (the primary's first). */
+  readonly tcp: readonly { readonly address: string; readonly port: number }[]
   close(): Promise<void>
 }
 
@@ -89,6 +106,10 @@ function bindingsTable(
     ])
   }
   for (const h of config.hyperdrive) rows.push([`env.${h.binding}`, 'Hyperdrive Config', 'local'])
+  for (const b of config.services.bindings) {
+    const target = b.entrypoint === undefined ? b.service : `${b.service}#${b.entrypoint}`
+    rows.push([`env.${b.binding} (${target})`, 'Worker', 'local'])
+  }
   if (config.assets?.binding !== undefined)
     rows.push([`env.${config.assets.binding}`, 'Assets', 'local'])
   for (const e of exceptions) {
@@ -130,6 +151,9 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const services: ExampleServer[] = []
   let hyperdrive: StartedBinding[] = []
   let tunnels: StartedTunnels | undefined
+  const hub = new ServiceHub()
+  const others: RunningWorker[] = []
+  const tcp: TcpListener[] = []
   // Connections are accepted paused and handed, unread, to the current runtime process.
   const server = net.createServer({ pauseOnConnect: true, noDelay: true })
   let runtime: WorkerProcess | undefined
@@ -142,7 +166,9 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     await new Promise<void>((resolve) => {
       server.close(() => resolve())
     })
+    await Promise.all(tcp.map((l) => l.close()))
     await runtime?.terminate()
+    await Promise.all(others.map((w) => w.close()))
     await builder.dispose()
     await Promise.all([...services.map((s) => s.close()), ...hyperdrive.map((h) => h.close())])
     await tunnels?.close()
@@ -219,6 +245,8 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
         ...(h.error === undefined ? {} : { error: h.error }),
       })),
       ...(tunnels === undefined ? {} : { vpc: tunnels.bindings }),
+      services: current.services.bindings.map((b) => b.binding),
+      ...(current.services.outbound === undefined ? {} : { outbound: true }),
     })
     const built = async (): Promise<WorkerBundle> => {
       const bundle = await builder.build()
@@ -230,8 +258,64 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     const isolation = resolveIsolation(options.isolation ?? config.isolation)
     const sandbox = resolveSandbox(options.sandbox ?? config.sandbox)
 
+    // The other Workers (-c), the Outbound Worker of a `wharf.outbound.main`, and the routes
+    // the primary's service bindings use (services/).
+    const primaryName = config.name ?? PRIMARY_FALLBACK_NAME
+    const workers = [
+      { name: primaryName, config },
+      ...(options.configs ?? []).map((file) => {
+        const other = loadConfig(dirname(file), file, options.env)
+        if (other.name === undefined) {
+          throw configError(other.file, 'a Worker passed with another -c needs a "name"')
+        }
+        return { name: other.name, config: other }
+      }),
+    ]
+    for (const w of [...workers]) {
+      const outbound = w.config.services.outbound
+      if (outbound?.main !== undefined) {
+        workers.push({
+          name: outboundWorkerName(w.name),
+          config: outboundConfig(w.config, outbound.main),
+        })
+      }
+      const target = workers.find((other) => other.name === outbound?.service)
+      if (outbound !== undefined && target !== undefined) {
+        target.config = withParams(target.config, outbound.params)
+      }
+    }
+    checkServiceNames(workers)
+    const routesOf = (current: WorkerConfig, name: string): Map<string, Route> =>
+      new Map([
+        ...(tunnels?.routes ?? new Map<string, Route>()),
+        ...hub.routesFor(current.services, outboundOf(current, name)),
+      ])
+    const serviceContext = {
+      hub,
+      isolation,
+      sandbox,
+      origin,
+      hostAddresses: selfAddresses(address),
+      ...(options.env === undefined ? {} : { env: options.env }),
+      allow: options.allow ?? [],
+      deny: options.deny ?? [],
+      log,
+    }
+    for (const w of workers.slice(1)) {
+      const started = await startServiceWorker(
+        w.name,
+        w.config,
+        routesOf(w.config, w.name),
+        serviceContext
+      )
+      others.push(started)
+      hub.register(w.name, started.current)
+    }
+    hub.register(primaryName, () => runtime)
+    let primaryRoutes = routesOf(config, primaryName)
+
     const startRuntime = async (): Promise<WorkerProcess> => {
-      const next = new WorkerProcess(data, isolation, sandbox, tunnels?.routes)
+      const next = new WorkerProcess(data, isolation, sandbox, primaryRoutes)
       try {
         await next.ready
       } catch (error) {
@@ -273,6 +357,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
             lastBuild = current.build
           }
           data = buildData(current, await built())
+          primaryRoutes = routesOf(current, primaryName)
           fresh = await startRuntime()
         } catch (error) {
           log(
@@ -295,13 +380,19 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       })
     }
 
+    for (const w of workers) {
+      for (const listener of w.config.services.tcp) {
+        tcp.push(await startTcpListener(w.name, listener, ip, w.config.limits, hub, log))
+      }
+    }
+
     for (const line of bindingsTable(config, options.vars ?? {}, secrets.values, exceptions)) {
       log(line)
     }
     log(`[wharf:info] Worker isolation: ${isolation.description}`)
     log(`[wharf:info] Worker sandbox: ${sandbox.description}`)
     log(`[wharf:info] Ready on ${origin}`)
-    return { url: origin, config, close: cleanup }
+    return { url: origin, config, tcp, close: cleanup }
   } catch (error) {
     await cleanup().catch(() => undefined)
     throw error

@@ -11,9 +11,10 @@
  */
 import { randomBytes } from 'node:crypto'
 import net from 'node:net'
+import { unbracketHost } from '@wharf/sockets/runtime'
 import type { HyperdriveBinding, HyperdriveCaching } from './config.js'
 import type { PoolMetrics } from '@wharf/pool'
-import { WharfError } from './errors.js'
+import { WharfHyperdriveConfigError, WharfHyperdriveStartError } from './errors.js'
 import { probeOrigin } from './hyperdrive-probe.js'
 import type { HyperdriveInfo } from './protocol.js'
 
@@ -66,16 +67,14 @@ export function hyperdriveConnectionString(
     return checkScheme(binding.binding, old)
   }
   if (binding.localConnectionString !== undefined) return binding.localConnectionString
-  throw new WharfError(
-    'ERR_WHARF_HYPERDRIVE_CONFIG',
+  throw new WharfHyperdriveConfigError(
     `hyperdrive binding "${binding.binding}" has no local connection string: set CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_${binding.binding} or "localConnectionString" in the config`
   )
 }
 
 function checkScheme(binding: string, url: string): string {
   if (!/^(postgres(ql)?|mysql):\/\//i.test(url)) {
-    throw new WharfError(
-      'ERR_WHARF_HYPERDRIVE_CONFIG',
+    throw new WharfHyperdriveConfigError(
       `hyperdrive binding "${binding}": the connection string must be a postgres://, postgresql:// or mysql:// URL`
     )
   }
@@ -148,10 +147,13 @@ async function startMysql(
       close: () => pool.close(),
     }
   } catch (error) {
-    const message = (error as Error).message
-    log(
-      `[wharf:error] hyperdrive binding ${binding.binding}: the MySQL pooler did not start: ${message}`
+    const failed = new WharfHyperdriveStartError(
+      binding.binding,
+      `hyperdrive binding ${binding.binding}: the MySQL pooler`,
+      error
     )
+    log(`[wharf:error] ${failed.code}: ${failed.message}`)
+    const message = (error as Error).message
     return { binding: binding.binding, error: message, close: () => Promise.resolve() }
   }
 }
@@ -165,8 +167,7 @@ async function startOne(
   try {
     upstream = routedUpstream(upstream, route)
   } catch {
-    throw new WharfError(
-      'ERR_WHARF_HYPERDRIVE_CONFIG',
+    throw new WharfHyperdriveConfigError(
       `hyperdrive binding "${binding.binding}": the connection string is not a URL`
     )
   }
@@ -177,11 +178,10 @@ async function startOne(
   let originPort = 5432
   try {
     const url = new URL(upstream)
-    originHost = url.hostname.replace(/^\[(.*)\]$/, '$1') || originHost
+    originHost = unbracketHost(url.hostname) || originHost
     originPort = Number(url.port) || 5432
   } catch {
-    throw new WharfError(
-      'ERR_WHARF_HYPERDRIVE_CONFIG',
+    throw new WharfHyperdriveConfigError(
       `hyperdrive binding "${binding.binding}": the connection string is not a URL`
     )
   }

@@ -7,7 +7,7 @@
  * directly is not stopped.
  */
 import { spawnSync } from 'node:child_process'
-import { WharfError } from './errors.js'
+import { WharfIsolationError } from './errors.js'
 
 export type IsolationMode = 'auto' | 'netns' | 'none'
 
@@ -54,8 +54,7 @@ export function resolveIsolation(mode: IsolationMode): Isolation {
   if (probed === null) probed = probe()
   if (probed) return probed
   if (mode === 'netns') {
-    throw new WharfError(
-      'ERR_WHARF_ISOLATION',
+    throw new WharfIsolationError(
       'wharf.isolation is "netns" but this machine cannot create a network namespace (`unshare --net` failed as this user, with and without --map-root-user); run as root, enable unprivileged user namespaces, or set "isolation": "auto"'
     )
   }

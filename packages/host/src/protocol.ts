@@ -77,6 +77,12 @@ export interface RuntimeData {
    * broker. Otherwise the runtime applies the same policy in-process (faster, not isolated).
    */
   readonly brokered?: boolean
+  /** A Worker other than the primary (`-c`): its name, on its log lines. */
+  readonly name?: string
+  /** `services` bindings: `env.BINDING` reaches another Worker of the host (services/). */
+  readonly services?: readonly string[]
+  /** `wharf.outbound`: every fetch() goes to the Outbound Worker, connect() to its handler. */
+  readonly outbound?: boolean
   /** Set by `wharf serve` only: the production limits and reporting (see runtime/serve-runtime.ts). */
   readonly serve?: ServeRuntimeOptions
 }
@@ -116,11 +122,37 @@ export interface RuntimeTick {
 }
 
 /**
+ * To the runtime: a connection for its `connect()` handler (a service binding's `connect()`, or
+ * an inbound TCP listener's), the socket as the handle. It answers with `InboundReply`.
+ */
+export interface InboundConnection {
+  readonly t: 'inbound'
+  readonly id: number
+  /** A named export (`WorkerEntrypoint`); the default export when absent. */
+  readonly entrypoint?: string
+  /** What the handler's `socket.opened` resolves to. */
+  readonly localAddress?: string
+  readonly remoteAddress?: string
+}
+
+/** From the runtime: whether it took an `InboundConnection` (false: no such connect handler). */
+export interface InboundReply {
+  readonly t: 'inbound'
+  readonly id: number
+  readonly ok: boolean
+}
+
+/**
  * To the runtime: its data once, then accepted connections (with the socket as the handle), and
- * the answers to its dial requests (with the connected socket as the handle).
+ * the answers to its dial requests (with the connected socket as the handle). A `conn` from a
+ * service binding's `fetch()` names the entrypoint and carries the caller's URL per request.
  */
 export type ToRuntime =
-  { t: 'init'; data: RuntimeData } | { t: 'conn' } | { t: 'drain' } | DialReply
+  | { t: 'init'; data: RuntimeData }
+  | { t: 'conn'; service?: { entrypoint?: string } }
+  | { t: 'drain' }
+  | DialReply
+  | InboundConnection
 
 export type FromRuntime =
   | { t: 'ready'; startupCpuMs?: number }
@@ -129,6 +161,7 @@ export type FromRuntime =
   | RuntimeTick
   /** `wharf serve`: this many brokered sockets have closed (the host-wide socket count). */
   | { t: 'closed'; n: number }
+  | InboundReply
 
 /** What the runtime knows of a `vpc_networks` or `vpc_services` binding. */
 export interface VpcBindingInfo {

@@ -17,10 +17,18 @@
  * connections, the broker's dialed sockets) are inherited fds, which neither layer closes.
  */
 import { spawnSync } from 'node:child_process'
-import { accessSync, constants, existsSync, readlinkSync, realpathSync } from 'node:fs'
+import {
+  accessSync,
+  constants,
+  existsSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+} from 'node:fs'
 import { createRequire } from 'node:module'
 import { delimiter, dirname, isAbsolute, join, sep } from 'node:path'
-import { WharfError } from './errors.js'
+import { WharfSandboxError } from './errors.js'
+import { seccompFilter, seccompSupported } from './seccomp.js'
 
 export type SandboxMode = 'auto' | 'strict' | 'off'
 
@@ -28,6 +36,8 @@ export interface Sandbox {
   readonly kind: 'bwrap' | 'off'
   /** Absolute path of `bwrap` (kind `bwrap`). */
   readonly bwrap?: string
+  /** The seccomp filter bwrap installs (seccomp.ts), when this kernel and architecture take it. */
+  readonly seccomp?: Buffer
   /** One line for the start-up log. */
   readonly description: string
 }
@@ -36,7 +46,7 @@ export interface Sandbox {
 export const SANDBOX_UID = 65534
 
 const LAYERS =
-  'bubblewrap (own mount, PID, user and IPC namespaces; read-only bundle and modules, private /tmp; uid 65534, no capabilities) + Node permission model (no child processes, addons, WASI or file writes)'
+  'bubblewrap (own mount, PID, user and IPC namespaces; read-only bundle and modules, private /tmp; uid 65534, no capabilities; SECCOMP) + Node permission model (no child processes, addons, WASI or file writes)'
 
 /** Finds `name` on the PATH the supervisor was started with (the runtime gets no PATH). */
 export function which(name: string): string | undefined {
@@ -98,8 +108,9 @@ function baseArgs(): string[] {
     'ALL',
     '--die-with-parent',
     '--new-session',
-    // Node is PID 1 of its namespace: the supervisor can signal it directly (graceful SIGTERM).
-    '--as-pid-1',
+    // No --as-pid-1: a namespace's PID 1 cannot signal itself (the kernel drops SIGKILL from
+    // inside), and the watchdog stops its process with kill(getpid(), SIGKILL). bwrap's own
+    // init is PID 1 and reaps; the supervisor signals Node through its host PID (innerPid()).
     '--hostname',
     'wharf',
     '--tmpfs',
@@ -113,21 +124,50 @@ function baseArgs(): string[] {
   ]
 }
 
-let probed: { ok: true } | { ok: false; why: string } | undefined
+type Probe = { ok: true; seccomp: boolean; why?: string } | { ok: false; why: string }
 
-/** Runs a real sandboxed `node -e 0` once: the only reliable test of this kernel and config. */
-function probe(bwrap: string): { ok: true } | { ok: false; why: string } {
+let probed: Probe | undefined
+
+/** One real sandboxed `node -e 0`, the filter (if any) read from its stdin. */
+function tryStart(bwrap: string, filter: Buffer | undefined): string | undefined {
   const node = process.execPath
   const result = spawnSync(
     bwrap,
-    [...baseArgs(), '--unshare-net', ...nodeBinds(node), '--remount-ro', '/', node, '-e', '0'],
-    { encoding: 'utf8', timeout: 10_000, env: {}, stdio: ['ignore', 'ignore', 'pipe'] }
+    [
+      ...baseArgs(),
+      '--unshare-net',
+      ...(filter === undefined ? [] : ['--seccomp', '0']),
+      ...nodeBinds(node),
+      '--remount-ro',
+      '/',
+      node,
+      '-e',
+      '0',
+    ],
+    {
+      encoding: 'utf8',
+      timeout: 10_000,
+      env: {},
+      stdio: ['pipe', 'ignore', 'pipe'],
+      input: filter ?? Buffer.alloc(0),
+    }
   )
-  if (result.status === 0) return { ok: true }
-  const why =
+  if (result.status === 0) return undefined
+  return (
     result.error?.message ??
     (result.stderr.trim().split('\n')[0] || `exit ${result.status ?? result.signal}`)
-  return { ok: false, why: `bwrap cannot start a sandbox here (${why})` }
+  )
+}
+
+/** Runs the sandbox once, with the filter and then without: the only reliable test of a kernel. */
+function probe(bwrap: string): Probe {
+  const filter = seccompSupported() ? seccompFilter() : undefined
+  const withFilter =
+    filter === undefined ? 'no filter for this architecture' : tryStart(bwrap, filter)
+  if (withFilter === undefined) return { ok: true, seccomp: true }
+  const plain = tryStart(bwrap, undefined)
+  if (plain === undefined) return { ok: true, seccomp: false, why: withFilter }
+  return { ok: false, why: `bwrap cannot start a sandbox here (${plain})` }
 }
 
 /** Resolves the configured mode: `strict` throws if this machine cannot sandbox. */
@@ -140,7 +180,7 @@ export function resolveSandbox(mode: SandboxMode): Sandbox {
     }
   }
   const bwrap = which('bwrap')
-  let outcome: { ok: true } | { ok: false; why: string }
+  let outcome: Probe
   if (bwrap === undefined) {
     outcome = {
       ok: false,
@@ -150,11 +190,21 @@ export function resolveSandbox(mode: SandboxMode): Sandbox {
     probed ??= probe(bwrap)
     outcome = probed
   }
-  if (outcome.ok && bwrap !== undefined) return { kind: 'bwrap', bwrap, description: LAYERS }
+  if (outcome.ok && bwrap !== undefined) {
+    const seccomp = outcome.seccomp ? seccompFilter() : undefined
+    const layer = seccomp
+      ? 'seccomp filter (no ptrace, mounts, namespaces, keyrings, bpf, io_uring, TIOCSTI)'
+      : `no seccomp filter (${outcome.why ?? 'unavailable'})`
+    return {
+      kind: 'bwrap',
+      bwrap,
+      ...(seccomp === undefined ? {} : { seccomp }),
+      description: LAYERS.replace('SECCOMP', layer),
+    }
+  }
   const why = outcome.ok ? 'bwrap not found' : outcome.why
   if (mode === 'strict') {
-    throw new WharfError(
-      'ERR_WHARF_SANDBOX',
+    throw new WharfSandboxError(
       `wharf.sandbox is "strict" but ${why}; install bubblewrap, enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces > 0), or set "sandbox": "auto"`
     )
   }
@@ -217,15 +267,19 @@ export function readablePaths(layout: RuntimeLayout): {
   return { binds: [...binds], links: links.filter(([, path]) => !inside(path)) }
 }
 
-/** Node's permission-model flags for this Node: reads from `paths` only, nothing else. */
-export function permissionFlags(paths: readonly string[]): string[] {
+/**
+ * Node's permission-model flags for this Node: reads from `paths` only, nothing else. Worker
+ * threads are the host's own need in two cases: `module.register()` (Node 20's only loader hooks)
+ * runs its hooks in one, and `wharf serve`'s CPU/memory watchdog is one (`hostThreads`). Worker
+ * code still gets workerd's `node:worker_threads` stand-in (runtime/node/worker_threads.ts).
+ */
+export function permissionFlags(paths: readonly string[], hostThreads = false): string[] {
   const flags = process.allowedNodeEnvironmentFlags
   const flag = flags.has('--permission') ? '--permission' : '--experimental-permission'
   const out = [flag, ...paths.map((p) => `--allow-fs-read=${p}`)]
-  // module.register() (Node 20's only loader hooks) runs its hooks in a worker thread.
   const registerHooks = (createRequire(import.meta.url)('node:module') as Record<string, unknown>)
     .registerHooks
-  if (typeof registerHooks !== 'function') out.push('--allow-worker')
+  if (hostThreads || typeof registerHooks !== 'function') out.push('--allow-worker')
   out.push('--disable-warning=ExperimentalWarning', '--disable-warning=SecurityWarning')
   return out
 }
@@ -235,6 +289,8 @@ export interface RuntimeCommand {
   readonly args: string[]
   /** The runtime's whole environment: never the host's. */
   readonly env: Record<string, string>
+  /** Bytes to write to descriptor `seccompFd` of the child (bwrap reads its filter there). */
+  readonly seccomp?: Buffer
 }
 
 /**
@@ -250,6 +306,10 @@ export function runtimeCommand(
     readonly layout: RuntimeLayout
     readonly isolated: boolean
     readonly wrapper: readonly string[]
+    /** The host runs a thread of its own in the runtime (serve's watchdog). */
+    readonly hostThreads?: boolean
+    /** The child's descriptor the caller opens as a pipe for the seccomp filter. */
+    readonly seccompFd: number
   }
 ): RuntimeCommand {
   const env: Record<string, string> = {}
@@ -262,14 +322,25 @@ export function runtimeCommand(
   const { binds, links } = readablePaths(options.layout)
   const args = [...baseArgs()]
   if (options.isolated) args.push('--unshare-net')
+  if (sandbox.seccomp !== undefined) args.push('--seccomp', String(options.seccompFd))
   args.push(...nodeBinds(options.node))
   for (const [src, dest] of binds) args.push('--ro-bind', src, dest)
   for (const [target, path] of links) args.push('--symlink', target, path)
   args.push('--remount-ro', '/', '--chdir', '/')
   // The links too: resolving through one lstat()s it, and the permission model checks that.
   const readable = [...binds.map(([, dest]) => dest), ...links.map(([, path]) => path)]
-  args.push(options.node, ...permissionFlags(readable), ...options.nodeArgs, options.entry)
-  return { file: sandbox.bwrap, args, env }
+  args.push(
+    options.node,
+    ...permissionFlags(readable, options.hostThreads),
+    ...options.nodeArgs,
+    options.entry
+  )
+  return {
+    file: sandbox.bwrap,
+    args,
+    env,
+    ...(sandbox.seccomp === undefined ? {} : { seccomp: sandbox.seccomp }),
+  }
 }
 
 /**
@@ -288,4 +359,27 @@ export function workerPaths(data: {
     if (dirname(dir) === dir) break
   }
   return paths
+}
+
+/**
+ * The host PID of the Node process a runtime command started: `pid` itself unless it is
+ * bubblewrap, whose outer process (the one the supervisor spawned) waits for its namespace's init,
+ * which waits for Node. bwrap forwards no signal, so a graceful SIGTERM must go to Node itself.
+ */
+export function innerPid(pid: number): number {
+  let current = pid
+  for (let depth = 0; depth < 3; depth++) {
+    try {
+      if (readFileSync(`/proc/${current}/comm`, 'utf8').trim() !== 'bwrap') return current
+      const children = readFileSync(`/proc/${current}/task/${current}/children`, 'utf8')
+        .trim()
+        .split(/\s+/)
+      const next = Number(children[0])
+      if (children.length !== 1 || !Number.isInteger(next) || next <= 0) return current
+      current = next
+    } catch {
+      return current
+    }
+  }
+  return current
 }

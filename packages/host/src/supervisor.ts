@@ -5,19 +5,28 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import type { Socket } from 'node:net'
+import type { Writable } from 'node:stream'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DialBroker } from './broker.js'
-import { WharfError } from './errors.js'
+import { WharfRuntimeExitError, loadError } from './errors.js'
 import type { Isolation } from './isolation.js'
-import type { DialReply, FromRuntime, RuntimeData, ToRuntime } from './protocol.js'
-import { runtimeCommand, workerPaths, type Sandbox } from './sandbox.js'
+import type {
+  DialReply,
+  FromRuntime,
+  InboundConnection,
+  RuntimeData,
+  ToRuntime,
+} from './protocol.js'
+import { innerPid, runtimeCommand, workerPaths, type Sandbox } from './sandbox.js'
 import type { Route } from './tunnels.js'
 
 const ENTRY = fileURLToPath(new URL('./runtime/child.js', import.meta.url))
 const HOST_ROOT = dirname(dirname(dirname(ENTRY)))
 const KILL_GRACE_MS = 2000
 const MAX_REASON_BYTES = 4096
+/** Connections handed to the connect() handler and not yet answered, per runtime. */
+const MAX_PENDING_INBOUND = 4096
 
 /** What `wharf serve` adds to a runtime process (`wharf dev` passes none). */
 export interface WorkerProcessOptions {
@@ -51,6 +60,8 @@ export class WorkerProcess {
   private readonly broker: DialBroker
 
   private readonly cleanup: () => void
+  private readonly inboundWaiting = new Map<number, (ok: boolean) => void>()
+  private nextInbound = 0
 
   constructor(
     input: RuntimeData,
@@ -79,14 +90,25 @@ export class WorkerProcess {
       layout: { hostRoot: HOST_ROOT, worker: workerPaths(data) },
       isolated: isolation.kind === 'netns',
       wrapper: isolation.wrapper,
+      // The reason pipe's writer is serve's watchdog thread.
+      hostThreads: options.reasonPipe === true,
+      seccompFd: options.reasonPipe ? 5 : 4,
     })
+    const stdio: ('ignore' | 'inherit' | 'ipc' | 'pipe')[] = ['ignore', 'inherit', 'inherit', 'ipc']
+    if (options.reasonPipe) stdio.push('pipe')
+    if (command.seccomp) stdio.push('pipe')
     // A minimal environment, never the host's: Node adds only its IPC channel's variables.
     this.child = spawn(command.file, command.args, {
-      stdio: options.reasonPipe
-        ? ['ignore', 'inherit', 'inherit', 'ipc', 'pipe']
-        : ['ignore', 'inherit', 'inherit', 'ipc'],
+      stdio,
       env: command.env,
     })
+    // bwrap reads the filter to EOF before it starts Node; the pipe then closes on both sides.
+    // Node opens each extra 'pipe' as a socket pair: writable from this side.
+    const filter = command.seccomp
+      ? (this.child.stdio[stdio.length - 1] as Writable | null)
+      : undefined
+    filter?.on('error', () => undefined)
+    filter?.end(command.seccomp)
     const reasons = this.child.stdio[4]
     reasons?.on('data', (chunk: Buffer) => {
       if (this.reason.length < MAX_REASON_BYTES) this.reason += chunk.toString('utf8')
@@ -96,6 +118,7 @@ export class WorkerProcess {
       this.child.once('exit', (code, signal) => {
         this.exited = true
         this.exitSignal = signal
+        for (const answer of [...this.inboundWaiting.values()]) answer(false)
         this.cleanup()
         resolve(code)
         this.onExit?.(code)
@@ -118,6 +141,12 @@ export class WorkerProcess {
         }
         const message = raw as FromRuntime | null
         if (typeof message !== 'object' || message === null) return
+        if (message.t === 'inbound') {
+          const id = (message as { id?: unknown }).id
+          const answer = typeof id === 'number' ? this.inboundWaiting.get(id) : undefined
+          answer?.((message as { ok?: unknown }).ok === true)
+          return
+        }
         if (message.t === 'ready' || message.t === 'loadError') {
           if (settled) return
           settled = true
@@ -127,15 +156,11 @@ export class WorkerProcess {
           const code = (message as { code?: unknown }).code
           const text = (message as { message?: unknown }).message
           reject(
-            new WharfError(
-              // Only the host's own start-up codes; anything else the runtime says is a load error.
-              code === 'ERR_WHARF_STARTUP' ? code : 'ERR_WHARF_WORKER_LOAD',
-              `the Worker module failed to load:\n${String(text).slice(0, 100_000)}`
-            )
+            loadError(code, `the Worker module failed to load:\n${String(text).slice(0, 100_000)}`)
           )
         } else options.onMessage?.(message)
       })
-      void this.exit.then((code) => reject(new Error(`the Worker process exited (code ${code})`)))
+      void this.exit.then((code) => reject(new WharfRuntimeExitError(code)))
     })
     this.ready.catch(() => undefined)
     this.child.on('error', (error) => console.error('[wharf:error] Worker process:', error))
@@ -160,6 +185,44 @@ export class WorkerProcess {
     return this.send({ t: 'conn' }, socket)
   }
 
+  /** A service binding's fetch() connection: HTTP for the runtime's `entrypoint` handler. */
+  handOffService(socket: Socket, entrypoint: string | undefined): boolean {
+    return this.send({ t: 'conn', service: entrypoint === undefined ? {} : { entrypoint } }, socket)
+  }
+
+  /**
+   * Gives `socket` to the runtime's connect() handler. Resolves true once the runtime took it,
+   * false if it has no such handler (the socket is closed) or is gone; rejects when `signal` fires.
+   */
+  inbound(
+    socket: Socket,
+    info: Omit<InboundConnection, 't' | 'id'>,
+    signal: AbortSignal
+  ): Promise<boolean> {
+    if (this.inboundWaiting.size >= MAX_PENDING_INBOUND) {
+      socket.destroy()
+      return Promise.resolve(false)
+    }
+    this.nextInbound = (this.nextInbound + 1) % 2 ** 31
+    const id = this.nextInbound
+    return new Promise<boolean>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.inboundWaiting.delete(id)
+        reject(new Error('the Worker did not take the connection in time'))
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      this.inboundWaiting.set(id, (ok) => {
+        signal.removeEventListener('abort', onAbort)
+        this.inboundWaiting.delete(id)
+        resolve(ok)
+      })
+      if (!this.send({ t: 'inbound', id, ...info }, socket)) {
+        socket.destroy()
+        this.inboundWaiting.get(id)?.(false)
+      }
+    })
+  }
+
   handOff(socket: Socket): void {
     if (!this.send({ t: 'conn' }, socket)) socket.destroy()
   }
@@ -174,10 +237,21 @@ export class WorkerProcess {
     await this.terminate()
   }
 
+  /** SIGKILL now (bubblewrap's --die-with-parent takes the sandboxed Node with it). */
+  kill(): void {
+    if (!this.exited) this.child.kill('SIGKILL')
+  }
+
   async terminate(): Promise<void> {
     this.onExit = undefined
     if (this.exited) return
-    this.child.kill('SIGTERM')
+    // Sandboxed, SIGTERM to bwrap would kill Node unannounced: Node's own handler flushes first.
+    const pid = this.child.pid
+    try {
+      if (pid !== undefined) process.kill(innerPid(pid), 'SIGTERM')
+    } catch {
+      this.child.kill('SIGTERM')
+    }
     let timer: NodeJS.Timeout | undefined
     await Promise.race([
       this.exit,

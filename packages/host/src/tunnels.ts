@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import type net from 'node:net'
 import type tls from 'node:tls'
 import { TunnelEdge } from '@wharf/tunnel'
-import { WharfError } from './errors.js'
+import { WharfConfigError, WharfTunnelError } from './errors.js'
 import type { VpcBindingInfo } from './protocol.js'
 import { passableEnd } from './socket-pair.js'
 import type { HyperdriveBinding } from './config.js'
@@ -62,8 +62,7 @@ export async function startTunnels(
     try {
       return readFileSync(file, 'utf8')
     } catch (error) {
-      throw new WharfError(
-        'ERR_WHARF_CONFIG',
+      throw new WharfConfigError(
         `wharf.tunnels.${field}: cannot read ${file}: ${(error as Error).message}`
       )
     }
@@ -73,8 +72,7 @@ export async function startTunnels(
     keys: t.keys.map((k) => {
       const secret = k.secret ?? (k.secretEnv === undefined ? undefined : env[k.secretEnv])
       if (secret === undefined || secret === '') {
-        throw new WharfError(
-          'ERR_WHARF_CONFIG',
+        throw new WharfConfigError(
           `wharf.tunnels: key ${t.id}/${k.id} reads ${k.secretEnv ?? 'secret_env'}, which is not set`
         )
       }
@@ -94,11 +92,11 @@ export async function startTunnels(
   } catch (error) {
     const code = (error as { code?: string }).code
     if (typeof code === 'string' && code.startsWith('ERR_TUNNEL_')) {
-      throw new WharfError('ERR_WHARF_CONFIG', `wharf.tunnels: ${(error as Error).message}`)
+      throw new WharfConfigError(`wharf.tunnels: ${(error as Error).message}`, { cause: error })
     }
-    throw new WharfError(
-      'ERR_WHARF_TUNNEL',
-      `wharf.tunnels.listen ${config.host}:${config.port}: ${(error as Error).message}`
+    throw new WharfTunnelError(
+      `wharf.tunnels.listen ${config.host}:${config.port}: ${(error as Error).message}`,
+      { cause: error }
     )
   }
   log(
@@ -164,8 +162,7 @@ export async function startTunnels(
   ): ((signal: AbortSignal) => Promise<net.Socket>) => {
     const service = config.services.find((d) => d.id === serviceId)
     if (service?.type !== 'tcp') {
-      throw new WharfError(
-        'ERR_WHARF_CONFIG',
+      throw new WharfConfigError(
         `${binding}: "${serviceId}" is not a tcp service of wharf.tunnels.services`
       )
     }
@@ -190,8 +187,7 @@ export function originRoutes(
     if (id === undefined) return undefined
     const service = tunnels?.services.find((s) => s.id === id)
     if (tunnels === undefined || service === undefined) {
-      throw new WharfError(
-        'ERR_WHARF_CONFIG',
+      throw new WharfConfigError(
         `wharf.hyperdrive.${binding.binding}.service_id names no tcp service ("${id}")`
       )
     }

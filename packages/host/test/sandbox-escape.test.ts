@@ -63,6 +63,7 @@ const EXPECT: Record<string, Expect> = {
   WASI: { sandboxed: DENIED, off: /^reached: function$/ },
   // The supervisor's PID does not exist in the runtime's PID namespace.
   'signal the supervisor': { sandboxed: /^blocked: ESRCH /, off: /^reached: true$/ },
+  'signal its process group': { sandboxed: /^blocked: EPERM /, off: /^reached: true$/ },
 }
 
 describe('sandbox: Worker code cannot get out of its runtime process', () => {
@@ -103,7 +104,10 @@ describe('sandbox: Worker code cannot get out of its runtime process', () => {
   }
 
   it('says in the start-up line which sandbox runs the Worker', () => {
-    assert.match(sandboxed.output(), /Worker sandbox: bubblewrap .*Node permission model/)
+    assert.match(
+      sandboxed.output(),
+      /Worker sandbox: bubblewrap .*; seccomp filter .*Node permission model/
+    )
     assert.match(off.output(), /Worker sandbox: off: /)
   })
 

@@ -1,5 +1,5 @@
 // Workers' request rules for sockets, through real HTTP requests to a running `wharf dev` and
-// real loopback TCP servers (workerd-sockets.md §11; decisions.md 1).
+// real loopback TCP servers (workerd's request-scope rules, as docs/host.md describes them).
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import { join } from 'node:path'

@@ -2,10 +2,11 @@
 // host listener (wharf dev, wharf serve, the admin listener) that cannot bind exits non-zero
 // quickly instead of hanging.
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import net from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { FIXTURES, runWharf, tempProject } from './helpers.js'
+import { BIN, FIXTURES, ROOT, runWharf, tempProject } from './helpers.js'
 
 const FIXTURE = join(FIXTURES, 'serve')
 const WORKER = 'export default { fetch() { return new Response("ok") } }\n'
@@ -22,6 +23,7 @@ describe('wharf serve: bad flags and config', () => {
     ['--port', ['--port', '70000'], /ERR_WHARF_USAGE: --port expects 0-65535/],
     ['--admin-port', ['--admin-port', 'x'], /ERR_WHARF_USAGE: --admin-port expects 0-65535/],
     ['--isolation', ['--isolation', 'vm'], /ERR_WHARF_USAGE: --isolation must be/],
+    ['--sandbox', ['--sandbox', 'on'], /ERR_WHARF_USAGE: --sandbox must be auto, strict or off/],
     ['--allow', ['--allow', 'not a rule'], /ERR_(WHARF_USAGE|EGRESS_RULE)/],
     [
       '--env missing',
@@ -77,6 +79,18 @@ describe('wharf serve: bad flags and config', () => {
       }
     })
   }
+
+  it('--sandbox strict where bubblewrap is missing refuses to start with ERR_WHARF_SANDBOX', () => {
+    // A PATH without bwrap: a machine that cannot sandbox.
+    const result = spawnSync(
+      process.execPath,
+      [BIN, 'serve', FIXTURE, '--port', '0', '--sandbox', 'strict'],
+      { cwd: ROOT, env: { PATH: FIXTURES }, encoding: 'utf8', timeout: 30_000 }
+    )
+    assert.equal(result.status, 1, result.stderr)
+    assert.match(result.stderr, /ERR_WHARF_SANDBOX: wharf\.sandbox is "strict" but bwrap/)
+    assert.doesNotMatch(result.stdout + result.stderr, /serving /)
+  })
 
   it('refuses a Worker whose global scope fails to load, and one that spins at start-up', async () => {
     const broken = tempProject({

@@ -3,6 +3,7 @@
 // bombs (heap and buffers) recycle the runtime; process.exit and a throw in a timer; the
 // subrequest limit; kill -9 of a runtime with 50 requests in flight; every stop is replaced.
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { ALLOW_TEST_SERVERS, FIXTURES, echoServer, until, type TestServer } from './helpers.js'
@@ -42,6 +43,14 @@ describe('wharf serve: limits and faults', () => {
     )
   }
 
+  it('runs its runtimes sandboxed by default (bubblewrap), as wharf dev does', async () => {
+    await bothReady()
+    assert.match(served.output(), /Worker sandbox: bubblewrap .*Node permission model/)
+    for (const pid of runtimePids(served.pid)) {
+      assert.equal(readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), 'bwrap')
+    }
+  })
+
   it('answers a spinning request with Error 1102 and serves others meanwhile', async () => {
     await bothReady()
     let spinDone = false
@@ -71,7 +80,9 @@ describe('wharf serve: limits and faults', () => {
       assert.match(bomb.body, /Error 1102/)
       assert.equal((await request(`${served.url}/`)).status, 200)
     }
-    await served.waitFor(/stopped: memory: memory resident memory \d+ MB over the limit/)
+    await served.waitFor(
+      /stopped: memory: memory the Worker's heap and buffers hold \d+ MB after a full GC, over its limit of 64 MB/
+    )
     // The 503 reaches the client before the supervisor has seen the process exit.
     let stops = 0
     await until(
@@ -85,6 +96,23 @@ describe('wharf serve: limits and faults', () => {
       'two memory stops counted'
     ).catch(() => undefined)
     assert.equal(stops, 2)
+  })
+
+  it('does not count garbage: a Worker holding 39 of its 64 MB at a time, six times over, is not recycled', async () => {
+    await bothReady()
+    const before = runtimePids(served.pid).sort()
+    const stopsBefore = sample(
+      await metrics(served.admin ?? ''),
+      'wharf_runtime_stops_total{reason="memory"}'
+    )
+    const answer = await request(`${served.url}/garbage`, { timeoutMs: 60_000 })
+    assert.equal(answer.status, 200, JSON.stringify(answer).slice(0, 300))
+    assert.equal(answer.body, `collected ${6 * 400_000}`)
+    assert.deepEqual(runtimePids(served.pid).sort(), before, 'the same runtime processes')
+    assert.equal(
+      sample(await metrics(served.admin ?? ''), 'wharf_runtime_stops_total{reason="memory"}'),
+      stopsBefore
+    )
   })
 
   it('answers the request of a Worker that calls process.exit, and restarts the runtime', async () => {

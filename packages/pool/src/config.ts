@@ -1,7 +1,10 @@
 /** Parsing and validating the pooler's settings (operator input: checked, bounded, explained). */
 import { readFileSync } from 'node:fs'
 import { PoolConfigError } from './errors.js'
+import { boundedInt, urlHost } from './core/options.js'
 import type { OriginOptions } from './pg/origin.js'
+
+export { boundedInt, urlHost }
 
 export { PoolConfigError }
 
@@ -23,7 +26,7 @@ export function parseUpstream(
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
     throw new PoolConfigError(`the upstream must use postgres:// (got ${url.protocol})`)
   }
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
+  const host = urlHost(url)
   if (host === '') throw new PoolConfigError('the upstream URL has no host')
   const port = url.port === '' ? 5432 : Number(url.port)
   const user = decodeURIComponent(url.username)
@@ -75,14 +78,4 @@ export function parseListen(value: string): { host: string; port: number } {
     throw new PoolConfigError(`listen address must be HOST:PORT, IPv6 in brackets (got "${value}")`)
   }
   return { host, port }
-}
-
-export function boundedInt(value: unknown, name: string, min: number, max: number): number {
-  const n = typeof value === 'string' ? Number(value) : value
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
-    throw new PoolConfigError(
-      `${name} must be an integer from ${min} to ${max} (got ${String(value)})`
-    )
-  }
-  return n
 }

@@ -2,16 +2,19 @@
  * `startPool()`: the listening pooler. It owns the origin pool, the query cache, the shared
  * prepared-statement names and the sessions, and refreshes stale cache entries in the background.
  */
-import { randomBytes } from 'node:crypto'
-import type net from 'node:net'
 import tls from 'node:tls'
 import { boundedInt, parseListen, parseUpstream } from './config.js'
-import { DEFAULT_CACHE, QueryCache, type CacheOptions } from './core/cache.js'
-import type { PoolMetrics } from './core/metrics.js'
+import { QueryCache, type CacheOptions } from './core/cache.js'
 import type { OriginDial } from './core/origin-dial.js'
-import { RedisStore } from './core/redis-store.js'
+import type { RedisStore } from './core/redis-store.js'
 import { listenFirst } from './core/listener.js'
-import { PoolConfigError } from './errors.js'
+import {
+  clientCredentials,
+  commonSettings,
+  openStore,
+  running,
+  type RunningPool,
+} from './core/startup.js'
 import { pgOriginPool } from './pg/origin-driver.js'
 import { startMysqlPool } from './mysql/pooler.js'
 import { makeVerifier } from './pg/scram.js'
@@ -20,6 +23,7 @@ import { EMPTY_CATALOG, loadCatalog, type CatalogSnapshot } from './pg/catalog.j
 import { DEFAULT_MAX_LAG_MS, WalInvalidator } from './pg/wal.js'
 
 export type { PoolMetrics } from './core/metrics.js'
+export type { RunningPool } from './core/startup.js'
 
 export interface StartPoolOptions {
   /**
@@ -81,99 +85,23 @@ export interface StartPoolOptions {
   readonly log?: (line: string) => void
 }
 
-export interface RunningPool {
-  /** What a driver needs (Hyperdrive's binding fields). */
-  readonly connectionString: string
-  readonly host: string
-  readonly port: number
-  readonly user: string
-  readonly password: string
-  readonly database: string
-  metrics(): PoolMetrics
-  close(): Promise<void>
-}
-
 export async function startPool(options: StartPoolOptions): Promise<RunningPool> {
   // A mysql:// origin gets the MySQL front end (packages/pool/src/mysql/).
   if (/^mysql:/i.test(options.upstream)) return startMysqlPool(options)
-  const maxMessageBytes = boundedInt(
-    options.maxMessageBytes ?? 64 * 1024 * 1024,
-    'maxMessageBytes',
-    1024,
-    1024 * 1024 * 1024
-  )
-  let origin = parseUpstream(options.upstream, {
-    connectTimeoutMs: boundedInt(
-      options.connectTimeoutMs ?? 15_000,
-      'connectTimeoutMs',
-      100,
-      600_000
-    ),
-    maxMessageBytes,
-  })
+  const { maxMessageBytes, connectTimeoutMs, name, log, limits, ...settings } =
+    commonSettings(options)
+  let origin = parseUpstream(options.upstream, { connectTimeoutMs, maxMessageBytes })
   if (options.dialOrigin !== undefined) origin = { ...origin, dial: options.dialOrigin }
   const listen = parseListen(options.listen ?? '127.0.0.1:6543')
-  const name = options.name ?? 'pool'
-  const log = options.log ?? (() => undefined)
-  const pool = pgOriginPool(origin, {
-    maxConnections: boundedInt(options.maxConnections ?? 10, 'maxConnections', 1, 10_000),
-    maxWaiting: boundedInt(options.maxWaiting ?? 1000, 'maxWaiting', 0, 1_000_000),
-    acquireTimeoutMs: boundedInt(
-      options.acquireTimeoutMs ?? 15_000,
-      'acquireTimeoutMs',
-      1,
-      3_600_000
-    ),
-    idleTimeoutMs: boundedInt(options.idleTimeoutMs ?? 600_000, 'idleTimeoutMs', 1000, 86_400_000),
-  })
-  let auth: ClientAuth
-  let user: string
-  let password: string
-  if (options.auth === 'trust') {
-    if (!isLoopback(listen.host)) {
-      throw new PoolConfigError(
-        `trust authentication only on a loopback address (listen is ${listen.host})`
-      )
-    }
-    auth = { method: 'trust' }
-    user = origin.user
-    password = ''
-  } else {
-    user = options.auth?.user ?? origin.user
-    password = options.auth?.password ?? randomBytes(16).toString('hex')
-    const iterations = options.auth?.iterations ?? (options.auth ? 4096 : 16)
-    auth = { method: 'scram-sha-256', user, verifier: makeVerifier(password, iterations) }
-  }
+  const pool = pgOriginPool(origin, limits)
+  const { trust, user, password } = clientCredentials(options.auth, listen.host, origin.user)
+  const iterations =
+    options.auth === 'trust' ? 0 : (options.auth?.iterations ?? (options.auth ? 4096 : 16))
+  const auth: ClientAuth = trust
+    ? { method: 'trust' }
+    : { method: 'scram-sha-256', user, verifier: makeVerifier(password, iterations) }
 
-  const cacheOptions: CacheOptions | undefined =
-    options.cache === false
-      ? undefined
-      : {
-          maxAgeMs: boundedInt(
-            options.cache?.maxAgeMs ?? DEFAULT_CACHE.maxAgeMs,
-            'cache.maxAgeMs',
-            0,
-            3_600_000
-          ),
-          staleWhileRevalidateMs: boundedInt(
-            options.cache?.staleWhileRevalidateMs ?? DEFAULT_CACHE.staleWhileRevalidateMs,
-            'cache.staleWhileRevalidateMs',
-            0,
-            3_600_000
-          ),
-          maxBytes: boundedInt(
-            options.cache?.maxBytes ?? DEFAULT_CACHE.maxBytes,
-            'cache.maxBytes',
-            0,
-            64 * 1024 ** 3
-          ),
-          maxEntryBytes: boundedInt(
-            options.cache?.maxEntryBytes ?? DEFAULT_CACHE.maxEntryBytes,
-            'cache.maxEntryBytes',
-            0,
-            1024 ** 3
-          ),
-        }
+  const cacheOptions = settings.cache
 
   // Bound before any origin or Redis connection (see core/listener.ts).
   const clients = await listenFirst(listen, options.listen ?? '127.0.0.1:6543')
@@ -189,26 +117,13 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
 
   let store: RedisStore | undefined
   if (cacheOptions && options.cacheStore) {
-    store = new RedisStore({
-      url: options.cacheStore.redis,
-      ...(options.cacheStore.prefix === undefined ? {} : { prefix: options.cacheStore.prefix }),
-      ...(options.cacheStore.timeoutMs === undefined
-        ? {}
-        : {
-            timeoutMs: boundedInt(options.cacheStore.timeoutMs, 'cacheStore.timeoutMs', 1, 60_000),
-          }),
-      maxReplyBytes: cacheOptions.maxEntryBytes + 64 * 1024,
-      log: (line) => log(`[wharf:pool] ${name}: ${line}`),
-    })
     try {
-      await store.start()
+      store = await openStore(options.cacheStore, cacheOptions, {
+        log: (line) => log(`[wharf:pool] ${name}: ${line}`),
+      })
     } catch (error) {
       await abandon()
-      throw error instanceof PoolConfigError
-        ? error
-        : new PoolConfigError(
-            `cache store ${options.cacheStore.redis}: ${(error as Error).message}`
-          )
+      throw error
     }
   }
 
@@ -331,50 +246,28 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     else cache.refreshFailed(key)
   }
 
-  const address = server.address() as net.AddressInfo
-  const host = address.address
-  const port = address.port
-  const hostForUrl = host.includes(':') ? `[${host}]` : host
-  const userInfo =
-    auth.method === 'trust'
-      ? encodeURIComponent(user)
-      : `${encodeURIComponent(user)}:${encodeURIComponent(password)}`
-  const connectionString = `postgres://${userInfo}@${hostForUrl}:${port}/${encodeURIComponent(origin.database)}?sslmode=disable`
-  log(
-    `[wharf:pool] ${name}: listening on ${hostForUrl}:${port}, origin ${origin.host}:${origin.port}/${origin.database}, ${pool.size} connection(s) warm, cache ${cache ? 'on' : 'off'}`
-  )
-
-  const metrics = (): PoolMetrics => ({
+  return running({
     name,
-    clients: ready.stats.clients,
-    clientsTotal: ready.stats.clientsTotal,
-    originConnections: pool.size,
-    originIdle: pool.idleCount,
-    waitingClients: pool.waiting,
-    leases: pool.stats.leases,
-    originCreated: pool.stats.created,
-    originFailed: pool.stats.failed,
-    resets: pool.stats.resets,
-    acquireTimeouts: pool.stats.waitedTooLong,
-    refused: ready.stats.refused,
-    cache: {
-      enabled: cache !== undefined,
-      entries: cache?.size ?? 0,
-      bytes: cache?.storedBytes ?? 0,
-      hits: cache?.stats.hits ?? 0,
-      staleHits: cache?.stats.staleHits ?? 0,
-      misses: cache?.stats.misses ?? 0,
-      stores: cache?.stats.stores ?? 0,
-      evictions: cache?.stats.evictions ?? 0,
-      invalidations: cache?.stats.invalidations ?? 0,
-      vouching: cache
+    scheme: 'postgres',
+    urlSuffix: '?sslmode=disable',
+    server,
+    user,
+    password,
+    trust,
+    database: origin.database,
+    pool,
+    cache,
+    store,
+    stats: ready.stats,
+    sessions: () => ready.sessions.values(),
+    vouching: () =>
+      cache
         ? !cache.suspended &&
           (cache.store?.vouches ?? true) &&
           (cache.vouchedUntil === Number.POSITIVE_INFINITY ||
             performance.now() <= cache.vouchedUntil)
         : true,
-    },
-    changeStream: {
+    changeStream: () => ({
       enabled: wal !== undefined,
       connected: wal?.stats.connected ?? false,
       commits: wal?.stats.commits ?? 0,
@@ -382,29 +275,10 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
       lagMs: wal ? wal.lagMs() : 0,
       lagging: wal?.stats.lagging ?? 0,
       schemaChanges: wal?.stats.schemaChanges ?? 0,
-    },
+    }),
+    stopping: () => wal?.close(),
+    listening: (where) =>
+      `[wharf:pool] ${name}: listening on ${where}, origin ${origin.host}:${origin.port}/${origin.database}, ${pool.size} connection(s) warm, cache ${cache ? 'on' : 'off'}`,
+    log,
   })
-
-  return {
-    connectionString,
-    host,
-    port,
-    user,
-    password,
-    database: origin.database,
-    metrics,
-    async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        for (const session of [...ready.sessions.values()]) session.close()
-      })
-      wal?.close()
-      await pool.close()
-      await store?.close()
-    },
-  }
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host)
 }

@@ -36,13 +36,43 @@ test("every package's errors.ts codes are documented in docs/errors.md", () => {
   assert.ok(checked >= 8, `only ${checked} codes checked`)
 })
 
-test('pool codes live in errors.ts only (one error model)', () => {
-  const src = join(ROOT, 'packages', 'pool', 'src')
-  for (const file of sourceFiles(src)) {
-    if (file.endsWith('errors.ts')) continue
+// The Node stand-ins under host/src/runtime/node/ raise Node's own codes, as Node does: exempt.
+const nodeStandIns = join(ROOT, 'packages', 'host', 'src', 'runtime', 'node')
+
+test('codes live in errors.ts only (one error model per package)', () => {
+  let files = 0
+  for (const pkg of ['pool', 'host', 'tunnel']) {
+    for (const file of sourceFiles(join(ROOT, 'packages', pkg, 'src'))) {
+      if (file.endsWith('errors.ts') || file.startsWith(nodeStandIns)) continue
+      files++
+      const text = readFileSync(file, 'utf8')
+      const found = [...text.matchAll(/(?:code\s*=|code:)\s*'(ERR_[A-Z0-9_]+)'/g)].map((m) => m[1])
+      assert.deepEqual(found, [], `${file} assigns an error code outside errors.ts`)
+      const adHoc = [...text.matchAll(/Object\.assign\(\s*new \w*Error\b/g)].map((m) => m[0])
+      assert.deepEqual(adHoc, [], `${file} attaches fields to an error instead of a subclass`)
+    }
+  }
+  assert.ok(files > 50, `only ${files} source files read`)
+})
+
+test('the host spells its ERR_WHARF_* codes in errors.ts only, each with its own class', () => {
+  const errors = readFileSync(join(ROOT, 'packages', 'host', 'src', 'errors.ts'), 'utf8')
+  const codes = [...errors.matchAll(/'(ERR_WHARF_[A-Z0-9_]+)'/g)].map((m) => m[1])
+  // One class per code: each literal is the `code` of exactly one subclass.
+  const declared = [...errors.matchAll(/declare readonly code: '(ERR_WHARF_[A-Z0-9_]+)'/g)]
+  const perClass = declared.map((m) => m[1])
+  assert.ok(perClass.length >= 14, `only ${perClass.length} host error classes`)
+  assert.equal(new Set(perClass).size, perClass.length, 'two classes share a code')
+  assert.deepEqual([...new Set(codes)].sort(), [...perClass].sort())
+  for (const file of sourceFiles(join(ROOT, 'packages', 'host', 'src'))) {
+    if (file.endsWith(join('src', 'errors.ts')) || file.startsWith(nodeStandIns)) continue
     const text = readFileSync(file, 'utf8')
-    const found = [...text.matchAll(/(?:code\s*=|code:)\s*'(ERR_[A-Z0-9_]+)'/g)].map((m) => m[1])
-    assert.deepEqual(found, [], `${file} assigns an error code outside errors.ts`)
+    assert.deepEqual(
+      [...text.matchAll(/'ERR_WHARF_[A-Z0-9_]*'?/g)].map((m) => m[0]),
+      [],
+      `${file} spells a host code: use its class from errors.ts`
+    )
+    assert.doesNotMatch(text, /new WharfError\(/, `${file} raises the base class with a code`)
   }
 })
 

@@ -53,14 +53,20 @@ export class SocketUpgradeError extends WharfSocketsError {
   }
 }
 
-/** The egress policy refused the connection; the message names the rule. */
+/**
+ * The egress policy refused the connection; the message names the rule. `workerMessage`, when
+ * set, is what the Worker sees instead of workerd's generic failure (port 25's message).
+ */
 export class EgressDeniedError extends WharfSocketsError {
   declare readonly code: 'ERR_EGRESS_DENIED'
+  readonly workerMessage?: string
   constructor(
     readonly rule: string,
-    readonly reason: string
+    readonly reason: string,
+    workerMessage?: string
   ) {
     super('ERR_EGRESS_DENIED', `egress denied by ${rule}: ${reason}`)
+    if (workerMessage !== undefined) this.workerMessage = workerMessage
   }
 }
 

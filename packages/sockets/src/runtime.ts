@@ -67,6 +67,12 @@ export interface SocketTerms {
   readonly ca?: string | readonly string[]
   /** Throws workerd's cross-request error when I/O is attempted outside the owning context. */
   assertIo?(kind: 'Readable' | 'Writable'): void
+  /**
+   * What `opened` resolves to instead of `{ remoteAddress: <address>, localAddress: undefined }`.
+   * For a socket the runtime hands in (a `connect()` handler's): workerd resolves it with
+   * `{ remoteAddress: undefined, localAddress: <the address the caller passed> }`.
+   */
+  readonly info?: { readonly remoteAddress?: string; readonly localAddress?: string }
   /** Called exactly once when the socket's connection is gone (closed, failed or upgraded). */
   onFinished?(): void
 }

@@ -83,7 +83,7 @@ class SocketCore
   readonly parsed: ParsedConnect
   readonly secureTransport: SecureTransport
   terms: SocketTerms
-  readonly info: SocketInfo
+  info: SocketInfo
   readonly opened = deferred<SocketInfo>(true)
   readonly closed = deferred<void>(true)
   phase: Phase = Phase.Connecting
@@ -500,6 +500,9 @@ export function createSocket(
   const core = new SocketCore(parsed, parsed.secureTransport, {})
   const terms = admit(core.socket)
   core.terms = terms
+  if (terms.info !== undefined) {
+    core.info = { remoteAddress: terms.info.remoteAddress, localAddress: terms.info.localAddress }
+  }
   if (diag.connectChannel.hasSubscribers) {
     diag.connectChannel.publish({
       socket: core.socket,

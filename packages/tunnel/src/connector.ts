@@ -7,7 +7,12 @@
 import net from 'node:net'
 import tls from 'node:tls'
 import { newNonce, proof, sameProof, type ProofFields } from './auth.js'
-import { TunnelAuthError, TunnelConfigError, TunnelProtocolError } from './errors.js'
+import {
+  TunnelAuthError,
+  TunnelConfigError,
+  TunnelIngressDeniedError,
+  TunnelProtocolError,
+} from './errors.js'
 import { encode, FrameReader, integer, text, type Message } from './frames.js'
 import { parseIngress, resolveTarget, type IngressRule, type Lookup } from './ingress.js'
 import { parseToken, type TunnelToken } from './token.js'
@@ -276,10 +281,10 @@ export class TunnelConnector {
     } catch (error) {
       // A target that cannot even be named is refused like one outside the rules; the
       // connection and its other flows stay up.
-      const reason = `the connector's ingress rules do not allow this target (${(error as Error).message})`
-      socket.write(
-        encode({ t: 'refuse', flow, code: 'ERR_TUNNEL_INGRESS_DENIED', message: reason })
+      const denied = new TunnelIngressDeniedError(
+        `the connector's ingress rules do not allow this target (${(error as Error).message})`
       )
+      socket.write(encode({ t: 'refuse', flow, code: denied.code, message: denied.message }))
       return
     }
     void this.openFlow(socket, flow, host, port)

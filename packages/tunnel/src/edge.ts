@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net'
 import tls from 'node:tls'
 import { newNonce, proof, sameProof, type ProofFields, type Role } from './auth.js'
 import {
+  TunnelAuthError,
   TunnelConfigError,
   TunnelFlowError,
   TunnelLimitError,
@@ -341,10 +342,7 @@ export class TunnelEdge {
   private authFailed(socket: tls.TLSSocket, reason: string): false {
     this.authFailures++
     this.log(`[wharf:tunnel] refused a connector from ${socket.remoteAddress ?? '?'}: ${reason}`)
-    this.refuse(
-      socket,
-      Object.assign(new Error('authentication failed'), { code: 'ERR_TUNNEL_AUTH' })
-    )
+    this.refuse(socket, new TunnelAuthError('authentication failed'))
     return false
   }
 
@@ -428,7 +426,7 @@ export class TunnelEdge {
     this.refused++
     const reason = typeof message.message === 'string' ? message.message.slice(0, 512) : 'refused'
     const code = typeof message.code === 'string' ? message.code.slice(0, 64) : 'ERR_TUNNEL_FLOW'
-    pending.reject(Object.assign(new TunnelFlowError(reason), { connectorCode: code }))
+    pending.reject(new TunnelFlowError(reason, { connectorCode: code }))
   }
 
   private dropSession(session: Session): void {

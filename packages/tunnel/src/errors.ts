@@ -50,6 +50,12 @@ export class TunnelUnavailableError extends TunnelError {
 export class TunnelFlowError extends TunnelError {
   override readonly code = 'ERR_TUNNEL_FLOW'
   override readonly name = 'TunnelFlowError'
+  /** The code the connector refused the flow with (e.g. `ERR_TUNNEL_INGRESS_DENIED`), if any. */
+  readonly connectorCode?: string
+  constructor(message: string, options?: { cause?: unknown; connectorCode?: string }) {
+    super(message, options)
+    if (options?.connectorCode !== undefined) this.connectorCode = options.connectorCode
+  }
 }
 
 /** Too many flows for the tunnel, or too many connections waiting to authenticate. */

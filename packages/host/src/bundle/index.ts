@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import * as esbuild from 'esbuild'
-import { WharfError } from '../errors.js'
+import { WharfBuildError } from '../errors.js'
 import { workerPlugin } from './plugin.js'
 import { effectiveRules, ruleFor, type ModuleRule } from './rules.js'
 
@@ -66,21 +66,14 @@ export function formatMessages(messages: readonly esbuild.Message[]): string {
     .join('\n')
 }
 
-function buildError(error: unknown): WharfError {
+function buildError(error: unknown): WharfBuildError {
   const failure = error as Partial<esbuild.BuildFailure>
   if (Array.isArray(failure.errors) && failure.errors.length > 0) {
-    return new WharfError(
-      'ERR_WHARF_BUILD',
-      `the Worker failed to build:\n${formatMessages(failure.errors)}`
-    )
+    return new WharfBuildError(`the Worker failed to build:\n${formatMessages(failure.errors)}`)
   }
-  return new WharfError(
-    'ERR_WHARF_BUILD',
-    `the Worker failed to build: ${(error as Error).message}`,
-    {
-      cause: error,
-    }
-  )
+  return new WharfBuildError(`the Worker failed to build: ${(error as Error).message}`, {
+    cause: error,
+  })
 }
 
 const MAX_ADDITIONAL = 5000
@@ -99,8 +92,7 @@ function additionalModules(settings: BuildSettings): string[] {
     const path = join(base, file)
     if (path !== settings.main) found.push(path)
     if (found.length > MAX_ADDITIONAL) {
-      throw new WharfError(
-        'ERR_WHARF_BUILD',
+      throw new WharfBuildError(
         `find_additional_modules: more than ${MAX_ADDITIONAL} modules under ${base}`
       )
     }

@@ -9,6 +9,7 @@ import http from 'node:http'
 import type { Socket } from 'node:net'
 import { setSocketRuntime } from '@wharf/sockets/runtime'
 import { env as workerEnv, type ExecutionContext } from './cloudflare-workers.js'
+import { WharfStartupError } from '../errors.js'
 import { flushLog, logLine } from '../logger.js'
 import type { FromRuntime, RuntimeData, ToRuntime } from '../protocol.js'
 import { RequestScope, requestStore } from './request-scope.js'
@@ -28,6 +29,9 @@ import {
   type LoadedWorker,
 } from './worker-module.js'
 import { compatOf } from './node/compat.js'
+import { outboundFetch, serviceBinding } from './services.js'
+import { serveInbound } from './inbound.js'
+import { OUTBOUND_CONNECT, URL_HEADER } from '../services/routes.js'
 import { shapeProcess } from './node/process.js'
 
 const send = (message: FromRuntime): void => {
@@ -87,7 +91,8 @@ async function serve(
   req: http.IncomingMessage,
   res: http.ServerResponse,
   hooks?: ServeRuntime,
-  tracked?: Tracked
+  tracked?: Tracked,
+  service?: { entrypoint?: string }
 ): Promise<void> {
   const scope = new RequestScope(nextId++)
   let passThrough = false
@@ -104,7 +109,10 @@ async function serve(
       try {
         if (tracked) hooks?.enter(tracked)
         const request = toRequest(req, data.origin)
-        response = assets?.route(request) ?? (await worker.fetch(request, ctx))
+        response =
+          service === undefined
+            ? (assets?.route(request) ?? (await worker.fetch(request, ctx)))
+            : await serviceFetch(worker, service.entrypoint, request, ctx)
         if (!(response instanceof Response)) {
           throw new TypeError(
             "Incorrect type for Promise: the Promise did not resolve to 'Response'."
@@ -142,6 +150,37 @@ async function serve(
   })
 }
 
+/**
+ * A service binding's request: the caller's URL (scheme and host) comes in a header, since the
+ * connection is local; the callee's handler is the binding's entrypoint.
+ */
+function serviceFetch(
+  worker: LoadedWorker,
+  entrypoint: string | undefined,
+  incoming: Request,
+  ctx: ExecutionContext
+): unknown {
+  const handler = worker.handlers(entrypoint)?.fetch
+  if (handler === undefined) throw new Error('Handler does not export a fetch() function.')
+  const url = incoming.headers.get(URL_HEADER)
+  let request = incoming
+  if (url !== null && URL.canParse(url)) {
+    const headers = new Headers(incoming.headers)
+    headers.delete(URL_HEADER)
+    request = new Request(url, {
+      method: incoming.method,
+      headers,
+      body: incoming.body,
+      redirect: incoming.redirect,
+      ...(incoming.body === null ? {} : { duplex: 'half' }),
+    })
+  }
+  return handler(request, ctx)
+}
+
+/** HTTP connections from service bindings (not the host's listener), with their entrypoint. */
+const serviceConnections = new WeakMap<object, { entrypoint?: string }>()
+
 async function start(data: RuntimeData): Promise<void> {
   // Stack traces and error pages name the user's files and lines (the bundle's source map).
   process.setSourceMapsEnabled(true)
@@ -174,14 +213,26 @@ async function start(data: RuntimeData): Promise<void> {
   }
   // Tunnel flows always come from the supervisor, which holds the tunnel edge.
   const dialVia: DialVia = (via, target, signal) => dial(target, signal, via)
+  // Behind an Outbound Worker every connection goes to its connect() handler (as in workerd,
+  // where a Worker as globalOutbound receives them), so without one connect() fails.
+  if (data.outbound === true) {
+    const timeout = data.limits.connectTimeoutMs
+    opener = (target, signal) =>
+      dialVia(OUTBOUND_CONNECT, target, signal ?? AbortSignal.timeout(timeout))
+  }
   const limiter = new SocketLimiter(data.limits, opener, dialVia)
   routeFetchThrough(opener, data.limits.connectTimeoutMs)
   setSocketRuntime(limiter)
+  if (data.outbound === true)
+    globalThis.fetch = outboundFetch(dialVia, data.limits.connectTimeoutMs)
   countFetchConnections(limiter)
   hooks?.limit(limiter)
   Object.assign(workerEnv, data.vars)
   for (const h of data.hyperdrive) {
     workerEnv[h.binding] = hyperdriveBinding(h.binding, h.info, h.error)
+  }
+  for (const binding of data.services ?? []) {
+    workerEnv[binding] = serviceBinding(binding, dialVia, data.limits.connectTimeoutMs)
   }
   for (const v of data.vpc ?? []) {
     workerEnv[v.binding] = vpcBinding(v, dialVia, data.limits.connectTimeoutMs)
@@ -203,9 +254,11 @@ async function start(data: RuntimeData): Promise<void> {
   }
   const tooSlow = hooks?.endStartup()
   if (tooSlow !== undefined) {
-    send({ t: 'loadError', code: 'ERR_WHARF_STARTUP', message: tooSlow })
+    send({ t: 'loadError', code: WharfStartupError.code, message: tooSlow })
     return
   }
+  // A Worker other than the primary names itself on its request lines.
+  const label = data.name === undefined ? '' : `${data.name}: `
   const server = http.createServer((req, res) => {
     const started = performance.now()
     live++
@@ -220,10 +273,20 @@ async function start(data: RuntimeData): Promise<void> {
         ? 'canceled (the client disconnected)'
         : `${res.statusCode} ${res.statusMessage || http.STATUS_CODES[res.statusCode] || ''}`
       logLine(
-        `[wharf:info] ${req.method ?? 'GET'} ${(req.url ?? '/').slice(0, 512)} ${status.trim()} (${ms}ms)`
+        `[wharf:info] ${label}${req.method ?? 'GET'} ${(req.url ?? '/').slice(0, 512)} ${status.trim()} (${ms}ms)`
       )
     })
-    serve(data, assets, worker, limiter, req, res, hooks, tracked)
+    serve(
+      data,
+      assets,
+      worker,
+      limiter,
+      req,
+      res,
+      hooks,
+      tracked,
+      serviceConnections.get(req.socket)
+    )
       .catch((error: unknown) => console.error(`[wharf:error] ${stack(error)}`))
       .finally(() => {
         live--
@@ -235,7 +298,36 @@ async function start(data: RuntimeData): Promise<void> {
   process.on('message', (message: ToRuntime, handle?: Socket) => {
     if (message.t === 'conn' && handle !== undefined) {
       if (draining) handle.destroy()
-      else server.emit('connection', handle)
+      else {
+        if (message.service !== undefined) {
+          const entrypoint = message.service.entrypoint
+          serviceConnections.set(handle, typeof entrypoint === 'string' ? { entrypoint } : {})
+        }
+        server.emit('connection', handle)
+      }
+    } else if (message.t === 'inbound' && handle !== undefined) {
+      if (draining) {
+        handle.destroy()
+        send({ t: 'inbound', id: message.id, ok: false })
+        return
+      }
+      serveInbound(
+        {
+          worker,
+          limiter,
+          waitUntilTimeoutMs: data.limits.waitUntilTimeoutMs,
+          nextId: () => nextId++,
+          log: (line) => logLine(`[wharf:info] ${label}${line}`),
+          reply: (id, ok) => send({ t: 'inbound', id, ok }),
+          began: () => live++,
+          ended: () => {
+            live--
+            maybeExit(server)
+          },
+        },
+        message,
+        handle
+      )
     } else if (message.t === 'drain') {
       draining = true
       setTimeout(() => {

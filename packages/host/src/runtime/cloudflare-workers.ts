@@ -1,5 +1,5 @@
 /**
- * What the host serves as `cloudflare:workers` inside a Worker thread: `WorkerEntrypoint`, `env`,
+ * What the host serves as `cloudflare:workers` in the runtime process: `WorkerEntrypoint`, `env`,
  * `waitUntil` and stand-ins for the classes a Worker may import but the host does not run.
  *
  * @module

@@ -7,6 +7,7 @@ import type { Socket } from 'node:net'
 import tls from 'node:tls'
 import { unbracketHost } from '@wharf/sockets/runtime'
 import { Agent, setGlobalDispatcher } from 'undici'
+import { WharfDialError } from '../errors.js'
 import type { DialReply, DialRequest } from '../protocol.js'
 
 interface Waiter {
@@ -30,11 +31,9 @@ export function onDialReply(message: unknown, handle: Socket | undefined): boole
   }
   if (reply.ok === true && handle !== undefined) waiter.resolve(handle)
   else {
-    const error = Object.assign(new Error(reply.reason ?? 'the host refused the connection'), {
-      code: 'ERR_WHARF_DIAL',
-      ...(reply.workerMessage === undefined ? {} : { workerMessage: reply.workerMessage }),
-    })
-    waiter.reject(error)
+    waiter.reject(
+      new WharfDialError(reply.reason ?? 'the host refused the connection', reply.workerMessage)
+    )
   }
   return true
 }

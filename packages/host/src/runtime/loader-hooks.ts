@@ -1,5 +1,5 @@
 /**
- * Module resolution for the Worker's graph inside its thread: `cloudflare:workers` maps to the
+ * Module resolution for the Worker's graph in the runtime process: `cloudflare:workers` maps to the
  * host's implementation, and the `workerd` and `worker` export conditions are added (wrangler
  * bundles with them; `browser` is left out because Node is not a browser). `cloudflare:sockets`
  * comes from `@wharf/sockets/register`.

@@ -7,6 +7,8 @@
 import { writeSync } from 'node:fs'
 import type http from 'node:http'
 import type { Socket } from 'node:net'
+import { getHeapStatistics, setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { Worker } from 'node:worker_threads'
 import { logLine } from '../logger.js'
 import type { FromRuntime, ServeRuntimeOptions } from '../protocol.js'
@@ -20,6 +22,7 @@ import {
   HEADER_INTS,
   HEARTBEAT,
   MAX_SLOTS,
+  MEMORY_OVER,
   PHASE,
   PHASE_SERVING,
   SLOT_INTS,
@@ -31,6 +34,28 @@ import {
 } from './watchdog-shared.js'
 
 const BEAT_MS = 50
+/** A forced GC at most this often: a Worker near its limit must not spend its time collecting. */
+const GC_EVERY_MS = 1000
+
+/** What Workers count against the memory limit: the isolate's heap and its buffers. */
+function heapAndBuffers(): number {
+  const heap = getHeapStatistics()
+  return heap.used_heap_size + heap.external_memory
+}
+
+/**
+ * A full-GC function for the host only: made in a context of its own, so Worker code gets no
+ * `gc` global (workerd has none), and without `--expose-gc`, which would put one on its global.
+ */
+function hostGc(): (() => void) | undefined {
+  try {
+    setFlagsFromString('--expose-gc')
+    const gc: unknown = runInNewContext('gc')
+    return typeof gc === 'function' ? (gc as () => void) : undefined
+  } catch {
+    return undefined
+  }
+}
 /** Latency histogram bounds in seconds (Prometheus `le`), shared with the supervisor. */
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 const MAX_DENIALS_PER_TICK = 50
@@ -60,6 +85,10 @@ export class ServeRuntime {
   private readonly subrequests = new WeakMap<RequestScope, number>()
   private startupCpu: NodeJS.CpuUsage | undefined
   private limiter: SocketLimiter | undefined
+  private readonly gc = hostGc()
+  /** The host's own heap and buffers, before the Worker loads: not the Worker's. */
+  private readonly memoryBase = heapAndBuffers()
+  private lastGc = -Infinity
 
   constructor(
     private readonly options: ServeRuntimeOptions,
@@ -89,10 +118,30 @@ export class ServeRuntime {
     let beats = 0
     setInterval(() => {
       Atomics.add(this.view, HEARTBEAT, 1)
+      this.checkMemory()
       if (++beats % 2 === 0) this.tick()
     }, BEAT_MS).unref()
     // process.exit() from Worker code (or any exit) answers what is still in flight.
     process.on('exit', () => this.cutAll())
+  }
+
+  /**
+   * Over the limit counts only after a full GC: garbage not yet collected is no Worker's memory
+   * (V8 collects when it sees fit, not at our limit). The watchdog thread acts on MEMORY_OVER.
+   */
+  private checkMemory(): void {
+    const limit = this.options.memoryMb * 1048576
+    if (heapAndBuffers() - this.memoryBase <= limit || Atomics.load(this.view, MEMORY_OVER) > 0)
+      return
+    const now = performance.now()
+    if (this.gc !== undefined) {
+      if (now - this.lastGc < GC_EVERY_MS) return
+      this.lastGc = now
+      this.gc()
+    }
+    const used = heapAndBuffers() - this.memoryBase
+    if (used > limit)
+      Atomics.store(this.view, MEMORY_OVER, Math.min(Math.ceil(used / 1024), 0x7fffffff))
   }
 
   /** Counts connections the HTTP server is given (the supervisor balances on them). */

@@ -21,6 +21,7 @@ import {
   type SocketSlot,
 } from './request-scope.js'
 import { takeRoute } from './vpc-bindings.js'
+import { takeHandedIn } from './inbound.js'
 
 export type { EgressPolicy }
 export type Dial = NonNullable<SocketTerms['dial']>
@@ -50,6 +51,8 @@ export class SocketLimiter implements SocketRuntime {
 
   admit(_request: unknown, socket: object): SocketTerms {
     const via = takeRoute()
+    // A connection handed to the connect() handler: already open, opened reports its addresses.
+    const handed = takeHandedIn()
     const scope = currentScope()
     if (scope === undefined || scope.ended) throw new Error(GLOBAL_SCOPE)
     const slot: SocketSlot = { scope, socket: socket as ScopedSocket, state: 'queued' }
@@ -73,8 +76,10 @@ export class SocketLimiter implements SocketRuntime {
     }
     return {
       admitted,
-      dial:
-        via === undefined || this.dialVia === undefined
+      ...(handed === undefined ? {} : { info: handed.info }),
+      dial: handed
+        ? () => Promise.resolve(handed.socket)
+        : via === undefined || this.dialVia === undefined
           ? this.dial
           : (target, signal) =>
               (this.dialVia as NonNullable<typeof this.dialVia>)(via, target, signal),

@@ -29,7 +29,7 @@ export function takeRoute(): string | undefined {
   return route
 }
 
-function connectVia(
+export function connectVia(
   binding: string,
   address: SocketAddress | string,
   options?: SocketOptions

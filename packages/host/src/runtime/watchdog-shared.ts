@@ -7,6 +7,8 @@ export const HEARTBEAT = 0
 export const PHASE = 1
 /** 1 + the slot of the request whose handler was entered last (0: none). */
 export const CURRENT = 2
+/** The Worker's memory in KiB, set by the main thread once it is over the limit after a GC. */
+export const MEMORY_OVER = 3
 export const HEADER_INTS = 4
 export const MAX_SLOTS = 2048
 /** Per slot: fd (-1: free), state. */
@@ -26,7 +28,7 @@ export interface WatchdogData {
   readonly shared: SharedArrayBuffer
   readonly cpuMs: number
   readonly startupMs: number
-  /** Resident memory allowed on top of what the process had before the Worker loaded. */
+  /** The Worker's memory limit (its heap and buffers, on top of the host's before it loaded). */
   readonly memoryBytes: number
 }
 

@@ -1,6 +1,5 @@
-// workerd's exact Worker-visible strings for request scoping (workerd 1.20261117.1, measured; see
-// shared reference workerd-sockets.md §11). Host-only messages are ours and documented in
-// docs/errors.md under "Host".
+// workerd's exact Worker-visible strings for request scoping (workerd 1.20261117.1, measured
+// against tools/workerd). Host-only messages are ours. All are listed in docs/errors.md, "Host".
 
 export const GLOBAL_SCOPE =
   'Disallowed operation called within global scope. Asynchronous I/O (ex: fetch() or connect()), setting a timeout, and generating random values are not allowed within global scope. To fix this error, perform this operation within a handler. https://developers.cloudflare.com/workers/runtime-apis/handlers/'

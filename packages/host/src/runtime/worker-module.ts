@@ -130,9 +130,18 @@ export function hyperdriveBinding(binding: string, info?: HyperdriveInfo, error?
 }
 
 type FetchHandler = (request: Request, env: object, ctx: ExecutionContext) => unknown
+type ConnectHandler = (socket: unknown, env: object, ctx: ExecutionContext) => unknown
+
+/** One export's handlers (the default export's, or a named `WorkerEntrypoint`'s). */
+export interface Handlers {
+  readonly fetch?: (request: Request, ctx: ExecutionContext) => unknown
+  readonly connect?: (socket: unknown, ctx: ExecutionContext) => unknown
+}
 
 export interface LoadedWorker {
-  fetch(request: Request, ctx: ExecutionContext): unknown
+  readonly fetch: (request: Request, ctx: ExecutionContext) => unknown
+  /** The handlers of `entrypoint` (the default export when undefined); undefined if no such export. */
+  readonly handlers: (entrypoint?: string) => Handlers | undefined
 }
 
 function describeExport(value: unknown): string {
@@ -141,28 +150,73 @@ function describeExport(value: unknown): string {
   return 'a default export without a fetch() handler'
 }
 
+/** workerd's message when a handler the caller needs is not exported. */
+export const noHandler = (kind: 'fetch' | 'connect'): string =>
+  `Handler does not export a ${kind}() function.`
+
+/** The handlers an export offers: a class gets (ctx, env) per call, as in workerd. */
+export function handlersOf(exported: unknown): Handlers | undefined {
+  if (typeof exported === 'function') {
+    const proto = (exported as { prototype?: { fetch?: unknown; connect?: unknown } }).prototype
+    if (proto === undefined) return undefined
+    type Instance = { fetch: (request: Request) => unknown; connect: (socket: unknown) => unknown }
+    const Entrypoint = exported as new (ctx: ExecutionContext, env: object) => Instance
+    return {
+      ...(typeof proto.fetch === 'function'
+        ? {
+            fetch: (request: Request, ctx: ExecutionContext) =>
+              new Entrypoint(ctx, workerEnv).fetch(request),
+          }
+        : {}),
+      ...(typeof proto.connect === 'function'
+        ? {
+            connect: (socket: unknown, ctx: ExecutionContext) =>
+              new Entrypoint(ctx, workerEnv).connect(socket),
+          }
+        : {}),
+    }
+  }
+  if (typeof exported === 'object' && exported !== null) {
+    const { fetch, connect } = exported as { fetch?: unknown; connect?: unknown }
+    return {
+      ...(typeof fetch === 'function'
+        ? {
+            fetch: (request: Request, ctx: ExecutionContext) =>
+              (fetch as FetchHandler).call(exported, request, workerEnv, ctx),
+          }
+        : {}),
+      ...(typeof connect === 'function'
+        ? {
+            connect: (socket: unknown, ctx: ExecutionContext) =>
+              (connect as ConnectHandler).call(exported, socket, workerEnv, ctx),
+          }
+        : {}),
+    }
+  }
+  return undefined
+}
+
 /** Imports the built entry `entry`; `source` (the user's main) names it in messages. */
 export async function loadWorker(entry: string, source = entry): Promise<LoadedWorker> {
-  const mod = (await import(pathToFileURL(entry).href)) as { default?: unknown }
+  const mod = (await import(pathToFileURL(entry).href)) as Record<string, unknown>
   const exported = mod.default
-  if (typeof exported === 'function') {
-    const proto = (exported as { prototype?: { fetch?: unknown } }).prototype
-    if (proto !== undefined && typeof proto.fetch === 'function') {
-      const Entrypoint = exported as new (
-        ctx: ExecutionContext,
-        env: object
-      ) => {
-        fetch: (request: Request) => unknown
-      }
-      // WorkerEntrypoint subclasses (and plain classes with fetch) get (ctx, env), as in workerd.
-      return { fetch: (request, ctx) => new Entrypoint(ctx, workerEnv).fetch(request) }
-    }
-  } else if (typeof exported === 'object' && exported !== null) {
-    const handler = (exported as { fetch?: unknown }).fetch
-    if (typeof handler === 'function') {
-      return {
-        fetch: (request, ctx) => (handler as FetchHandler).call(exported, request, workerEnv, ctx),
-      }
+  const main = handlersOf(exported)
+  // A Worker that only serves connections (a connect() handler) loads too.
+  if (main?.fetch !== undefined || main?.connect !== undefined) {
+    const fetch = main.fetch
+    return {
+      fetch:
+        fetch === undefined
+          ? () => {
+              throw new Error(noHandler('fetch'))
+            }
+          : (request, ctx) => fetch(request, ctx),
+      handlers: (entrypoint) =>
+        entrypoint === undefined
+          ? main
+          : Object.hasOwn(mod, entrypoint)
+            ? handlersOf(mod[entrypoint])
+            : undefined,
     }
   }
   throw new Error(

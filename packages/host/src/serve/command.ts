@@ -4,7 +4,7 @@
  * and exits 0 on SIGTERM or SIGINT.
  */
 import { parseArgs } from 'node:util'
-import { parseRule } from '@wharf/sockets/egress'
+import { checkRuleFlags, isolationFlag, portFlag, untilStopped } from '../cli-flags.js'
 import { usageError } from '../errors.js'
 import { flushLog, logLine } from '../logger.js'
 import { parseProcesses } from './settings.js'
@@ -14,14 +14,7 @@ import { startServe } from './serve.js'
 export const SERVE_USAGE = `  wharf serve [dir] [--env NAME] [--port N] [--ip ADDR] [--processes N|auto]
                     [--admin-port N] [--admin-ip ADDR] [--log-format text|json]
                     [--var KEY:VALUE]... [--config FILE] [--allow RULE]... [--deny RULE]...
-                    [--isolation auto|netns|none]`
-
-function port(value: string | undefined, flag: string): number | undefined {
-  if (value === undefined) return undefined
-  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535)
-    throw usageError(`${flag} expects 0-65535 (got "${value}")`)
-  return Number(value)
-}
+                    [--isolation auto|netns|none] [--sandbox auto|strict|off]`
 
 export async function serveCommand(
   argv: string[],
@@ -43,6 +36,7 @@ export async function serveCommand(
       allow: { type: 'string', multiple: true },
       deny: { type: 'string', multiple: true },
       isolation: { type: 'string' },
+      sandbox: { type: 'string' },
     },
   })
   if (positionals.length > 1)
@@ -56,28 +50,13 @@ export async function serveCommand(
   const format = values['log-format'] ?? 'text'
   if (format !== 'text' && format !== 'json')
     throw usageError(`--log-format must be text or json (got "${format}")`)
-  const isolation = values.isolation
-  if (
-    isolation !== undefined &&
-    isolation !== 'auto' &&
-    isolation !== 'netns' &&
-    isolation !== 'none'
-  )
-    throw usageError(`--isolation must be auto, netns or none (got "${isolation}")`)
-  for (const [effect, list] of [
-    ['allow', values.allow ?? []],
-    ['deny', values.deny ?? []],
-  ] as const) {
-    for (const rule of list) {
-      try {
-        parseRule(effect, rule)
-      } catch (error) {
-        throw usageError(`--${effect}: ${(error as Error).message}`)
-      }
-    }
-  }
-  const listenPort = port(values.port, '--port')
-  const adminPort = port(values['admin-port'], '--admin-port')
+  const isolation = isolationFlag(values.isolation)
+  const sandbox = values.sandbox
+  if (sandbox !== undefined && sandbox !== 'auto' && sandbox !== 'strict' && sandbox !== 'off')
+    throw usageError(`--sandbox must be auto, strict or off (got "${sandbox}")`)
+  checkRuleFlags(values.allow, values.deny)
+  const listenPort = portFlag(values.port, '--port')
+  const adminPort = portFlag(values['admin-port'], '--admin-port')
   const host = await startServe({
     dir: positionals[0] ?? '.',
     ...(values.config === undefined ? {} : { config: values.config }),
@@ -92,6 +71,7 @@ export async function serveCommand(
     allow: values.allow ?? [],
     deny: values.deny ?? [],
     ...(isolation === undefined ? {} : { isolation }),
+    ...(sandbox === undefined ? {} : { sandbox }),
   })
   const log = serveLogger(format, logLine)
   const onHup = (): void => {
@@ -108,15 +88,7 @@ export async function serveCommand(
     )
   }
   process.on('SIGHUP', onHup)
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop)
-      process.off('SIGTERM', stop)
-      resolve()
-    }
-    process.on('SIGINT', stop)
-    process.on('SIGTERM', stop)
-  })
+  await untilStopped()
   process.off('SIGHUP', onHup)
   log('info', 'draining: no new connections; in-flight requests finish', { event: 'draining' })
   await host.close()

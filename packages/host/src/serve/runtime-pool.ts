@@ -5,8 +5,9 @@
  * (the new one must start before the old one drains).
  */
 import type { Socket } from 'node:net'
+import { constants } from 'node:os'
 import { DialBroker } from '../broker.js'
-import { WharfError } from '../errors.js'
+import { WharfStartupError } from '../errors.js'
 import type { Isolation } from '../isolation.js'
 import type { Sandbox } from '../sandbox.js'
 import type { DialReply, FromRuntime, RuntimeData } from '../protocol.js'
@@ -27,6 +28,8 @@ const STALL_MS = 1000
 const BACKSTOP_FACTOR = 4
 const BACKSTOP_MS = 20_000
 const CHECK_MS = 250
+/** A runtime whose watchdog said why it stops, still alive this long after, is killed from here. */
+const REASON_GRACE_MS = 1000
 const CRASH_WINDOW_MS = 60_000
 const CRASH_LOOP = 5
 const MAX_BACKOFF_MS = 10_000
@@ -34,6 +37,13 @@ const MAX_BACKOFF_MS = 10_000
 const SPAWN_ALLOWANCE_MS = 60_000
 
 type State = 'starting' | 'ready' | 'draining' | 'gone'
+
+/** bubblewrap reports a signal that ended Node as exit code 128 + the signal's number. */
+function signalOf(code: number | null, sandbox: Sandbox): NodeJS.Signals | null {
+  if (sandbox.kind !== 'bwrap' || code === null || code <= 128) return null
+  const found = Object.entries(constants.signals).find(([, n]) => n === code - 128)
+  return found === undefined ? null : (found[0] as NodeJS.Signals)
+}
 
 interface Runtime {
   readonly id: number
@@ -49,6 +59,8 @@ interface Runtime {
   socketsQueued: number
   /** Why the supervisor itself stopped it, if it did. */
   stoppedBy?: string
+  /** When the supervisor first saw its watchdog's reason. */
+  reasonSeen?: number
 }
 
 interface Queued {
@@ -261,7 +273,8 @@ export class RuntimePool {
         rt.proc.ready,
         new Promise<never>((_, reject) => {
           timer = setTimeout(
-            () => reject(new Error(`the runtime process was not ready within ${limit} ms`)),
+            () =>
+              reject(new WharfStartupError(`the runtime process was not ready within ${limit} ms`)),
             limit
           )
         }),
@@ -272,10 +285,7 @@ export class RuntimePool {
       await rt.proc.terminate()
       const reason = rt.proc.reason.trim()
       if (reason.startsWith('startup')) {
-        throw new WharfError(
-          'ERR_WHARF_STARTUP',
-          `Script startup exceeded CPU time limit. (${reason})`
-        )
+        throw new WharfStartupError(`Script startup exceeded CPU time limit. (${reason})`)
       }
       throw error
     } finally {
@@ -390,10 +400,17 @@ export class RuntimePool {
   /** The watchdog's backstop: a runtime silent far past the CPU limit is killed from here. */
   private check(): void {
     const limit = this.options.settings.cpuMs * BACKSTOP_FACTOR + BACKSTOP_MS
+    const now = performance.now()
     for (const rt of this.runtimes) {
-      if (rt.state === 'ready' && performance.now() - rt.lastTick > limit) {
+      if (rt.state === 'ready' && now - rt.lastTick > limit) {
         rt.stoppedBy = `silent for ${limit} ms (its watchdog did not act)`
         void rt.proc.terminate()
+      }
+      // The watchdog kills its own process right after writing its reason; should that kill not
+      // land (a sandbox's PID 1 cannot signal itself), the supervisor's does.
+      if (rt.proc.reason !== '' && rt.state !== 'gone') {
+        rt.reasonSeen ??= now
+        if (now - rt.reasonSeen > REASON_GRACE_MS) rt.proc.kill()
       }
     }
   }
@@ -416,7 +433,7 @@ export class RuntimePool {
     this.runtimes.delete(rt)
     this.options.hostSockets.releaseAll(rt.id)
     if (previous === 'draining' || previous === 'starting' || this.closing) return
-    const signal = rt.proc.exitSignal
+    const signal = rt.proc.exitSignal ?? signalOf(code, this.options.sandbox)
     const said = rt.proc.reason.trim()
     const kind = said.startsWith('cpu')
       ? 'cpu'

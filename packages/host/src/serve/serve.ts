@@ -8,7 +8,7 @@ import net, { type AddressInfo } from 'node:net'
 import type http from 'node:http'
 import type { WorkerConfig } from '../config.js'
 import { readDevSecrets } from '../dotenv.js'
-import { resolveSandbox } from '../sandbox.js'
+import { resolveSandbox, type SandboxMode } from '../sandbox.js'
 import { selfAddresses } from '../dev.js'
 import { listenError } from '../errors.js'
 import { startEchoService, type ExampleServer } from '../example-service.js'
@@ -36,6 +36,8 @@ export interface ServeOptions {
   readonly allow?: readonly string[]
   readonly deny?: readonly string[]
   readonly isolation?: IsolationMode
+  /** Overrides `wharf.sandbox` (auto, strict or off, as for `wharf dev`). */
+  readonly sandbox?: SandboxMode
   readonly logFormat?: LogFormat
   /** The admin listener (health, readiness, metrics, operator page); none when undefined. */
   readonly adminPort?: number
@@ -110,9 +112,8 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     queueTimeoutMs: config.limits.queueTimeoutMs,
     maxQueued: MAX_QUEUED_HOST_SOCKETS,
   })
-  // The CPU and memory watchdog (a thread and a pipe of its own in each runtime) does not work
-  // inside bubblewrap yet, so serve's runtimes are not sandboxed; the start-up line says so.
-  const sandbox = resolveSandbox('off')
+  // Strict with no sandbox throws here: nothing has started yet.
+  const sandbox = resolveSandbox(options.sandbox ?? config.sandbox)
   const pool = new RuntimePool({ isolation, sandbox, settings, metrics, hostSockets, log })
   let admin: http.Server | undefined
   let bundle: Bundle | undefined

@@ -1,6 +1,6 @@
 /**
  * The shared query-cache store: Redis, so several pooler processes share cached results and
- * each other's write invalidations (decisions.md §8: shared state lives in Redis).
+ * each other's write invalidations (state shared between processes or hosts lives in Redis).
  *
  * Each pooler keeps its in-memory cache in front. A local miss asks Redis before going to the
  * origin; a stored result is written to Redis too (with a TTL of max_age + stale-while-revalidate);
@@ -11,6 +11,7 @@
 import net from 'node:net'
 import { PoolConfigError } from '../errors.js'
 import type { CachedResult, CacheStore, StoredResult } from './cache.js'
+import { urlHost } from './options.js'
 import { decode, encode } from './store-codec.js'
 
 export interface SharedStoreOptions {
@@ -186,7 +187,7 @@ export class RedisStore implements CacheStore {
     if (url.protocol !== 'redis:') {
       throw new PoolConfigError(`the cache store must use redis:// (got ${url.protocol})`)
     }
-    this.host = url.hostname.replace(/^\[(.*)\]$/, '$1')
+    this.host = urlHost(url)
     this.port = url.port === '' ? 6379 : Number(url.port)
     this.password = url.password === '' ? undefined : decodeURIComponent(url.password)
     this.db = url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0

@@ -3,16 +3,14 @@
  * the pool's protocol-neutral core (core/): the origin pool and its limits, the query cache and
  * its Redis store, the metrics. This file brings the MySQL `OriginDriver`.
  */
-import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import type net from 'node:net'
 import tls from 'node:tls'
-import { boundedInt, parseListen } from '../config.js'
-import { DEFAULT_CACHE, QueryCache } from '../core/cache.js'
-import type { PoolMetrics } from '../core/metrics.js'
+import { parseListen, urlHost } from '../config.js'
+import { QueryCache } from '../core/cache.js'
 import { OriginPool, type OriginDriver } from '../core/origin-pool.js'
-import { RedisStore } from '../core/redis-store.js'
+import type { RedisStore } from '../core/redis-store.js'
 import { listenFirst } from '../core/listener.js'
+import { clientCredentials, commonSettings, openStore, running } from '../core/startup.js'
 import { PoolConfigError } from '../errors.js'
 import type { RunningPool, StartPoolOptions } from '../pooler.js'
 import { rsaKeys, type AuthPlugin } from './auth.js'
@@ -60,7 +58,7 @@ export function parseMysqlUpstream(
   if (url.protocol !== 'mysql:') {
     throw new PoolConfigError(`the upstream must use mysql:// (got ${url.protocol})`)
   }
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
+  const host = urlHost(url)
   if (host === '') throw new PoolConfigError('the upstream URL has no host')
   const user = decodeURIComponent(url.username)
   if (user === '') throw new PoolConfigError('the upstream URL has no user')
@@ -98,66 +96,14 @@ export function parseMysqlUpstream(
 }
 
 export async function startMysqlPool(options: MysqlPoolOptions): Promise<RunningPool> {
-  const maxPacketBytes = boundedInt(
-    options.maxMessageBytes ?? 64 * 1024 * 1024,
-    'maxMessageBytes',
-    1024,
-    1024 * 1024 * 1024
-  )
-  const parsed = parseMysqlUpstream(options.upstream, {
-    connectTimeoutMs: boundedInt(
-      options.connectTimeoutMs ?? 15_000,
-      'connectTimeoutMs',
-      100,
-      600_000
-    ),
-    maxPacketBytes,
-  })
+  const settings = commonSettings(options)
+  const { connectTimeoutMs, name, log, limits } = settings
+  const maxPacketBytes = settings.maxMessageBytes
+  const parsed = parseMysqlUpstream(options.upstream, { connectTimeoutMs, maxPacketBytes })
   const origin = options.dialOrigin === undefined ? parsed : { ...parsed, dial: options.dialOrigin }
   const listen = parseListen(options.listen ?? '127.0.0.1:3306')
-  const name = options.name ?? 'pool'
-  const log = options.log ?? (() => undefined)
-  const pool = new OriginPool<MysqlOrigin>(mysqlDriver(origin), {
-    maxConnections: boundedInt(options.maxConnections ?? 10, 'maxConnections', 1, 10_000),
-    maxWaiting: boundedInt(options.maxWaiting ?? 1000, 'maxWaiting', 0, 1_000_000),
-    acquireTimeoutMs: boundedInt(
-      options.acquireTimeoutMs ?? 15_000,
-      'acquireTimeoutMs',
-      1,
-      3_600_000
-    ),
-    idleTimeoutMs: boundedInt(options.idleTimeoutMs ?? 600_000, 'idleTimeoutMs', 1000, 86_400_000),
-  })
-  const c = options.cache
-  const cacheOptions =
-    c === false
-      ? undefined
-      : {
-          maxAgeMs: boundedInt(
-            c?.maxAgeMs ?? DEFAULT_CACHE.maxAgeMs,
-            'cache.maxAgeMs',
-            0,
-            3_600_000
-          ),
-          staleWhileRevalidateMs: boundedInt(
-            c?.staleWhileRevalidateMs ?? DEFAULT_CACHE.staleWhileRevalidateMs,
-            'cache.staleWhileRevalidateMs',
-            0,
-            3_600_000
-          ),
-          maxBytes: boundedInt(
-            c?.maxBytes ?? DEFAULT_CACHE.maxBytes,
-            'cache.maxBytes',
-            0,
-            64 * 1024 ** 3
-          ),
-          maxEntryBytes: boundedInt(
-            c?.maxEntryBytes ?? DEFAULT_CACHE.maxEntryBytes,
-            'cache.maxEntryBytes',
-            0,
-            1024 ** 3
-          ),
-        }
+  const pool = new OriginPool<MysqlOrigin>(mysqlDriver(origin), limits)
+  const cacheOptions = settings.cache
 
   const plugins: readonly AuthPlugin[] = options.authPlugins ?? [
     'caching_sha2_password',
@@ -169,23 +115,10 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
     }
   }
   if (plugins.length === 0) throw new PoolConfigError('authPlugins must name at least one plugin')
-  let auth: MysqlClientAuth
-  let user: string
-  let password: string
-  if (options.auth === 'trust') {
-    if (!(listen.host === 'localhost' || listen.host === '::1' || /^127\./.test(listen.host))) {
-      throw new PoolConfigError(
-        `trust authentication only on a loopback address (listen is ${listen.host})`
-      )
-    }
-    auth = { method: 'trust' }
-    user = origin.user
-    password = ''
-  } else {
-    user = options.auth?.user ?? origin.user
-    password = options.auth?.password ?? randomBytes(16).toString('hex')
-    auth = { method: 'password', user, password, plugins }
-  }
+  const { trust, user, password } = clientCredentials(options.auth, listen.host, origin.user)
+  const auth: MysqlClientAuth = trust
+    ? { method: 'trust' }
+    : { method: 'password', user, password, plugins }
 
   // Bound before any origin or Redis connection (see core/listener.ts).
   const clients = await listenFirst(listen, options.listen ?? '127.0.0.1:3306')
@@ -199,25 +132,11 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
   }
 
   if (cacheOptions && options.cacheStore) {
-    store = new RedisStore({
-      url: options.cacheStore.redis,
-      prefix: options.cacheStore.prefix ?? 'wharf:pool:mysql:',
-      ...(options.cacheStore.timeoutMs === undefined
-        ? {}
-        : {
-            timeoutMs: boundedInt(options.cacheStore.timeoutMs, 'cacheStore.timeoutMs', 1, 60_000),
-          }),
-      maxReplyBytes: cacheOptions.maxEntryBytes + 64 * 1024,
-    })
     try {
-      await store.start()
+      store = await openStore(options.cacheStore, cacheOptions, { prefix: 'wharf:pool:mysql:' })
     } catch (error) {
       await abandon()
-      throw error instanceof PoolConfigError
-        ? error
-        : new PoolConfigError(
-            `cache store ${options.cacheStore.redis}: ${(error as Error).message}`
-          )
+      throw error
     }
   }
   const cache = cacheOptions && new QueryCache(cacheOptions, store)
@@ -314,47 +233,24 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
   }
 
   clients.serve((socket) => new MysqlSession(socket, shared))
-  const address = server.address() as net.AddressInfo
-  const host = address.address
-  const port = address.port
-  const hostForUrl = host.includes(':') ? `[${host}]` : host
-  const userInfo =
-    auth.method === 'trust'
-      ? encodeURIComponent(user)
-      : `${encodeURIComponent(user)}:${encodeURIComponent(password)}`
-  const connectionString = `mysql://${userInfo}@${hostForUrl}:${port}/${encodeURIComponent(origin.database)}`
-  log(
-    `[wharf:pool] ${name}: MySQL, listening on ${hostForUrl}:${port}, origin ${origin.host}:${origin.port}/${origin.database} (${first.serverVersion}), cache ${cache ? 'on' : 'off'}`
-  )
-
-  const metrics = (): PoolMetrics => ({
+  return running({
     name,
-    clients: shared.stats.clients,
-    clientsTotal: shared.stats.clientsTotal,
-    originConnections: pool.size,
-    originIdle: pool.idleCount,
-    waitingClients: pool.waiting,
-    leases: pool.stats.leases,
-    originCreated: pool.stats.created,
-    originFailed: pool.stats.failed,
-    resets: pool.stats.resets,
-    acquireTimeouts: pool.stats.waitedTooLong,
-    refused: shared.stats.refused,
-    cache: {
-      enabled: cache !== undefined,
-      entries: cache?.size ?? 0,
-      bytes: cache?.storedBytes ?? 0,
-      hits: cache?.stats.hits ?? 0,
-      staleHits: cache?.stats.staleHits ?? 0,
-      misses: cache?.stats.misses ?? 0,
-      stores: cache?.stats.stores ?? 0,
-      evictions: cache?.stats.evictions ?? 0,
-      invalidations: cache?.stats.invalidations ?? 0,
-      // No WAL on this side: the cache vouches unless it is suspended.
-      vouching: cache ? !cache.suspended : true,
-    },
+    scheme: 'mysql',
+    urlSuffix: '',
+    server,
+    user,
+    password,
+    trust,
+    database: origin.database,
+    pool,
+    cache,
+    store,
+    stats: shared.stats,
+    sessions: () => shared.sessions,
+    // No WAL on this side: the cache vouches unless it is suspended.
+    vouching: () => (cache ? !cache.suspended : true),
     // The origin change stream (WAL) exists on the Postgres side only.
-    changeStream: {
+    changeStream: () => ({
       enabled: false,
       connected: false,
       commits: 0,
@@ -362,26 +258,11 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
       lagMs: 0,
       lagging: 0,
       schemaChanges: 0,
-    },
+    }),
+    listening: (where) =>
+      `[wharf:pool] ${name}: MySQL, listening on ${where}, origin ${origin.host}:${origin.port}/${origin.database} (${first.serverVersion}), cache ${cache ? 'on' : 'off'}`,
+    log,
   })
-
-  return {
-    connectionString,
-    host,
-    port,
-    user,
-    password,
-    database: origin.database,
-    metrics,
-    async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        for (const session of [...shared.sessions]) session.close()
-      })
-      await pool.close()
-      await store?.close()
-    },
-  }
 }
 
 /** The MySQL half of the origin pool: open, COM_RESET_CONNECTION, ROLLBACK (no out-of-band cancel). */

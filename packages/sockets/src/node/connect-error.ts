@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { unbracketHost } from '../address.js'
 import { errorChannel } from '../diagnostics.js'
 
 const causes = new WeakMap<object, unknown>()
@@ -35,7 +36,7 @@ export function nodeConnectError(
     return fallback
   const code = cause.code
   const errno = typeof cause.errno === 'number' ? cause.errno : undefined
-  const address = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host
+  const address = unbracketHost(host)
   if (cause.syscall === 'getaddrinfo') {
     return Object.assign(new Error(`getaddrinfo ${code} ${address}`), {
       code,

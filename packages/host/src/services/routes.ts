@@ -1,0 +1,25 @@
+/**
+ * Names of the broker routes (`DialRequest.via`) that reach another Worker of the host, shared by
+ * the runtime (which asks) and the supervisor (which answers). A prefix keeps them apart from
+ * `vpc_*` bindings' routes, which are bare binding names.
+ */
+
+/** `env.BINDING.connect()`: a socket to the bound Worker's connect() handler. */
+export const connectRoute = (binding: string): string => `svc:${binding}`
+/** `env.BINDING.fetch()`: an HTTP connection to the bound Worker's fetch() handler. */
+export const fetchRoute = (binding: string): string => `svc+http:${binding}`
+/** The Outbound Worker's connect() handler (the user Worker's `connect()`). */
+export const OUTBOUND_CONNECT = 'outbound:connect'
+/** The Outbound Worker's fetch() handler (the user Worker's `fetch()`). */
+export const OUTBOUND_FETCH = 'outbound:http'
+
+/**
+ * The request header that carries a service binding's request URL (scheme and host included) to
+ * the callee, whose HTTP connection is local. Read only on service connections, then removed.
+ */
+export const URL_HEADER = 'x-wharf-service-url'
+
+/** The address the caller passed, as workerd gives it to the handler (`opened.localAddress`). */
+export function authority(hostname: string, port: number): string {
+  return hostname.includes(':') ? `[${hostname}]:${port}` : `${hostname}:${port}`
+}

@@ -1,0 +1,273 @@
+// Several Workers in one `wharf dev`, end to end over real sockets: an Outbound Worker that
+// rewrites requests to a real origin and refuses a host, RPC's error, both sides' socket limits,
+// the config checks, and inbound TCP (wharf.tcp) with 200 concurrent plain TCP clients.
+import assert from 'node:assert/strict'
+import {
+  copyFileSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
+import http from 'node:http'
+import net, { type AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, it } from 'node:test'
+import { Redis } from 'ioredis'
+import { echoServer } from '../../../test-support/servers.js'
+import { ALLOW_TEST_SERVERS, FIXTURES, ROOT, get, runWharf, startWharf } from './helpers.js'
+import { treeFds } from './serve-helpers.js'
+
+const DATE = '2026-11-01'
+const root = mkdtempSync(join(tmpdir(), 'wharf-services-e2e-'))
+after(() => rmSync(root, { recursive: true, force: true }))
+
+/** A Worker's directory with its wrangler.json; `files` are copied from fixtures/services. */
+function project(name: string, files: string[], config: Record<string, unknown>): string {
+  const home = join(root, name)
+  mkdirSync(home, { recursive: true })
+  for (const f of files) copyFileSync(join(FIXTURES, 'services', f), join(home, f))
+  const file = join(home, 'wrangler.json')
+  writeFileSync(file, JSON.stringify({ name, compatibility_date: DATE, ...config }))
+  return file
+}
+
+const configs = (files: string[]): string[] => files.flatMap((f) => ['-c', f])
+
+describe('an Outbound Worker in front of a real origin', () => {
+  it('rewrites the user Worker’s fetch() to the origin, refuses a host, and connect() fails', async () => {
+    const seen: { path: string; header: string | undefined; body: string }[] = []
+    const origin = http.createServer((req, res) => {
+      let body = ''
+      req.on('data', (c: Buffer) => (body += c.toString()))
+      req.on('end', () => {
+        seen.push({ path: req.url ?? '', header: req.headers['x-rewritten-by'] as string, body })
+        res.end(`hello from the origin (${req.url})`)
+      })
+    })
+    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve))
+    const port = (origin.address() as AddressInfo).port
+    // The main form: the Outbound Worker is a module of the user's project, params its env.
+    const user = project('user-main', ['user.js', 'outbound.js'], {
+      main: 'user.js',
+      wharf: {
+        outbound: {
+          main: 'outbound.js',
+          params: { PARAM: 'p2', ORIGIN: `http://127.0.0.1:${port}` },
+        },
+        egress: { allow: [ALLOW_TEST_SERVERS] },
+      },
+    })
+    const wharf = await startWharf(root, [...configs([user]), '--no-watch'], 30_000)
+    try {
+      const fetched = JSON.parse((await get(`${wharf.url}/fetch`)).body) as {
+        status: number
+        body: string
+      }
+      assert.equal(fetched.status, 200)
+      assert.equal(fetched.body, 'origin said: hello from the origin (/v1/items)')
+      assert.equal(seen.length, 1)
+      assert.equal(seen[0]?.header, 'outbound')
+      assert.deepEqual(JSON.parse(seen[0]?.body ?? ''), {
+        url: 'https://api.example.com/v1/items?x=1',
+        method: 'PUT',
+        user: 'u1',
+        body: 'payload',
+        param: 'p2',
+      })
+      const refused = JSON.parse((await get(`${wharf.url}/refused`)).body) as { status: number }
+      assert.equal(refused.status, 403)
+      assert.equal(seen.length, 1, 'a refused request never reaches the origin')
+      const connected = JSON.parse((await get(`${wharf.url}/connect`)).body) as {
+        opened: { error: string }
+      }
+      assert.equal(
+        connected.opened.error,
+        'Error: proxy request failed, cannot connect to the specified address'
+      )
+    } finally {
+      await wharf.stop()
+      origin.close()
+    }
+  })
+})
+
+describe('service bindings: RPC and socket limits', () => {
+  it('gives a clear error for an RPC method, and counts sockets on both sides', async () => {
+    const echo = await echoServer()
+    const front = project('front', ['limited.js'], {
+      main: 'limited.js',
+      services: [{ binding: 'BACKEND', service: 'back' }],
+      wharf: { limits: { socketsPerRequest: 2, queueTimeoutMs: 500 } },
+    })
+    const back = project('back', ['limited.js'], {
+      main: 'limited.js',
+      vars: { ECHO: `127.0.0.1:${echo.port}` },
+      wharf: {
+        limits: { socketsPerRequest: 1, queueTimeoutMs: 300 },
+        egress: { allow: [ALLOW_TEST_SERVERS] },
+      },
+    })
+    const wharf = await startWharf(root, [...configs([front, back]), '--no-watch'], 30_000)
+    try {
+      assert.equal(
+        (await get(`${wharf.url}/rpc`)).body,
+        'TypeError: env.BACKEND.getUser(): RPC to another Worker is not supported by wharf; a service binding offers fetch() and connect() only (ERR_WHARF_RPC_UNSUPPORTED)'
+      )
+      // Caller: two sockets open, the third waits for a slot until the queue timeout.
+      const caller = JSON.parse((await get(`${wharf.url}/?n=3`)).body) as string[]
+      assert.deepEqual(caller.slice(0, 2), ['opened', 'opened'])
+      assert.match(caller[2] ?? '', /waited 500 ms in the queue .*at most 2 open sockets/)
+      assert.deepEqual(
+        JSON.parse((await get(`${wharf.url}/?n=2`)).body),
+        ['opened', 'opened'],
+        'two are within the limit'
+      )
+      // Callee: the handed-in socket holds its request's only slot, so its own connect() waits.
+      assert.match(
+        (await get(`${wharf.url}/inner`)).body,
+        /waited 300 ms in the queue .*at most 1 open sockets/
+      )
+      assert.equal(echo.connections, 0)
+    } finally {
+      await wharf.stop()
+      await echo.close()
+    }
+  })
+
+  it('refuses a binding to a Worker the host does not run, naming it', async () => {
+    const lonely = project('lonely', ['limited.js'], {
+      main: 'limited.js',
+      services: [{ binding: 'BACKEND', service: 'nowhere' }],
+    })
+    const result = await runWharf(['dev', ...configs([lonely]), '--port', '0', '--no-watch'])
+    assert.equal(result.code, 1)
+    assert.match(
+      result.stderr + result.stdout,
+      /ERR_WHARF_CONFIG: .*binds BACKEND to "nowhere", which is not a Worker of this host/
+    )
+  })
+})
+
+/** One plain TCP client: sends `text`, reads to EOF (bounded). */
+function tcpExchange(port: number, text: string, timeoutMs = 20_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port })
+    let data = ''
+    const timer = setTimeout(() => {
+      socket.destroy()
+      reject(new Error(`no EOF within ${timeoutMs} ms (got ${JSON.stringify(data)})`))
+    }, timeoutMs)
+    socket.setEncoding('utf8')
+    socket.on('data', (c: string) => (data += c))
+    socket.on('error', (error) => {
+      clearTimeout(timer)
+      reject(error)
+    })
+    socket.on('end', () => {
+      clearTimeout(timer)
+      socket.end()
+      resolve(data)
+    })
+    socket.write(text)
+  })
+}
+
+describe('inbound TCP (wharf.tcp)', () => {
+  it('serves a line protocol to 200 concurrent plain TCP clients, with no descriptor left behind', async () => {
+    const kv = project('kv', ['tcp-kv.js'], {
+      main: 'tcp-kv.js',
+      vars: { GREETING: 'from a Worker' },
+      wharf: { tcp: [{ port: 0 }, { port: 0, entrypoint: 'Greeter' }] },
+    })
+    const wharf = await startWharf(root, [...configs([kv]), '--no-watch'], 30_000)
+    try {
+      const plain = Number((await wharf.waitFor(/TCP 127\.0\.0\.1:(\d+) -> kv's/))[1])
+      const greeter = Number((await wharf.waitFor(/TCP 127\.0\.0\.1:(\d+) -> kv's .*Greeter/))[1])
+      const info = await tcpExchange(plain, 'INFO\nQUIT\n')
+      const [line] = info.split('\n')
+      const opened = JSON.parse(line ?? '') as { remoteAddress: string; localAddress: string }
+      assert.equal(opened.localAddress, `127.0.0.1:${plain}`)
+      assert.match(opened.remoteAddress, /^127\.0\.0\.1:\d+$/)
+      assert.equal(await tcpExchange(greeter, 'GET a\nQUIT\n'), '+HELLO from a Worker\n$-1\n+BYE\n')
+
+      // The supervisor's and every runtime process's descriptors.
+      const before = treeFds(wharf.pid)
+      const during: number[] = []
+      const sampler = setInterval(() => during.push(treeFds(wharf.pid)), 20)
+      const replies = await Promise.all(
+        Array.from({ length: 200 }, (_, i) =>
+          tcpExchange(plain, `SET k${i} v${i}\nGET k${i}\nGET other\nNOPE\nQUIT\n`)
+        )
+      )
+      clearInterval(sampler)
+      replies.forEach((reply, i) => {
+        assert.equal(reply, `+OK\n$v${i}\n$-1\n-ERR unknown command\n+BYE\n`, `client ${i}`)
+      })
+      // Every connection's request ended and its descriptor was closed (bounded wait: the last
+      // requests end just after their clients saw EOF).
+      const deadline = Date.now() + 10_000
+      let after = treeFds(wharf.pid)
+      while (after > before + 4 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        after = treeFds(wharf.pid)
+      }
+      assert.ok(after <= before + 4, `descriptors: ${before} before, ${after} after`)
+      assert.ok(before > 10, `counted the tree's descriptors (${before})`)
+      console.log(
+        `descriptors: ${before} before, at most ${Math.max(...during)} during, ${after} after`
+      )
+      // A client that leaves without a word also ends its request.
+      const quiet = net.connect({ host: '127.0.0.1', port: plain })
+      await new Promise((resolve) => quiet.once('connect', resolve))
+      quiet.destroy()
+      assert.equal(await tcpExchange(plain, 'QUIT\n'), '+BYE\n')
+    } finally {
+      await wharf.stop()
+    }
+  })
+})
+
+describe('examples/services', () => {
+  it('the gateway reaches the kv Worker through its binding, and ioredis reaches it over wharf.tcp', async () => {
+    const home = join(root, 'example')
+    cpSync(join(ROOT, 'examples', 'services'), home, { recursive: true })
+    // The example listens on 6380; here a free port, so parallel runs never collide.
+    const kvConfig = join(home, 'kv', 'wrangler.jsonc')
+    writeFileSync(kvConfig, readFileSync(kvConfig, 'utf8').replace('"port": 6380', '"port": 0'))
+    const gateway = join(home, 'gateway', 'wrangler.jsonc')
+    const wharf = await startWharf(root, [...configs([gateway, kvConfig]), '--no-watch'], 30_000)
+    const redisPort = Number((await wharf.waitFor(/TCP 127\.0\.0\.1:(\d+) -> kv's/))[1])
+    const redis = new Redis({
+      host: '127.0.0.1',
+      port: redisPort,
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+      enableReadyCheck: false,
+      connectTimeout: 10_000,
+    })
+    try {
+      assert.deepEqual(JSON.parse((await get(`${wharf.url}/?key=greeting&value=hello`)).body), {
+        key: 'greeting',
+        reply: 'OK',
+        via: 'kv.internal:6379',
+      })
+      await redis.connect()
+      assert.equal(await redis.ping(), 'PONG')
+      assert.equal(await redis.get('greeting'), 'hello', 'what the gateway set, seen over TCP')
+      assert.equal(await redis.set('from-redis', 'v1'), 'OK')
+      assert.equal(await redis.get('missing'), null)
+      assert.equal(
+        (JSON.parse((await get(`${wharf.url}/?key=from-redis`)).body) as { reply: string }).reply,
+        'v1'
+      )
+      await assert.rejects(redis.call('FLUSHALL'), /unknown command 'FLUSHALL'/)
+    } finally {
+      redis.disconnect()
+      await wharf.stop()
+    }
+  })
+})
