@@ -1,9 +1,11 @@
-// The Worker-style Postgres client of the far-origin scenario, in a fresh process:
+// The Worker-style client of the far-origin scenario, in a fresh process:
 //   node far-client.mjs '{"port":5432,"user":"u","database":"d","iterations":200,"warmup":50}'
-// Each iteration is what a Worker does per request: a new connection (the `pg` driver over
-// node:net), one query, disconnect. It times connect → the query's result (the latency the
+//   node far-client.mjs '{"driver":"mysql","port":3306,"user":"u","password":"p","database":"d"}'
+// Each iteration is what a Worker does per request: a new connection (the `pg` driver, or
+// mysql2 with "driver":"mysql", over node:net), one query, disconnect. It times connect → the query's result (the latency the
 // request sees; the disconnect is off its critical path but still awaited before the next one).
 // Prints one JSON line: { p50, p99, min, max, mean, n, errors } in ms.
+import mysql from 'mysql2/promise'
 import pg from 'pg'
 
 const params = JSON.parse(process.argv[2] ?? '{}')
@@ -12,7 +14,7 @@ const warmup = Math.min(Math.max(Number(params.warmup ?? 0), 0), 100_000)
 // A small hot set (100 rows): the cached pooler answers from memory once it has seen each.
 const keys = Math.min(Math.max(Number(params.keys ?? 100), 1), 100_000)
 
-async function once(i) {
+async function oncePg(i) {
   const client = new pg.Client({
     host: '127.0.0.1',
     port: params.port,
@@ -35,6 +37,30 @@ async function once(i) {
   }
 }
 
+async function onceMysql(i) {
+  const t0 = performance.now()
+  const conn = await mysql.createConnection({
+    host: '127.0.0.1',
+    port: params.port,
+    user: params.user,
+    password: params.password ?? '',
+    database: params.database,
+    connectTimeout: 10_000,
+  })
+  conn.on('error', () => undefined)
+  try {
+    const [rows] = await conn.query({
+      sql: `SELECT c FROM sbtest1 WHERE id = ${1 + (i % keys)}`,
+      timeout: 10_000,
+    })
+    if (rows.length !== 1) throw new Error(`expected one row, got ${rows.length}`)
+    return performance.now() - t0
+  } finally {
+    await conn.end().catch(() => conn.destroy())
+  }
+}
+
+const once = params.driver === 'mysql' ? onceMysql : oncePg
 let errors = 0
 let lastError = ''
 const times = []

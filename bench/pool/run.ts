@@ -12,26 +12,27 @@
 // `runPoolBench()` is exported for the combined report (bench/run.mjs).
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
 import { startDelayProxy, type DelayProxy } from '../../test-support/delay-proxy.js'
 import { startPostgres } from '../../test-support/postgres.js'
 import { freePort } from '../../test-support/servers.js'
+import {
+  cpuOf,
+  jsonChild,
+  median,
+  spawnWharfPool,
+  stats,
+  stopChildren,
+  waitForPort,
+  type Stats,
+} from './common.js'
 
-const ROOT = join(import.meta.dirname, '..', '..')
-const WHARF = join(ROOT, 'packages', 'host', 'bin', 'wharf.js')
+export type { Stats }
 const run = promisify(execFile)
 
 export type PoolTarget = 'direct' | 'pgbouncer' | 'wharf' | 'wharf+cache'
-
-interface Stats {
-  readonly median: number
-  readonly min: number
-  readonly max: number
-  readonly runs: number[]
-}
 
 export interface PoolBenchRow {
   readonly name: string
@@ -80,34 +81,6 @@ export interface PoolBenchOptions {
   readonly log?: (line: string) => void
 }
 
-async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => {
-        s.destroy()
-        resolve(true)
-      })
-      s.on('error', () => resolve(false))
-    })
-    if (ok) return
-    if (Date.now() > deadline) throw new Error(`nothing listening on 127.0.0.1:${port}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)] ?? 0
-}
-
-const stats = (xs: number[]): Stats => ({
-  median: median(xs),
-  min: Math.min(...xs),
-  max: Math.max(...xs),
-  runs: xs,
-})
-
 /** The hot set: 1,000 rows, Zipfian (s = 1.1), the statement text pgbench -S uses. */
 const HOT_SCRIPT =
   '\\set aid random_zipfian(1, 1000, 1.1)\nSELECT abalance FROM pgbench_accounts WHERE aid = :aid;\n'
@@ -117,18 +90,6 @@ interface Servers {
   readonly pidFiles: string[]
   /** The pooler process listening on a port (to read its CPU). */
   readonly pidOf: Map<number, () => number | undefined>
-}
-
-/** User + system CPU of a process so far, in µs (Linux /proc; clock ticks of 10 ms). */
-function cpuOf(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) * 10_000
-  } catch {
-    return undefined
-  }
 }
 
 /** PgBouncer's own pid (it writes it once started; runuser sits between us and it). */
@@ -191,30 +152,13 @@ async function startBouncer(
   return port
 }
 
-/** `wharf pool` (20 origin connections) in its own process. */
+/** `wharf pool` in its own process, stopped with the rest. */
 async function startWharfPool(
   servers: Servers,
   upstream: string,
   extra: readonly string[]
 ): Promise<number> {
-  const port = await freePort()
-  const child = spawn(
-    process.execPath,
-    [
-      WHARF,
-      'pool',
-      '--upstream',
-      upstream,
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--max-connections',
-      '20',
-      '--stats-interval',
-      '0',
-      ...extra,
-    ],
-    { stdio: 'ignore' }
-  )
+  const { port, child } = await spawnWharfPool(upstream, extra)
   servers.children.push(child)
   servers.pidOf.set(port, () => child.pid)
   return port
@@ -231,53 +175,12 @@ async function stopServers(servers: Servers): Promise<void> {
       // not started, or already gone
     }
   }
-  await Promise.all(
-    servers.children.map((c) =>
-      c.exitCode !== null || c.signalCode !== null
-        ? Promise.resolve()
-        : new Promise((r) => {
-            const t = setTimeout(() => {
-              c.kill('SIGKILL')
-              r(undefined)
-            }, 5000)
-            c.once('exit', () => {
-              clearTimeout(t)
-              r(undefined)
-            })
-          })
-    )
-  )
+  await stopChildren(servers.children)
 }
 
 /** Runs the far-origin client in a fresh process; resolves its JSON line. */
-function farClient(params: Record<string, unknown>, timeoutMs: number): Promise<FarRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [join(import.meta.dirname, 'far-client.mjs'), JSON.stringify(params)],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }
-    )
-    let out = ''
-    let err = ''
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()))
-    child.stderr.on('data', (c: Buffer) => {
-      if (err.length < 4000) err += c.toString()
-    })
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer)
-      if (code !== 0) {
-        reject(new Error(`far client: exit ${code ?? signal}: ${err.trim().slice(0, 300)}`))
-        return
-      }
-      try {
-        resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as FarRun)
-      } catch (error) {
-        reject(error instanceof Error ? error : new Error(String(error)))
-      }
-    })
-  })
-}
+const farClient = (params: Record<string, unknown>, timeoutMs: number): Promise<FarRun> =>
+  jsonChild<FarRun>(join(import.meta.dirname, 'far-client.mjs'), params, timeoutMs)
 
 interface FarRun {
   readonly p50: number

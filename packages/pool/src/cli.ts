@@ -24,6 +24,8 @@ export const POOL_USAGE = `Usage: wharf pool --upstream postgres://USER:PASSWORD
   --wal-publication NAME     drop cached results on every committed change in the origin's WAL
                              (logical replication; wal_level=logical, REPLICATION, and
                              CREATE PUBLICATION NAME FOR ALL TABLES)
+  --wal-max-lag MS           with --wal-publication: serve nothing from the cache while the
+                             stream is more than MS behind the origin (default 1000)
   --tls-cert FILE --tls-key FILE   TLS for clients (answers SSLRequest with 'S')
   --metrics HOST:PORT        serve Prometheus metrics at /metrics
   --stats-interval S         print a one-line summary every S seconds (default 30, 0 = never)
@@ -55,6 +57,7 @@ export async function poolCommand(argv: string[]): Promise<number> {
       'cache-max-mb': { type: 'string' },
       'cache-redis': { type: 'string' },
       'wal-publication': { type: 'string' },
+      'wal-max-lag': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       metrics: { type: 'string' },
@@ -129,7 +132,14 @@ export async function poolCommand(argv: string[]): Promise<number> {
       : { cacheStore: { redis: values['cache-redis'] } }),
     ...(values['wal-publication'] === undefined || values['no-cache'] === true
       ? {}
-      : { walInvalidation: { publication: values['wal-publication'] } }),
+      : {
+          walInvalidation: {
+            publication: values['wal-publication'],
+            ...(values['wal-max-lag'] === undefined
+              ? {}
+              : { maxLagMs: boundedInt(values['wal-max-lag'], '--wal-max-lag', 10, 3_600_000) }),
+          },
+        }),
     ...(values['tls-cert'] !== undefined && values['tls-key'] !== undefined
       ? { tls: { cert: read(values['tls-cert']), key: read(values['tls-key']) } }
       : {}),

@@ -3,7 +3,7 @@
  * prepared-statement names and the sessions, and refreshes stale cache entries in the background.
  */
 import tls from 'node:tls'
-import { parseListen, parseUpstream } from './config.js'
+import { boundedInt, parseListen, parseUpstream } from './config.js'
 import { QueryCache, type CacheOptions } from './core/cache.js'
 import type { OriginDial } from './core/origin-dial.js'
 import type { RedisStore } from './core/redis-store.js'
@@ -20,7 +20,7 @@ import { startMysqlPool } from './mysql/pooler.js'
 import { makeVerifier } from './pg/scram.js'
 import { Session, type CacheRequest, type ClientAuth, type Shared } from './pg/session.js'
 import { EMPTY_CATALOG, loadCatalog, type CatalogSnapshot } from './pg/catalog.js'
-import { WalInvalidator } from './pg/wal.js'
+import { DEFAULT_MAX_LAG_MS, WalInvalidator } from './pg/wal.js'
 
 export type { PoolMetrics } from './core/metrics.js'
 export type { RunningPool } from './core/startup.js'
@@ -72,9 +72,11 @@ export interface StartPoolOptions {
    * Invalidation from the origin's WAL (logical replication, pgoutput): every committed change,
    * by any writer, drops the cached results of the tables it touched. Needs `wal_level =
    * logical`, a role with REPLICATION, and the publication (`CREATE PUBLICATION wharf FOR ALL
-   * TABLES`). The slot is temporary: PostgreSQL drops it when the pooler goes away.
+   * TABLES`). The slot is temporary: PostgreSQL drops it when the pooler goes away. While the
+   * stream is down, or more than `maxLagMs` (default 1000) behind the origin's WAL, the cache
+   * serves nothing.
    */
-  readonly walInvalidation?: { readonly publication: string }
+  readonly walInvalidation?: { readonly publication: string; readonly maxLagMs?: number }
   /** TLS for clients (PEM); without it, SSLRequest is answered 'N'. */
   readonly tls?: { readonly key: string; readonly cert: string }
   /** Largest protocol message accepted from anyone (default 64 MiB). */
@@ -133,7 +135,23 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     await pool.warm()
     if (cache) catalog = await loadCatalog(pool)
     if (cache && options.walInvalidation) {
-      wal = new WalInvalidator(origin, options.walInvalidation, cache, () => catalog, log)
+      const walOptions = {
+        publication: options.walInvalidation.publication,
+        maxLagMs: boundedInt(
+          options.walInvalidation.maxLagMs ?? DEFAULT_MAX_LAG_MS,
+          'walInvalidation.maxLagMs',
+          10,
+          3_600_000
+        ),
+      }
+      wal = new WalInvalidator(
+        origin,
+        walOptions,
+        cache,
+        () => catalog,
+        log,
+        () => void reloadCatalog()
+      )
       await wal.start()
     }
   } catch (error) {
@@ -242,12 +260,21 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     store,
     stats: ready.stats,
     sessions: () => ready.sessions.values(),
-    vouching: () => (cache ? !cache.suspended && (cache.store?.vouches ?? true) : true),
+    vouching: () =>
+      cache
+        ? !cache.suspended &&
+          (cache.store?.vouches ?? true) &&
+          (cache.vouchedUntil === Number.POSITIVE_INFINITY ||
+            performance.now() <= cache.vouchedUntil)
+        : true,
     changeStream: () => ({
       enabled: wal !== undefined,
       connected: wal?.stats.connected ?? false,
       commits: wal?.stats.commits ?? 0,
       reconnects: wal?.stats.reconnects ?? 0,
+      lagMs: wal ? wal.lagMs() : 0,
+      lagging: wal?.stats.lagging ?? 0,
+      schemaChanges: wal?.stats.schemaChanges ?? 0,
     }),
     stopping: () => wal?.close(),
     listening: (where) =>

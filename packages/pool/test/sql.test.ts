@@ -88,6 +88,7 @@ describe('pg/sql.ts: what a statement writes', () => {
     ['UPDATE items SET name = lower(name) RETURNING abs(id)', ['items']],
     ["INSERT INTO items (id) VALUES (nextval('s'))", ['items']],
     ['UPDATE items SET (id, name) = (1, 2)', ['items']],
+    ['UPDATE U&"d\\0061ta" SET x = 1', 'all'],
   ]
   for (const [text, expected] of cases) {
     it(`${text} -> ${JSON.stringify(expected)}`, () => {
@@ -121,6 +122,7 @@ describe('pg/sql.ts: what a read reads and whether it is cached', () => {
     ['SET search_path TO other; SELECT * FROM items', null],
     ['DELETE FROM items', null],
     ['SELECT lower(name) FROM items', ['items']],
+    ['SELECT * FROM U&"d\\0061ta"', null],
   ]
   for (const [text, expected] of cases) {
     it(`${text} -> ${JSON.stringify(expected)}`, () => {

@@ -1,32 +1,20 @@
 // Invalidation from the WAL against a real PostgreSQL with wal_level=logical: writes the pooler
 // never sees (a direct connection, a trigger, a cascade, a function) drop cached results once the
 // stream delivers their commit; the temporary slot goes away with the pooler (also on kill -9);
-// a dropped stream serves nothing until it is back; and a randomized differential test.
+// a dropped stream, or one lagging past the bound, serves nothing until it is back; DDL the
+// stream does not carry is found by catalog polling; and a randomized differential test.
 import assert from 'node:assert/strict'
-import { spawn, execFileSync } from 'node:child_process'
-import { existsSync, readdirSync } from 'node:fs'
+import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import fc from 'fast-check'
 import pg from 'pg'
 import type { RunningPool } from '../src/index.js'
-import { pgClient, pooler, sleep, startPostgres, type PostgresServer } from './helpers.js'
+import { pgClient, pooler, sleep, type PostgresServer } from './helpers.js'
+import { startLogicalPostgres } from './logical-postgres.js'
+import { DIFFERENTIAL_SCHEMA, runDifferential } from './wal-differential.js'
 
 const ROOT = join(import.meta.dirname, '..', '..', '..')
 const BIN = join(ROOT, 'packages', 'host', 'bin', 'wharf.js')
-
-function pgCtl(dataDir: string, ...args: string[]): void {
-  const base = '/usr/lib/postgresql'
-  const version = readdirSync(base)
-    .filter((v) => existsSync(join(base, v, 'bin', 'pg_ctl')))
-    .sort((a, b) => Number(b) - Number(a))[0]
-  if (version === undefined) throw new Error('pg_ctl not found under /usr/lib/postgresql')
-  const cmd = join(base, version, 'bin', 'pg_ctl')
-  const options = { timeout: 60_000, stdio: 'ignore' } as const
-  if (process.getuid?.() === 0)
-    execFileSync('runuser', ['-u', 'postgres', '--', cmd, '-D', dataDir, ...args], options)
-  else execFileSync(cmd, ['-D', dataDir, ...args], options)
-}
 
 async function until(
   check: () => boolean | Promise<boolean>,
@@ -47,19 +35,8 @@ describe('wharf pool: invalidation from the WAL', () => {
   let direct: pg.Client
 
   before(async () => {
-    server = await startPostgres()
-    server.psql('ALTER SYSTEM SET wal_level = logical')
-    pgCtl(server.dataDir, 'restart', '-m', 'fast', '-w', '-t', '60')
-    server.psql(`
-      CREATE TABLE kv (k int primary key, v int);
-      INSERT INTO kv SELECT g, 0 FROM generate_series(1, 5) g;
-      CREATE TABLE side (n int); ALTER TABLE side REPLICA IDENTITY FULL; INSERT INTO side VALUES (0);
-      CREATE FUNCTION bump_side() RETURNS trigger LANGUAGE plpgsql AS
-        $$ BEGIN UPDATE side SET n = n + 1; RETURN NEW; END $$;
-      CREATE TRIGGER kv_side AFTER UPDATE ON kv FOR EACH ROW EXECUTE FUNCTION bump_side();
-      CREATE TABLE marker (n int); ALTER TABLE marker REPLICA IDENTITY FULL; INSERT INTO marker VALUES (0);
-      CREATE PUBLICATION wharf FOR ALL TABLES;
-    `)
+    server = await startLogicalPostgres()
+    server.psql(DIFFERENTIAL_SCHEMA)
     pool = await pooler(server, { auth: 'trust', walInvalidation: { publication: 'wharf' } })
     client = await pgClient(pool)
     // Writes and reads that bypass the pooler entirely.
@@ -108,61 +85,14 @@ describe('wharf pool: invalidation from the WAL', () => {
   })
 
   it('randomized differential: cached reads agree with the origin after each streamed write', async () => {
-    const op = fc.oneof(
-      fc.record({
-        kind: fc.constant('update' as const),
-        k: fc.integer({ min: 1, max: 5 }),
-        v: fc.integer({ min: -1000, max: 1000 }),
-      }),
-      fc.record({ kind: fc.constant('delete' as const), k: fc.integer({ min: 1, max: 5 }) }),
-      fc.record({
-        kind: fc.constant('insert' as const),
-        k: fc.integer({ min: 1, max: 5 }),
-        v: fc.integer(),
-      }),
-      fc.record({
-        kind: fc.constant('pooler' as const),
-        k: fc.integer({ min: 1, max: 5 }),
-        v: fc.integer({ min: 0, max: 9 }),
-      })
-    )
-    const reads = [
-      'SELECT k, v FROM kv ORDER BY k',
-      'SELECT count(*)::int AS n FROM kv',
-      'SELECT n FROM side',
-    ]
-    await fc.assert(
-      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 2 }), async (ops) => {
-        for (const r of reads) await read(r, client) // cache them
-        for (const o of ops) {
-          const before = commits()
-          let changed: number | null
-          if (o.kind === 'update')
-            changed = (await direct.query('UPDATE kv SET v = $2 WHERE k = $1', [o.k, o.v])).rowCount
-          else if (o.kind === 'delete')
-            changed = (await direct.query('DELETE FROM kv WHERE k = $1', [o.k])).rowCount
-          else if (o.kind === 'insert')
-            changed = (
-              await direct.query('INSERT INTO kv VALUES ($1, $2) ON CONFLICT (k) DO NOTHING', [
-                o.k,
-                o.v % 1000,
-              ])
-            ).rowCount
-          else
-            changed = (await client.query('UPDATE kv SET v = $2 WHERE k = $1', [o.k, o.v])).rowCount
-          // A marker commit after it: once the marker is streamed, so is the write (in order).
-          await direct.query('UPDATE marker SET n = n + 1')
-          const expected = before + ((changed ?? 0) > 0 ? 1 : 0) + 1
-          await until(
-            () => commits() >= expected,
-            'the write and the marker to be streamed',
-            10_000
-          )
-          for (const r of reads) assert.equal(await read(r, client), await read(r, direct), r)
-        }
-      }),
-      { numRuns: 300, interruptAfterTimeLimit: 200_000, markInterruptAsFailure: true }
-    )
+    const other = await pooler(server, { auth: 'trust' })
+    const otherClient = await pgClient(other)
+    try {
+      await runDifferential({ client, other: otherClient, direct, pool }, 300, 400_000)
+    } finally {
+      await otherClient.end()
+      await other.close()
+    }
   })
 
   it('a dropped replication connection: nothing served stale meanwhile, and it comes back', async () => {
@@ -185,10 +115,138 @@ describe('wharf pool: invalidation from the WAL', () => {
     await until(async () => /8/.test(await read(q, client)), 'the next write to be seen')
   })
 
+  it('DDL the stream does not carry (ALTER TABLE, CREATE OR REPLACE VIEW) drops what it reshaped', async () => {
+    server.psql(`
+      CREATE TABLE shape (id int primary key, a int); INSERT INTO shape VALUES (1, 1);
+      CREATE VIEW vshape AS SELECT id, a FROM shape;
+    `)
+    const control = await pooler(server, { auth: 'trust' })
+    const controlClient = await pgClient(control)
+    try {
+      const t = 'SELECT * FROM shape WHERE id = 1'
+      const v = 'SELECT * FROM vshape WHERE id = 1'
+      // The new tables are a schema change too: wait until reads are cached and stay cached.
+      await until(async () => {
+        const changes = pool.metrics().changeStream.schemaChanges
+        for (const q of [t, v]) {
+          await read(q, client)
+          await read(q, controlClient)
+        }
+        const hits = pool.metrics().cache.hits
+        await read(t, client)
+        await read(v, client)
+        await sleep(300)
+        return (
+          pool.metrics().cache.hits === hits + 2 &&
+          pool.metrics().changeStream.schemaChanges === changes
+        )
+      }, 'the reads to be cached')
+      const before = pool.metrics().changeStream.schemaChanges
+      // No row changes: pgoutput sends nothing for these.
+      await direct.query('ALTER TABLE shape ADD COLUMN b int DEFAULT 7')
+      await direct.query('CREATE OR REPLACE VIEW vshape AS SELECT id, a, 42 AS extra FROM shape')
+      await until(
+        () => pool.metrics().changeStream.schemaChanges > before,
+        'the schema change to be seen'
+      )
+      await until(async () => /"b":7/.test(await read(t, client)), 'the new column', 5000)
+      await until(async () => /"extra":42/.test(await read(v, client)), 'the new view', 5000)
+      // The pooler without the WAL still serves the old shapes: the test can fail.
+      assert.doesNotMatch(await read(t, controlClient), /"b"/)
+      assert.doesNotMatch(await read(v, controlClient), /extra/)
+    } finally {
+      await controlClient.end()
+      await control.close()
+    }
+  })
+
+  it('a stream lagging past the bound: the cache falls back to the origin, with a metric and a log line', async () => {
+    const walsenders = (): number[] =>
+      server
+        .psql("SELECT pid FROM pg_stat_replication WHERE application_name = 'wharf pool wal'")
+        .split('\n')
+        .map((l) => Number(l.trim()))
+        .filter((n) => n > 0)
+    const start = async (
+      maxLagMs: number,
+      lines: string[]
+    ): Promise<{ pool: RunningPool; client: pg.Client; pid: number }> => {
+      const known = new Set(walsenders())
+      const p = await pooler(server, {
+        auth: 'trust',
+        walInvalidation: { publication: 'wharf', maxLagMs },
+        log: (line) => lines.push(line),
+      })
+      let pid: number | undefined
+      await until(
+        () => (pid = walsenders().find((x) => !known.has(x))) !== undefined,
+        'its walsender'
+      )
+      return { pool: p, client: await pgClient(p), pid: pid ?? 0 }
+    }
+    const boundLines: string[] = []
+    const bound = await start(300, boundLines)
+    // The control: the same pooler with a bound it will not reach in this test.
+    const loose = await start(3_600_000, [])
+    const q = 'SELECT v FROM kv WHERE k = 3'
+    const stopped: number[] = []
+    try {
+      await direct.query('INSERT INTO kv VALUES (3, 0) ON CONFLICT (k) DO UPDATE SET v = 0')
+      for (const x of [bound, loose]) {
+        await until(async () => /"v":0/.test(await read(q, x.client)), 'agreement')
+        const hits = x.pool.metrics().cache.hits
+        await read(q, x.client)
+        assert.equal(x.pool.metrics().cache.hits, hits + 1, 'served from the cache while in step')
+      }
+      // Stall both streams: their walsenders stop, so no commit reaches the poolers.
+      const lagsBefore = bound.pool.metrics().changeStream.lagging
+      for (const x of [bound, loose]) {
+        process.kill(x.pid, 'SIGSTOP')
+        stopped.push(x.pid)
+      }
+      await direct.query('UPDATE kv SET v = 31 WHERE k = 3')
+      await until(
+        () => bound.pool.metrics().changeStream.lagging > lagsBefore,
+        'the bounded pooler to count the lag',
+        5000
+      )
+      assert.equal(bound.pool.metrics().cache.vouching, false)
+      assert.match(await read(q, bound.client), /"v":31/, 'fell back to the origin')
+      assert.ok(bound.pool.metrics().changeStream.lagMs > 300)
+      assert.ok(
+        boundLines.some((l) => /more than 300 ms behind the origin/.test(l)),
+        boundLines.join('\n')
+      )
+      // Without the bound the stalled stream leaves the stale entry in service: the test can fail.
+      assert.match(await read(q, loose.client), /"v":0/, 'the control serves the stale entry')
+      for (const pid of stopped.splice(0)) process.kill(pid, 'SIGCONT')
+      await until(
+        () => bound.pool.metrics().cache.vouching,
+        'the stream to catch up and vouch again',
+        10_000
+      )
+      assert.ok(
+        boundLines.some((l) => /caught up/.test(l)),
+        boundLines.join('\n')
+      )
+      await until(async () => /"v":31/.test(await read(q, loose.client)), 'the control to catch up')
+      await read(q, bound.client)
+      const hits = bound.pool.metrics().cache.hits
+      assert.match(await read(q, bound.client), /"v":31/)
+      assert.equal(bound.pool.metrics().cache.hits, hits + 1, 'serves from the cache again')
+    } finally {
+      for (const pid of stopped) process.kill(pid, 'SIGCONT')
+      for (const x of [bound, loose]) {
+        await x.client.end()
+        await x.pool.close()
+      }
+    }
+  })
+
   it('the slot is temporary: closed or killed (-9), the pooler leaves no slot behind', async () => {
     const slots = (): number =>
       Number(server.psql('SELECT count(*) FROM pg_replication_slots').trim())
-    await until(() => slots() === 1, 'one slot (this suite’s pooler)')
+    await until(() => slots() === 1, 'one slot (this suite’s pooler)', 15_000)
     const child = spawn(
       process.execPath,
       [

@@ -97,6 +97,12 @@ export class QueryCache {
    */
   suspended = false
 
+  /**
+   * performance.now() after which nothing is served until an invalidation source vouches again
+   * (the WAL stream's lag bound moves it forward; Infinity without one).
+   */
+  vouchedUntil = Number.POSITIVE_INFINITY
+
   get size(): number {
     return this.entries.size
   }
@@ -107,7 +113,11 @@ export class QueryCache {
 
   get(key: string, now = Date.now()): CacheHit | undefined {
     const entry =
-      this.suspended || (this.store && !this.store.vouches) ? undefined : this.entries.get(key)
+      this.suspended ||
+      (this.store && !this.store.vouches) ||
+      (this.vouchedUntil !== Number.POSITIVE_INFINITY && performance.now() > this.vouchedUntil)
+        ? undefined
+        : this.entries.get(key)
     if (!entry) {
       this.stats.misses++
       return undefined

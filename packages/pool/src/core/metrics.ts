@@ -38,6 +38,12 @@ export interface PoolMetrics {
     /** Committed transactions received. */
     readonly commits: number
     readonly reconnects: number
+    /** How far (ms) the cache may be behind the origin; Infinity while the stream is down. */
+    readonly lagMs: number
+    /** Times the stream fell behind the lag bound (the cache served nothing meanwhile). */
+    readonly lagging: number
+    /** Schema changes (DDL) seen, each dropping the cached results it touched. */
+    readonly schemaChanges: number
   }
 }
 
@@ -108,6 +114,24 @@ export function prometheus(list: readonly PoolMetrics[]): string {
     'Committed transactions received from the origin change stream',
     'counter',
     (m) => m.changeStream.commits
+  )
+  metric(
+    'change_stream_lag_ms',
+    'How far behind the origin the cache may be, ms (-1 while the stream is down or disabled)',
+    'gauge',
+    (m) => (Number.isFinite(m.changeStream.lagMs) ? Math.round(m.changeStream.lagMs) : -1)
+  )
+  metric(
+    'change_stream_lagging_total',
+    'Times the change stream fell behind the lag bound (the cache served nothing meanwhile)',
+    'counter',
+    (m) => m.changeStream.lagging
+  )
+  metric(
+    'change_stream_schema_changes_total',
+    'Schema changes (DDL) seen by catalog polling, each dropping what it touched',
+    'counter',
+    (m) => m.changeStream.schemaChanges
   )
   metric(
     'cache_vouching',

@@ -6,7 +6,7 @@
 import {
   constants,
   createHash,
-  generateKeyPairSync,
+  generateKeyPair,
   privateDecrypt,
   publicEncrypt,
   randomBytes,
@@ -75,12 +75,22 @@ export interface RsaKeys {
   decryptPassword(encrypted: Buffer, nonce: Buffer): string | undefined
 }
 
-export function rsaKeys(): RsaKeys {
-  const { publicKey, privateKey } = generateKeyPairSync('rsa', {
-    modulusLength: 2048,
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-  })
+/** A fresh key pair, made on libuv's thread pool (2048-bit RSA takes 0.1–1 s of CPU). */
+export async function rsaKeys(): Promise<RsaKeys> {
+  const { publicKey, privateKey } = await new Promise<{ publicKey: string; privateKey: string }>(
+    (resolve, reject) => {
+      generateKeyPair(
+        'rsa',
+        {
+          modulusLength: 2048,
+          publicKeyEncoding: { type: 'spki', format: 'pem' },
+          privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+        },
+        (error, pub, priv) =>
+          error ? reject(error) : resolve({ publicKey: pub, privateKey: priv })
+      )
+    }
+  )
   return {
     publicKey,
     decryptPassword(encrypted, nonce) {

@@ -75,6 +75,9 @@ const ORIGIN_CAPS =
 /** utf8mb4_general_ci: what the pooler's origin connections speak. */
 export const ORIGIN_COLLATION = 45
 
+/** Bytes beyond one packet an origin may send that no command has asked for yet. */
+const UNASKED_BYTES = 1024 * 1024
+
 let nextId = 1
 
 export class MysqlOrigin {
@@ -98,7 +101,7 @@ export class MysqlOrigin {
   private socket: net.Socket
   private readonly reader: PacketReader
   private waiter: ((packet: Packet | Error) => void) | undefined
-  private readonly queue: (Packet | Error)[] = []
+  private failure: Error | undefined
   private busy = false
 
   private constructor(
@@ -114,38 +117,55 @@ export class MysqlOrigin {
   private attach(socket: net.Socket): void {
     socket.on('data', (chunk: Buffer) => {
       this.reader.push(chunk)
-      try {
-        for (let p = this.reader.next(); p; p = this.reader.next()) this.deliver(p)
-      } catch (error) {
-        this.fail(error as Error)
-      }
+      this.pump()
     })
     socket.on('error', (error) => this.fail(error))
     socket.on('close', () => this.fail(new OriginError('the origin closed the connection')))
   }
 
-  private deliver(item: Packet | Error): void {
-    const w = this.waiter
-    if (w) {
+  // Packets stay in the reader until asked for (a result set's rows are taken synchronously,
+  // without a promise each); what nobody asks for is bounded.
+  private pump(): void {
+    while (this.waiter) {
+      const p = this.take()
+      if (!p) break
+      const w = this.waiter
       this.waiter = undefined
-      w(item)
-    } else if (this.queue.length < 10_000) this.queue.push(item)
-    else this.fail(new ProtocolError('the origin sent packets nobody asked for'))
+      w(p)
+    }
+    if (!this.waiter && this.reader.pending > this.options.maxPacketBytes + UNASKED_BYTES) {
+      this.fail(new ProtocolError('the origin sent packets nobody asked for'))
+    }
+  }
+
+  /** The next whole packet already received, if any. */
+  private take(): Packet | undefined {
+    try {
+      return this.reader.next()
+    } catch (error) {
+      this.fail(error as Error)
+      return undefined
+    }
   }
 
   private fail(error: Error): void {
     if (this.broken) return
     this.broken = true
+    this.failure = error
     this.socket.destroy()
-    this.deliver(error)
+    const w = this.waiter
+    this.waiter = undefined
+    w?.(error)
     this.onLeaseLost?.(error)
     this.onClose?.(error)
   }
 
   private read(timeoutMs?: number): Promise<Packet> {
-    const queued = this.queue.shift()
-    if (queued) return queued instanceof Error ? Promise.reject(queued) : Promise.resolve(queued)
-    if (this.broken) return Promise.reject(new OriginError('the origin connection is closed'))
+    const ready = this.take()
+    if (ready) return Promise.resolve(ready)
+    if (this.broken) {
+      return Promise.reject(this.failure ?? new OriginError('the origin connection is closed'))
+    }
     return new Promise((resolve, reject) => {
       const timer =
         timeoutMs === undefined
@@ -392,14 +412,25 @@ export class MysqlOrigin {
     onPacket: (payload: Buffer) => void,
     timeoutMs: number | undefined
   ): Promise<CommandResult> {
-    const next = async (): Promise<Buffer> => {
-      const p = (await this.read(timeoutMs)).payload
-      onPacket(p)
-      return p
+    // A packet already received is handled at once; only a wait for bytes costs a promise.
+    const next = (): Buffer | Promise<Buffer> => {
+      const ready = this.take()
+      if (ready) {
+        onPacket(ready.payload)
+        return ready.payload
+      }
+      return this.read(timeoutMs).then((p) => {
+        onPacket(p.payload)
+        return p.payload
+      })
     }
     const definitions = async (n: number): Promise<void> => {
-      for (let i = 0; i < n; i++) await next()
-      const eof = await next()
+      for (let i = 0; i < n; i++) {
+        const d = next()
+        if (d instanceof Promise) await d
+      }
+      let eof = next()
+      if (eof instanceof Promise) eof = await eof
       if (!isEof(eof)) throw new ProtocolError('the origin sent no EOF after column definitions')
     }
     const first = await next()
@@ -432,7 +463,8 @@ export class MysqlOrigin {
         const columns = new Cursor(p).lenenc()
         await definitions(columns)
         for (;;) {
-          const row = await next()
+          let row = next()
+          if (row instanceof Promise) row = await row
           if (row[0] === 0xff) return { status: this.status, error: parseErr(row) }
           if (isEof(row)) {
             status = eofStatus(row)

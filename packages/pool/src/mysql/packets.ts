@@ -92,8 +92,8 @@ export class PacketReader {
   next(): Packet | undefined {
     for (;;) {
       if (this.buffered < 4) return undefined
-      if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks)]
-      const buf = this.chunks[0] ?? Buffer.alloc(0)
+      let buf = this.chunks[0] ?? Buffer.alloc(0)
+      if (buf.length < 4) buf = this.join()
       const length = buf.readUIntLE(0, 3)
       const seq = buf[3] ?? 0
       if (this.partsBytes + length > this.maxPayloadBytes) {
@@ -101,11 +101,15 @@ export class PacketReader {
           `Got a packet bigger than 'max_allowed_packet' bytes (more than ${this.maxPayloadBytes})`
         )
       }
+      // Chunks are joined only once the packet is whole: a 16 MiB packet in 64 KiB reads is
+      // copied once, not once a read.
       if (this.buffered < 4 + length) return undefined
+      if (buf.length < 4 + length) buf = this.join()
       const payload = buf.subarray(4, 4 + length)
       const rest = buf.subarray(4 + length)
-      this.chunks = rest.length > 0 ? [rest] : []
-      this.buffered = rest.length
+      if (rest.length > 0) this.chunks[0] = rest
+      else this.chunks.shift()
+      this.buffered -= 4 + length
       if (this.firstSeq < 0) this.firstSeq = seq
       if (length === MAX_PACKET) {
         this.parts.push(payload)
@@ -119,6 +123,12 @@ export class PacketReader {
       this.firstSeq = -1
       return packet
     }
+  }
+
+  private join(): Buffer {
+    const all = Buffer.concat(this.chunks)
+    this.chunks = [all]
+    return all
   }
 
   /** Takes the unparsed bytes (e.g. a TLS ClientHello that arrived with the SSL request). */
@@ -140,7 +150,7 @@ export function frame(payload: Buffer, seq: number): { bytes: Buffer[]; next: nu
   let s = seq & 0xff
   for (;;) {
     const length = Math.min(MAX_PACKET, payload.length - at)
-    const head = Buffer.alloc(4)
+    const head = Buffer.allocUnsafe(4)
     head.writeUIntLE(length, 0, 3)
     head[3] = s
     s = (s + 1) & 0xff

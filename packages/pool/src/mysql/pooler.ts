@@ -140,13 +140,18 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
     }
   }
   const cache = cacheOptions && new QueryCache(cacheOptions, store)
+  // Made while the origin connection opens, not before it.
+  const rsa = rsaKeys()
+  rsa.catch(() => undefined)
 
   // One connection now: bad settings fail here, and clients are told the origin's version.
   let first: MysqlOrigin
+  let rsaPair: Awaited<typeof rsa>
   try {
     await pool.warm()
     if (!pool.first) throw new PoolConfigError('the origin pool opened no connection')
     first = pool.first
+    rsaPair = await rsa
   } catch (error) {
     await abandon()
     throw error
@@ -156,7 +161,7 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
     pool,
     cache,
     auth,
-    rsa: rsaKeys(),
+    rsa: rsaPair,
     database: origin.database,
     serverVersion: first.serverVersion,
     tls: options.tls
@@ -245,7 +250,15 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
     // No WAL on this side: the cache vouches unless it is suspended.
     vouching: () => (cache ? !cache.suspended : true),
     // The origin change stream (WAL) exists on the Postgres side only.
-    changeStream: () => ({ enabled: false, connected: false, commits: 0, reconnects: 0 }),
+    changeStream: () => ({
+      enabled: false,
+      connected: false,
+      commits: 0,
+      reconnects: 0,
+      lagMs: 0,
+      lagging: 0,
+      schemaChanges: 0,
+    }),
     listening: (where) =>
       `[wharf:pool] ${name}: MySQL, listening on ${where}, origin ${origin.host}:${origin.port}/${origin.database} (${first.serverVersion}), cache ${cache ? 'on' : 'off'}`,
     log,

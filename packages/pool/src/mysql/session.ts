@@ -83,6 +83,8 @@ interface ClientStatement {
   longData: boolean
 }
 
+/** Gathered client output written at once beyond this many bytes. */
+const FLUSH_BYTES = 64 * 1024
 const MAX_STATEMENTS_PER_CLIENT = 10_000
 const MAX_PREPARED_PER_ORIGIN = 1_000
 const CURSOR_FLAGS = 0x07
@@ -177,12 +179,52 @@ export class MysqlSession {
 
   // ---- output -------------------------------------------------------------------------------
 
+  private out: Buffer[] = []
+  private outBytes = 0
+  private flushing = false
+
+  /**
+   * Writes to the client, gathered until the end of the current tick (or 64 KiB): a result set
+   * of many rows leaves in one write, not one write call (and syscall) a packet.
+   */
+  private write(bytes: Buffer): boolean {
+    this.out.push(bytes)
+    this.outBytes += bytes.length
+    if (!this.flushing) {
+      this.flushing = true
+      process.nextTick(() => {
+        this.flushing = false
+        this.flush()
+      })
+    }
+    if (this.outBytes >= FLUSH_BYTES) return this.flush()
+    return !this.socket.writableNeedDrain
+  }
+
+  private flush(): boolean {
+    if (this.outBytes === 0 || this.socket.destroyed) {
+      this.out = []
+      this.outBytes = 0
+      return !this.socket.writableNeedDrain
+    }
+    const data = this.out.length === 1 ? this.out[0] : Buffer.concat(this.out, this.outBytes)
+    this.out = []
+    this.outBytes = 0
+    return data === undefined || this.socket.write(data)
+  }
+
+  /** Ends the client connection after what was written. */
+  private end(): void {
+    this.flush()
+    this.socket.end()
+  }
+
   /** Writes one logical packet (split if large) with sequence id `seq` (default: the next one). */
   private send(payload: Buffer, seq = this.seq): boolean {
     const { bytes, next } = frame(payload, seq)
     this.seq = next
     let ok = true
-    for (const b of bytes) ok = this.socket.write(b) && ok
+    for (const b of bytes) ok = this.write(b) && ok
     return ok
   }
 
@@ -201,7 +243,7 @@ export class MysqlSession {
     } catch {
       // the socket may be gone already
     }
-    this.socket.end()
+    this.end()
     this.gone()
   }
 
@@ -244,7 +286,7 @@ export class MysqlSession {
     switch (command) {
       case COM.QUIT:
         this.busy = false // nothing in flight: the connection goes back (reset if dirty)
-        this.socket.end()
+        this.end()
         this.gone()
         return
       case COM.PING:
@@ -441,6 +483,7 @@ export class MysqlSession {
       this.fatal(ER.HANDSHAKE, 'Bad handshake: TLS is not configured on this pooler')
       return
     }
+    this.flush() // nothing written in the clear may follow the switch
     const plain = this.socket
     plain.removeAllListeners('data')
     plain.removeAllListeners('close')
@@ -459,7 +502,7 @@ export class MysqlSession {
     if (wanted !== undefined && wanted !== this.shared.database) {
       const conn = await this.acquire()
       if (!conn) {
-        this.socket.end()
+        this.end()
         this.gone()
         return
       }
@@ -470,7 +513,7 @@ export class MysqlSession {
       if (result.error) {
         this.forwardError(result.error)
         this.release()
-        this.socket.end()
+        this.end()
         this.gone()
         return
       }
@@ -578,7 +621,7 @@ export class MysqlSession {
         this.seq = next
         let ok = true
         for (const b of bytes) {
-          ok = this.socket.write(b) && ok
+          ok = this.write(b) && ok
           if (capture && capture.size <= capture.limit) {
             capture.bytes.push(b)
             capture.size += b.length
@@ -610,8 +653,8 @@ export class MysqlSession {
 
   private async onQuery(packet: Packet): Promise<void> {
     const text = packet.payload.subarray(1).toString('utf8')
-    const blanked = sql.blank(text)
-    const stmts = sql.statements(blanked)
+    const analysis = sql.analyze(text)
+    const stmts = analysis.stmts
     if (stmts.length > 1 && (this.capabilities & CAP.MULTI_STATEMENTS) === 0) {
       this.error(
         ER.PARSE,
@@ -619,7 +662,7 @@ export class MysqlSession {
       )
       return
     }
-    const refused = sql.refusal(stmts)
+    const refused = analysis.refusal
     if (refused) {
       this.refuse(refused)
       return
@@ -631,15 +674,15 @@ export class MysqlSession {
     const inTransaction = this.lease !== undefined && this.holding()
     let request: MysqlCacheRequest | undefined
     if (cache && !inTransaction && packet.lastSeq === 0 && stmts.length === 1) {
-      const info = sql.readInfo(stmts[0] ?? '', stmts.length)
-      if (info.cacheable) {
+      const info = analysis.read
+      if (info?.cacheable === true) {
         request = { database: this.database, text, tables: info.tables }
         if (await this.serveCached(cacheKey(request), request)) return
       }
     }
     const conn = await this.acquire()
     if (!conn) return
-    const effect = sql.stateEffect(stmts)
+    const effect = analysis.effect
     if (effect.pins) {
       this.pinned = true
       conn.dirty = true
@@ -654,17 +697,16 @@ export class MysqlSession {
     const result = await this.run(conn, packet.payload, 'query', capture)
     if (result) {
       this.status = result.status
-      if (!result.error) this.noteWrites(stmts)
+      if (!result.error) this.noteWrites(analysis.writes)
       if (request && cache && capture && !result.error && capture.size <= capture.limit) {
         cache.set(cacheKey(request), resultFrom(capture.bytes, request.tables))
       }
-      if (result.error && stmts.length > 1) this.noteWrites(stmts) // part may have run
+      if (result.error && stmts.length > 1) this.noteWrites(analysis.writes) // part may have run
     }
     this.settle()
   }
 
-  private noteWrites(stmts: readonly string[]): void {
-    const w = sql.writes(stmts)
+  private noteWrites(w: readonly string[] | 'all'): void {
     if (w === 'all') this.written = 'all'
     else if (this.written !== 'all') for (const t of w) this.written.add(t)
     if (w === 'all' || w.length > 0) this.shared.cache?.invalidate(w)
@@ -683,7 +725,7 @@ export class MysqlSession {
       if (found && cache.set(key, found.result, found.storedAt, true)) hit = cache.get(key)
     }
     if (!hit || this.stage === 'closed') return false
-    this.socket.write(hit.result.rows)
+    this.write(hit.result.rows)
     if (hit.shouldRefresh) this.shared.refresh(key, request)
     return true
   }
@@ -788,7 +830,7 @@ export class MysqlSession {
       )
       return
     }
-    const refused = sql.refusal(sql.statements(sql.blank(text)))
+    const refused = sql.analyze(text).refusal
     if (refused) {
       this.refuse(refused)
       return
@@ -853,10 +895,10 @@ export class MysqlSession {
     const cache = this.shared.cache
     const inTransaction = this.lease !== undefined && this.holding()
     let request: MysqlCacheRequest | undefined
-    const stmts = sql.statements(sql.blank(st.text))
+    const analysis = sql.analyze(st.text)
     if (cache && !inTransaction && packet.lastSeq === 0) {
-      const info = sql.readInfo(stmts[0] ?? '', stmts.length)
-      if (info.cacheable) {
+      const info = analysis.read
+      if (info?.cacheable === true) {
         request = { database: st.database, text: st.text, execute: tail, tables: info.tables }
         if (await this.serveCached(cacheKey(request), request)) return
       }
@@ -873,8 +915,7 @@ export class MysqlSession {
       this.settle()
       return
     }
-    const effect = sql.stateEffect(stmts)
-    if (effect.pins) {
+    if (analysis.effect.pins) {
       this.pinned = true
       conn.dirty = true
     }
@@ -886,7 +927,7 @@ export class MysqlSession {
     const result = await this.run(conn, Buffer.concat([head, tail]), 'execute', capture)
     if (result) {
       this.status = result.status
-      if (!result.error) this.noteWrites(stmts)
+      if (!result.error) this.noteWrites(analysis.writes)
       if (request && cache && capture && !result.error && capture.size <= capture.limit) {
         cache.set(cacheKey(request), resultFrom(capture.bytes, request.tables))
       }
@@ -925,7 +966,7 @@ export class MysqlSession {
   }
 
   close(): void {
-    this.socket.end()
+    this.end()
     this.gone()
   }
 }

@@ -267,3 +267,38 @@ export function writes(stmts: readonly string[]): readonly string[] | 'all' {
   }
   return tables
 }
+
+/** Everything the session asks about one COM_QUERY or prepared statement text. */
+export interface Analysis {
+  readonly stmts: readonly string[]
+  readonly refusal: string | undefined
+  /** Set for a single statement (the only kind the cache stores). */
+  readonly read: ReadInfo | undefined
+  readonly effect: StateEffect
+  readonly writes: readonly string[] | 'all'
+}
+
+// Applications send the same few texts over and over (prepared statements above all): reading
+// them once saves the regular expressions on every execute. Bounded in entries and text size.
+const MEMO_ENTRIES = 2_000
+const MEMO_TEXT = 4_096
+const memo = new Map<string, Analysis>()
+
+export function analyze(text: string): Analysis {
+  const known = memo.get(text)
+  if (known) return known
+  const stmts = statements(blank(text))
+  const analysis: Analysis = {
+    stmts,
+    refusal: refusal(stmts),
+    read: stmts.length === 1 ? readInfo(stmts[0] ?? '', 1) : undefined,
+    effect: stateEffect(stmts),
+    writes: writes(stmts),
+  }
+  if (text.length <= MEMO_TEXT) {
+    // Oldest first out: a Map iterates in insertion order.
+    if (memo.size >= MEMO_ENTRIES) memo.delete(memo.keys().next().value ?? '')
+    memo.set(text, analysis)
+  }
+  return analysis
+}

@@ -235,6 +235,9 @@ const NOT_FUNCTIONS = new Set([
 const VALUE_FUNCTIONS =
   /\b(current_date|current_time|current_timestamp|localtime|localtimestamp|current_user|session_user|current_role|current_schema|current_catalog|user)\b/i
 
+/** A Unicode-escaped identifier (U&"..."), found by libpg-query (bench/pool/parser-eval.ts). */
+const UNICODE_IDENT = /\bu&\s*"/i
+
 export interface ReadInfo {
   /** Safe to serve from the cache. */
   readonly cacheable: boolean
@@ -326,6 +329,8 @@ export function readInfo(blanked: string, volatility: Volatility): ReadInfo {
     cacheable = false
   }
   if (VALUE_FUNCTIONS.test(stmt)) cacheable = false
+  // U&"d\0061ta" names `data`: the scan cannot read Unicode escapes, so it names nothing.
+  if (UNICODE_IDENT.test(stmt)) cacheable = false
   let volatile = false
   for (const call of calls(stmt)) {
     if (call.quoted || volatility.get(call.name) !== 'i') cacheable = false
@@ -389,6 +394,7 @@ function relationName(text: string): string {
 export function writes(blanked: string, volatility: Volatility): readonly string[] | 'all' {
   const tables: string[] = []
   for (const stmt of statements(blanked)) {
+    if (UNICODE_IDENT.test(stmt) && !/^\s*(select|values|table)\b/i.test(stmt)) return 'all'
     const word = firstWord(stmt)
     if (
       [

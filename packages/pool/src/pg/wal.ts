@@ -9,11 +9,15 @@
  * `CREATE PUBLICATION wharf FOR ALL TABLES`, with `wal_level = logical`.
  *
  * While the stream is down the cache serves nothing (`QueryCache.suspended`), logs it, and
- * reconnects with backoff; when it is back, everything cached before is dropped.
+ * reconnects with backoff; when it is back, everything cached before is dropped. While it lags
+ * more than `maxLagMs` behind the origin's WAL (asked with pg_current_wal_insert_lsn() on a plain
+ * connection, see wal-lag.ts) the cache serves nothing either, and a log line says so.
  */
 import { randomBytes } from 'node:crypto'
 import type { QueryCache } from '../core/cache.js'
 import { writeEffects, type CatalogSnapshot } from './catalog.js'
+import { LagBound } from './wal-lag.js'
+import { SCHEMA_DIGEST_SQL, SCHEMA_LIST_SQL, SchemaWatch } from './schema-watch.js'
 import { OriginConnection, type OriginOptions } from './origin.js'
 import * as m from './protocol.js'
 import { BodyReader, MessageWriter, type Frame } from './wire.js'
@@ -21,6 +25,8 @@ import { BodyReader, MessageWriter, type Frame } from './wire.js'
 export interface WalOptions {
   /** The publication to subscribe to (it must exist). */
   readonly publication: string
+  /** The cache serves nothing while the stream is further behind the origin (default 1000 ms). */
+  readonly maxLagMs?: number
 }
 
 export interface WalStats {
@@ -28,6 +34,32 @@ export interface WalStats {
   commits: number
   invalidations: number
   reconnects: number
+  /** Times the stream fell behind the lag bound (each logged). */
+  lagging: number
+  /** Schema changes (DDL) seen by catalog polling, each dropping what it touched. */
+  schemaChanges: number
+}
+
+export const DEFAULT_MAX_LAG_MS = 1000
+
+/**
+ * The insert position, not the write position: with synchronous_commit = off a commit is
+ * visible before its WAL is written. Just past a page boundary the position counts the next
+ * page's header, which no record end ever reaches: the boundary itself is what must be applied.
+ */
+function walPosition(text: string): bigint | undefined {
+  const lsn = parseLsn(text)
+  if (lsn === undefined) return undefined
+  const offset = lsn % WAL_PAGE
+  return offset > 0n && offset <= WAL_LONG_PAGE_HEADER ? lsn - offset : lsn
+}
+const WAL_PAGE = 8192n
+const WAL_LONG_PAGE_HEADER = 40n
+
+/** `X/Y` (pg_lsn text) as a number. */
+export function parseLsn(text: string): bigint | undefined {
+  const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text)
+  return m ? (BigInt(`0x${m[1]}`) << 32n) | BigInt(`0x${m[2]}`) : undefined
 }
 
 const MIN_RETRY_MS = 200
@@ -51,8 +83,24 @@ const UNKNOWN = '\0unknown'
 const quoteLiteral = (s: string): string => `'${s.replaceAll("'", "''")}'`
 
 export class WalInvalidator {
-  readonly stats: WalStats = { connected: false, commits: 0, invalidations: 0, reconnects: 0 }
+  readonly stats: WalStats = {
+    connected: false,
+    commits: 0,
+    invalidations: 0,
+    reconnects: 0,
+    lagging: 0,
+    schemaChanges: 0,
+  }
+  private readonly schema = new SchemaWatch()
   private conn: OriginConnection | undefined
+  /** A plain connection that asks the origin for its WAL position. */
+  private poller: OriginConnection | undefined
+  private pollTimer: NodeJS.Timeout | undefined
+  private lagTimer: NodeJS.Timeout | undefined
+  private polling = false
+  private lagLogged = false
+  private inTransaction = false
+  readonly lag: LagBound
   private closed = false
   private retryMs = MIN_RETRY_MS
   private retryTimer: NodeJS.Timeout | undefined
@@ -66,13 +114,101 @@ export class WalInvalidator {
     private readonly options: WalOptions,
     private readonly cache: QueryCache,
     private readonly catalog: () => CatalogSnapshot,
-    private readonly log: (line: string) => void
-  ) {}
+    private readonly log: (line: string) => void,
+    /** DDL was seen: take a new catalog snapshot. */
+    private readonly onSchemaChange: () => void = () => undefined
+  ) {
+    const maxLag = options.maxLagMs ?? DEFAULT_MAX_LAG_MS
+    this.lag = new LagBound(maxLag)
+    this.pollMs = Math.min(Math.max(Math.floor(maxLag / 4), 10), 1000)
+  }
+
+  private readonly pollMs: number
 
   /** Connects once; a failure here is the caller's (start-up fails on bad settings). */
   async start(): Promise<void> {
     this.cache.suspended = true
+    this.cache.vouchedUntil = Number.NEGATIVE_INFINITY
     await this.connect()
+    this.pollTimer = setInterval(() => void this.poll(), this.pollMs)
+    this.pollTimer.unref()
+  }
+
+  /** Lag in ms the cache may have now (Infinity while the stream is down). */
+  lagMs(): number {
+    return this.stats.connected ? Math.max(0, this.lag.lagMs(performance.now())) : Infinity
+  }
+
+  /** Asks the origin for its WAL position; one question at a time, each bounded. */
+  private async poll(): Promise<void> {
+    // While the stream is down nothing is vouched for, and connect() takes the schema anew.
+    if (this.polling || this.closed || !this.stats.connected) return
+    this.polling = true
+    try {
+      this.poller ??= await OriginConnection.open(this.origin)
+      const at = performance.now()
+      const timeout = Math.max(1000, 4 * this.lag.maxLagMs)
+      const poller = this.poller
+      // The schema digest in the same question: DDL is held to the same bound as row changes.
+      const rows = await poller.simpleQuery(
+        `SELECT pg_current_wal_insert_lsn(), (${SCHEMA_DIGEST_SQL})`,
+        timeout
+      )
+      const lsn = walPosition(rows[0]?.[0] ?? '')
+      if (lsn === undefined) throw new Error('pg_current_wal_insert_lsn() gave no position')
+      const changed = await this.schema.changed(rows[0]?.[1] ?? '', () =>
+        poller.simpleQuery(SCHEMA_LIST_SQL, timeout)
+      )
+      if (changed !== undefined && (changed === 'all' || changed.length > 0)) {
+        this.stats.schemaChanges++
+        this.cache.invalidate(changed === 'all' ? 'all' : writeEffects(this.catalog(), changed))
+        this.onSchemaChange()
+      }
+      if (this.stats.connected) this.lag.polled(lsn, at, this.lsn)
+      this.vouchChanged()
+    } catch (error) {
+      this.poller?.close()
+      this.poller = undefined
+      if (!this.lagLogged)
+        this.log(
+          `[wharf:pool] cannot ask the origin for its WAL position: ${(error as Error).message}`
+        )
+      this.vouchChanged()
+    } finally {
+      this.polling = false
+    }
+  }
+
+  /** Moves the cache's vouched window; logs when the stream falls behind the bound or catches up. */
+  private vouchChanged(): void {
+    this.cache.vouchedUntil = this.stats.connected
+      ? this.lag.vouchedUntil
+      : Number.NEGATIVE_INFINITY
+    if (!this.stats.connected) return
+    const now = performance.now()
+    const lag = this.lag.lagMs(now)
+    const behind = lag > this.lag.maxLagMs
+    // Wake up when the window closes, so the log line and the metric come when serving stops.
+    if (!behind && !this.lagTimer) {
+      this.lagTimer = setTimeout(
+        () => {
+          this.lagTimer = undefined
+          this.vouchChanged()
+        },
+        Math.max(1, Math.min(this.lag.vouchedUntil - now + 1, 3_600_000))
+      )
+      this.lagTimer.unref()
+    }
+    if (behind && !this.lagLogged) {
+      this.lagLogged = true
+      this.stats.lagging++
+      this.log(
+        `[wharf:pool] WAL invalidation stream is more than ${this.lag.maxLagMs} ms behind the origin; the cache serves nothing until it catches up`
+      )
+    } else if (!behind && this.lagLogged) {
+      this.lagLogged = false
+      this.log('[wharf:pool] WAL invalidation stream caught up; the cache serves again')
+    }
   }
 
   private async connect(): Promise<void> {
@@ -83,6 +219,8 @@ export class WalInvalidator {
     }
     try {
       const slot = `wharf_${randomBytes(6).toString('hex')}`
+      // Every commit before this moment is below the slot's consistent point.
+      this.freshAt = performance.now()
       await conn.simpleQuery(`CREATE_REPLICATION_SLOT ${slot} TEMPORARY LOGICAL pgoutput`)
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('START_REPLICATION timed out')), 10_000)
@@ -102,6 +240,16 @@ export class WalInvalidator {
           )
         )
       })
+      // The schema as of now, before anything is cached: DDL from here on is a change.
+      // (On a connection of its own: a poll may still be using the poller's.)
+      this.schema.reset()
+      const look = await OriginConnection.open(this.origin)
+      try {
+        const digest = await look.simpleQuery(SCHEMA_DIGEST_SQL)
+        await this.schema.changed(digest[0]?.[0] ?? '', () => look.simpleQuery(SCHEMA_LIST_SQL))
+      } finally {
+        look.close()
+      }
     } catch (error) {
       conn.close()
       throw error
@@ -110,19 +258,26 @@ export class WalInvalidator {
     conn.onClose = (error) => this.lost(error)
     this.relations.clear()
     this.touched = new Set()
+    this.inTransaction = false
     this.statusTimer = setInterval(() => conn.write(standbyStatus(this.lsn)), STATUS_EVERY_MS)
     this.statusTimer.unref()
     // Anything cached while the stream was down may be stale.
     this.cache.invalidate('all')
     this.cache.suspended = false
     this.stats.connected = true
+    this.lag.reset(this.freshAt)
+    this.vouchChanged()
     this.retryMs = MIN_RETRY_MS
   }
+
+  private freshAt = 0
 
   private lost(error: Error | undefined): void {
     clearInterval(this.statusTimer)
     this.conn = undefined
     this.cache.suspended = true
+    this.lag.clear()
+    this.cache.vouchedUntil = Number.NEGATIVE_INFINITY
     if (this.stats.connected)
       this.log(
         `[wharf:pool] WAL invalidation stream lost${error ? `: ${error.message}` : ''}; the cache serves nothing until it is back`
@@ -152,10 +307,14 @@ export class WalInvalidator {
     const kind = r.byte()
     if (kind === 0x6b) {
       // Keepalive: end LSN, time, reply requested.
+      // Outside a transaction it is the walsender's position: everything before it was sent.
+      // Answering each one at once makes the walsender send the next as soon as it moves on
+      // (it pings while our reported position is behind), so a quiet origin still vouches.
       const end = r.bytes(8).readBigUInt64BE()
       r.bytes(8)
-      if (end > this.lsn && this.touched.size === 0) this.lsn = end
-      if (r.byte() === 1) conn.write(standbyStatus(this.lsn))
+      const advanced = end > this.lsn && !this.inTransaction
+      if (advanced) this.applied(end)
+      if (r.byte() === 1 || advanced) conn.write(standbyStatus(this.lsn))
       return
     }
     if (kind !== 0x77) return
@@ -169,6 +328,9 @@ export class WalInvalidator {
   private onPgoutput(r: BodyReader, end: bigint): void {
     const tag = String.fromCharCode(r.byte())
     switch (tag) {
+      case 'B':
+        this.inTransaction = true
+        return
       case 'R': {
         const oid = r.int32()
         r.cstring() // namespace: names are compared without schema, as sql.ts does
@@ -191,19 +353,31 @@ export class WalInvalidator {
         this.stats.commits++
         const tables = [...this.touched]
         this.touched = new Set()
-        if (end > this.lsn) this.lsn = end
-        if (tables.length === 0) return
-        this.stats.invalidations++
-        this.cache.invalidate(
-          this.touched.has(UNKNOWN) || tables.includes(UNKNOWN)
-            ? 'all'
-            : writeEffects(this.catalog(), tables)
-        )
+        this.inTransaction = false
+        // Flags, commit LSN, end LSN: the end is where the stream now stands.
+        r.byte()
+        r.bytes(8)
+        const commitEnd = r.bytes(8).readBigUInt64BE()
+        if (tables.length > 0) {
+          this.stats.invalidations++
+          this.cache.invalidate(
+            tables.includes(UNKNOWN) ? 'all' : writeEffects(this.catalog(), tables)
+          )
+        }
+        // Only after the drop: the cache is vouched for up to this commit.
+        this.applied(commitEnd > end ? commitEnd : end)
         return
       }
       default:
         return
     }
+  }
+
+  private applied(lsn: bigint): void {
+    if (lsn <= this.lsn) return
+    this.lsn = lsn
+    this.lag.applied(lsn)
+    this.vouchChanged()
   }
 
   private touch(oid: number): void {
@@ -216,6 +390,9 @@ export class WalInvalidator {
     this.closed = true
     clearTimeout(this.retryTimer)
     clearInterval(this.statusTimer)
+    clearInterval(this.pollTimer)
+    clearTimeout(this.lagTimer)
     this.conn?.close()
+    this.poller?.close()
   }
 }

@@ -2,10 +2,12 @@
 // exhaustion, the pooler as an origin for another pooler (so the origin side's
 // caching_sha2_password runs against a server that has it), and the Redis-shared cache.
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import net from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { startRedis, type RedisServer } from '../../../../test-support/redis.js'
 import { startPool, type RunningPool } from '../../src/index.js'
-import { client, mysqlPooler, startMariaDb, type MariaDbServer } from './helpers.js'
+import { client, mysqlPooler, sleep, startMariaDb, type MariaDbServer } from './helpers.js'
 
 describe('MySQL pooler (more)', () => {
   let server: MariaDbServer
@@ -35,6 +37,90 @@ describe('MySQL pooler (more)', () => {
       const [after] = await a.query('SELECT @mine AS v')
       assert.deepEqual(after, [{ v: null }])
       await a.end()
+    } finally {
+      await p.close()
+    }
+  })
+
+  it('streams a result of 100,000 tiny rows (many packets a read) and a 20 MiB value intact', async () => {
+    const p = await mysqlPooler(server, { cache: false })
+    try {
+      const c = await client(p)
+      // MariaDB's SEQUENCE engine: one-byte rows, thousands of packets in each 64 KiB read.
+      const [rows] = await c.query('SELECT seq % 10 AS d FROM seq_1_to_100000')
+      const list = rows as { d: number }[]
+      assert.equal(list.length, 100_000)
+      assert.equal(
+        list.reduce((sum, r) => sum + Number(r.d), 0),
+        450_000
+      )
+      // A value above 16 MiB: the origin splits the row packet and the pooler joins it.
+      const [big] = await c.query("SELECT REPEAT('x', 20 * 1024 * 1024) AS v")
+      assert.equal((big as { v: string }[])[0]?.v.length, 20 * 1024 * 1024)
+      const [after] = await c.query('SELECT 1 AS one')
+      assert.deepEqual(after, [{ one: 1 }])
+      await c.end()
+    } finally {
+      await p.close()
+    }
+  })
+
+  it('after login: an unknown command gets 1047 and the session goes on; a malformed one 1835, and its open transaction is rolled back', async () => {
+    const p = await mysqlPooler(server, { cache: false, maxConnections: 1, auth: 'trust' })
+    try {
+      const socket = net.connect({ host: '127.0.0.1', port: p.port })
+      socket.on('error', () => undefined)
+      let got = Buffer.alloc(0)
+      socket.on('data', (c: Buffer) => (got = Buffer.concat([got, c])))
+      const closed = once(socket, 'close')
+      /** The next whole packet's payload (bounded wait). */
+      const packet = async (): Promise<Buffer> => {
+        const deadline = Date.now() + 5000
+        while (got.length < 4 || got.length < 4 + got.readUIntLE(0, 3)) {
+          if (Date.now() > deadline) throw new Error('no packet from the pooler')
+          await sleep(5)
+        }
+        const length = got.readUIntLE(0, 3)
+        const payload = got.subarray(4, 4 + length)
+        got = got.subarray(4 + length)
+        return payload
+      }
+      const send = (seq: number, payload: Buffer): void => {
+        const head = Buffer.alloc(4)
+        head.writeUIntLE(payload.length, 0, 3)
+        head[3] = seq
+        socket.write(Buffer.concat([head, payload]))
+      }
+      await packet() // greeting
+      // HandshakeResponse41: PROTOCOL_41 | SECURE_CONNECTION, utf8mb4, user, empty auth.
+      const fixed = Buffer.alloc(32)
+      fixed.writeUInt32LE(0x00000200 | 0x00008000, 0)
+      fixed.writeUInt32LE(16 * 1024 * 1024, 4)
+      fixed[8] = 45
+      send(1, Buffer.concat([fixed, Buffer.from(`${p.user}\0`), Buffer.from([0])]))
+      assert.equal((await packet())[0], 0x00, 'logged in')
+      send(0, Buffer.from([0x63]))
+      const unknown = await packet()
+      assert.equal(unknown[0], 0xff)
+      assert.equal(unknown.readUInt16LE(1), 1047)
+      send(0, Buffer.concat([Buffer.from([0x03]), Buffer.from('BEGIN')]))
+      assert.equal((await packet())[0], 0x00, 'BEGIN answered')
+      send(0, Buffer.concat([Buffer.from([0x03]), Buffer.from("INSERT INTO kv VALUES ('zz', 9)")]))
+      assert.equal((await packet())[0], 0x00, 'INSERT answered')
+      // COM_STMT_EXECUTE cut short: no statement id.
+      send(0, Buffer.from([0x17, 1]))
+      const malformed = await packet()
+      assert.equal(malformed[0], 0xff)
+      assert.equal(malformed.readUInt16LE(1), 1835)
+      await Promise.race([closed, sleep(5000)])
+      assert.ok(socket.destroyed, 'the pooler closed the malformed client')
+      // The only origin connection was reset: the insert is gone, no transaction is open.
+      const c = await client(p)
+      const [rows] = await c.query(
+        "SELECT COUNT(*) AS n, @@in_transaction AS tx FROM kv WHERE k = 'zz'"
+      )
+      assert.deepEqual(rows, [{ n: 0, tx: 0 }])
+      await c.end()
     } finally {
       await p.close()
     }

@@ -1,0 +1,135 @@
+// What the PostgreSQL and MySQL pool benchmarks share: waiting for a port, run statistics, a
+// process's CPU, and `wharf pool` started in its own process.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import net from 'node:net'
+import { join } from 'node:path'
+import { freePort } from '../../test-support/servers.js'
+
+export const ROOT = join(import.meta.dirname, '..', '..')
+export const WHARF = join(ROOT, 'packages', 'host', 'bin', 'wharf.js')
+
+export interface Stats {
+  readonly median: number
+  readonly min: number
+  readonly max: number
+  readonly runs: number[]
+}
+
+export async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => {
+        s.destroy()
+        resolve(true)
+      })
+      s.on('error', () => resolve(false))
+    })
+    if (ok) return
+    if (Date.now() > deadline) throw new Error(`nothing listening on 127.0.0.1:${port}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+export const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)] ?? 0
+}
+
+export const stats = (xs: number[]): Stats => ({
+  median: median(xs),
+  min: Math.min(...xs),
+  max: Math.max(...xs),
+  runs: xs,
+})
+
+/** User + system CPU of a process so far, in µs (Linux /proc; clock ticks of 10 ms). */
+export function cpuOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 10_000
+  } catch {
+    return undefined
+  }
+}
+
+/** `wharf pool` (20 origin connections, trust auth on loopback) in its own process. */
+export async function spawnWharfPool(
+  upstream: string,
+  extra: readonly string[]
+): Promise<{ port: number; child: ChildProcess }> {
+  const port = await freePort()
+  const child = spawn(
+    process.execPath,
+    [
+      WHARF,
+      'pool',
+      '--upstream',
+      upstream,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--max-connections',
+      '20',
+      '--stats-interval',
+      '0',
+      ...extra,
+    ],
+    { stdio: 'ignore' }
+  )
+  return { port, child }
+}
+
+/** SIGTERM, then SIGKILL after 5 s; resolves once every child has exited. */
+export async function stopChildren(children: readonly ChildProcess[]): Promise<void> {
+  for (const c of children) c.kill('SIGTERM')
+  await Promise.all(
+    children.map((c) =>
+      c.exitCode !== null || c.signalCode !== null
+        ? Promise.resolve()
+        : new Promise((r) => {
+            const t = setTimeout(() => {
+              c.kill('SIGKILL')
+              r(undefined)
+            }, 5000)
+            c.once('exit', () => {
+              clearTimeout(t)
+              r(undefined)
+            })
+          })
+    )
+  )
+}
+
+/** Runs a client script in a fresh process; resolves the last JSON line it prints. */
+export function jsonChild<T>(script: string, params: unknown, timeoutMs: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [script, JSON.stringify(params)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (c: Buffer) => {
+      if (out.length < 1_000_000) out += c.toString()
+    })
+    child.stderr.on('data', (c: Buffer) => {
+      if (err.length < 4000) err += c.toString()
+    })
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      if (code !== 0) {
+        reject(new Error(`${script}: exit ${code ?? signal}: ${err.trim().slice(0, 300)}`))
+        return
+      }
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as T)
+      } catch (error) {
+        reject(error instanceof Error ? error : new Error(String(error)))
+      }
+    })
+  })
+}
