@@ -40,12 +40,18 @@ export interface StartedTunnels {
   close(): Promise<void>
 }
 
+/** A target or reason for one log line: it may come from Worker code, so no control characters. */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?').slice(0, 300)
+}
+
 /** The default report of a failed flow: one line naming the tunnel, the binding and the target. */
 export function logFlowFailure(log: (line: string) => void): (event: FlowEvent) => void {
   return (event) => {
     if (event.outcome === 'opened') return
     log(
-      `[wharf:tunnel] flow ${event.outcome}: tunnel ${event.tunnel}, binding ${event.binding}, ${event.host}:${event.port}: ${event.reason ?? ''}`
+      `[wharf:tunnel] flow ${event.outcome}: tunnel ${event.tunnel}, binding ${event.binding}, ${printable(event.host)}:${event.port}: ${printable(event.reason ?? '')}`
     )
   }
 }

@@ -93,7 +93,8 @@ async function setUp(start: (dir: string) => Promise<Host>) {
     webHits.push(`${req.headers.host ?? ''} ${req.url ?? ''}`)
     res.end(`intranet saw ${req.url ?? ''}`)
   })
-  // Answers each request after 300 ms, and records how many were open at once.
+  // Answers each request after 1.5 s (long enough for six flows to open on a busy machine), and
+  // records how many were open at once.
   let holding = 0
   let maxHolding = 0
   const slow = http.createServer((req, res) => {
@@ -102,7 +103,7 @@ async function setUp(start: (dir: string) => Promise<Host>) {
     setTimeout(() => {
       holding--
       res.end(req.url ?? '')
-    }, 300)
+    }, 1_500)
   })
   await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve))
   await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve))

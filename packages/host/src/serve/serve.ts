@@ -13,7 +13,7 @@ import { selfAddresses } from '../dev.js'
 import { listenError } from '../errors.js'
 import { startEchoService, type ExampleServer } from '../example-service.js'
 import { startHyperdrive, type StartedBinding } from '../hyperdrive.js'
-import { originRoutes, startTunnels, type StartedTunnels } from '../tunnels.js'
+import { originRoutes, printable, startTunnels, type StartedTunnels } from '../tunnels.js'
 import { resolveIsolation, type IsolationMode } from '../isolation.js'
 import type { RuntimeData, ScopedException } from '../protocol.js'
 import { buildWorker } from '../bundle/index.js'
@@ -147,7 +147,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         if (flow.outcome === 'denied') metrics.denied(`tunnel:${flow.tunnel}`, flow.host, flow.port)
         log(
           'warn',
-          `tunnel ${flow.tunnel}: flow of ${flow.binding} to ${flow.host}:${flow.port} ${flow.outcome}: ${flow.reason ?? ''}`,
+          `tunnel ${flow.tunnel}: flow of ${flow.binding} to ${printable(flow.host)}:${flow.port} ${flow.outcome}: ${printable(flow.reason ?? '')}`,
           { event: `tunnel_flow_${flow.outcome}`, tunnel: flow.tunnel, binding: flow.binding }
         )
       }
