@@ -76,4 +76,20 @@ export const raceScenarios: Scenario[] = [
       await k.sleep(20)
     },
   },
+  {
+    id: 'race-double-close-before-refused',
+    title: 'close() twice while a refused connect is in progress: settle order',
+    servers: { main: { kind: 'refuse' } },
+    async run(k) {
+      const s = k.connect(k.addr())
+      k.watch('close1', s.close())
+      k.watch('opened', s.opened)
+      k.watch('close2', s.close())
+      k.watch('closed', s.closed)
+      await k.outcome(s.closed, 2000)
+      await k.sleep(20)
+      k.watch('close3', s.close())
+      await k.sleep(20)
+    },
+  },
 ]

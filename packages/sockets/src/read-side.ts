@@ -4,6 +4,7 @@
  * workerd has no readable buffer, so the Node socket stays paused until a read is waiting.
  */
 import type { Socket as NodeSocket } from 'node:net'
+import { ReadableStream } from 'node:stream/web'
 import {
   createReadable,
   type Deferred,
@@ -21,6 +22,8 @@ export interface ReadHost {
   assertIo(kind: 'Readable' | 'Writable'): void
   /** The application has read EOF. */
   onEofRead(): void
+  /** cancel()/abort() calls waiting for their microtask (close() lets them run first). */
+  opsInFlight: number
 }
 
 const ReadState = {
@@ -34,6 +37,9 @@ const ReadState = {
   Cancelled: 3,
 } as const
 type ReadState = (typeof ReadState)[keyof typeof ReadState]
+
+// eslint-disable-next-line @typescript-eslint/unbound-method -- called with .call(stream)
+const nativeStreamCancel = ReadableStream.prototype.cancel
 
 /** Transfers a received chunk into the stream without copying when it owns its whole buffer. */
 function ownBytes(chunk: Buffer): Uint8Array {
@@ -50,6 +56,8 @@ export class ReadSide implements ReaderOwner {
   private controller: ReadableByteStreamController | undefined
   /** How the stream ends if that happens before it exists: null = EOF, an Error = errored. */
   private replay: Error | null | undefined
+  /** close() ran: the stream, made now or later, is cancelled (see disturb). */
+  private disturbed = false
   private state: ReadState = ReadState.Open
   private endedAs: true | Error | undefined
   private paused = true
@@ -68,9 +76,17 @@ export class ReadSide implements ReaderOwner {
     this.host.assertIo(kind)
   }
 
+  beginOp(): void {
+    this.host.opsInFlight++
+  }
+  endOp(): void {
+    this.host.opsInFlight--
+  }
+
   /** The stream is made on first use: an idle socket costs less, and data waits in the kernel. */
   get readable(): SocketReadableStream {
-    this.stream ??= createReadable(this, {
+    if (this.stream) return this.stream
+    this.stream = createReadable(this, {
       type: 'bytes',
       start: (controller) => {
         this.controller = controller
@@ -80,7 +96,18 @@ export class ReadSide implements ReaderOwner {
       pull: () => this.pull(),
       cancel: () => this.cancel(),
     })
+    if (this.disturbed) void nativeStreamCancel.call(this.stream)
     return this.stream
+  }
+
+  /**
+   * close(): workerd cancels the readable, so it is disturbed and `new Response(readable)` refuses
+   * it. Only an unlocked stream: a held reader keeps its own view (reads fail "closing").
+   */
+  disturb(): void {
+    this.disturbed = true
+    const stream = this.stream
+    if (stream !== undefined && !stream.locked) void nativeStreamCancel.call(stream)
   }
 
   get locked(): boolean {

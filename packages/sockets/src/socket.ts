@@ -95,6 +95,7 @@ class SocketCore
   readonly connection = new Connection()
   readonly read: ReadSide
   readonly write: WriteSide
+  opsInFlight = 0
 
   constructor(parsed: ParsedConnect, secureTransport: SecureTransport, terms: SocketTerms) {
     this.parsed = parsed
@@ -308,10 +309,8 @@ class SocketCore
       return this.closed.promise.then(noop, noop)
     }
     // workerd: a later call returns `closed` itself, so it settles in the same turn as `closed`
-    // (the first call settles a turn later). Only a connect that failed makes `closed` reject.
-    return this.connection.failed || this.connection.pending || this.write.aborted
-      ? this.closed.promise.then(noop, noop)
-      : this.closed.promise
+    // (the first call settles a turn later), and rejects with it when the connect failed.
+    return this.write.aborted ? this.closed.promise.then(noop, noop) : this.closed.promise
   }
 
   private async runClose(): Promise<void> {
@@ -326,11 +325,18 @@ class SocketCore
       clearTimeout(grace)
     }
     await this.write.flushWrites()
+    // workerd: a reader.cancel() or writer.abort() made in the same turn settles first.
+    for (let i = 0; i < 8 && this.opsInFlight > 0; i++) await Promise.resolve()
     const closedError = new TypeError(msg.SOCKET_CLOSED)
     // workerd settles `closed` (and close()) first and rejects a pending read only afterwards, on
     // a later turn: drivers (redis-on-workers) rely on that order. Take the read over now.
     const pendingRead = this.read.takePendingRead()
-    this.read.close()
+    // workerd: an aborted writable fails the close before it reaches the readable, whose reader
+    // then never sees `closed` settle (reads still fail with the "closing" error).
+    if (!this.write.aborted) {
+      this.read.close()
+      this.read.disturb()
+    }
     this.write.error(closedError)
     this.write.markEnded()
     const node = this.node

@@ -33,6 +33,9 @@ export interface ReaderOwner {
   pendingRead: Deferred<unknown> | undefined
   /** How the stream ended so far: `true` closed, an Error errored, undefined still readable. */
   readonly ended: true | Error | undefined
+  /** A cancel()/abort() was called and runs on the next microtask (close() lets it go first). */
+  beginOp(): void
+  endOp(): void
 }
 
 /** What a socket writer consults: implemented by the socket's write side. */
@@ -63,6 +66,16 @@ export interface WriterOwner {
   readonly highWaterMark: number
   /** Writes in flight or queued (a loss they report makes later writes "has been closed"). */
   readonly pendingWriteCount: number
+  /** close() has been called and has not completed, or the socket is open: abort() runs in turn. */
+  readonly abortInTurn: boolean
+  /** Errors the writable with an abort's reason (writer.closed, queued writes), as abort() does. */
+  abortNow(reason: unknown): void
+  /** After a loss: abort() errors the writable with its reason (workerd's is not errored yet). */
+  abortAfterLoss(reason: unknown): void
+  /** The reason of an abort made after a loss: later writes reject with it. */
+  readonly lossAbort: { reason: unknown } | undefined
+  beginOp(): void
+  endOp(): void
 }
 
 export interface Deferred<T> {
@@ -127,6 +140,19 @@ function rejected(error: Error): Promise<never> {
   return Promise.reject(error)
 }
 
+/** A promise that rejects on the next microtask (after work queued in this turn settled). */
+function rejectedNextTurn(error: Error): Promise<never> {
+  return new Promise<never>((_resolve, reject) => queueMicrotask(() => reject(error)))
+}
+
+/** Set on a writer by close(). */
+const kCloseCalled = Symbol('wharf.writer.closeCalled')
+type CloseCalled = { [kCloseCalled]?: true }
+
+/** Set on a reader or writer by releaseLock(). */
+const kReleased = Symbol('wharf.released')
+type Released = { [kReleased]?: true }
+
 type AnyReader = ReadableStreamDefaultReader<Uint8Array> | ReadableStreamBYOBReader
 type ReadFn = (
   this: AnyReader,
@@ -148,6 +174,8 @@ const nativeClose = WritableStreamDefaultWriter.prototype.close
 const nativeAbort = WritableStreamDefaultWriter.prototype.abort
 const nativeWriterRelease = WritableStreamDefaultWriter.prototype.releaseLock
 const nativeStreamClose = WritableStream.prototype.close
+const nativeDefaultCancel = ReadableStreamDefaultReader.prototype.cancel
+const nativeByobCancel = ReadableStreamBYOBReader.prototype.cancel
 const nativeDesiredSize = Object.getOwnPropertyDescriptor(
   WritableStreamDefaultWriter.prototype,
   'desiredSize'
@@ -260,11 +288,42 @@ function releaseLock(this: OwnedReader): void {
   const ended = owner.ended
   if (this instanceof ReadableStreamBYOBReader) nativeByobRelease.call(this)
   else nativeDefaultRelease.call(this)
+  ;(this as Released)[kReleased] = true
   keepClosed(this, ended, msg.READER_RELEASED)
+}
+
+/**
+ * workerd cancels a turn later, in call order with writer.abort(): the reader's `closed` resolves,
+ * then this call; a read in flight rejects with the reason later still. Node resolves the reader's
+ * `closed` at once and the read with `done`.
+ */
+function cancel(this: OwnedReader, reason?: unknown): Promise<void> {
+  const native = this instanceof ReadableStreamBYOBReader ? nativeByobCancel : nativeDefaultCancel
+  const owner = this[kReaderOwner]
+  if ((this as Released)[kReleased] === true || owner.ended !== undefined) {
+    return native.call(this, reason)
+  }
+  owner.beginOp()
+  return new Promise<void>((resolve) => {
+    queueMicrotask(() => {
+      owner.endOp()
+      const pending = owner.pendingRead
+      if (pending !== undefined && pending.reader === this) {
+        owner.pendingRead = undefined
+        pending.detached = true
+        // workerd hands the reason over as an Error (a string reason becomes its message).
+        const error = reason instanceof Error ? reason : new Error(String(reason))
+        setImmediate(() => pending.reject(error))
+      }
+      native.call(this, reason).then(noop, noop)
+      resolve()
+    })
+  })
 }
 
 const defaultReaderProto = Object.create(ReadableStreamDefaultReader.prototype, {
   releaseLock: { value: releaseLock, writable: true, configurable: true },
+  cancel: { value: cancel, writable: true, configurable: true },
   read: {
     value: function read(this: OwnedReader) {
       return socketRead.call(this, nativeDefaultRead, undefined, false)
@@ -276,6 +335,7 @@ const defaultReaderProto = Object.create(ReadableStreamDefaultReader.prototype, 
 
 const byobReaderProto = Object.create(ReadableStreamBYOBReader.prototype, {
   releaseLock: { value: releaseLock, writable: true, configurable: true },
+  cancel: { value: cancel, writable: true, configurable: true },
   read: {
     value: function read(this: OwnedReader, view: ArrayBufferView) {
       return socketRead.call(this, nativeByobRead, view, true)
@@ -312,7 +372,11 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
       // workerd: after EOF closed it, or writable.close(), the writable is closed.
       if (owner.writeSideClosed) return rejected(new TypeError(msg.WRITABLE_CLOSED))
       // After a lost connection the first write reports the loss; later ones find it closed.
-      if (owner.lost) (this as MaybeDoneWriter)[kWriterState] = WriterState.Done
+      if (owner.lost) {
+        const aborted = owner.lossAbort
+        if (aborted !== undefined) return Promise.reject(aborted.reason)
+        ;(this as MaybeDoneWriter)[kWriterState] = WriterState.Done
+      }
       const bytes = chunkToBytes(chunk)
       // workerd rejects a non-byte chunk but leaves the stream usable.
       if (bytes === undefined) return rejected(new TypeError(msg.WRITE_BAD_TYPE))
@@ -331,7 +395,8 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
   close: {
     value: function close(this: OwnedWriter): Promise<void> {
       if ((this as MaybeDoneWriter)[kWriterState] === WriterState.Done) {
-        return rejected(new TypeError(msg.WRITABLE_CLOSED))
+        // workerd: after an abort() in the same turn, this rejects after the abort settled.
+        return rejectedNextTurn(new TypeError(msg.WRITABLE_CLOSED))
       }
       const owner = this[kWriterOwner]
       // workerd's writer.close() waits for opened and ignores a failure.
@@ -340,6 +405,7 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
       // close() in progress: the writer's `closed` rejects first, then this call, alike.
       if (owner.closing) return this.closed.then(noop, rethrow)
       // workerd settles writer.closed before the close() call's own promise.
+      ;(this as CloseCalled)[kCloseCalled] = true
       return nativeClose.call(this).then(noop, rethrow)
     },
     writable: true,
@@ -347,8 +413,34 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
   },
   abort: {
     value: function abort(this: OwnedWriter, reason?: unknown): Promise<void> {
+      const owner = this[kWriterOwner]
+      const held = owner.lastWriter === this && (this as Released)[kReleased] !== true
+      const state = (this as MaybeDoneWriter)[kWriterState]
       ;(this as MaybeDoneWriter)[kWriterState] = WriterState.Done
-      return nativeAbort.call(this, reason)
+      if (held && owner.lost && state === undefined) {
+        owner.abortAfterLoss(reason)
+        return Promise.resolve()
+      }
+      // A write still queued: Node's abort() fails it now, as workerd does.
+      if (!held || !owner.abortInTurn || state !== undefined || owner.pendingWriteCount > 0) {
+        return nativeAbort.call(this, reason)
+      }
+      if ((this as CloseCalled)[kCloseCalled] === true) {
+        // A writer.close() still queued: error the stream now, so the close fails with the
+        // reason (a microtask later the sink would already be closing), then settle this call.
+        owner.abortNow(reason)
+        return new Promise<void>((resolve) => queueMicrotask(resolve))
+      }
+      // workerd errors the writable a turn later, in call order with cancel(): writer.closed
+      // rejects, then this resolves. Node's abort() settles the two the other way round.
+      owner.beginOp()
+      return new Promise<void>((resolve) => {
+        queueMicrotask(() => {
+          owner.endOp()
+          owner.abortNow(reason)
+          resolve()
+        })
+      })
     },
     writable: true,
     configurable: true,
@@ -359,6 +451,7 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
       // While close() runs, workerd's writable is already errored with the close's error.
       const ended = owner.ended ?? (owner.closing ? new TypeError(msg.SOCKET_CLOSED) : undefined)
       nativeWriterRelease.call(this)
+      ;(this as Released)[kReleased] = true
       keepClosed(this, ended, msg.WRITER_RELEASED)
     },
     writable: true,
@@ -476,7 +569,11 @@ export class SocketWritableStream extends WritableStream<unknown> {
   /** workerd: aborting a writable that a failure or close() already errored succeeds. */
   override abort(reason?: unknown): Promise<void> {
     const owner = this[kOwner]
-    if (!this.locked && owner.ended instanceof Error && !owner.lost) return Promise.resolve()
+    if (!this.locked && owner.lost) {
+      owner.abortAfterLoss(reason)
+      return Promise.resolve()
+    }
+    if (!this.locked && owner.ended instanceof Error) return Promise.resolve()
     return super.abort(reason)
   }
 }

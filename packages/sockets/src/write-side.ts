@@ -27,6 +27,8 @@ export interface WriteHost {
   assertIo(kind: 'Readable' | 'Writable'): void
   /** Resolves when connected; rejects with the writable's error if connecting failed. */
   whenConnected(): Promise<void>
+  /** cancel()/abort() calls waiting for their microtask (close() lets them run first). */
+  opsInFlight: number
 }
 
 const WriteState = {
@@ -55,6 +57,7 @@ export class WriteSide implements WriterOwner {
   /** The reason of an abort (writer.abort() or writable.abort()), once the sink saw it. */
   abortReason: unknown = undefined
   aborted = false
+  lossAbort: { reason: unknown } | undefined
   private pendingWrites = 0
   private flushWaiters: (() => void)[] = []
 
@@ -91,6 +94,37 @@ export class WriteSide implements WriterOwner {
 
   assertIo(kind: 'Readable' | 'Writable'): void {
     this.host.assertIo(kind)
+  }
+
+  beginOp(): void {
+    this.host.opsInFlight++
+  }
+  endOp(): void {
+    this.host.opsInFlight--
+  }
+
+  get abortInTurn(): boolean {
+    return (
+      this.controller !== undefined &&
+      this.host.connected &&
+      !this.host.failed &&
+      !this.host.closeDone &&
+      this.state !== WriteState.Lost
+    )
+  }
+
+  abortNow(reason: unknown): void {
+    this.aborted = true
+    this.abortReason = reason
+    try {
+      this.controller?.error(reason)
+    } catch {
+      // already errored
+    }
+  }
+
+  abortAfterLoss(reason: unknown): void {
+    this.lossAbort ??= { reason }
   }
 
   get writable(): SocketWritableStream {
