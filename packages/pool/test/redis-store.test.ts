@@ -14,14 +14,6 @@ function result(text: string, relations: readonly string[] | null): CachedResult
   return { description: undefined, rows: Buffer.from(text), relations }
 }
 
-async function until(check: () => boolean, what: string, ms = 3000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(10)
-  }
-}
-
 describe('wharf pool: the shared store refuses results a write overtook', () => {
   let redis: RedisServer
   const stores: RedisStore[] = []
@@ -29,17 +21,16 @@ describe('wharf pool: the shared store refuses results a write overtook', () => 
   /** Two poolers sharing one fresh prefix. */
   async function pair(): Promise<[RedisStore, RedisStore]> {
     const prefix = `gen${++prefixes}:`
-    const made = [0, 1].map(
-      () =>
-        new RedisStore({
-          url: `redis://:${redis.password}@127.0.0.1:${redis.port}`,
-          prefix,
-          timeoutMs: 2000,
-        })
-    )
+    const make = (): RedisStore =>
+      new RedisStore({
+        url: `redis://:${redis.password}@127.0.0.1:${redis.port}`,
+        prefix,
+        timeoutMs: 2000,
+      })
+    const made: [RedisStore, RedisStore] = [make(), make()]
     for (const s of made) await s.start()
     stores.push(...made)
-    return [made[0]!, made[1]!]
+    return made
   }
   /** Stores and waits until Redis answered (stored or refused). */
   async function settleSet(
