@@ -175,5 +175,12 @@ describe('wharf serve: hostile clients and Worker code', () => {
     assert.ok(sample(text, 'wharf_requests_total{status="200"}') > 100)
     assert.ok(sample(text, 'wharf_request_duration_seconds_count') > 100)
     assert.equal(sample(text, 'wharf_sockets_open'), 0)
+    // The supervisor's own gauges: its descriptors as /proc counts them, memory, a live loop.
+    const ownFds = sample(text, 'process_open_fds')
+    assert.ok(ownFds > 3 && ownFds <= treeFds(served.pid), `process_open_fds ${ownFds}`)
+    assert.ok(sample(text, 'process_resident_memory_bytes') > 10 * 1024 * 1024)
+    assert.ok(sample(text, 'nodejs_heap_size_used_bytes') > 1024 * 1024)
+    const delay = sample(text, 'nodejs_eventloop_delay_p99_seconds')
+    assert.ok(delay > 0 && delay < 5, `event-loop delay p99 ${delay} s`)
   })
 })
