@@ -114,8 +114,11 @@ function handlerFor(spec: ServerSpec, pki: () => TestPki): Handler {
         const act = (): void => {
           if (s.destroyed) return
           if (spec.then === 'rst') {
-            // Reset only once the greeting has left this process, so the peer reads it first.
-            s.write(spec.text, () => setTimeout(() => s.destroyed || s.resetAndDestroy(), 20))
+            // Reset only once the greeting has left this process, and late enough that the peer
+            // has read it: when the data and the RST reach a busy client in one poll, libuv reads
+            // the data and reports EOF (POLLHUP after a partial read), never the reset, and the
+            // Node side sees a FIN where workerd sees `Network connection lost.`.
+            s.write(spec.text, () => setTimeout(() => s.destroyed || s.resetAndDestroy(), 250))
             return
           }
           if (spec.text) s.write(spec.text)
