@@ -374,7 +374,7 @@ export const interopScenarios: Scenario[] = [
   {
     id: 'iter-break-first-chunk',
     title: 'for await … break after the first chunk: the readable is cancelled and unlocked',
-    servers: { main: { kind: 'slow', chunks: ['one', 'two', 'three'], intervalMs: 40 } },
+    servers: { main: { kind: 'slow', chunks: ['one', 'two', 'three'], intervalMs: 150 } },
     async run(k) {
       const s = k.connect(k.addr())
       for await (const chunk of s.readable) {
@@ -393,7 +393,7 @@ export const interopScenarios: Scenario[] = [
   {
     id: 'iter-prevent-cancel',
     title: 'values({ preventCancel: true }) with break: reading continues with a new reader',
-    servers: { main: { kind: 'slow', chunks: ['one', 'two'], intervalMs: 60 } },
+    servers: { main: { kind: 'slow', chunks: ['one', 'two'], intervalMs: 200 } },
     async run(k) {
       const s = k.connect(k.addr())
       const readable = s.readable as unknown as {
