@@ -123,6 +123,31 @@ const writeType: Scenario['run'] = async (k, p) => {
         return new Blob(['blob'])
       case 'String-object':
         return new String('str')
+      case 'Int16Array':
+        return new Int16Array(bytes.buffer)
+      case 'Uint32Array':
+        return new Uint32Array(bytes.buffer)
+      case 'BigInt64Array':
+        return new BigInt64Array(bytes.buffer)
+      case 'empty-Uint8Array':
+        return new Uint8Array(0)
+      case 'empty-string':
+        return ''
+      case 'resizable-ArrayBuffer': {
+        const ctor = ArrayBuffer as unknown as new (n: number, o: object) => ArrayBuffer
+        const buffer = new ctor(4, { maxByteLength: 16 })
+        new Uint8Array(buffer).set(bytes.subarray(0, 4))
+        return buffer
+      }
+      case 'detached-ArrayBuffer': {
+        const buffer = bytes.buffer as ArrayBuffer
+        structuredClone(buffer, { transfer: [buffer] })
+        return new Uint8Array(buffer)
+      }
+      case 'symbol':
+        return Symbol('s')
+      case 'function':
+        return () => 'f'
       default:
         return undefined
     }
@@ -154,6 +179,15 @@ const writeKinds = [
   'array',
   'Blob',
   'String-object',
+  'Int16Array',
+  'Uint32Array',
+  'BigInt64Array',
+  'empty-Uint8Array',
+  'empty-string',
+  'resizable-ArrayBuffer',
+  'detached-ArrayBuffer',
+  'symbol',
+  'function',
 ]
 
 export const formScenarios: Scenario[] = [

@@ -443,4 +443,100 @@ export const interopScenarios: Scenario[] = [
       }
     },
   },
+  {
+    id: 'body-response-after-cancel',
+    title: 'new Response(readable) after readable.cancel(): the stream is disturbed',
+    servers: greetOpen,
+    async run(k) {
+      const s = k.connect(k.addr())
+      await s.opened
+      k.trace('cancel', await k.outcome(s.readable.cancel('why'), 500))
+      const r = k.sync('response', () => new Response(s.readable))
+      if (r) k.trace('text', await k.outcome(r.text(), 1000))
+      await s.close()
+    },
+  },
+  {
+    id: 'body-request-after-close',
+    title: 'new Request(url, { body: readable }) after close()',
+    servers: greetEnd,
+    async run(k) {
+      const s = k.connect(k.addr())
+      await s.opened
+      await s.close()
+      const req = k.sync(
+        'request',
+        () =>
+          new Request('http://example.invalid/', {
+            method: 'POST',
+            body: s.readable,
+            duplex: 'half',
+          })
+      )
+      if (req) k.trace('text', await k.outcome(req.text(), 1000))
+    },
+  },
+  {
+    id: 'body-response-arraybuffer',
+    title: 'new Response(readable).arrayBuffer(): every byte, then closed',
+    servers: greetEnd,
+    async run(k) {
+      const s = k.connect(k.addr())
+      const buffer = await k.outcome(new Response(s.readable).arrayBuffer(), 2000)
+      k.trace('arrayBuffer', buffer)
+      k.trace('closed', await k.outcome(s.closed, 300))
+      await s.close()
+    },
+  },
+  {
+    id: 'iter-return-explicit',
+    title: 'values(): next(), then return(): unlocked, and a later read sees the cancel',
+    servers: greetOpen,
+    async run(k) {
+      const s = k.connect(k.addr())
+      const it = s.readable.values()
+      const first = await k.outcome(it.next(), 2000)
+      k.trace('next', first)
+      k.trace('return', await k.outcome(it.return?.() ?? Promise.resolve('none'), 500))
+      k.trace('locked', s.readable.locked)
+      const reader = k.sync('getReader', () => s.readable.getReader())
+      if (reader) k.trace('read', await k.outcome(reader.read(), 300))
+      k.trace('closed', await k.outcome(s.closed, 200))
+      await s.close()
+    },
+  },
+  {
+    id: 'iter-after-cancel',
+    title: 'for await over a readable that was cancelled: no chunks',
+    servers: greetOpen,
+    async run(k) {
+      const s = k.connect(k.addr())
+      await s.opened
+      k.trace('cancel', await k.outcome(s.readable.cancel(), 500))
+      let chunks = 0
+      try {
+        for await (const chunk of s.readable) {
+          chunks += chunk.length > 0 ? 1 : 0
+          if (chunks > 10) break
+        }
+        k.trace('chunks', chunks)
+      } catch (e) {
+        k.trace('caught', e)
+      }
+      await s.close()
+    },
+  },
+  {
+    id: 'iter-next-twice',
+    title: 'values(): two next() calls in one turn: both settle, in order',
+    servers: { main: { kind: 'slow', chunks: ['one', 'two'], intervalMs: 200 } },
+    async run(k) {
+      const s = k.connect(k.addr())
+      const it = s.readable.values()
+      k.watch('next1', it.next())
+      k.watch('next2', it.next())
+      await k.sleep(1200)
+      await s.close()
+    },
+  },
 ]

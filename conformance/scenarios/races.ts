@@ -19,6 +19,9 @@ const race: Scenario['run'] = async (k, p) => {
     else if (op === 'cancel') k.watch(name, reader.cancel('why'))
     else if (op === 'write') k.watch(name, writer.write('w'))
     else if (op === 'read') k.watch(name, reader.read())
+    else if (op === 'cancel-noreason') k.watch(name, reader.cancel())
+    else if (op === 'reader.release') k.sync(name, () => reader.releaseLock())
+    else if (op === 'writer.release') k.sync(name, () => writer.releaseLock())
   })
   await k.outcome(s.closed, 1500)
   await k.sleep(50)
@@ -46,6 +49,20 @@ export const raceScenarios: Scenario[] = [
   scenario(['write', 'abort', 'close']),
   scenario(['close', 'writer.close', 'abort', 'cancel']),
   scenario(['cancel', 'abort', 'writer.close', 'close']),
+  // A read in flight, releaseLock() and a second cancel()/abort() against the same races.
+  scenario(['read', 'cancel']),
+  scenario(['read', 'cancel-noreason']),
+  scenario(['read', 'abort', 'cancel']),
+  scenario(['abort', 'read']),
+  scenario(['cancel', 'write']),
+  scenario(['write', 'cancel']),
+  scenario(['cancel', 'reader.release']),
+  scenario(['abort', 'writer.release']),
+  scenario(['close', 'reader.release']),
+  scenario(['close', 'writer.release']),
+  scenario(['cancel', 'cancel']),
+  scenario(['abort', 'abort']),
+  scenario(['writer.close', 'cancel', 'close']),
   {
     id: 'race-double-close-settle-order',
     title: 'close() twice: the order in which both calls and closed settle',

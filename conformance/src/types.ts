@@ -105,6 +105,7 @@ export interface ReadableLike extends AsyncIterable<Uint8Array> {
   getReader(options?: { mode?: 'byob' }): ReaderLike
   readonly locked: boolean
   cancel(reason?: unknown): Promise<void>
+  values(options?: { preventCancel?: boolean }): AsyncIterator<Uint8Array>
   pipeTo(destination: unknown, options?: unknown): Promise<void>
   pipeThrough<T>(
     transform: { writable: unknown; readable: ReadableStream<T> },

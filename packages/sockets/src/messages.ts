@@ -41,6 +41,8 @@ export const READABLE_LOCKED = 'This ReadableStream is currently locked to a rea
 export const WRITABLE_LOCKED = 'This WritableStream is currently locked to a writer.'
 export const RELEASE_WITH_PENDING_READ =
   'Cannot call releaseLock() on a reader with outstanding read promises.'
+/** A read pending when the reader was cancelled without a reason, or the connect failed. */
+export const STREAM_CANCELLED = 'Stream was cancelled.'
 export const READER_RELEASED = 'This ReadableStream reader has been released.'
 export const WRITER_RELEASED = 'This WritableStream writer has been released.'
 export const READABLE_LOCKED_ON_UPGRADE = 'The ReadableStream has been locked to a reader.'

@@ -238,7 +238,7 @@ class SocketCore
     const writeError = new Error(`jsg.Error: ${message}`)
     this.write.closeHeldWriter()
     this.connection.rejectWrites(writeError)
-    this.read.settlePendingRead(new Error('Stream was cancelled.'))
+    this.read.settlePendingRead(new Error(msg.STREAM_CANCELLED))
     this.read.close()
     this.write.error(writeError)
     this.node?.destroy()

@@ -145,6 +145,54 @@ function rejectedNextTurn(error: Error): Promise<never> {
   return new Promise<never>((_resolve, reject) => queueMicrotask(() => reject(error)))
 }
 
+/**
+ * A cancel() or abort() waiting for its microtask. releaseLock() runs it at once (workerd's
+ * cancel/abort have taken effect by then), and a second abort() settles after it.
+ */
+const kPendingOp = Symbol('wharf.pendingOp')
+interface PendingOp {
+  run(): void
+  readonly promise: Promise<void>
+}
+type WithPendingOp = { [kPendingOp]?: PendingOp }
+
+/** Runs `effect` on the next microtask (or earlier, through `run`), then resolves. */
+function deferOp(
+  target: WithPendingOp,
+  owner: { beginOp(): void; endOp(): void },
+  effect: () => void
+): Promise<void> {
+  owner.beginOp()
+  let done = false
+  let resolve!: () => void
+  const promise = new Promise<void>((r) => (resolve = r))
+  const op: PendingOp = {
+    run() {
+      if (done) return
+      done = true
+      owner.endOp()
+      if (target[kPendingOp] === op) target[kPendingOp] = undefined
+      effect()
+    },
+    promise,
+  }
+  target[kPendingOp] = op
+  queueMicrotask(() => {
+    op.run()
+    resolve()
+  })
+  return promise
+}
+
+/** The message workerd gives a non-Error reason (its string conversion). */
+function describeReason(reason: unknown): string {
+  try {
+    return String(reason)
+  } catch {
+    return ''
+  }
+}
+
 /** Set on a writer by close(). */
 const kCloseCalled = Symbol('wharf.writer.closeCalled')
 type CloseCalled = { [kCloseCalled]?: true }
@@ -186,7 +234,7 @@ const nativeDesiredSize = Object.getOwnPropertyDescriptor(
  * writes then fail "closing" and desiredSize is null). One field, so write() checks it once.
  */
 const kWriterState = Symbol('wharf.writer.state')
-const WriterState = { Done: 1, Late: 2 } as const
+const WriterState = { Done: 1, Late: 2, Released: 3 } as const
 type MaybeDoneWriter = { [kWriterState]?: (typeof WriterState)[keyof typeof WriterState] }
 
 /** workerd: a writer held when the connect failed is closed for good ("has been closed"). */
@@ -285,11 +333,15 @@ function releaseLock(this: OwnedReader): void {
   if (pending !== undefined && pending.reader === this) {
     throw new TypeError(msg.RELEASE_WITH_PENDING_READ)
   }
+  ;(this as WithPendingOp)[kPendingOp]?.run()
   const ended = owner.ended
-  if (this instanceof ReadableStreamBYOBReader) nativeByobRelease.call(this)
+  const byob = this instanceof ReadableStreamBYOBReader
+  if (byob) nativeByobRelease.call(this)
   else nativeDefaultRelease.call(this)
   ;(this as Released)[kReleased] = true
   keepClosed(this, ended, msg.READER_RELEASED)
+  // Reads now fail with workerd's message (the released prototype costs live readers nothing).
+  Object.setPrototypeOf(this, byob ? releasedByobReaderProto : releasedDefaultReaderProto)
 }
 
 /**
@@ -303,21 +355,19 @@ function cancel(this: OwnedReader, reason?: unknown): Promise<void> {
   if ((this as Released)[kReleased] === true || owner.ended !== undefined) {
     return native.call(this, reason)
   }
-  owner.beginOp()
-  return new Promise<void>((resolve) => {
-    queueMicrotask(() => {
-      owner.endOp()
-      const pending = owner.pendingRead
-      if (pending !== undefined && pending.reader === this) {
-        owner.pendingRead = undefined
-        pending.detached = true
-        // workerd hands the reason over as an Error (a string reason becomes its message).
-        const error = reason instanceof Error ? reason : new Error(String(reason))
-        setImmediate(() => pending.reject(error))
-      }
-      native.call(this, reason).then(noop, noop)
-      resolve()
-    })
+  return deferOp(this as WithPendingOp, owner, () => {
+    const pending = owner.pendingRead
+    if (pending !== undefined && pending.reader === this) {
+      owner.pendingRead = undefined
+      pending.detached = true
+      // workerd hands the reason over as an Error (a string reason becomes its message).
+      const error =
+        reason instanceof Error
+          ? reason
+          : new Error(reason === undefined ? msg.STREAM_CANCELLED : describeReason(reason))
+      setImmediate(() => pending.reject(error))
+    }
+    native.call(this, reason).then(noop, noop)
   })
 }
 
@@ -346,6 +396,17 @@ const byobReaderProto = Object.create(ReadableStreamBYOBReader.prototype, {
   readAtLeast: { value: readAtLeast, writable: true, configurable: true },
 }) as object
 
+function releasedRead(): Promise<never> {
+  return rejected(new TypeError(msg.READER_RELEASED))
+}
+const releasedDefaultReaderProto = Object.create(defaultReaderProto, {
+  read: { value: releasedRead, writable: true, configurable: true },
+}) as object
+const releasedByobReaderProto = Object.create(byobReaderProto, {
+  read: { value: releasedRead, writable: true, configurable: true },
+  readAtLeast: { value: releasedRead, writable: true, configurable: true },
+}) as object
+
 const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
   write: {
     value: function write(this: OwnedWriter, chunk?: unknown): Promise<void> {
@@ -360,7 +421,13 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
       if (state !== undefined) {
         // Taken after close() completed: workerd still reports the close in progress.
         return rejected(
-          new TypeError(state === WriterState.Late ? msg.WRITABLE_CLOSING : msg.WRITABLE_CLOSED)
+          new TypeError(
+            state === WriterState.Late
+              ? msg.WRITABLE_CLOSING
+              : state === WriterState.Released
+                ? msg.WRITER_RELEASED
+                : msg.WRITABLE_CLOSED
+          )
         )
       }
       if (owner.closing) {
@@ -414,6 +481,9 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
   abort: {
     value: function abort(this: OwnedWriter, reason?: unknown): Promise<void> {
       const owner = this[kWriterOwner]
+      // A second abort() while the first waits for its turn settles right after it.
+      const waiting = (this as WithPendingOp)[kPendingOp]
+      if (waiting !== undefined) return waiting.promise.then(noop)
       const held = owner.lastWriter === this && (this as Released)[kReleased] !== true
       const state = (this as MaybeDoneWriter)[kWriterState]
       ;(this as MaybeDoneWriter)[kWriterState] = WriterState.Done
@@ -433,14 +503,7 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
       }
       // workerd errors the writable a turn later, in call order with cancel(): writer.closed
       // rejects, then this resolves. Node's abort() settles the two the other way round.
-      owner.beginOp()
-      return new Promise<void>((resolve) => {
-        queueMicrotask(() => {
-          owner.endOp()
-          owner.abortNow(reason)
-          resolve()
-        })
-      })
+      return deferOp(this as WithPendingOp, owner, () => owner.abortNow(reason))
     },
     writable: true,
     configurable: true,
@@ -448,10 +511,13 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
   releaseLock: {
     value: function releaseLock(this: OwnedWriter): void {
       const owner = this[kWriterOwner]
+      ;(this as WithPendingOp)[kPendingOp]?.run()
       // While close() runs, workerd's writable is already errored with the close's error.
       const ended = owner.ended ?? (owner.closing ? new TypeError(msg.SOCKET_CLOSED) : undefined)
       nativeWriterRelease.call(this)
       ;(this as Released)[kReleased] = true
+      // workerd: a writer closed for good (aborted) reports that before the release.
+      ;(this as MaybeDoneWriter)[kWriterState] ??= WriterState.Released
       keepClosed(this, ended, msg.WRITER_RELEASED)
     },
     writable: true,
