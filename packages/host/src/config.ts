@@ -112,6 +112,8 @@ export interface WorkerConfig {
   readonly file: string
   /** The `--env` in force, if any. */
   readonly env?: string
+  /** Set when a build tool's `.wrangler/deploy/config.json` named the config in force. */
+  readonly redirect?: ConfigRedirect
   /** Fields read but without effect in wharf (each gets one line at start). */
   readonly ignored: readonly string[]
   readonly assets?: AssetsConfig
@@ -142,10 +144,58 @@ type Json = Record<string, unknown>
 
 /** Finds the config in `dir` (or uses `file`), reads, parses, selects `env` and validates it. */
 export function loadConfig(dir: string, file?: string, env?: string): WorkerConfig {
-  const path = findConfig(dir, file)
+  const user = file === undefined ? findUserConfig(dir) : findConfig(dir, file)
+  // wrangler follows a build tool's redirect only when no config file was named.
+  const redirect = file === undefined ? findRedirect(dir, user) : undefined
+  const path = redirect?.file ?? user ?? findConfig(dir)
   const raw = selectEnvironment(parseConfigFile(path), basename(path), env)
-  const config = validateConfig(raw, path)
-  return env === undefined ? config : { ...config, env }
+  const config = validateConfig(raw, path, redirect === undefined ? undefined : resolve(dir))
+  return {
+    ...config,
+    ...(env === undefined ? {} : { env }),
+    ...(redirect === undefined ? {} : { redirect }),
+  }
+}
+
+/** wrangler's `.wrangler/deploy/config.json`, written by build tools (@cloudflare/vite-plugin). */
+export const DEPLOY_CONFIG = join('.wrangler', 'deploy', 'config.json')
+
+/** A redirected config: the generated file in force, and what pointed at it. */
+export interface ConfigRedirect {
+  /** The generated config (absolute). */
+  readonly file: string
+  /** The deploy config that named it. */
+  readonly deployConfig: string
+  /** The user's own config, if there is one. */
+  readonly userConfig?: string
+}
+
+function findUserConfig(dir: string): string | undefined {
+  const base = resolve(dir)
+  if (!existsSync(base)) throw configError(base, 'directory not found')
+  return CONFIG_FILES.map((name) => join(base, name)).find((path) => existsSync(path))
+}
+
+/**
+ * The redirect in `dir`, as wrangler reads it: `{ "configPath": PATH }`, relative to the deploy
+ * config. A deploy config that cannot be read or names no existing file is an error, not a silent
+ * fallback to the user's config (which may lack what the build added, e.g. `assets.directory`).
+ */
+export function findRedirect(dir: string, userConfig?: string): ConfigRedirect | undefined {
+  const deployConfig = join(resolve(dir), DEPLOY_CONFIG)
+  if (!existsSync(deployConfig)) return undefined
+  const raw = parseConfigFile(deployConfig)
+  if (typeof raw.configPath !== 'string' || raw.configPath === '') {
+    throw configError(deployConfig, 'has no "configPath" (the generated config it redirects to)')
+  }
+  const file = resolve(dirname(deployConfig), raw.configPath)
+  if (!existsSync(file) || !statSync(file).isFile()) {
+    throw configError(
+      deployConfig,
+      `redirects to ${file}, which does not exist (run the build again, or delete ${DEPLOY_CONFIG})`
+    )
+  }
+  return { file, deployConfig, ...(userConfig === undefined ? {} : { userConfig }) }
 }
 
 /** Top-level fields wharf reads and acts on. */
@@ -173,6 +223,29 @@ const USED_FIELDS = new Set([
   'jsx_factory',
   'jsx_fragment',
 ])
+
+/**
+ * Fields wrangler writes into a generated (redirected) config to say where it came from; they
+ * configure nothing.
+ */
+const REDIRECT_FIELDS = new Set([
+  'configPath',
+  'userConfigPath',
+  'topLevelName',
+  'definedEnvironments',
+])
+
+/**
+ * Values wrangler's normalisation writes into every generated config (e.g. @cloudflare/vite-
+ * plugin's build output): equal to the default, they configure nothing and get no line.
+ */
+const WRANGLER_DEFAULTS: Readonly<Record<string, unknown>> = {
+  python_modules: { exclude: ['**/*.pyc'] },
+  'dev.local_protocol': 'http',
+  'dev.upstream_protocol': 'http',
+  'dev.enable_containers': true,
+  'dev.generate_types': false,
+}
 
 export function findConfig(dir: string, file?: string): string {
   if (file !== undefined) {
@@ -232,7 +305,7 @@ function isObject(value: unknown): value is Json {
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/
 
 /** Validates the fields the host reads; every error names the file and the field. */
-export function validateConfig(raw: Json, file: string): WorkerConfig {
+export function validateConfig(raw: Json, file: string, projectDir?: string): WorkerConfig {
   const fail = (field: string, message: string): never => {
     throw configError(basename(file), `field "${field}" ${message}`)
   }
@@ -311,7 +384,10 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
           ...(id === undefined ? {} : { id }),
           ...(local === undefined ? {} : { localConnectionString: local }),
           caching: DEFAULT_HYPERDRIVE_CACHING,
-          embedded: { dataDir: resolve(dirname(file), '.wharf', 'hyperdrive', binding) },
+          // A redirected config lives in build output, which the next build wipes.
+          embedded: {
+            dataDir: resolve(projectDir ?? dirname(file), '.wharf', 'hyperdrive', binding),
+          },
         })
       })
     }
@@ -322,13 +398,23 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
     value !== undefined &&
     !(Array.isArray(value) && value.length === 0) &&
     !(isObject(value) && Object.values(value).every((v) => !configures(v)))
-  const ignored = Object.keys(raw).filter((key) => !USED_FIELDS.has(key) && configures(raw[key]))
+  const isDefault = (field: string, value: unknown): boolean =>
+    field in WRANGLER_DEFAULTS && JSON.stringify(WRANGLER_DEFAULTS[field]) === JSON.stringify(value)
+  const ignored = Object.keys(raw).filter(
+    (key) =>
+      !USED_FIELDS.has(key) &&
+      !REDIRECT_FIELDS.has(key) &&
+      configures(raw[key]) &&
+      !isDefault(key, raw[key])
+  )
   const dev: { ip?: string; port?: number } = {}
   if (raw.dev !== undefined) {
     if (!isObject(raw.dev)) fail('dev', 'must be an object')
     else {
-      for (const key of Object.keys(raw.dev)) {
-        if (key !== 'ip' && key !== 'port') ignored.push(`dev.${key}`)
+      for (const [key, value] of Object.entries(raw.dev)) {
+        if (key !== 'ip' && key !== 'port' && !isDefault(`dev.${key}`, value)) {
+          ignored.push(`dev.${key}`)
+        }
       }
       const ip = str(raw.dev.ip, 'dev.ip')
       const port = int(raw.dev.port, 'dev.port', 0, 65535)
@@ -376,7 +462,7 @@ export function validateConfig(raw: Json, file: string): WorkerConfig {
       const dataDir = inside(str(value.data_dir, `${field}.embedded.data_dir`), 'data_dir')
       const seed = inside(str(value.seed, `${field}.embedded.seed`), 'seed')
       return {
-        dataDir: dataDir ?? resolve(dirname(file), '.wharf', 'hyperdrive', name),
+        dataDir: dataDir ?? resolve(projectDir ?? dirname(file), '.wharf', 'hyperdrive', name),
         ...(seed === undefined ? {} : { seed }),
       }
     }

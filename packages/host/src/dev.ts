@@ -13,7 +13,7 @@ import { startHyperdrive, type StartedBinding } from './hyperdrive.js'
 import { originRoutes, startTunnels, type StartedTunnels } from './tunnels.js'
 import type { RuntimeData, ScopedException } from './protocol.js'
 import { resolveIsolation, type Isolation, type IsolationMode } from './isolation.js'
-import { configError, listenError } from './errors.js'
+import { WharfStartupError, configError, listenError } from './errors.js'
 import type { Route } from './tunnels.js'
 import { resolveSandbox, workerPaths, type Sandbox, type SandboxMode } from './sandbox.js'
 import { logLine } from './logger.js'
@@ -51,6 +51,8 @@ export interface DevOptions {
   /** Overrides `wharf.sandbox`. */
   readonly sandbox?: SandboxMode
   readonly log?: (line: string) => void
+  /** How long a runtime may take from receiving its Worker to ready (default 60 s). */
+  readonly readyTimeoutMs?: number
 }
 
 export interface DevServer {
@@ -64,6 +66,29 @@ export interface DevServer {
 const DEFAULT_PORT = 8787
 const RELOAD_DEBOUNCE_MS = 50
 const DRAIN_MS = 30_000
+/** From handing the runtime its Worker to `ready`: generous (a loaded machine, a large graph). */
+const READY_TIMEOUT_MS = 60_000
+
+/** The runtime's `ready`, or WharfStartupError after `ms`: a runtime that goes quiet never hangs the host. */
+async function readyWithin(runtime: WorkerProcess, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new WharfStartupError(
+            `the Worker process did not report ready within ${ms / 1000} s of loading the Worker (its module's top level may never finish)`
+          )
+        ),
+      ms
+    )
+  })
+  try {
+    await Promise.race([runtime.ready, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
 
 async function listen(server: net.Server, ip: string, port: number, probe: boolean): Promise<void> {
   for (let attempt = 0; ; attempt++) {
@@ -171,7 +196,11 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     spare = {
       proc: new WorkerProcess(undefined, isolation, sandbox, undefined, {
         // Every version directory of this builder: the spare does not know which one it gets.
-        workerPaths: workerPaths({ main: join(root, 'version'), projectDir: dirname(config.file) }),
+        workerPaths: workerPaths({
+          main: join(root, 'version'),
+          projectDir: dirname(config.file),
+          ...(config.assets === undefined ? {} : { assets: config.assets }),
+        }),
       }),
       root,
     }
@@ -205,6 +234,15 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     await tunnels?.close()
   }
   try {
+    if (config.redirect !== undefined) {
+      // wrangler's wording, so a user who knows it recognises the build tool's output.
+      const rel = (path: string): string => relative(process.cwd(), path) || '.'
+      log('[wharf:info] Using redirected Wrangler configuration.')
+      log(`  - Configuration being used: "${rel(config.redirect.file)}"`)
+      if (config.redirect.userConfig !== undefined)
+        log(`  - Original user's configuration: "${rel(config.redirect.userConfig)}"`)
+      log(`  - Deploy configuration file: "${rel(config.redirect.deployConfig)}"`)
+    }
     for (const field of config.ignored) {
       log(`[wharf:warn] config field "${field}" is read but has no effect in wharf dev: ignored`)
     }
@@ -365,7 +403,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       const next = adopted ?? new WorkerProcess(data, isolation, sandbox, primaryRoutes)
       if (adopted) adopted.init(data, primaryRoutes)
       try {
-        await next.ready
+        await readyWithin(next, options.readyTimeoutMs ?? READY_TIMEOUT_MS)
       } catch (error) {
         await next.terminate()
         throw error

@@ -1,0 +1,91 @@
+// Shapes of real projects that hung or failed under `wharf dev`, each reproduced by a fixture of
+// our own: a build tool's redirected config (@cloudflare/vite-plugin's output, run no_bundle, with
+// unenv's process polyfill replacing globalThis.process), and a Worker whose top level never ends.
+import assert from 'node:assert/strict'
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { startDev } from '@wharf/host'
+import { FIXTURES, get, runWharf, startWharf, type Wharf } from './helpers.js'
+
+/** A copy of the redirected fixture with the deploy config a build writes (never committed). */
+function redirectedProject(configPath = '../../out/app/wrangler.json'): string {
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-redirected-'))
+  cpSync(join(FIXTURES, 'redirected'), dir, { recursive: true })
+  mkdirSync(join(dir, '.wrangler', 'deploy'), { recursive: true })
+  writeFileSync(
+    join(dir, '.wrangler', 'deploy', 'config.json'),
+    JSON.stringify({ configPath, auxiliaryWorkers: [] })
+  )
+  return dir
+}
+
+describe('wharf dev: a build tool’s redirected config (.wrangler/deploy/config.json)', () => {
+  let dir: string
+  let wharf: Wharf
+  before(async () => {
+    dir = redirectedProject()
+    wharf = await startWharf(dir, ['--no-watch'], 30_000)
+  })
+  after(async () => {
+    await wharf.stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('runs the generated config (no_bundle) even though the Worker replaces globalThis.process', async () => {
+    const api = await get(`${wharf.url}/api/books`)
+    assert.equal(api.status, 200, api.body)
+    assert.deepEqual(JSON.parse(api.body), { api: '/api/books', replaced: true })
+  })
+
+  it('serves the assets directory the generated config names, outside its own directory', async () => {
+    const page = await get(`${wharf.url}/`)
+    assert.equal(page.status, 200, page.body)
+    assert.match(page.body, /<title>dashboard<\/title>/)
+    // single-page-application: a navigation to an unknown path gets index.html
+    const deep = await get(`${wharf.url}/books/1`)
+    assert.match(deep.body, /<title>dashboard<\/title>/)
+  })
+
+  it('says which config is in force, and no line for the fields wrangler generated', () => {
+    const out = wharf.output()
+    assert.match(out, /Using redirected Wrangler configuration/)
+    assert.match(out, /Configuration being used: ".*out\/app\/wrangler\.json"/)
+    assert.doesNotMatch(out, /configPath|python_modules|local_protocol|enable_containers/)
+  })
+})
+
+describe('wharf dev: bad redirects and stuck Workers are errors, never hangs', () => {
+  it('a deploy config naming a missing file is ERR_WHARF_CONFIG with the fix', async () => {
+    const dir = redirectedProject('../../out/gone/wrangler.json')
+    try {
+      const { code, stderr } = await runWharf(['dev', dir, '--port', '0', '--no-watch'])
+      assert.equal(code, 1)
+      assert.match(stderr, /ERR_WHARF_CONFIG/)
+      assert.match(stderr, /redirects to .*out\/gone\/wrangler\.json, which does not exist/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('a Worker whose top level never finishes fails with ERR_WHARF_STARTUP in bounded time', async () => {
+    const started = performance.now()
+    await assert.rejects(
+      startDev({
+        dir: join(FIXTURES, 'stuck'),
+        port: 0,
+        watch: false,
+        readyTimeoutMs: 1500,
+        log: () => undefined,
+      }),
+      (error: Error & { code?: string }) => {
+        assert.equal(error.code, 'ERR_WHARF_STARTUP')
+        assert.match(error.message, /did not report ready within 1\.5 s/)
+        return true
+      }
+    )
+    // the bound plus start-up on a loaded machine, far from forever
+    assert.ok(performance.now() - started < 30_000)
+  })
+})
