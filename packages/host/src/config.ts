@@ -143,12 +143,24 @@ export interface WorkerConfig {
 type Json = Record<string, unknown>
 
 /** Finds the config in `dir` (or uses `file`), reads, parses, selects `env` and validates it. */
-export function loadConfig(dir: string, file?: string, env?: string): WorkerConfig {
-  const user = file === undefined ? findUserConfig(dir) : findConfig(dir, file)
-  // wrangler follows a build tool's redirect only when no config file was named.
-  const redirect = file === undefined ? findRedirect(dir, user) : undefined
+export function loadConfig(
+  dir: string,
+  file?: string,
+  env?: string,
+  script?: string
+): WorkerConfig {
+  const user =
+    file !== undefined
+      ? findConfig(dir, file)
+      : script !== undefined
+        ? findConfigUpwards(dirname(resolve(script)))
+        : findUserConfig(dir)
+  // wrangler follows a build tool's redirect only when no config file (or script) was named.
+  const redirect = file === undefined && script === undefined ? findRedirect(dir, user) : undefined
   const path = redirect?.file ?? user ?? findConfig(dir)
-  const raw = selectEnvironment(parseConfigFile(path), basename(path), env)
+  let raw = selectEnvironment(parseConfigFile(path), basename(path), env)
+  // `wharf dev SCRIPT`, like `wrangler dev SCRIPT`: the script (from the current directory) is main.
+  if (script !== undefined) raw = { ...raw, main: resolve(script) }
   const config = validateConfig(raw, path, redirect === undefined ? undefined : resolve(dir))
   return {
     ...config,
@@ -168,6 +180,21 @@ export interface ConfigRedirect {
   readonly deployConfig: string
   /** The user's own config, if there is one. */
   readonly userConfig?: string
+}
+
+const MAX_CONFIG_DEPTH = 64
+
+/** wrangler's lookup for a script: its directory, then each parent, nearest first. */
+function findConfigUpwards(start: string): string {
+  for (let dir = start, depth = 0; depth < MAX_CONFIG_DEPTH; dir = dirname(dir), depth++) {
+    const found = findUserConfig(dir)
+    if (found !== undefined) return found
+    if (dirname(dir) === dir) break
+  }
+  throw configError(
+    start,
+    `no ${CONFIG_FILES.join(', ')} found here or in a parent directory (pass --config FILE)`
+  )
 }
 
 function findUserConfig(dir: string): string | undefined {
@@ -293,6 +320,15 @@ export function parseConfigFile(path: string): Json {
   return value
 }
 
+/** The not-found message for `main`, with the fix when the path names a file from here. */
+function missingMain(main: string, field: string): string {
+  const text = `names a file that does not exist: ${main} (main is resolved against the config's directory, as wrangler does)`
+  const fromHere = resolve(field)
+  if (fromHere === main || !existsSync(fromHere) || !statSync(fromHere).isFile()) return text
+  const rel = relative(process.cwd(), fromHere)
+  return `${text}; "${rel}" exists from the current directory: run \`wharf dev ${rel}\` to use it as main, as \`wrangler dev ${rel}\` would`
+}
+
 function position(text: string, offset: number): { line: number; column: number } {
   const before = text.slice(0, offset).split('\n')
   return { line: before.length, column: (before.at(-1)?.length ?? 0) + 1 }
@@ -341,9 +377,9 @@ export function validateConfig(raw: Json, file: string, projectDir?: string): Wo
 
   const mainField =
     str(raw.main, 'main') ?? fail('main', 'is required (the Worker module, e.g. "src/index.ts")')
+  // Against the config's directory, as wrangler resolves it (not the current directory).
   const main = resolve(dirname(file), mainField)
-  if (!existsSync(main) || !statSync(main).isFile())
-    fail('main', `names a file that does not exist: ${main}`)
+  if (!existsSync(main) || !statSync(main).isFile()) fail('main', missingMain(main, mainField))
 
   const compatibilityDate = str(raw.compatibility_date, 'compatibility_date')
   if (compatibilityDate !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(compatibilityDate)) {

@@ -35,6 +35,8 @@ import {
 
 export interface DevOptions {
   readonly dir: string
+  /** `wharf dev SCRIPT`: this file is main; the config is looked up from its directory upwards. */
+  readonly script?: string
   readonly config?: string
   /** More Workers (`-c` after the first): reached through service bindings, not over HTTP. */
   readonly configs?: readonly string[]
@@ -173,7 +175,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const log = options.log ?? logLine
   const mark = timer(log)
   mark('startDev')
-  const config = loadConfig(options.dir, options.config, options.env)
+  const config = loadConfig(options.dir, options.config, options.env, options.script)
   mark('config loaded')
   const secretsOf = (current: WorkerConfig): Record<string, string> =>
     readDevSecrets(dirname(current.file), options.env).values
@@ -439,7 +441,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
         let fresh: WorkerProcess
         try {
           // The config is read again (vars, limits, egress, main); services and bindings stay.
-          const current = loadConfig(dirname(config.file), config.file, options.env)
+          const current = loadConfig(dirname(config.file), config.file, options.env, options.script)
           if (JSON.stringify(current.build) !== JSON.stringify(lastBuild)) {
             // New build settings need a new esbuild context; otherwise rebuild incrementally.
             await builder.dispose()

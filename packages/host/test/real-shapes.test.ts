@@ -2,12 +2,32 @@
 // our own: a build tool's redirected config (@cloudflare/vite-plugin's output, run no_bundle, with
 // unenv's process polyfill replacing globalThis.process), and a Worker whose top level never ends.
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { startDev } from '@wharf/host'
-import { FIXTURES, get, runWharf, startWharf, type Wharf } from './helpers.js'
+import {
+  ALLOW_TEST_SERVERS,
+  BIN,
+  FIXTURES,
+  echoServer,
+  get,
+  runWharf,
+  startWharf,
+  type Wharf,
+} from './helpers.js'
+
+/** A temporary project with `files` (paths may have directories); removed by `remove()`. */
+function tempTree(files: Record<string, string>): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-shapes-'))
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true })
+    writeFileSync(join(dir, name), text)
+  }
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) }
+}
 
 /** A copy of the redirected fixture with the deploy config a build writes (never committed). */
 function redirectedProject(configPath = '../../out/app/wrangler.json'): string {
@@ -87,5 +107,62 @@ describe('wharf dev: bad redirects and stuck Workers are errors, never hangs', (
     )
     // the bound plus start-up on a loaded machine, far from forever
     assert.ok(performance.now() - started < 30_000)
+  })
+})
+
+describe('wharf dev: main, resolved as wrangler resolves it', () => {
+  const project = join(FIXTURES, 'script-main')
+
+  it('a main written from elsewhere names the file wrangler would look for, and the fix', () => {
+    // From the project root, as its own tests run: `wharf dev test` (the config's directory).
+    const run = spawnSync(process.execPath, [BIN, 'dev', 'test', '--port', '0', '--no-watch'], {
+      cwd: project,
+      encoding: 'utf8',
+      timeout: 20_000,
+    })
+    assert.equal(run.status, 1, run.stderr)
+    assert.match(run.stderr, /ERR_WHARF_CONFIG/)
+    assert.match(run.stderr, /script-main\/test\/test\/worker\.ts/)
+    assert.match(run.stderr, /run `wharf dev test\/worker\.ts`/)
+  })
+
+  it('`wharf dev SCRIPT` runs that script with the config found from its directory', async () => {
+    const echo = await echoServer()
+    const wharf = await startWharf(join(project, 'test', 'worker.ts'), [
+      '--no-watch',
+      '--allow',
+      ALLOW_TEST_SERVERS,
+    ])
+    try {
+      const reply = await get(`${wharf.url}/?port=${echo.port}`)
+      assert.equal(reply.status, 200, reply.body)
+      assert.equal(reply.body, 'EHLO wharf\r\n')
+    } finally {
+      await wharf.stop()
+      await echo.close()
+    }
+  })
+
+  it('a main inside an installed package (no "type", ESM syntax) is bundled like any other', async () => {
+    const { dir, remove } = tempTree({
+      'wrangler.json':
+        '{ "main": "node_modules/worker-pkg/worker.js", "compatibility_date": "2025-10-08" }',
+      'node_modules/worker-pkg/package.json': '{ "name": "worker-pkg", "main": "worker.js" }',
+      'node_modules/worker-pkg/worker.js':
+        "import { kind } from './kind'\nexport default { fetch: () => new Response(kind) }\n",
+      'node_modules/worker-pkg/kind.js': "export const kind = 'from a package'\n",
+    })
+    try {
+      const wharf = await startWharf(dir, ['--no-watch'])
+      try {
+        const reply = await get(wharf.url)
+        assert.equal(reply.status, 200, reply.body)
+        assert.equal(reply.body, 'from a package')
+      } finally {
+        await wharf.stop()
+      }
+    } finally {
+      remove()
+    }
   })
 })
