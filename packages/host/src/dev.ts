@@ -2,7 +2,6 @@
  * `wharf dev`: serves a Worker over HTTP like `wrangler dev`, with Workers' socket rules, and
  * reloads it (a fresh runtime process) when its files change.
  */
-import { watch, type FSWatcher } from 'node:fs'
 import net, { type AddressInfo } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { dirname, join, relative, sep } from 'node:path'
@@ -19,6 +18,7 @@ import { resolveSandbox, workerPaths, type Sandbox, type SandboxMode } from './s
 import { logLine } from './logger.js'
 import { WorkerProcess } from './supervisor.js'
 import { WorkerBuilder, type WorkerBundle } from './bundle/index.js'
+import { ReloadWatcher, type WatchTargets } from './reload-watcher.js'
 import { runtimePhases, timer } from './timing.js'
 import { ServiceHub } from './services/hub.js'
 import { startTcpListener, type TcpListener } from './services/tcp.js'
@@ -159,6 +159,28 @@ function bindingsTable(
   ]
 }
 
+/** What a reload is for: the bundle's inputs, the config files, secrets and the assets. */
+export function reloadTargets(
+  config: WorkerConfig,
+  inputs: readonly string[],
+  open: boolean
+): WatchTargets {
+  const root = dirname(config.file)
+  const configFiles = [config.file]
+  if (config.redirect !== undefined) {
+    configFiles.push(config.redirect.deployConfig)
+    if (config.redirect.userConfig !== undefined) configFiles.push(config.redirect.userConfig)
+  }
+  // esbuild reads the tsconfig for paths and JSX: a change to it changes the bundle.
+  const tsconfig = join(root, config.build.tsconfig ?? 'tsconfig.json')
+  return {
+    files: [...inputs, ...configFiles, tsconfig],
+    secretsDir: root,
+    trees: config.assets === undefined ? [] : [config.assets.directory],
+    open,
+  }
+}
+
 /** The listening address, or every local address when listening on all of them (0.0.0.0, ::). */
 export function selfAddresses(address: AddressInfo): { address: string; port: number }[] {
   if (address.address !== '0.0.0.0' && address.address !== '::') {
@@ -188,7 +210,13 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   // Connections are accepted paused and handed, unread, to the current runtime process.
   const server = net.createServer({ pauseOnConnect: true, noDelay: true })
   let runtime: WorkerProcess | undefined
-  let watcher: FSWatcher | undefined
+  let watcher: ReloadWatcher | undefined
+  let lastInputs: readonly string[] = []
+  let watchTargets: (
+    current: WorkerConfig | undefined,
+    bundle: WorkerBundle | undefined,
+    open: boolean
+  ) => void = () => undefined
   let reloadTimer: NodeJS.Timeout | undefined
   let builder = new WorkerBuilder(config.build)
   // A booted runtime process waiting for its Worker version, for the next start or reload.
@@ -448,10 +476,15 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
             builder = new WorkerBuilder(current.build)
             lastBuild = current.build
           }
-          data = buildData(current, await built())
+          const bundle = await built()
+          // The new graph is watched from now on, even if this version fails to load.
+          watchTargets(current, bundle, false)
+          data = buildData(current, bundle)
           primaryRoutes = routesOf(current, primaryName)
           fresh = await startRuntime()
         } catch (error) {
+          // The fix may be a file nothing imports yet (the module a broken import names).
+          watchTargets(undefined, undefined, true)
           log(
             `[wharf:error] reload failed, still serving the previous version:\n${(error as Error).message}`
           )
@@ -463,19 +496,21 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
         log('⎔ Local server updated and ready')
         if (old) void old.drain(DRAIN_MS)
       }
-      const dataDirs = config.hyperdrive.flatMap((h) =>
-        h.embedded === false ? [] : [relative(dirname(config.file), h.embedded.dataDir)]
-      )
-      watcher = watch(dirname(config.file), { recursive: true }, (_event, file) => {
-        const name = String(file ?? '')
-        // .wharf (or a data_dir) holds the embedded database's files: its writes are not edits.
-        if (/(^|[\\/])(node_modules|\.git|\.wrangler|\.wharf)([\\/]|$)/.test(name)) return
-        if (dataDirs.some((d) => name === d || name.startsWith(d))) return
+      const reloadWatcher = new ReloadWatcher(() => {
         clearTimeout(reloadTimer)
         reloadTimer = setTimeout(() => {
           reloading = reloading.then(reload)
         }, RELOAD_DEBOUNCE_MS)
-      })
+      }, log)
+      watcher = reloadWatcher
+      let lastConfig = config
+      watchTargets = (current, bundle, open) => {
+        const inForce = current ?? lastConfig
+        reloadWatcher.update(reloadTargets(inForce, bundle?.inputs ?? lastInputs, open))
+        lastConfig = inForce
+        if (bundle !== undefined) lastInputs = bundle.inputs
+      }
+      watchTargets(config, firstBundle, false)
     }
 
     for (const w of workers) {

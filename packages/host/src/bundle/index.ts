@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import * as esbuild from 'esbuild'
 import { WharfBuildError } from '../errors.js'
-import { workerPlugin } from './plugin.js'
+import { RULE_NAMESPACE, workerPlugin } from './plugin.js'
 import { effectiveRules, ruleFor, type ModuleRule } from './rules.js'
 
 /** What the bundler needs from the config (WorkerConfig has all of it). */
@@ -141,6 +141,20 @@ function options(settings: BuildSettings, outdir: string): esbuild.BuildOptions 
 }
 
 /**
+ * Absolute paths of the files a build read, from esbuild's metafile: files relative to the root,
+ * and the module-rule files the plugin loads (its namespace, then the absolute path). Stubs,
+ * `require()` shims and the host's own modules (other namespaces, URLs) are not the user's files.
+ */
+export function bundleInputs(keys: readonly string[], root: string): string[] {
+  const out: string[] = []
+  for (const key of keys) {
+    if (key.startsWith(`${RULE_NAMESPACE}:`)) out.push(key.slice(RULE_NAMESPACE.length + 1))
+    else if (!key.includes(':')) out.push(join(root, key))
+  }
+  return out
+}
+
+/**
  * An incremental builder: `build()` (re)builds and writes a new version directory under one
  * temporary root; `dispose()` stops esbuild and removes every version.
  */
@@ -194,9 +208,7 @@ export class WorkerBuilder {
     return {
       dir,
       entry,
-      inputs: Object.keys(result.metafile?.inputs ?? {})
-        .filter((f) => !f.includes(':'))
-        .map((f) => join(this.settings.root, f)),
+      inputs: bundleInputs(Object.keys(result.metafile?.inputs ?? {}), this.settings.root),
       warnings: result.warnings.length > 0 ? [formatMessages(result.warnings)] : [],
       ms: Math.round(performance.now() - started),
       unbundled: this.settings.noBundle === true,

@@ -26,7 +26,9 @@ export interface PluginSettings {
 
 const REQUIRE_NS = 'wharf-require'
 const STUB_NS = 'wharf-stub'
-const RULE_NS = 'wharf-rule'
+/** The namespace of module-rule files (Text, Data, CompiledWasm): the watcher reads it. */
+export const RULE_NAMESPACE = 'wharf-rule'
+const RULE_NS = RULE_NAMESPACE
 const NPM_NS = 'wharf-npm'
 const MAX_RULE_FILE = 64 * 1024 * 1024
 
