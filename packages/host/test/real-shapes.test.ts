@@ -166,3 +166,60 @@ describe('wharf dev: main, resolved as wrangler resolves it', () => {
     }
   })
 })
+
+describe('wharf dev: bundle details wrangler users rely on', () => {
+  // A stand-in for npm's `debug`: a Node build in `main`, a browser build in `browser`.
+  const files = (flags: string): Record<string, string> => ({
+    'wrangler.json': `{ "main": "worker.js", "compatibility_date": "2025-07-01", "compatibility_flags": [${flags}] }`,
+    'worker.js':
+      "import debug from 'debug'\nimport { createRequire } from './cjs.cjs'\n" +
+      'export default { fetch: () => Response.json({ imported: debug.build, required: createRequire(), nodeEnv: process.env.NODE_ENV }) }\n',
+    'cjs.cjs': "exports.createRequire = () => require('debug').build\n",
+    'node_modules/debug/package.json':
+      '{ "name": "debug", "main": "./src/index.js", "browser": "./src/browser.js" }',
+    'node_modules/debug/src/index.js': "module.exports = { build: 'node' }\n",
+    'node_modules/debug/src/browser.js': "module.exports = { build: 'browser' }\n",
+  })
+
+  it('under nodejs_compat `debug` is its Node build (import and require), and NODE_ENV is "development"', async () => {
+    const { dir, remove } = tempTree(files('"nodejs_compat"'))
+    try {
+      const wharf = await startWharf(dir, ['--no-watch'])
+      try {
+        const reply = await get(wharf.url)
+        assert.equal(reply.status, 200, reply.body)
+        assert.deepEqual(JSON.parse(reply.body), {
+          imported: 'node',
+          required: 'node',
+          nodeEnv: 'development',
+        })
+      } finally {
+        await wharf.stop()
+      }
+    } finally {
+      remove()
+    }
+  })
+
+  it('without nodejs_compat `debug` keeps the browser build, as wrangler bundles it', async () => {
+    const { dir, remove } = tempTree({
+      ...files(''),
+      // no process global without nodejs_compat: only the define can answer NODE_ENV
+      'worker.js':
+        "import debug from 'debug'\n" +
+        'export default { fetch: () => Response.json({ imported: debug.build, nodeEnv: process.env.NODE_ENV }) }\n',
+    })
+    try {
+      const wharf = await startWharf(dir, ['--no-watch'])
+      try {
+        const reply = await get(wharf.url)
+        assert.equal(reply.status, 200, reply.body)
+        assert.deepEqual(JSON.parse(reply.body), { imported: 'browser', nodeEnv: 'development' })
+      } finally {
+        await wharf.stop()
+      }
+    } finally {
+      remove()
+    }
+  })
+})

@@ -76,6 +76,19 @@ function buildError(error: unknown): WharfBuildError {
   })
 }
 
+/**
+ * `process.env.NODE_ENV` as wrangler dev replaces it: the host's NODE_ENV if it is a plain word,
+ * else "development" (only this one variable, never the rest of the host's environment).
+ */
+const NODE_ENV = /^[\w.-]{1,32}$/.test(process.env.NODE_ENV ?? '')
+  ? (process.env.NODE_ENV ?? 'development')
+  : 'development'
+const NODE_ENV_DEFINES: Readonly<Record<string, string>> = Object.fromEntries(
+  ['process.env.NODE_ENV', 'global.process.env.NODE_ENV', 'globalThis.process.env.NODE_ENV'].map(
+    (key) => [key, JSON.stringify(NODE_ENV)]
+  )
+)
+
 const MAX_ADDITIONAL = 5000
 
 /** ESModule and CommonJS files under base_dir (wrangler's find_additional_modules), bounded. */
@@ -130,7 +143,8 @@ function options(settings: BuildSettings, outdir: string): esbuild.BuildOptions 
     metafile: true,
     logLevel: 'silent',
     loader: { '.js': 'jsx', '.mjs': 'jsx', '.cjs': 'jsx' },
-    define: { ...settings.define },
+    // wrangler dev's replacement, which the config's `define` may override.
+    define: { ...NODE_ENV_DEFINES, ...settings.define },
     ...(settings.tsconfig === undefined ? {} : { tsconfig: settings.tsconfig }),
     ...(settings.jsxFactory === undefined ? {} : { jsxFactory: settings.jsxFactory }),
     ...(settings.jsxFragment === undefined ? {} : { jsxFragment: settings.jsxFragment }),
