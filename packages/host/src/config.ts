@@ -797,7 +797,8 @@ function validateBuild(
     ...(define === undefined ? {} : { define }),
     ...(alias === undefined ? {} : { alias }),
     ...(noBundle === true ? { noBundle } : {}),
-    ...(findAdditional === true ? { findAdditionalModules: true } : {}),
+    // wrangler finds them by default under no_bundle (the build's chunks are such modules).
+    ...((findAdditional ?? noBundle === true) ? { findAdditionalModules: true } : {}),
     baseDir,
     ...(tsconfigField === undefined ? {} : { tsconfig: resolve(root, tsconfigField) }),
     ...(jsxFactory === undefined ? {} : { jsxFactory }),

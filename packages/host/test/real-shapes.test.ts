@@ -53,10 +53,14 @@ describe('wharf dev: a build tool’s redirected config (.wrangler/deploy/config
     rmSync(dir, { recursive: true, force: true })
   })
 
-  it('runs the generated config (no_bundle) even though the Worker replaces globalThis.process', async () => {
+  it('runs the generated config (no_bundle, its chunks found) even though the Worker replaces globalThis.process', async () => {
     const api = await get(`${wharf.url}/api/books`)
     assert.equal(api.status, 200, api.body)
-    assert.deepEqual(JSON.parse(api.body), { api: '/api/books', replaced: true })
+    assert.deepEqual(JSON.parse(api.body), {
+      api: '/api/books',
+      replaced: true,
+      chunk: 'from a chunk',
+    })
   })
 
   it('serves the assets directory the generated config names, outside its own directory', async () => {
