@@ -8,7 +8,7 @@
  * one, which a watch on the file itself would lose. They are watched one level deep (the assets
  * directory recursively), and their number is bounded.
  */
-import { watch, type FSWatcher } from 'node:fs'
+import { existsSync, watch, type FSWatcher } from 'node:fs'
 import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path'
 
 export interface WatchTargets {
@@ -27,6 +27,8 @@ export interface WatchTargets {
 
 /** inotify watches are a per-user resource shared with every other program. */
 export const MAX_WATCHED_DIRS = 2048
+/** How often a watched directory that went away (a build emptied it) is looked for again. */
+const MISSING_POLL_MS = 500
 const NEVER_SOURCE = /(^|[\\/])(node_modules|\.git|\.wrangler|\.wharf)([\\/]|$)/
 const SECRETS_FILE = /^\.(dev\.vars|env)(\..+)?$/
 /** What a module the Worker imports can be (code, JSON, wrangler's default rule types). */
@@ -34,6 +36,9 @@ const MODULE_FILE = /\.([cm]?[jt]sx?|json|txt|html|sql|bin|wasm)$/
 
 export class ReloadWatcher {
   private readonly watchers = new Map<string, FSWatcher>()
+  /** Every directory the targets need, and whether it is watched recursively. */
+  private wanted = new Map<string, boolean>()
+  private poll: NodeJS.Timeout | undefined
   private files = new Set<string>()
   private targets: WatchTargets | undefined
   private warned = false
@@ -60,7 +65,17 @@ export class ReloadWatcher {
         this.watchers.delete(dir)
       }
     }
-    for (const [dir, recursive] of wanted) {
+    this.wanted = wanted
+    this.addMissing(false)
+  }
+
+  /**
+   * Watches each wanted directory not watched yet. One that was gone and is back (a build deleted
+   * and rewrote it) may hold new versions of its files: that counts as a change.
+   */
+  private addMissing(reappeared: boolean): void {
+    let missing = false
+    for (const [dir, recursive] of this.wanted) {
       if (this.watchers.has(dir)) continue
       if (this.watchers.size >= MAX_WATCHED_DIRS) {
         this.warnOnce(
@@ -68,7 +83,16 @@ export class ReloadWatcher {
         )
         break
       }
-      this.add(dir, recursive)
+      if (this.add(dir, recursive)) {
+        if (reappeared) this.onChange(dir)
+      } else missing = true
+    }
+    if (missing && this.poll === undefined) {
+      this.poll = setInterval(() => this.addMissing(true), MISSING_POLL_MS)
+      this.poll.unref()
+    } else if (!missing && this.poll !== undefined) {
+      clearInterval(this.poll)
+      this.poll = undefined
     }
   }
 
@@ -91,32 +115,41 @@ export class ReloadWatcher {
   }
 
   close(): void {
+    clearInterval(this.poll)
+    this.poll = undefined
+    this.wanted = new Map()
     for (const watcher of this.watchers.values()) watcher.close()
     this.watchers.clear()
   }
 
-  private add(dir: string, recursive: boolean): void {
-    let watcher: FSWatcher
+  /** Starts watching `dir`; false when it cannot be watched now (it does not exist). */
+  private add(dir: string, recursive: boolean): boolean {
+    let watcher: FSWatcher | undefined
+    const gone = (): void => {
+      watcher?.close()
+      if (watcher === undefined || this.watchers.get(dir) !== watcher) return
+      this.watchers.delete(dir)
+      // Looked for again until it is back (addMissing), then its files count as changed.
+      this.addMissing(true)
+    }
     try {
-      watcher = watch(dir, { recursive, persistent: true }, (_event, name) => {
+      watcher = watch(dir, { recursive, persistent: true }, (event, name) => {
+        // A deleted directory's watch reports a rename and then nothing, even once it is back.
+        if (event === 'rename' && !existsSync(dir)) return gone()
         if (name === null) return
         const path = join(dir, String(name))
         if (this.relevant(path)) this.onChange(path)
       })
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
-      // A directory that does not exist (yet) has nothing to reload on.
       if (code !== 'ENOENT' && code !== 'ENOTDIR') {
         this.warnOnce(`cannot watch ${dir}: ${(error as Error).message}`)
       }
-      return
+      return false
     }
-    // The directory went away (deleted, unmounted): stop watching it; the next update retries.
-    watcher.on('error', () => {
-      watcher.close()
-      if (this.watchers.get(dir) === watcher) this.watchers.delete(dir)
-    })
+    watcher.on('error', gone)
     this.watchers.set(dir, watcher)
+    return true
   }
 
   private warnOnce(text: string): void {

@@ -103,4 +103,28 @@ describe('wharf dev: what reloads the Worker', () => {
     write(dir, 'src/another-unused.js', 'export {}\n')
     await quiet(1500)
   })
+
+  it('a source directory deleted and written again (a build emptying its output) still reloads', async () => {
+    const failed = (): number => wharf.output().split('reload failed').length - 1
+    const failures = failed()
+    rmSync(join(dir, 'src'), { recursive: true, force: true })
+    // The deletion itself reloads, and fails (main is gone); the old version keeps serving.
+    await wharf.waitFor(new RegExp(`(reload failed[^]*){${failures + 1}}`), 15_000)
+    await new Promise((r) => setTimeout(r, 300))
+    const n = updated()
+    write(
+      dir,
+      'src/worker.js',
+      "import { message } from './dep.js'\nexport default { fetch: () => new Response(message) }\n"
+    )
+    write(dir, 'src/dep.js', "export const message = 'rebuilt'\n")
+    // The directory's watch died with it; it is found again within a second and reloads.
+    await wharf.waitFor(new RegExp(`(⎔ Local server updated and ready[^]*){${n + 1}}`), 15_000)
+    const deadline = Date.now() + 10_000
+    let body = ''
+    while (Date.now() < deadline && (body = (await get(wharf.url)).body) !== 'rebuilt') {
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    assert.equal(body, 'rebuilt')
+  })
 })
