@@ -257,7 +257,13 @@ function socketRead(
   } catch (error) {
     return Promise.reject(error)
   }
-  if (owner.closing) return rejected(new TypeError(msg.READABLE_CLOSING))
+  if (owner.closing) {
+    return rejected(
+      new TypeError(
+        (this as Released)[kReleased] === true ? msg.READER_RELEASED : msg.READABLE_CLOSING
+      )
+    )
+  }
   if (owner.pendingRead !== undefined) return rejected(new TypeError(msg.SINGLE_PENDING_READ))
   if (byob && ArrayBuffer.isView(view) && view.byteLength === 0) {
     return rejected(new TypeError(msg.BYOB_EMPTY_VIEW))
@@ -273,7 +279,12 @@ function socketRead(
     },
     (error: unknown) => {
       if (owner.pendingRead === d) owner.pendingRead = undefined
-      if (d.detached !== true) d.reject(error)
+      // A released reader: workerd's message, not Node's (checked only on this failure path).
+      if (d.detached !== true) {
+        d.reject(
+          (this as Released)[kReleased] === true ? new TypeError(msg.READER_RELEASED) : error
+        )
+      }
     }
   )
   return d.promise
@@ -335,13 +346,10 @@ function releaseLock(this: OwnedReader): void {
   }
   ;(this as WithPendingOp)[kPendingOp]?.run()
   const ended = owner.ended
-  const byob = this instanceof ReadableStreamBYOBReader
-  if (byob) nativeByobRelease.call(this)
+  if (this instanceof ReadableStreamBYOBReader) nativeByobRelease.call(this)
   else nativeDefaultRelease.call(this)
   ;(this as Released)[kReleased] = true
   keepClosed(this, ended, msg.READER_RELEASED)
-  // Reads now fail with workerd's message (the released prototype costs live readers nothing).
-  Object.setPrototypeOf(this, byob ? releasedByobReaderProto : releasedDefaultReaderProto)
 }
 
 /**
@@ -394,17 +402,6 @@ const byobReaderProto = Object.create(ReadableStreamBYOBReader.prototype, {
     configurable: true,
   },
   readAtLeast: { value: readAtLeast, writable: true, configurable: true },
-}) as object
-
-function releasedRead(): Promise<never> {
-  return rejected(new TypeError(msg.READER_RELEASED))
-}
-const releasedDefaultReaderProto = Object.create(defaultReaderProto, {
-  read: { value: releasedRead, writable: true, configurable: true },
-}) as object
-const releasedByobReaderProto = Object.create(byobReaderProto, {
-  read: { value: releasedRead, writable: true, configurable: true },
-  readAtLeast: { value: releasedRead, writable: true, configurable: true },
 }) as object
 
 const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
