@@ -23,6 +23,7 @@ const SERVICE_CASES = [
   'named',
   'plainFetch',
   'tls',
+  'startTls',
 ]
 const OUTBOUND_CASES = ['fetch', 'refused', 'connect', 'connect443']
 const FILES = ['caller.js', 'callee.js', 'plain.js', 'user.js', 'outbound.js']
