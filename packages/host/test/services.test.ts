@@ -392,3 +392,31 @@ describe('wharf serve: a service runtime stopped by its CPU limit', () => {
     }
   })
 })
+
+for (const mode of MODES)
+  describe(`wharf ${mode}: env.X.fetch() and the six socket slots`, () => {
+    it('a fetch() through a binding waits while six connect() sockets hold the slots', async () => {
+      const caller = project('slots-caller', ['slots.js'], {
+        main: 'slots.js',
+        services: [{ binding: 'BACKEND', service: 'slots-callee' }],
+      })
+      const callee = project('slots-callee', ['slots.js'], { main: 'slots.js' })
+      const host = await startHost(mode, [caller, callee])
+      const run = async (n: number, wait: number): Promise<unknown> =>
+        JSON.parse((await get(`${host.url}/?n=${n}&wait=${wait}`, 30_000)).body)
+      try {
+        // With five held, the sixth slot is free: the fetch() finishes at once (bounded: 10 s).
+        assert.deepEqual(await run(5, 10_000), {
+          beforeClose: true,
+          body: 'hello from the callee',
+        })
+        // With six held, it waits in the queue until one closes, then gets the freed slot.
+        assert.deepEqual(await run(6, 1500), {
+          beforeClose: false,
+          body: 'hello from the callee',
+        })
+      } finally {
+        await host.stop()
+      }
+    })
+  })

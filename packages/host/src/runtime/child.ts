@@ -20,7 +20,7 @@ import { toRequest, writeResponse } from './http-bridge.js'
 import { ServeRuntime, type Tracked } from './serve-runtime.js'
 import { vpcBinding, type DialVia } from './vpc-bindings.js'
 import { AssetServer } from '../assets/index.js'
-import { countFetchConnections } from './fetch-limit.js'
+import { countFetchConnections, limitFetch } from './fetch-limit.js'
 import {
   builtinsFor,
   hyperdriveBinding,
@@ -236,7 +236,9 @@ async function start(data: RuntimeData): Promise<void> {
     workerEnv[h.binding] = hyperdriveBinding(h.binding, h.info, h.error)
   }
   for (const binding of data.services ?? []) {
-    workerEnv[binding] = serviceBinding(binding, dialVia, data.limits.connectTimeoutMs)
+    workerEnv[binding] = serviceBinding(binding, dialVia, data.limits.connectTimeoutMs, (f) =>
+      limitFetch(limiter, f)
+    )
   }
   for (const v of data.vpc ?? []) {
     workerEnv[v.binding] = vpcBinding(v, dialVia, data.limits.connectTimeoutMs)
