@@ -22,6 +22,7 @@ import { createAdminServer } from './admin.js'
 import { HostSockets } from './host-sockets.js'
 import { serveLogger, type LogFormat, type ServeLog } from './log.js'
 import { ServeMetrics } from './metrics.js'
+import { ProcessMetrics } from './process-metrics.js'
 import { RuntimePool } from './runtime-pool.js'
 import { loadServeConfig, type ServeSettings } from './settings.js'
 import { ServedWorker } from './workers.js'
@@ -132,12 +133,14 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const sandbox = resolveSandbox(options.sandbox ?? config.sandbox)
   const pool = new RuntimePool({ isolation, sandbox, settings, metrics, hostSockets, log })
   let admin: http.Server | undefined
+  let closeProcessMetrics = (): void => undefined
   let bundle: Bundle | undefined
   const hub = new ServiceHub()
   const others: ServedWorker[] = []
   const tcp: TcpListener[] = []
   const cleanup = async (): Promise<void> => {
     await Promise.all([closeServer(server), admin ? closeServer(admin) : undefined])
+    closeProcessMetrics()
     await Promise.all(tcp.map((l) => l.close()))
     await Promise.all([pool.close(), ...others.map((w) => w.close())])
     await bundle?.dispose()
@@ -183,9 +186,12 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     let adminUrl: string | undefined
     if (options.adminPort !== undefined) {
       const ready = (): boolean => pool.ready() && others.every((w) => w.pool.ready())
+      const own = new ProcessMetrics()
+      closeProcessMetrics = () => own.close()
       admin = createAdminServer({
         ready,
         metrics: () =>
+          own.prometheus() +
           metrics.prometheus(
             pool.live(),
             hyperdrive.flatMap((h) => {
