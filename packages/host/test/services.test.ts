@@ -1,7 +1,8 @@
 // Several Workers in one `wharf dev` and in one `wharf serve`, end to end over real sockets: an
 // Outbound Worker that rewrites requests to a real origin and refuses a host, RPC's error, both
 // sides' socket limits, the config checks, inbound TCP (wharf.tcp) with 200 concurrent plain TCP
-// clients, and (serve) a service runtime stopped by its CPU limit and replaced.
+// clients, env.X.fetch() holding one of the six socket slots, and (serve) a service runtime
+// stopped by its CPU limit and replaced, and a deploy that reaches the bound Worker.
 import assert from 'node:assert/strict'
 import {
   copyFileSync,
@@ -420,3 +421,35 @@ for (const mode of MODES)
       }
     })
   })
+
+describe('wharf serve: a deploy (SIGHUP) of several Workers', () => {
+  it('builds and deploys the bound Worker’s code too, and the binding reaches the new version', async () => {
+    const front = project('deploy-front', ['caller.js'], {
+      main: 'caller.js',
+      services: [{ binding: 'PLAIN', service: 'deploy-plain' }],
+    })
+    const plain = project('deploy-plain', ['plain.js'], { main: 'plain.js' })
+    const served = await startServed(root, [...configs([front, plain]), '--processes', '1'], 60_000)
+    const body = async (): Promise<string> =>
+      (JSON.parse((await get(`${served.url}/plainFetch`)).body) as { body: string }).body
+    try {
+      assert.equal(await body(), 'plain')
+      writeFileSync(
+        join(root, 'deploy-plain', 'plain.js'),
+        'export default { fetch() { return new Response("plain, deployed") } }\n'
+      )
+      served.child.kill('SIGHUP')
+      await served.waitFor(/deployed: the new version serves/, 90_000)
+      // A keep-alive connection of the caller may reach the draining runtime a moment longer.
+      const deadline = Date.now() + 10_000
+      let seen = await body()
+      while (seen !== 'plain, deployed' && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200))
+        seen = await body()
+      }
+      assert.equal(seen, 'plain, deployed')
+    } finally {
+      await served.stop()
+    }
+  })
+})
