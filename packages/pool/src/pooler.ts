@@ -18,6 +18,7 @@ import {
 import { pgOriginPool } from './pg/origin-driver.js'
 import { startMysqlPool } from './mysql/pooler.js'
 import { makeVerifier } from './pg/scram.js'
+import { StatementAnalysis } from './pg/analysis.js'
 import { Session, type CacheRequest, type ClientAuth, type Shared } from './pg/session.js'
 import { EMPTY_CATALOG, loadCatalog, type CatalogSnapshot } from './pg/catalog.js'
 import { DEFAULT_MAX_LAG_MS, WalInvalidator } from './pg/wal.js'
@@ -170,6 +171,7 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     maxMessageBytes,
     maxBacklogBytes: Math.max(maxMessageBytes, 1024 * 1024),
     startupTimeoutMs: 10_000,
+    analysis: new StatementAnalysis(() => catalog),
     catalog: () => catalog,
     catalogChanged: () => void reloadCatalog(),
     parameters: () => pool.first?.parameters ?? new Map<string, string>(),
@@ -239,7 +241,7 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
         ok = false
         resolve()
       }
-      conn.write(request.replay)
+      conn.write(request.replay())
     })
     if (ok && rows.length > 0 && !cache.changedSince(request.relations, mark))
       cache.set(key, { description, rows: Buffer.concat(rows), relations: request.relations })

@@ -43,12 +43,30 @@ export class Lease {
       this.pool.release(conn)
       return undefined
     }
+    this.take(conn, onFrame, onLost)
+    return conn
+  }
+
+  /** An idle connection taken without waiting, or undefined if there is none. */
+  takeIdle(
+    onFrame: (frame: Frame) => void,
+    onLost: (error: Error | undefined) => void
+  ): OriginConnection | undefined {
+    const conn = this.pool.takeIdle()
+    if (conn) this.take(conn, onFrame, onLost)
+    return conn
+  }
+
+  private take(
+    conn: OriginConnection,
+    onFrame: (frame: Frame) => void,
+    onLost: (error: Error | undefined) => void
+  ): void {
     this.conn = conn
     this.written = new Set()
     this.ddl = false
     conn.onFrame = onFrame
     conn.onLeaseLost = onLost
-    return conn
   }
 
   /** A write went through: its tables' cached results are dropped now and at the end. */
