@@ -92,6 +92,14 @@ async function poolCommand(argv: string[]): Promise<number> {
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
+  // `wharf dev --help`: the usage, as for `wharf --help` (the pool and tunnel print their own).
+  const wantsHelp =
+    (command === 'dev' || command === 'serve' || command === 'egress') &&
+    rest.some((a) => a === '--help' || a === '-h')
+  if (wantsHelp) {
+    process.stdout.write(USAGE)
+    return 0
+  }
   try {
     switch (command) {
       case 'dev':

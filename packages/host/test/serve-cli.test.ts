@@ -32,6 +32,14 @@ describe('wharf serve: bad flags and config', () => {
     ],
     ['unknown flag', ['--bogus'], /ERR_WHARF_USAGE/],
   ]
+  for (const command of [['dev'], ['serve'], ['egress', 'check'], []]) {
+    it(`wharf ${[...command, '--help'].join(' ')} prints the usage and exits 0`, async () => {
+      const { code, stdout } = await runWharf([...command, '--help'])
+      assert.equal(code, 0)
+      assert.match(stdout, /^Usage:\n {2}wharf dev \[dir\]/)
+      assert.match(stdout, /wharf serve \[dir\]/)
+    })
+  }
   for (const [name, args, pattern] of cases) {
     it(`refuses ${name}`, async () => {
       const { code, stderr } = await runWharf(['serve', FIXTURE, ...args])

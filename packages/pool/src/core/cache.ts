@@ -44,10 +44,28 @@ export interface StoredResult {
  * A store shared by several poolers behind each one's memory cache (core/redis-store.ts).
  * Store trouble never fails a query: `get` resolves undefined on any error or timeout.
  */
+/**
+ * Taken by a store lookup that missed, before the origin is asked: a result read afterwards is
+ * stored only if no write to its relations reached the store in between (opaque).
+ */
+export type StoreToken = string
+
+export interface StoreLookup {
+  readonly found: StoredResult | undefined
+  /** On a miss: what `set` needs to store the result read next. */
+  readonly token: StoreToken | undefined
+}
+
 export interface CacheStore {
-  get(key: string): Promise<StoredResult | undefined>
-  /** Fire and forget. */
-  set(key: string, result: CachedResult, storedAt: number, ttlMs: number): void
+  get(key: string, relations: readonly string[] | null): Promise<StoreLookup>
+  /** Fire and forget; without a token nothing is stored (there was no lookup to vouch for it). */
+  set(
+    key: string,
+    result: CachedResult,
+    storedAt: number,
+    ttlMs: number,
+    token: StoreToken | undefined
+  ): void
   /** Drops the stored results of `tables` (or all), and tells the other poolers. */
   invalidate(tables: readonly string[] | 'all'): void
   /** Set by the cache: another pooler invalidated these tables. */
@@ -139,8 +157,18 @@ export class QueryCache {
     return { result: entry, stale, shouldRefresh }
   }
 
-  /** `fromStore`: the result came from the shared store, so it is not written back. */
-  set(key: string, result: CachedResult, now = Date.now(), fromStore = false): boolean {
+  /**
+   * `fromStore`: the result came from the shared store, so it is not written back. Otherwise
+   * `storeToken` (from the store lookup that missed before the origin read) lets it reach the
+   * store too.
+   */
+  set(
+    key: string,
+    result: CachedResult,
+    now = Date.now(),
+    fromStore = false,
+    storeToken?: StoreToken
+  ): boolean {
     const size =
       (result.description?.length ?? 0) + result.rows.length + key.length + ENTRY_OVERHEAD
     if (size > this.options.maxEntryBytes) return false
@@ -161,7 +189,13 @@ export class QueryCache {
     this.bytes += size
     this.stats.stores++
     if (!fromStore)
-      this.store?.set(key, entry, now, this.options.maxAgeMs + this.options.staleWhileRevalidateMs)
+      this.store?.set(
+        key,
+        entry,
+        now,
+        this.options.maxAgeMs + this.options.staleWhileRevalidateMs,
+        storeToken
+      )
     for (const victim of this.entries.values()) {
       if (this.bytes <= this.options.maxBytes) break
       this.remove(victim)

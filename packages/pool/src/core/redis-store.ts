@@ -10,7 +10,7 @@
  */
 import net from 'node:net'
 import { PoolConfigError } from '../errors.js'
-import type { CachedResult, CacheStore, StoredResult } from './cache.js'
+import type { CachedResult, CacheStore, StoreLookup, StoreToken } from './cache.js'
 import { urlHost } from './options.js'
 import { decode, encode } from './store-codec.js'
 
@@ -152,14 +152,59 @@ class RespConnection {
 const RESUBSCRIBE_MIN_MS = 100
 const RESUBSCRIBE_MAX_MS = 5000
 
-// Deletes the members of each set (keys of cached results), then the sets, in chunks.
+/*
+ * Generations close the race between a pooler that read a result from the origin and another
+ * that wrote its table meanwhile. Every invalidation takes the next value of one counter
+ * (`g:#`, never expiring) and writes it into the generation key of each table it drops (`g:*`
+ * for "all"). A lookup that misses returns the generations of the result's relations (its
+ * token), and storing the result later only happens if they are unchanged: a write that landed
+ * after the read, through any pooler, stops the stale result from reaching Redis. Values only
+ * grow, so an expired generation key (read as 0) never matches an old token again.
+ */
+const GENERATION_TTL_MS = '3600000'
+
+const MISS: StoreLookup = { found: undefined, token: undefined }
+
+/** KEYS: the result key, then its generation keys. Returns {value or nil, token}. */
+const LOOKUP = `
+local value = redis.call('GET', KEYS[1])
+local parts = {}
+for i = 2, #KEYS do parts[i - 1] = redis.call('GET', KEYS[i]) or '0' end
+return {value, table.concat(parts, ',')}`
+
+/**
+ * KEYS: the result key, ARGV[4] set keys, then the generation keys. ARGV: the encoded result,
+ * the TTL (ms), the lookup's token, the number of set keys. Stores the result and lists it in
+ * its sets in one step (an invalidation never finds it half-registered), or nothing when a
+ * generation moved. Returns 1 when stored.
+ */
+const STORE = `
+local sets = tonumber(ARGV[4])
+local parts = {}
+for i = 2 + sets, #KEYS do parts[#parts + 1] = redis.call('GET', KEYS[i]) or '0' end
+if table.concat(parts, ',') ~= ARGV[3] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local ttl = tonumber(ARGV[2])
+for i = 2, 1 + sets do
+  redis.call('SADD', KEYS[i], KEYS[1])
+  if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+return 1`
+
+/**
+ * KEYS: ARGV[1] sets to drop, then the generation keys to move, then the counter. Deletes the
+ * members of each set (keys of cached results), then the sets, in chunks.
+ */
 const INVALIDATE = `
-for _, set in ipairs(KEYS) do
-  local keys = redis.call('SMEMBERS', set)
-  for i = 1, #keys, 500 do
-    redis.call('DEL', unpack(keys, i, math.min(i + 499, #keys)))
+local sets = tonumber(ARGV[1])
+local generation = redis.call('INCR', KEYS[#KEYS])
+for i = sets + 1, #KEYS - 1 do redis.call('SET', KEYS[i], generation, 'PX', ARGV[2]) end
+for i = 1, sets do
+  local keys = redis.call('SMEMBERS', KEYS[i])
+  for j = 1, #keys, 500 do
+    redis.call('DEL', unpack(keys, j, math.min(j + 499, #keys)))
   end
-  redis.call('DEL', set)
+  redis.call('DEL', KEYS[i])
 end
 return 0`
 
@@ -174,7 +219,8 @@ export class RedisStore implements CacheStore {
   private conn: Promise<RespConnection> | undefined
   private sub: RespConnection | undefined
   private closed = false
-  readonly stats = { hits: 0, misses: 0, errors: 0 }
+  /** `refused`: results not stored because a write moved a generation since their lookup. */
+  readonly stats = { hits: 0, misses: 0, errors: 0, refused: 0 }
   private readonly id = `${process.pid}-${Math.random().toString(36).slice(2)}`
 
   constructor(options: SharedStoreOptions) {
@@ -313,58 +359,108 @@ export class RedisStore implements CacheStore {
     return r
   }
 
-  /** A result another pooler (or this one) stored; undefined on a miss or any trouble. */
-  async get(key: string): Promise<StoredResult | undefined> {
-    if (this.closed) return undefined
+  private generationKeys(relations: readonly string[]): string[] {
+    return [`${this.prefix}g:*`, ...relations.map((t) => `${this.prefix}g:${t}`)]
+  }
+
+  /** The EVAL that drops the stored results of `tables` (or all) and moves their generations. */
+  private dropCommand(tables: readonly string[] | 'all'): string[] {
+    // `t:*` lists every key.
+    const names = tables === 'all' ? ['*'] : tables
+    const sets = names.map((t) => `${this.prefix}t:${t}`)
+    const gens = names.map((t) => `${this.prefix}g:${t}`)
+    return [
+      'EVAL',
+      INVALIDATE,
+      String(sets.length + gens.length + 1),
+      ...sets,
+      ...gens,
+      this.counterKey,
+      String(sets.length),
+      GENERATION_TTL_MS,
+    ]
+  }
+
+  private get counterKey(): string {
+    return `${this.prefix}g:#`
+  }
+
+  /**
+   * A result another pooler (or this one) stored. A miss carries a token for `set`; any trouble
+   * is a miss without one (nothing read then is stored).
+   */
+  async get(key: string, relations: readonly string[] | null): Promise<StoreLookup> {
+    if (this.closed) return MISS
     try {
       // An invalidation that did not reach Redis leaves stale results there: none is served
       // until everything stored was dropped and the other poolers were told.
       if (this.unflushed) {
-        await this.run(['EVAL', INVALIDATE, '1', `${this.prefix}t:*`], this.timeoutMs)
+        await this.run(this.dropCommand('all'), this.timeoutMs)
         await this.run(['PUBLISH', `${this.prefix}invalidate`, `${this.id} "all"`], this.timeoutMs)
         this.unflushed = false
         this.stats.misses++
-        return undefined
+        return MISS
       }
-      const r = await this.run(['GET', this.prefix + key], this.timeoutMs)
-      const found = Buffer.isBuffer(r) ? decode(r) : undefined
-      if (found) this.stats.hits++
-      else this.stats.misses++
-      return found
+      // Results whose relations are unknown are not shared: no table's write could find them.
+      if (relations === null) {
+        this.stats.misses++
+        return MISS
+      }
+      const gens = this.generationKeys(relations)
+      const r = await this.run(
+        ['EVAL', LOOKUP, String(gens.length + 1), this.prefix + key, ...gens],
+        this.timeoutMs
+      )
+      if (!Array.isArray(r) || !Buffer.isBuffer(r[1])) throw new Error('bad lookup reply')
+      const found = Buffer.isBuffer(r[0]) ? decode(r[0]) : undefined
+      if (found) {
+        this.stats.hits++
+        return { found, token: undefined }
+      }
+      this.stats.misses++
+      return { found: undefined, token: r[1].toString('latin1') }
     } catch {
       this.stats.errors++
-      return undefined
+      return MISS
     }
   }
 
-  set(key: string, result: CachedResult, storedAt: number, ttlMs: number): void {
-    if (this.closed || ttlMs <= 0) return
-    const k = this.prefix + key
-    const sets = [
-      `${this.prefix}t:*`,
-      ...(result.relations ?? []).map((t) => `${this.prefix}t:${t}`),
-    ]
-    const ttl = String(ttlMs)
-    void (async () => {
-      await this.run(['SET', k, encode(result, storedAt), 'PX', ttl])
-      for (const s of sets) {
-        await this.run(['SADD', s, k])
-        await this.run(['PEXPIRE', s, ttl, 'GT']).catch(() => this.run(['PEXPIRE', s, ttl]))
+  set(
+    key: string,
+    result: CachedResult,
+    storedAt: number,
+    ttlMs: number,
+    token: StoreToken | undefined
+  ): void {
+    if (this.closed || ttlMs <= 0 || token === undefined || result.relations === null) return
+    const sets = [`${this.prefix}t:*`, ...result.relations.map((t) => `${this.prefix}t:${t}`)]
+    const gens = this.generationKeys(result.relations)
+    const args = [String(ttlMs), token, String(sets.length)]
+    this.run([
+      'EVAL',
+      STORE,
+      String(1 + sets.length + gens.length),
+      this.prefix + key,
+      ...sets,
+      ...gens,
+      encode(result, storedAt),
+      ...args,
+    ]).then(
+      (stored) => {
+        if (stored === 0) this.stats.refused++
+      },
+      () => {
+        this.stats.errors++
       }
-    })().catch(() => {
-      this.stats.errors++
-    })
+    )
   }
 
   /** Drops the stored results of `tables` (or all) and tells the other poolers. */
   invalidate(tables: readonly string[] | 'all'): void {
     if (this.closed) return
-    // `t:*` lists every key; results whose relations are unknown are listed under each name.
-    const sets =
-      tables === 'all' ? [`${this.prefix}t:*`] : tables.map((t) => `${this.prefix}t:${t}`)
-    if (sets.length === 0) return
+    if (tables !== 'all' && tables.length === 0) return
     void (async () => {
-      await this.run(['EVAL', INVALIDATE, String(sets.length), ...sets])
+      await this.run(this.dropCommand(tables))
       await this.run([
         'PUBLISH',
         `${this.prefix}invalidate`,

@@ -180,6 +180,7 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
   async function refresh(key: string, request: MysqlCacheRequest): Promise<void> {
     if (!cache) return
     let conn: MysqlOrigin | undefined
+    const mark = cache.mark()
     try {
       conn = await pool.acquire()
       if (conn.database !== request.database && !(await conn.useDatabase(request.database))) {
@@ -224,6 +225,8 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
         30_000
       )
       if (result.error || size > cache.options.maxEntryBytes) throw new Error('not stored')
+      // A write heard meanwhile: the rows may predate it.
+      if (cache.changedSince(request.tables, mark)) throw new Error('not stored')
       cache.set(key, resultFrom(bytes, request.tables))
     } catch {
       cache.refreshFailed(key)

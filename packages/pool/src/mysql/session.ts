@@ -9,7 +9,7 @@
  */
 import type net from 'node:net'
 import tls from 'node:tls'
-import type { CachedResult, QueryCache } from '../core/cache.js'
+import type { CachedResult, QueryCache, StoreToken } from '../core/cache.js'
 import type { OriginPool } from '../core/origin-pool.js'
 import { OriginError, PoolExhaustedError, ProtocolError } from '../errors.js'
 import { checkScramble, newNonce, samePassword, type AuthPlugin, type RsaKeys } from './auth.js'
@@ -673,11 +673,13 @@ export class MysqlSession {
     const cache = this.shared.cache
     const inTransaction = this.lease !== undefined && this.holding()
     let request: MysqlCacheRequest | undefined
+    let miss: CacheMiss | undefined
     if (cache && !inTransaction && packet.lastSeq === 0 && stmts.length === 1) {
       const info = analysis.read
       if (info?.cacheable === true) {
         request = { database: this.database, text, tables: info.tables }
-        if (await this.serveCached(cacheKey(request), request)) return
+        miss = await this.serveCached(cacheKey(request), request)
+        if (!miss) return
       }
     }
     const conn = await this.acquire()
@@ -698,9 +700,8 @@ export class MysqlSession {
     if (result) {
       this.status = result.status
       if (!result.error) this.noteWrites(analysis.writes)
-      if (request && cache && capture && !result.error && capture.size <= capture.limit) {
-        cache.set(cacheKey(request), resultFrom(capture.bytes, request.tables))
-      }
+      if (request && miss && capture && !result.error && capture.size <= capture.limit)
+        this.store(request, miss, capture.bytes)
       if (result.error && stmts.length > 1) this.noteWrites(analysis.writes) // part may have run
     }
     this.settle()
@@ -714,20 +715,41 @@ export class MysqlSession {
 
   /**
    * Answers from the cache if it can (and refreshes a stale entry once). A memory miss asks the
-   * shared store (Redis) before the origin.
+   * shared store (Redis) before the origin. Undefined when answered; otherwise what storing the
+   * origin's answer needs.
    */
-  private async serveCached(key: string, request: MysqlCacheRequest): Promise<boolean> {
+  private async serveCached(
+    key: string,
+    request: MysqlCacheRequest
+  ): Promise<CacheMiss | undefined> {
     const cache = this.shared.cache
-    if (!cache) return false
+    if (!cache) return { mark: 0, token: undefined }
+    // Taken before anything is read: a write heard after it means the answer may predate it.
+    const mark = cache.mark()
     let hit = cache.get(key)
+    let token: StoreToken | undefined
     if (!hit && cache.store) {
-      const found = await cache.store.get(key)
-      if (found && cache.set(key, found.result, found.storedAt, true)) hit = cache.get(key)
+      const lookup = await cache.store.get(key, request.tables)
+      token = lookup.token
+      const found = lookup.found
+      if (
+        found &&
+        !cache.changedSince(request.tables, mark) &&
+        cache.set(key, found.result, found.storedAt, true)
+      )
+        hit = cache.get(key)
     }
-    if (!hit || this.stage === 'closed') return false
+    if (!hit || this.stage === 'closed') return { mark, token }
     this.write(hit.result.rows)
     if (hit.shouldRefresh) this.shared.refresh(key, request)
-    return true
+    return undefined
+  }
+
+  /** Keeps the origin's answer unless a write to its tables was heard while it was read. */
+  private store(request: MysqlCacheRequest, miss: CacheMiss, bytes: Buffer[]): void {
+    const cache = this.shared.cache
+    if (!cache || cache.changedSince(request.tables, miss.mark)) return
+    cache.set(cacheKey(request), resultFrom(bytes, request.tables), Date.now(), false, miss.token)
   }
 
   private async onInitDb(database: string): Promise<void> {
@@ -895,12 +917,14 @@ export class MysqlSession {
     const cache = this.shared.cache
     const inTransaction = this.lease !== undefined && this.holding()
     let request: MysqlCacheRequest | undefined
+    let miss: CacheMiss | undefined
     const analysis = sql.analyze(st.text)
     if (cache && !inTransaction && packet.lastSeq === 0) {
       const info = analysis.read
       if (info?.cacheable === true) {
         request = { database: st.database, text: st.text, execute: tail, tables: info.tables }
-        if (await this.serveCached(cacheKey(request), request)) return
+        miss = await this.serveCached(cacheKey(request), request)
+        if (!miss) return
       }
     }
     const conn = await this.acquire()
@@ -928,9 +952,8 @@ export class MysqlSession {
     if (result) {
       this.status = result.status
       if (!result.error) this.noteWrites(analysis.writes)
-      if (request && cache && capture && !result.error && capture.size <= capture.limit) {
-        cache.set(cacheKey(request), resultFrom(capture.bytes, request.tables))
-      }
+      if (request && miss && capture && !result.error && capture.size <= capture.limit)
+        this.store(request, miss, capture.bytes)
     }
     this.settle()
   }
@@ -978,6 +1001,13 @@ export function cacheKey(request: MysqlCacheRequest): string {
 }
 
 /** A captured response (framed, sequence ids from 1) as a cache entry. */
+/** A cacheable request the cache could not answer: what storing its answer needs. */
+interface CacheMiss {
+  /** The cache's invalidation mark before the request was looked up. */
+  readonly mark: number
+  readonly token: StoreToken | undefined
+}
+
 export function resultFrom(bytes: Buffer[], tables: readonly string[]): CachedResult {
   return { description: undefined, rows: Buffer.concat(bytes), relations: tables }
 }

@@ -4,7 +4,7 @@
  * and otherwise captures the origin's reply to store it.
  */
 import { createHash } from 'node:crypto'
-import type { CachedResult, QueryCache } from '../core/cache.js'
+import type { CachedResult, QueryCache, StoreToken } from '../core/cache.js'
 import type { StatementAnalysis } from './analysis.js'
 import { blanked, type ClientMessage, type QueryMessage } from './frontend.js'
 import * as m from './protocol.js'
@@ -30,6 +30,8 @@ interface Capture {
   readonly request: CacheRequest
   /** The cache's invalidation mark before the request went to the origin. */
   readonly mark: number
+  /** From the shared store's lookup that missed: lets the result be shared (see RedisStore). */
+  storeToken?: StoreToken
   description?: Buffer
   rows: Buffer[]
   bytes: number
@@ -181,8 +183,12 @@ export class CacheFront {
     const store = this.cache.store
     const c = this.capture
     if (!store || !c) return false
-    const found = await store.get(c.request.key)
-    if (!found || this.capture !== c || !stillWanted()) return false
+    const { found, token } = await store.get(c.request.key, c.request.relations)
+    if (this.capture !== c) return false
+    c.storeToken = token
+    if (!found || !stillWanted()) return false
+    // Another pooler's invalidation heard during the lookup: what Redis held may predate it.
+    if (this.cache.changedSince(c.request.relations, c.mark)) return false
     if (!this.cache.set(c.request.key, found.result, found.storedAt, true)) return false
     this.capture = undefined
     return true
@@ -224,6 +230,6 @@ export class CacheFront {
       rows: Buffer.concat(c.rows),
       relations: c.request.relations,
     }
-    this.cache.set(c.request.key, result)
+    this.cache.set(c.request.key, result, Date.now(), false, c.storeToken)
   }
 }
