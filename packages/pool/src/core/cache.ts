@@ -204,6 +204,12 @@ export class QueryCache {
     return true
   }
 
+  /**
+   * Told of every invalidation that started here (not those from the store): the other
+   * processes of a `--processes` group drop the same results.
+   */
+  onLocalInvalidate: ((tables: readonly string[] | 'all') => void) | undefined
+
   /** Bumped by every invalidation; `written` says when each table last was. */
   private epoch = 0
   private allWrittenAt = 0
@@ -232,7 +238,10 @@ export class QueryCache {
 
   /** Drops entries that read any of `tables` (and those whose relations are unknown). */
   invalidate(tables: readonly string[] | 'all', fromStore = false): void {
-    if (!fromStore) this.store?.invalidate(tables)
+    if (!fromStore) {
+      this.store?.invalidate(tables)
+      if (tables === 'all' || tables.length > 0) this.onLocalInvalidate?.(tables)
+    }
     if (tables === 'all' || tables.length > 0) this.epoch++
     if (tables === 'all' || this.writtenAt.size > 100_000) {
       this.allWrittenAt = this.epoch

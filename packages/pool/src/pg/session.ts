@@ -51,6 +51,10 @@ export interface Shared {
   /** Internal prepared-statement names by (text, types). */
   readonly statementNames: Map<string, string>
   readonly sessions: Map<string, Session>
+  /** The backend-key process id of the `counter`th session (a group's carries its index). */
+  newPid(counter: number): number
+  /** A CancelRequest: to the session it names, in this process or another of the group. */
+  cancel(pid: number, secret: number): void
   readonly stats: { clients: number; clientsTotal: number; refused: number; cacheServed: number }
   refresh(key: string, request: CacheRequest): void
   log(line: string): void
@@ -71,6 +75,21 @@ function refusal(what: string): { simple: Buffer; extended: Buffer } {
     if (refusals.size < 100) refusals.set(what, r)
   }
   return r
+}
+
+/**
+ * AuthenticationOk and the server's parameters, built once per parameter set: the first origin
+ * connection's, which is filled at its start-up and not changed after (the size is checked too).
+ */
+const greetings = new WeakMap<ReadonlyMap<string, string>, { size: number; bytes: Buffer }>()
+function greeting(parameters: ReadonlyMap<string, string>): Buffer {
+  const known = greetings.get(parameters)
+  if (known?.size === parameters.size) return known.bytes
+  const out: Buffer[] = [m.AUTH_OK]
+  for (const [k, v] of parameters) out.push(m.parameterStatus(k, v))
+  const bytes = Buffer.concat(out)
+  greetings.set(parameters, { size: parameters.size, bytes })
+  return bytes
 }
 
 let nextPid = 1
@@ -95,13 +114,14 @@ export class Session {
   private outLast: Buffer | undefined
   private outBefore: Buffer[] | undefined
   private skipStoreOnce = false
-  readonly pid = nextPid++ % 2 ** 31
+  readonly pid: number
   readonly secret = randomInt(1, 2 ** 31 - 1)
 
   constructor(
     private socket: net.Socket,
     private readonly shared: Shared
   ) {
+    this.pid = shared.newPid(nextPid++)
     this.reader = new FrameReader(shared.maxMessageBytes)
     this.replies = new ReplyQueue((data) => this.toClient(data))
     this.statements = new StatementRewriter(shared.statementNames, this.replies)
@@ -121,7 +141,7 @@ export class Session {
       canTls: () => this.shared.tls !== undefined && !(this.socket instanceof tls.TLSSocket),
       fatal: (code, message) => this.fatal(code, message),
       cancel: (pid, secret) => {
-        this.shared.sessions.get(`${pid}:${secret}`)?.cancel()
+        this.shared.cancel(pid, secret)
         this.close()
       },
       authenticated: () => this.authenticated(),
@@ -186,10 +206,13 @@ export class Session {
   private authenticated(): void {
     clearTimeout(this.startupTimer)
     this.stage = 'ready'
-    const out: Buffer[] = [m.AUTH_OK]
-    for (const [k, v] of this.shared.parameters()) out.push(m.parameterStatus(k, v))
-    out.push(m.backendKeyData(this.pid, this.secret), m.READY.I)
-    this.send(Buffer.concat(out))
+    this.send(
+      Buffer.concat([
+        greeting(this.shared.parameters()),
+        m.backendKeyData(this.pid, this.secret),
+        m.READY.I,
+      ])
+    )
     this.shared.sessions.set(`${this.pid}:${this.secret}`, this)
   }
 
