@@ -58,13 +58,70 @@ const args = [
   '--test-timeout=300000',
   ...files,
 ]
-const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], cwd: root })
+/**
+ * As root, the tests run in a private mount namespace whose /etc/resolv.conf names only a local
+ * DNS server that answers NXDOMAIN (test-support/offline-dns.ts): no DNS query of a test leaves
+ * the machine. WHARF_TEST_DNS=system keeps the machine's resolver.
+ */
+async function offlineResolver() {
+  if (process.env.WHARF_TEST_DNS === 'system' || process.getuid?.() !== 0) return undefined
+  if (spawnSync('unshare', ['--mount', 'true'], { stdio: 'ignore' }).status !== 0) return undefined
+  const dns = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(root, 'test-support/offline-dns.ts')],
+    {
+      cwd: root,
+      stdio: ['pipe', 'pipe', 'inherit'],
+    }
+  )
+  const resolvConf = await new Promise((resolve) => {
+    let out = ''
+    const timer = setTimeout(() => resolve(undefined), 15_000)
+    dns.stdout.on('data', (c) => {
+      out += c.toString()
+      if (out.includes('\n')) {
+        clearTimeout(timer)
+        resolve(out.trim())
+      }
+    })
+    dns.once('exit', () => resolve(undefined))
+  })
+  if (resolvConf === undefined) {
+    dns.kill()
+    console.error('tests: the local DNS server did not start; using the machine resolver')
+    return undefined
+  }
+  console.error(
+    'tests: DNS answered locally (NXDOMAIN for every name); no query leaves the machine'
+  )
+  return { resolvConf, stop: () => dns.kill() }
+}
+
+const dns = await offlineResolver()
+const child = dns
+  ? spawn(
+      'unshare',
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        'mount --bind "$0" /etc/resolv.conf && exec "$@"',
+        dns.resolvConf,
+        process.execPath,
+        ...args,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'], cwd: root }
+    )
+  : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], cwd: root })
 let tail = ''
 child.stdout.on('data', (chunk) => {
   process.stdout.write(chunk)
   tail = (tail + chunk.toString()).slice(-4000)
 })
 child.on('close', (code, signal) => {
+  dns?.stop()
   const passed = /ℹ pass (\d+)/.exec(tail)
   if (code === 0 && (!passed || Number(passed[1]) === 0)) {
     console.error('test run passed zero tests: treating as a failure')

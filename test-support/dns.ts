@@ -24,6 +24,8 @@ export interface TestDns {
   mode: DnsMode
   /** Queries received, by name. */
   readonly queries: string[]
+  /** A resolv.conf naming only this server (what `wrap` mounts over /etc/resolv.conf). */
+  readonly resolvConf: string
   /**
    * argv that runs `command` with this server as its only resolver (`unshare -m`, then a bind
    * mount over /etc/resolv.conf, then exec).
@@ -104,6 +106,7 @@ export async function startTestDns(initial: DnsMode): Promise<TestDns> {
     host,
     mode: initial,
     queries: [],
+    resolvConf,
     wrap(command) {
       const script = 'mount --bind "$0" /etc/resolv.conf && exec "$@"'
       return [

@@ -21,6 +21,7 @@ import { createAdminServer } from './admin.js'
 import { HostSockets } from './host-sockets.js'
 import { serveLogger, type LogFormat, type ServeLog } from './log.js'
 import { ServeMetrics } from './metrics.js'
+import { ProcessMetrics } from './process-metrics.js'
 import { RuntimePool } from './runtime-pool.js'
 import { loadServeConfig, type ServeSettings } from './settings.js'
 
@@ -116,9 +117,11 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   const sandbox = resolveSandbox(options.sandbox ?? config.sandbox)
   const pool = new RuntimePool({ isolation, sandbox, settings, metrics, hostSockets, log })
   let admin: http.Server | undefined
+  let closeProcessMetrics = (): void => undefined
   let bundle: Bundle | undefined
   const cleanup = async (): Promise<void> => {
     await Promise.all([closeServer(server), admin ? closeServer(admin) : undefined])
+    closeProcessMetrics()
     await pool.close()
     await bundle?.dispose()
     await Promise.all([...services.map((s) => s.close()), ...hyperdrive.map((h) => h.close())])
@@ -162,9 +165,12 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     const url = await listen(server, ip, options.port ?? config.dev.port ?? 8787, 'wharf serve')
     let adminUrl: string | undefined
     if (options.adminPort !== undefined) {
+      const own = new ProcessMetrics()
+      closeProcessMetrics = () => own.close()
       admin = createAdminServer({
         ready: () => pool.ready(),
         metrics: () =>
+          own.prometheus() +
           metrics.prometheus(
             pool.live(),
             hyperdrive.flatMap((h) => {
