@@ -1,7 +1,7 @@
 // What the PostgreSQL and MySQL pool benchmarks share: waiting for a port, run statistics, a
 // process's CPU, and `wharf pool` started in its own process.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import net from 'node:net'
 import { join } from 'node:path'
 import { freePort } from '../../test-support/servers.js'
@@ -54,6 +54,22 @@ export function cpuOf(pid: number | undefined): number | undefined {
   } catch {
     return undefined
   }
+}
+
+/** The same for a process and all its descendants (`wharf pool --processes N`: the workers). */
+export function cpuOfTree(pid: number | undefined, depth = 0): number | undefined {
+  const own = cpuOf(pid)
+  if (own === undefined || pid === undefined || depth > 4) return own
+  let total = own
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const kids = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim()
+      for (const kid of kids ? kids.split(' ') : []) total += cpuOfTree(Number(kid), depth + 1) ?? 0
+    }
+  } catch {
+    // gone meanwhile: what was read so far
+  }
+  return total
 }
 
 /** `wharf pool` (20 origin connections, trust auth on loopback) in its own process. */

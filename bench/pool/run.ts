@@ -12,7 +12,7 @@
 // `runPoolBench()` is exported for the combined report (bench/run.mjs).
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
 import { startDelayProxy, type DelayProxy } from '../../test-support/delay-proxy.js'
@@ -20,6 +20,7 @@ import { startPostgres } from '../../test-support/postgres.js'
 import { freePort } from '../../test-support/servers.js'
 import {
   cpuOf,
+  cpuOfTree,
   jsonChild,
   median,
   spawnWharfPool,
@@ -32,7 +33,7 @@ import {
 export type { Stats }
 const run = promisify(execFile)
 
-export type PoolTarget = 'direct' | 'pgbouncer' | 'wharf' | 'wharf+cache'
+export type PoolTarget = 'direct' | 'pgbouncer' | 'wharf' | 'wharf-2p' | 'wharf+cache'
 
 export interface PoolBenchRow {
   readonly name: string
@@ -41,7 +42,10 @@ export interface PoolBenchRow {
   readonly scenario: 'select' | 'hot'
   readonly connectPerTransaction: boolean
   readonly tps: Stats
-  /** CPU of the pooler process (user + system) per transaction, µs; absent for direct. */
+  /**
+   * CPU of the pooler (user + system) per transaction, µs; absent for direct. For `wharf-2p`
+   * (`--processes 2`), the primary's and both workers' together.
+   */
   readonly cpuUsPerTx?: Stats
 }
 
@@ -90,6 +94,8 @@ interface Servers {
   readonly pidFiles: string[]
   /** The pooler process listening on a port (to read its CPU). */
   readonly pidOf: Map<number, () => number | undefined>
+  /** Ports whose pooler is a process group: its CPU is the whole tree's. */
+  readonly treeCpu: Set<number>
 }
 
 /** PgBouncer's own pid (it writes it once started; runuser sits between us and it). */
@@ -152,7 +158,7 @@ async function startBouncer(
   return port
 }
 
-/** `wharf pool` in its own process, stopped with the rest. */
+/** `wharf pool` in its own process (or processes), stopped with the rest. */
 async function startWharfPool(
   servers: Servers,
   upstream: string,
@@ -161,6 +167,7 @@ async function startWharfPool(
   const { port, child } = await spawnWharfPool(upstream, extra)
   servers.children.push(child)
   servers.pidOf.set(port, () => child.pid)
+  if (extra.includes('--processes')) servers.treeCpu.add(port)
   return port
 }
 
@@ -200,7 +207,7 @@ export async function runPoolBench(options: PoolBenchOptions = {}): Promise<Pool
   if (spawnSync('pgbench', ['--version']).status !== 0)
     throw new Error('pgbench not found: run scripts/install-system-deps.sh as root')
   const server = await startPostgres({ auth: 'trust' })
-  const servers: Servers = { children: [], pidFiles: [], pidOf: new Map() }
+  const servers: Servers = { children: [], pidFiles: [], pidOf: new Map(), treeCpu: new Set() }
   const dir = mkdtempSync(join(tmpdir(), 'wharf-poolbench-'))
   let proxy: DelayProxy | undefined
   try {
@@ -231,13 +238,19 @@ export async function runPoolBench(options: PoolBenchOptions = {}): Promise<Pool
       server.database
     )
     const wharfPort = await startWharfPool(servers, upstreamOf(server.port), ['--no-cache'])
+    const groupPort = await startWharfPool(servers, upstreamOf(server.port), [
+      '--no-cache',
+      '--processes',
+      '2',
+    ])
     const cachePort = await startWharfPool(servers, upstreamOf(server.port), [])
-    await Promise.all([bouncerPort, wharfPort, cachePort].map((p) => waitForPort(p)))
+    await Promise.all([bouncerPort, wharfPort, groupPort, cachePort].map((p) => waitForPort(p)))
 
     const targets = [
       { target: 'direct', port: server.port },
       { target: 'pgbouncer', port: bouncerPort },
       { target: 'wharf', port: wharfPort },
+      { target: 'wharf-2p', port: groupPort },
       { target: 'wharf+cache', port: cachePort },
     ] as const
     const pgbench = async (
@@ -286,9 +299,10 @@ export async function runPoolBench(options: PoolBenchOptions = {}): Promise<Pool
           // The pooler's own CPU per transaction: steadier than TPS while other jobs load the
           // cores (PostgreSQL's and pgbench's CPU are not counted).
           const pid = servers.pidOf.get(t.port)?.()
-          const cpu0 = cpuOf(pid)
+          const cpuNow = servers.treeCpu.has(t.port) ? cpuOfTree : cpuOf
+          const cpu0 = cpuNow(pid)
           const { tps, transactions } = await pgbench(t.port, mode, duration)
-          const cpu1 = cpuOf(pid)
+          const cpu1 = cpuNow(pid)
           results.set(t.target, [...(results.get(t.target) ?? []), tps])
           let cpuNote = ''
           if (cpu0 !== undefined && cpu1 !== undefined && transactions > 0) {
@@ -297,7 +311,7 @@ export async function runPoolBench(options: PoolBenchOptions = {}): Promise<Pool
             cpuNote = `, pooler CPU ${perTx.toFixed(1)} µs/transaction`
           }
           log(
-            `pool bench: ${t.target} ${mode} run ${i + 1}/${runs}: ${tps.toFixed(0)} tps${cpuNote}`
+            `pool bench: ${t.target} ${mode} run ${i + 1}/${runs}: ${tps.toFixed(0)} tps${cpuNote}, load ${loadavg()[0]?.toFixed(2)}`
           )
         }
       }
@@ -400,7 +414,14 @@ export function formatPoolTable(result: PoolBenchResult): string {
   const get = (target: string, mode: string): number =>
     rows.find((r) => r.target === target && modeOf(r) === mode)?.tps.median ?? NaN
   const lines = [
-    '| run | direct | PgBouncer | wharf pool | wharf pool + cache |',
+    '| run | direct | PgBouncer | wharf pool | wharf pool, 2 processes | wharf pool + cache |',
+    '|---|---|---|---|---|---|',
+  ]
+  const cpuLines = [
+    '',
+    'Pooler CPU per transaction (user + system, µs, median; 2 processes: all three together):',
+    '',
+    '| run | PgBouncer | wharf pool | wharf pool, 2 processes | wharf pool + cache |',
     '|---|---|---|---|---|',
   ]
   for (const [mode, label] of [
@@ -415,15 +436,25 @@ export function formatPoolTable(result: PoolBenchResult): string {
         : 'n/a'
     }
     lines.push(
-      `| \`${label}\` TPS | ${cell('direct')} | ${cell('pgbouncer')} | ${cell('wharf')} | ${cell('wharf+cache')} |`
+      `| \`${label}\` TPS | ${cell('direct')} | ${cell('pgbouncer')} | ${cell('wharf')} | ${cell('wharf-2p')} | ${cell('wharf+cache')} |`
+    )
+    const cpu = (t: string): string => {
+      const c = rows.find((x) => x.target === t && modeOf(x) === mode)?.cpuUsPerTx
+      return c ? c.median.toFixed(1) : 'n/a'
+    }
+    cpuLines.push(
+      `| \`${label}\` | ${cpu('pgbouncer')} | ${cpu('wharf')} | ${cpu('wharf-2p')} | ${cpu('wharf+cache')} |`
     )
   }
+  lines.push(...cpuLines)
   const ratio = (a: number, b: number): string =>
     Number.isFinite(a / b) ? `${(a / b).toFixed(2)}x` : 'n/a'
   lines.push(
     '',
     `- wharf pool (no cache) / PgBouncer, -S: ${ratio(get('wharf', 'select'), get('pgbouncer', 'select'))} (target >= 1.0x)`,
+    `- wharf pool, 2 processes / PgBouncer, -S: ${ratio(get('wharf-2p', 'select'), get('pgbouncer', 'select'))}`,
     `- wharf pool / PgBouncer, -S -C: ${ratio(get('wharf', 'select-connect'), get('pgbouncer', 'select-connect'))} (target >= 1.0x)`,
+    `- wharf pool, 2 processes / PgBouncer, -S -C: ${ratio(get('wharf-2p', 'select-connect'), get('pgbouncer', 'select-connect'))}`,
     `- wharf pool + cache / direct, hot set: ${ratio(get('wharf+cache', 'hot'), get('direct', 'hot'))} (target >= 2x)`
   )
   const far = result.far

@@ -6,6 +6,14 @@ import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { boundedInt, parseListen, PoolConfigError } from './config.js'
 import { serveMetrics } from './core/metrics.js'
+import {
+  announceReady,
+  joinGroup,
+  MAX_PROCESSES,
+  startGroup,
+  WORKER_ENV,
+  type ProcessGroupLink,
+} from './core/processes.js'
 import { startPool, type PoolMetrics, type StartPoolOptions } from './pooler.js'
 
 export const POOL_USAGE = `Usage: wharf pool --upstream postgres://USER:PASSWORD@HOST:PORT/DB [options]
@@ -29,6 +37,8 @@ export const POOL_USAGE = `Usage: wharf pool --upstream postgres://USER:PASSWORD
   --tls-cert FILE --tls-key FILE   TLS for clients (answers SSLRequest with 'S')
   --metrics HOST:PORT        serve Prometheus metrics at /metrics
   --stats-interval S         print a one-line summary every S seconds (default 30, 0 = never)
+  --processes N              N pooler processes accepting on one socket (default 1, at most
+                             16; PostgreSQL, not with --wal-publication or --metrics)
 The upstream may also come from WHARF_POOL_UPSTREAM.
 `
 
@@ -62,6 +72,7 @@ export async function poolCommand(argv: string[]): Promise<number> {
       'tls-key': { type: 'string' },
       metrics: { type: 'string' },
       'stats-interval': { type: 'string' },
+      processes: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -144,9 +155,29 @@ export async function poolCommand(argv: string[]): Promise<number> {
       ? { tls: { cert: read(values['tls-cert']), key: read(values['tls-key']) } }
       : {}),
   }
-  const pool = await startPool(options)
+  const processes = boundedInt(values.processes ?? '1', '--processes', 1, MAX_PROCESSES)
+  const worker = process.env[WORKER_ENV]
+  if (processes > 1 && worker === undefined) {
+    if (values.metrics !== undefined || options.walInvalidation || /^mysql:/i.test(upstream))
+      throw new PoolConfigError(
+        '--processes: PostgreSQL origins only, and not with --metrics or --wal-publication'
+      )
+    return primary(processes, options.listen ?? '127.0.0.1:6543', argv)
+  }
+  let group: ProcessGroupLink | undefined
+  if (worker !== undefined) {
+    const m = /^(\d+)\/(\d+)$/.exec(worker)
+    const index = Number(m?.[1])
+    const count = Number(m?.[2])
+    if (!m || count < 1 || count > MAX_PROCESSES || index >= count)
+      throw new PoolConfigError(`${WORKER_ENV}=${worker}: expected INDEX/COUNT`)
+    group = await joinGroup(index, count)
+  }
+  const pool = await startPool(group ? { ...options, processGroup: group } : options)
   const redacted = pool.connectionString.replace(/:[^:@/]*@/, ':***@')
-  process.stdout.write(`[wharf:pool] Ready on ${redacted}\n`)
+  // In a group the primary says Ready, once every process is.
+  if (group) announceReady(pool.connectionString)
+  else process.stdout.write(`[wharf:pool] Ready on ${redacted}\n`)
   let metricsServer: { url: string; close(): Promise<void> } | undefined
   if (values.metrics !== undefined) {
     const at = parseListen(values.metrics)
@@ -177,10 +208,41 @@ export async function poolCommand(argv: string[]): Promise<number> {
     }
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)
+    // A worker whose primary is gone stops too.
+    if (group) process.once('disconnect', stop)
   })
   if (timer) clearInterval(timer)
   process.stdout.write(summary(pool.metrics()) + '\n')
   await metricsServer?.close()
   await pool.close()
   return 0
+}
+
+/** `--processes N`: binds, starts N workers on the socket, and stops them on a signal. */
+async function primary(count: number, listen: string, argv: readonly string[]): Promise<number> {
+  const at = parseListen(listen)
+  const log = (line: string): void => void process.stdout.write(line + '\n')
+  const group = await startGroup({
+    host: at.host,
+    port: at.port,
+    label: listen,
+    count,
+    argv: ['pool', ...argv],
+    log,
+  })
+  process.stdout.write(
+    `[wharf:pool] Ready on ${group.url.replace(/:[^:@/]*@/, ':***@')} (${count} processes)\n`
+  )
+  const failure = await new Promise<string | undefined>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+      resolve(undefined)
+    }
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+    void group.failed.then(resolve)
+  })
+  await group.stop()
+  return failure === undefined ? 0 : 1
 }

@@ -7,7 +7,9 @@ import { boundedInt, parseListen, parseUpstream } from './config.js'
 import { QueryCache, type CacheOptions } from './core/cache.js'
 import type { OriginDial } from './core/origin-dial.js'
 import type { RedisStore } from './core/redis-store.js'
-import { listenFirst } from './core/listener.js'
+import { adoptListener, listenFirst } from './core/listener.js'
+import { groupPid, ownerOf, type ProcessGroupLink } from './core/processes.js'
+import { PoolConfigError } from './errors.js'
 import {
   clientCredentials,
   commonSettings,
@@ -18,6 +20,7 @@ import {
 import { pgOriginPool } from './pg/origin-driver.js'
 import { startMysqlPool } from './mysql/pooler.js'
 import { makeVerifier } from './pg/scram.js'
+import { StatementAnalysis } from './pg/analysis.js'
 import { Session, type CacheRequest, type ClientAuth, type Shared } from './pg/session.js'
 import { EMPTY_CATALOG, loadCatalog, type CatalogSnapshot } from './pg/catalog.js'
 import { DEFAULT_MAX_LAG_MS, WalInvalidator } from './pg/wal.js'
@@ -83,10 +86,21 @@ export interface StartPoolOptions {
   readonly maxMessageBytes?: number
   /** Receives operator log lines (default: none). */
   readonly log?: (line: string) => void
+  /**
+   * Set in each process of `wharf pool --processes N` (core/processes.ts): the listening server
+   * the primary handed over, and the links to the other processes. `listen` is then unused.
+   * PostgreSQL origins only, and not with `walInvalidation`.
+   */
+  readonly processGroup?: ProcessGroupLink
 }
 
 export async function startPool(options: StartPoolOptions): Promise<RunningPool> {
   // A mysql:// origin gets the MySQL front end (packages/pool/src/mysql/).
+  const group = options.processGroup
+  if (group && /^mysql:/i.test(options.upstream))
+    throw new PoolConfigError('several processes serve PostgreSQL origins only')
+  if (group && options.walInvalidation)
+    throw new PoolConfigError('several processes cannot share one WAL stream (walInvalidation)')
   if (/^mysql:/i.test(options.upstream)) return startMysqlPool(options)
   const { maxMessageBytes, connectTimeoutMs, name, log, limits, ...settings } =
     commonSettings(options)
@@ -104,7 +118,10 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
   const cacheOptions = settings.cache
 
   // Bound before any origin or Redis connection (see core/listener.ts).
-  const clients = await listenFirst(listen, options.listen ?? '127.0.0.1:6543')
+  const clients = group
+    ? adoptListener(group.server)
+    : await listenFirst(listen, options.listen ?? '127.0.0.1:6543')
+  group?.takeHandedOver((socket) => group.server.emit('connection', socket))
   const server = clients.server
   let wal: WalInvalidator | undefined
   const abandon = async (): Promise<void> => {
@@ -128,6 +145,10 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
   }
 
   const cache = cacheOptions && new QueryCache(cacheOptions, store)
+  if (cache && group) {
+    cache.onLocalInvalidate = (tables) => group.broadcastInvalidate(tables)
+    group.onInvalidate = (tables) => cache.invalidate(tables, true)
+  }
 
   // One connection now: bad settings fail here, and clients get the origin's parameters.
   let catalog: CatalogSnapshot = EMPTY_CATALOG
@@ -170,15 +191,22 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
     maxMessageBytes,
     maxBacklogBytes: Math.max(maxMessageBytes, 1024 * 1024),
     startupTimeoutMs: 10_000,
+    analysis: new StatementAnalysis(() => catalog),
     catalog: () => catalog,
     catalogChanged: () => void reloadCatalog(),
     parameters: () => pool.first?.parameters ?? new Map<string, string>(),
     statementNames: new Map(),
     sessions: new Map(),
+    newPid: group ? (counter) => groupPid(group.index, counter) : (counter) => counter % 2 ** 31,
+    cancel: (pid, secret) => {
+      if (group && ownerOf(pid) !== group.index) group.forwardCancel(pid, secret)
+      else ready.sessions.get(`${pid}:${secret}`)?.cancel()
+    },
     stats: { clients: 0, clientsTotal: 0, refused: 0, cacheServed: 0 },
     refresh: (key, request) => void refresh(key, request),
     log,
   }
+  if (group) group.onCancel = (pid, secret) => ready.sessions.get(`${pid}:${secret}`)?.cancel()
   clients.serve((socket) => new Session(socket, ready))
 
   /**
@@ -239,7 +267,7 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
         ok = false
         resolve()
       }
-      conn.write(request.replay)
+      conn.write(request.replay())
     })
     if (ok && rows.length > 0 && !cache.changedSince(request.relations, mark))
       cache.set(key, { description, rows: Buffer.concat(rows), relations: request.relations })

@@ -23,9 +23,22 @@ export async function listenFirst(
   listen: { readonly host: string; readonly port: number },
   label: string
 ): Promise<ClientListener> {
+  const server = net.createServer({ noDelay: true })
+  const clients = adoptListener(server)
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error) =>
+      reject(new PoolConfigError(`cannot listen on ${label}: ${error.message}`, { cause: error }))
+    )
+    server.listen(listen.port, listen.host, () => resolve())
+  })
+  return clients
+}
+
+/** The same for a server already listening (`--processes`: the primary's, handed over). */
+export function adoptListener(server: net.Server): ClientListener {
   let start: ((socket: net.Socket) => void) | undefined
   const waiting = new Set<net.Socket>()
-  const server = net.createServer({ noDelay: true }, (socket) => {
+  server.on('connection', (socket) => {
     socket.setNoDelay(true)
     socket.on('error', () => undefined)
     if (start) {
@@ -41,12 +54,6 @@ export async function listenFirst(
     socket.once('close', () => waiting.delete(socket))
   })
   server.maxConnections = MAX_CONNECTIONS
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error) =>
-      reject(new PoolConfigError(`cannot listen on ${label}: ${error.message}`, { cause: error }))
-    )
-    server.listen(listen.port, listen.host, () => resolve())
-  })
   return {
     server,
     serve(session) {

@@ -89,14 +89,22 @@ export class OriginPool<C extends PooledConnection> {
     this.release(conn)
   }
 
-  async acquire(): Promise<C> {
-    if (this.closed) throw new PoolClosedError()
+  /** An idle connection now, without waiting (undefined: none, or closing). */
+  takeIdle(): C | undefined {
+    if (this.closed) return undefined
     for (let conn = this.idle.pop(); conn; conn = this.idle.pop()) {
       if (!conn.broken) {
         this.stats.leases++
         return conn
       }
     }
+    return undefined
+  }
+
+  async acquire(): Promise<C> {
+    if (this.closed) throw new PoolClosedError()
+    const idle = this.takeIdle()
+    if (idle) return idle
     if (this.total < this.limits.maxConnections) {
       const conn = await this.create()
       this.stats.leases++

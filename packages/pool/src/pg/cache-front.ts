@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { CachedResult, QueryCache, StoreToken } from '../core/cache.js'
-import { readDependencies, type CatalogSnapshot } from './catalog.js'
+import type { StatementAnalysis } from './analysis.js'
 import { blanked, type ClientMessage, type QueryMessage } from './frontend.js'
 import * as m from './protocol.js'
 import * as sql from './sql.js'
@@ -19,8 +19,11 @@ export interface CacheRequest {
   readonly describe: boolean
   readonly parse: boolean
   readonly relations: readonly string[]
-  /** Messages that re-run it on any origin connection (unnamed statement, ends with Sync). */
-  readonly replay: Buffer
+  /**
+   * Messages that re-run it on any origin connection (unnamed statement, ends with Sync); built
+   * only when a refresh needs them, not on every hit.
+   */
+  replay(): Buffer
 }
 
 interface Capture {
@@ -42,7 +45,7 @@ export class CacheFront {
 
   constructor(
     private readonly cache: QueryCache,
-    private readonly catalog: () => CatalogSnapshot,
+    private readonly analysis: StatementAnalysis,
     private readonly statements: StatementRewriter,
     /** Stale-while-revalidate: re-run the request in the background. */
     private readonly refresh: (key: string, request: CacheRequest) => void,
@@ -68,25 +71,17 @@ export class CacheFront {
   }
 
   private simple(msg: QueryMessage): CacheRequest | undefined {
-    const relations = this.reads(blanked(msg))
+    const relations = this.analysis.reads(blanked(msg))
     if (!relations) return undefined
-    const key = createHash('sha256').update('Q\0').update(msg.text).digest('base64')
+    const key = this.analysis.simpleKey(msg.text)
     return {
       key,
       simple: true,
       describe: true,
       parse: false,
       relations,
-      replay: msg.frame.raw,
+      replay: () => msg.frame.raw,
     }
-  }
-
-  /** What a cacheable read depends on (views expanded), or undefined if it is not cacheable. */
-  private reads(blankedText: string): string[] | undefined {
-    const catalog = this.catalog()
-    const info = sql.readInfo(blankedText, catalog.volatility)
-    if (!info.cacheable || info.relations === null) return undefined
-    return readDependencies(catalog, info.relations) ?? undefined
   }
 
   private extended(
@@ -131,19 +126,21 @@ export class CacheFront {
     if (messages[i]?.type !== 'S') return undefined
     i++
     if (text === undefined) return undefined
-    const relations = this.reads(blankedText ?? sql.blank(text))
+    const relations = this.analysis.reads(blankedText ?? sql.blank(text))
     if (!relations) return undefined
     const key = createHash('sha256')
       .update(`E\0${describe ? 'D' : '-'}\0${text}\0${types.join(',')}\0`)
       .update(bind.rest)
       .digest('base64')
-    const replay = Buffer.concat([
-      m.parse('', text, types),
-      new MessageWriter().cstring('').cstring('').bytes(bind.rest).build('B'),
-      m.DESCRIBE_UNNAMED_PORTAL,
-      m.EXECUTE_UNNAMED_PORTAL,
-      m.SYNC,
-    ])
+    const statementText = text
+    const replay = (): Buffer =>
+      Buffer.concat([
+        m.parse('', statementText, types),
+        new MessageWriter().cstring('').cstring('').bytes(bind.rest).build('B'),
+        m.DESCRIBE_UNNAMED_PORTAL,
+        m.EXECUTE_UNNAMED_PORTAL,
+        m.SYNC,
+      ])
     return {
       request: { key, simple: false, describe, parse, relations, replay },
       length: i - start,

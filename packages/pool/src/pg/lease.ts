@@ -14,7 +14,7 @@ export class Lease {
   /** An acquire is under way. */
   acquiring = false
   /** Tables written under this lease: dropped from the cache again when it ends. */
-  private written: Set<string> | 'all' = new Set()
+  private written: Set<string> | 'all' | undefined
   /** DDL went through under this lease (reset when it is taken). */
   ddl = false
 
@@ -43,18 +43,40 @@ export class Lease {
       this.pool.release(conn)
       return undefined
     }
+    this.take(conn, onFrame, onLost)
+    return conn
+  }
+
+  /** An idle connection taken without waiting, or undefined if there is none. */
+  takeIdle(
+    onFrame: (frame: Frame) => void,
+    onLost: (error: Error | undefined) => void
+  ): OriginConnection | undefined {
+    const conn = this.pool.takeIdle()
+    if (conn) this.take(conn, onFrame, onLost)
+    return conn
+  }
+
+  private take(
+    conn: OriginConnection,
+    onFrame: (frame: Frame) => void,
+    onLost: (error: Error | undefined) => void
+  ): void {
     this.conn = conn
-    this.written = new Set()
+    this.written = undefined
     this.ddl = false
     conn.onFrame = onFrame
     conn.onLeaseLost = onLost
-    return conn
   }
 
   /** A write went through: its tables' cached results are dropped now and at the end. */
   wrote(tables: readonly string[] | 'all'): void {
     if (tables === 'all') this.written = 'all'
-    else if (this.written !== 'all') for (const t of tables) this.written.add(t)
+    else if (this.written !== 'all' && tables.length > 0) {
+      const written: Set<string> = this.written ?? new Set()
+      for (const t of tables) written.add(t)
+      this.written = written
+    }
   }
 
   /** The session is idle with nothing in flight: the connection goes back to the pool. */
@@ -65,10 +87,10 @@ export class Lease {
     conn.onLeaseLost = undefined
     // A write inside a transaction: its readers may have cached old rows meanwhile. Drop again.
     const written = this.written
-    if (written === 'all' || written.size > 0) {
+    if (written === 'all' || (written && written.size > 0)) {
       this.cache?.invalidate(written === 'all' ? 'all' : [...written])
     }
-    this.written = new Set()
+    this.written = undefined
     this.pool.release(conn)
   }
 
@@ -89,9 +111,9 @@ export class Lease {
     conn.onLeaseLost = undefined
     // A COMMIT may have been in flight: what it wrote may be committed.
     const written = this.written
-    if (written === 'all' || written.size > 0)
+    if (written === 'all' || (written && written.size > 0))
       this.cache?.invalidate(written === 'all' ? 'all' : [...written])
-    this.written = new Set()
+    this.written = undefined
     if (!inFlight) this.pool.rollbackAndRelease(conn)
     // Mid-protocol: the only safe thing is to drop the connection (the origin rolls back).
     else this.pool.discard(conn)

@@ -13,6 +13,7 @@ import type net from 'node:net'
 import tls from 'node:tls'
 import type { QueryCache } from '../core/cache.js'
 import { ProtocolError, SQLSTATE, type PoolError } from '../errors.js'
+import type { StatementAnalysis } from './analysis.js'
 import { CacheFront, type CacheRequest } from './cache-front.js'
 import { writeEffects, type CatalogSnapshot } from './catalog.js'
 import { blanked, decodeClient, type ClientMessage } from './frontend.js'
@@ -39,6 +40,8 @@ export interface Shared {
   /** Bytes a client may send ahead while waiting for an origin connection. */
   readonly maxBacklogBytes: number
   readonly startupTimeoutMs: number
+  /** Statement texts read once per pooler (refusals, cacheable reads, cache keys). */
+  readonly analysis: StatementAnalysis
   /** The origin's catalog snapshot, for what reads depend on and writes reach. */
   readonly catalog: () => CatalogSnapshot
   /** DDL went through and committed: take a new catalog snapshot. */
@@ -48,6 +51,10 @@ export interface Shared {
   /** Internal prepared-statement names by (text, types). */
   readonly statementNames: Map<string, string>
   readonly sessions: Map<string, Session>
+  /** The backend-key process id of the `counter`th session (a group's carries its index). */
+  newPid(counter: number): number
+  /** A CancelRequest: to the session it names, in this process or another of the group. */
+  cancel(pid: number, secret: number): void
   readonly stats: { clients: number; clientsTotal: number; refused: number; cacheServed: number }
   refresh(key: string, request: CacheRequest): void
   log(line: string): void
@@ -70,6 +77,21 @@ function refusal(what: string): { simple: Buffer; extended: Buffer } {
   return r
 }
 
+/**
+ * AuthenticationOk and the server's parameters, built once per parameter set: the first origin
+ * connection's, which is filled at its start-up and not changed after (the size is checked too).
+ */
+const greetings = new WeakMap<ReadonlyMap<string, string>, { size: number; bytes: Buffer }>()
+function greeting(parameters: ReadonlyMap<string, string>): Buffer {
+  const known = greetings.get(parameters)
+  if (known?.size === parameters.size) return known.bytes
+  const out: Buffer[] = [m.AUTH_OK]
+  for (const [k, v] of parameters) out.push(m.parameterStatus(k, v))
+  const bytes = Buffer.concat(out)
+  greetings.set(parameters, { size: parameters.size, bytes })
+  return bytes
+}
+
 let nextPid = 1
 /** `NODE_DEBUG=wharf-pool`: every frame type in and out, per session (for protocol debugging). */
 const trace = debuglog('wharf-pool')
@@ -88,15 +110,18 @@ export class Session {
   private startupTimer: NodeJS.Timeout | undefined
   /** After an error the pooler answered itself, the server would skip to Sync: so do we. */
   private skipToSync = false
-  private corked = false
+  /** Replies on their way to the client (see `toClient`): the last piece, and those before it. */
+  private outLast: Buffer | undefined
+  private outBefore: Buffer[] | undefined
   private skipStoreOnce = false
-  readonly pid = nextPid++ % 2 ** 31
+  readonly pid: number
   readonly secret = randomInt(1, 2 ** 31 - 1)
 
   constructor(
     private socket: net.Socket,
     private readonly shared: Shared
   ) {
+    this.pid = shared.newPid(nextPid++)
     this.reader = new FrameReader(shared.maxMessageBytes)
     this.replies = new ReplyQueue((data) => this.toClient(data))
     this.statements = new StatementRewriter(shared.statementNames, this.replies)
@@ -105,18 +130,18 @@ export class Session {
       shared.cache &&
       new CacheFront(
         shared.cache,
-        shared.catalog,
+        shared.analysis,
         this.statements,
         (key, request) => shared.refresh(key, request),
         () => shared.stats.cacheServed++
       )
     this.startup = new ClientStartup(shared.auth, shared.database, {
-      write: (data) => this.socket.write(data),
+      write: (data) => this.send(data),
       upgradeToTls: () => this.upgradeToTls(),
       canTls: () => this.shared.tls !== undefined && !(this.socket instanceof tls.TLSSocket),
       fatal: (code, message) => this.fatal(code, message),
       cancel: (pid, secret) => {
-        this.shared.sessions.get(`${pid}:${secret}`)?.cancel()
+        this.shared.cancel(pid, secret)
         this.close()
       },
       authenticated: () => this.authenticated(),
@@ -181,10 +206,13 @@ export class Session {
   private authenticated(): void {
     clearTimeout(this.startupTimer)
     this.stage = 'ready'
-    const out: Buffer[] = [m.AUTH_OK]
-    for (const [k, v] of this.shared.parameters()) out.push(m.parameterStatus(k, v))
-    out.push(m.backendKeyData(this.pid, this.secret), m.READY.I)
-    this.socket.write(Buffer.concat(out))
+    this.send(
+      Buffer.concat([
+        greeting(this.shared.parameters()),
+        m.backendKeyData(this.pid, this.secret),
+        m.READY.I,
+      ])
+    )
     this.shared.sessions.set(`${this.pid}:${this.secret}`, this)
   }
 
@@ -210,6 +238,7 @@ export class Session {
       if (used === 0) break
       i += used
     }
+    if (i < messages.length) this.takeIdle()
     const conn = this.lease.conn
     conn?.cork()
     try {
@@ -234,10 +263,10 @@ export class Session {
       return messages.length - start
     }
     if (first.type === 'Q') {
-      const refused = sql.refusal(blanked(first))
+      const refused = this.shared.analysis.refusal(blanked(first))
       if (refused) {
         this.shared.stats.refused++
-        this.socket.write(Buffer.concat([refusal(refused.what).simple, m.READY[this.txStatus]]))
+        this.send(Buffer.concat([refusal(refused.what).simple, m.READY[this.txStatus]]))
         return 1
       }
     }
@@ -245,7 +274,7 @@ export class Session {
     if (!front || this.txStatus !== 'I') return 0
     const found = front.recognise(messages, start)
     if (!found) return 0
-    if (front.serve(found.request, (data) => this.socket.write(data))) return found.length
+    if (front.serve(found.request, this.sendBound)) return found.length
     front.begin(found.request)
     return 0
   }
@@ -295,6 +324,20 @@ export class Session {
     this.forward(msg)
   }
 
+  /**
+   * The common case without a wait: an idle origin connection is taken at once, so the request
+   * goes out in this tick, with no promise in between. Not while the shared store is to be asked
+   * first (`tryStore`).
+   */
+  private takeIdle(): void {
+    if (this.lease.conn || this.lease.acquiring || this.backlog.length > 0) return
+    if (this.cacheFront?.pending && this.shared.cache?.store && !this.skipStoreOnce) return
+    this.lease.takeIdle(
+      (f) => this.onOriginFrame(f),
+      (error) => this.onOriginLost(error)
+    )
+  }
+
   private async acquire(): Promise<void> {
     this.lease.acquiring = true
     if (await this.tryStore()) return
@@ -325,7 +368,7 @@ export class Session {
       this.backlog.length = 0
       this.backlogBytes = 0
       if (this.stage === 'ready') {
-        this.socket.write(
+        this.send(
           Buffer.concat([m.errorResponse(code, (error as Error).message), m.READY[this.txStatus]])
         )
       }
@@ -349,7 +392,7 @@ export class Session {
     if (this.skipToSync && msg.type !== 'S' && msg.type !== 'H' && msg.type !== 'X') return
     switch (msg.type) {
       case 'Q': {
-        const refused = sql.refusal(blanked(msg))
+        const refused = this.shared.analysis.refusal(blanked(msg))
         if (refused) {
           this.shared.stats.refused++
           this.replies.fake(
@@ -364,7 +407,7 @@ export class Session {
         return
       }
       case 'P': {
-        const refused = sql.refusal(blanked(msg))
+        const refused = this.shared.analysis.refusal(blanked(msg))
         if (refused) {
           this.shared.stats.refused++
           // Fails like a server error: the rest up to Sync is skipped by the client's protocol.
@@ -427,24 +470,47 @@ export class Session {
   }
 
   /**
-   * The frames of one origin read go to the client in one send: the socket is corked at the
-   * first and uncorked on the next tick, after the whole read was handled.
+   * The frames of one origin read go to the client in one write, on the next tick (after the
+   * whole read was handled). Frames cut from one read are adjacent slices of one buffer: they are
+   * joined back into one slice without copying, so a typical reply (T D C Z) is a single
+   * `write()` of the bytes as the origin sent them, with none of the per-frame Writable work.
    */
-  private readonly uncorkClient = (): void => {
-    if (this.corked) {
-      this.corked = false
-      this.socket.uncork()
+  private toClient(data: Buffer): void {
+    const last = this.outLast
+    if (last === undefined) {
+      this.outLast = data
+      process.nextTick(this.flushClient)
+    } else if (last.buffer === data.buffer && last.byteOffset + last.length === data.byteOffset) {
+      this.outLast = Buffer.from(last.buffer, last.byteOffset, last.length + data.length)
+    } else {
+      ;(this.outBefore ??= []).push(last)
+      this.outLast = data
     }
   }
 
-  private toClient(data: Buffer): void {
-    if (!this.corked) {
-      this.corked = true
+  private readonly flushClient = (): void => {
+    const last = this.outLast
+    if (last === undefined) return
+    const before = this.outBefore
+    this.outLast = undefined
+    this.outBefore = undefined
+    let ok: boolean
+    if (before) {
       this.socket.cork()
-      process.nextTick(this.uncorkClient)
-    }
-    if (!this.socket.write(data)) this.lease.conn?.pause()
+      for (const b of before) this.socket.write(b)
+      ok = this.socket.write(last)
+      this.socket.uncork()
+    } else ok = this.socket.write(last)
+    if (!ok) this.lease.conn?.pause()
   }
+
+  /** Writes to the client behind whatever replies are still on their way. */
+  private send(data: Buffer): void {
+    this.flushClient()
+    this.socket.write(data)
+  }
+
+  private readonly sendBound = (data: Buffer): void => this.send(data)
 
   private onOriginFrame(frame: Frame): void {
     if (trace.enabled)
@@ -494,8 +560,7 @@ export class Session {
 
   private fatal(code: string, message: string): void {
     if (this.stage === 'closed') return
-    if (this.socket.writable)
-      this.socket.write(m.errorResponse(code, message, { severity: 'FATAL' }))
+    if (this.socket.writable) this.send(m.errorResponse(code, message, { severity: 'FATAL' }))
     this.close()
   }
 

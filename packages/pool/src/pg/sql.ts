@@ -74,8 +74,13 @@ export interface Refusal {
   readonly what: string
 }
 
+/** Every refusal below needs one of these words: most statements have none of them. */
+const REFUSAL_WORDS =
+  /listen|prepare|execute|deallocate|discard|session|advisory|declare|temp|load/i
+
 /** Session features transaction pooling cannot offer (Hyperdrive refuses the same ones). */
 export function refusal(blanked: string): Refusal | undefined {
+  if (!REFUSAL_WORDS.test(blanked)) return undefined
   for (const stmt of statements(blanked)) {
     const word = firstWord(stmt)
     const lower = stmt.toLowerCase()
@@ -108,6 +113,8 @@ export function refusal(blanked: string): Refusal | undefined {
 
 /** SET/RESET or set_config(): the connection must be reset before another client gets it. */
 export function changesSession(blanked: string): boolean {
+  // SET, RESET and set_config all contain "set".
+  if (!/set/i.test(blanked)) return false
   return statements(blanked).some((s) => {
     const w = firstWord(s)
     return (

@@ -1,0 +1,161 @@
+// `wharf pool --processes N`: several pooler processes on one socket. Clients land on either; a
+// CancelRequest reaches the process owning the session whichever process accepted it; a write
+// through one process drops the cached reads of every other.
+import assert from 'node:assert/strict'
+import { spawn, type ChildProcess } from 'node:child_process'
+import net from 'node:net'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import pg from 'pg'
+import { startPostgres, type PostgresServer } from './helpers.js'
+
+const ROOT = join(import.meta.dirname, '..', '..', '..')
+const BIN = join(ROOT, 'packages', 'host', 'bin', 'wharf.js')
+const CANCEL_REQUEST_CODE = 80877102
+
+interface Keyed {
+  readonly processID: number
+  readonly secretKey: number
+}
+/** The pooler process a client's session lives in (bits 24-27 of its backend key). */
+const ownerOf = (client: pg.Client): number => (client as unknown as Keyed).processID >>> 24
+
+async function until(check: () => Promise<boolean>, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+describe('wharf pool --processes', () => {
+  let server: PostgresServer
+  let child: ChildProcess
+  let port = 0
+  let out = ''
+  const clients: pg.Client[] = []
+
+  const connect = async (): Promise<pg.Client> => {
+    const c = new pg.Client({
+      host: '127.0.0.1',
+      port,
+      user: server.user,
+      database: server.database,
+      connectionTimeoutMillis: 5000,
+    })
+    await c.connect()
+    clients.push(c)
+    return c
+  }
+  /** One client in each of the two processes (connections go to either: bounded tries). */
+  const onePerProcess = async (): Promise<[pg.Client, pg.Client]> => {
+    const by = new Map<number, pg.Client>()
+    for (let i = 0; i < 40 && by.size < 2; i++) {
+      const c = await connect()
+      if (!by.has(ownerOf(c))) by.set(ownerOf(c), c)
+    }
+    const a = by.get(0)
+    const b = by.get(1)
+    assert.ok(a && b, `40 connections all went to one process (${[...by.keys()].join()})`)
+    return [a, b]
+  }
+
+  before(async () => {
+    server = await startPostgres()
+    server.psql('CREATE TABLE kv (k int PRIMARY KEY, v text)')
+    server.psql("INSERT INTO kv VALUES (1, 'old')")
+    child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'pool',
+        '--upstream',
+        `${server.connectionString}?sslmode=disable`,
+        '--listen',
+        '127.0.0.1:0',
+        '--processes',
+        '2',
+        '--stats-interval',
+        '0',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] }
+    )
+    child.stdout?.on('data', (c: Buffer) => (out += c.toString()))
+    child.stderr?.on('data', (c: Buffer) => (out += c.toString()))
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      const m = /Ready on postgres:\/\/[^@]*@127\.0\.0\.1:(\d+)\/\S* \(2 processes\)/.exec(out)
+      if (m) {
+        port = Number(m[1])
+        break
+      }
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`not ready:\n${out}`)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  })
+
+  after(async () => {
+    await Promise.all(clients.map((c) => c.end().catch(() => undefined)))
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r))
+      child.kill('SIGTERM')
+      await exited
+    }
+    await server.stop()
+  })
+
+  it('serves clients from both processes', async () => {
+    const [a, b] = await onePerProcess()
+    assert.deepEqual((await a.query('SELECT 1 AS x')).rows, [{ x: 1 }])
+    assert.deepEqual((await b.query('SELECT 2 AS x')).rows, [{ x: 2 }])
+  })
+
+  it('routes a CancelRequest to the process that owns the session', async () => {
+    // Eight sleeping sessions over both processes, and one cancel each on a new connection: a
+    // cancel lands on either process, so most reach a process that must pass them on.
+    const sleepers: pg.Client[] = []
+    while (sleepers.length < 8) sleepers.push(await connect())
+    assert.ok(new Set(sleepers.map(ownerOf)).size === 2, 'sessions in both processes')
+    const running = sleepers.map((c) =>
+      c.query('SELECT pg_sleep(30)').then(
+        () => 'finished',
+        (error: { code?: string }) => error.code
+      )
+    )
+    // Let every query reach PostgreSQL before cancelling it.
+    await new Promise((r) => setTimeout(r, 500))
+    for (const c of sleepers) {
+      const { processID, secretKey } = c as unknown as Keyed
+      const request = Buffer.alloc(16)
+      request.writeInt32BE(16, 0)
+      request.writeInt32BE(CANCEL_REQUEST_CODE, 4)
+      request.writeInt32BE(processID, 8)
+      request.writeInt32BE(secretKey, 12)
+      await new Promise<void>((resolve, reject) => {
+        const s = net.connect({ host: '127.0.0.1', port }, () => s.end(request))
+        s.on('close', () => resolve())
+        s.on('error', reject)
+        s.setTimeout(5000, () => s.destroy(new Error('cancel connection timed out')))
+      })
+    }
+    const outcome = await Promise.race([
+      Promise.all(running),
+      new Promise((r) => setTimeout(() => r('still sleeping after 10 s'), 10_000)),
+    ])
+    // 57014: query_canceled.
+    assert.deepEqual(outcome, new Array(8).fill('57014'))
+  })
+
+  it('a write through one process drops the cached read in the other', async () => {
+    const [a, b] = await onePerProcess()
+    const read = async (): Promise<unknown> =>
+      (await a.query('SELECT v FROM kv WHERE k = 1')).rows[0]
+    assert.deepEqual(await read(), { v: 'old' })
+    // Cached in a's process now: the origin changing behind it does not show...
+    server.psql("UPDATE kv SET v = 'behind' WHERE k = 1")
+    assert.deepEqual(await read(), { v: 'old' })
+    // ...but a write through the other process does.
+    await b.query("UPDATE kv SET v = 'new' WHERE k = 1")
+    await until(async () => ((await read()) as { v: string }).v === 'new', "a's process to drop it")
+  })
+})
