@@ -4,7 +4,7 @@
 // directory, and a tool counts as installed only once its marker file is written at the end:
 // nobody runs a binary that another process is still unpacking.
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 const INSTALL_TIMEOUT_MS = 300_000
@@ -12,6 +12,32 @@ const STALE_LOCK_MS = INSTALL_TIMEOUT_MS + 60_000
 const MARKER = '.installed'
 
 const pause = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+
+/**
+ * A lock whose owner is gone (killed mid-install) is stale at once; one without an owner's pid
+ * after a few seconds, or older than any install may take, too.
+ */
+function lockIsStale(lock) {
+  let age
+  try {
+    age = Date.now() - statSync(lock).mtimeMs
+  } catch {
+    return false // released just now: the next mkdir decides
+  }
+  if (age > STALE_LOCK_MS) return true
+  let owner
+  try {
+    owner = Number(readFileSync(join(lock, 'pid'), 'utf8'))
+  } catch {
+    return age > 5000
+  }
+  try {
+    process.kill(owner, 0)
+    return false
+  } catch (error) {
+    return error.code === 'ESRCH'
+  }
+}
 
 /** True when `dir`'s install finished and `current()` agrees (the pinned version is there). */
 export function toolInstalled(dir, current) {
@@ -28,17 +54,12 @@ export function installToolPackage(dir, what, current = () => true) {
   for (;;) {
     try {
       mkdirSync(lock)
+      writeFileSync(join(lock, 'pid'), String(process.pid))
       break
     } catch (error) {
       if (error.code !== 'EEXIST') throw error
     }
-    let age
-    try {
-      age = Date.now() - statSync(lock).mtimeMs
-    } catch {
-      continue // released just now
-    }
-    if (age > STALE_LOCK_MS) rmSync(lock, { recursive: true, force: true })
+    if (lockIsStale(lock)) rmSync(lock, { recursive: true, force: true })
     else if (Date.now() > deadline)
       throw new Error(`timed out waiting for another install of ${what}`)
     else pause(250)
