@@ -9,6 +9,7 @@ import { Readable, Writable } from 'node:stream'
 import { unsupported } from './fs/errors.js'
 import * as ops from './fs/sync.js'
 import promisesApi from './fs/promises.js'
+import { Dir } from './fs/dir.js'
 
 type Callback = (error: Error | null, value?: unknown) => void
 
@@ -126,31 +127,6 @@ export const createReadStream = (path: unknown, options?: unknown) =>
 export const createWriteStream = (path: unknown, options?: unknown) =>
   new WriteStream(ops.pathOf(path), optionsOf(options))
 
-/** A directory handle over a listing taken when it is opened. */
-export class Dir {
-  #entries: ops.Dirent[]
-  constructor(readonly path: string) {
-    this.#entries = ops.readdirSync(path, { withFileTypes: true }) as ops.Dirent[]
-  }
-  readSync(): ops.Dirent | null {
-    return this.#entries.shift() ?? null
-  }
-  read(): Promise<ops.Dirent | null> {
-    return Promise.resolve(this.readSync())
-  }
-  closeSync(): void {
-    this.#entries = []
-  }
-  close(): Promise<void> {
-    this.closeSync()
-    return Promise.resolve()
-  }
-  async *[Symbol.asyncIterator](): AsyncGenerator<ops.Dirent> {
-    for (let entry = this.readSync(); entry !== null; entry = this.readSync())
-      yield await Promise.resolve(entry)
-  }
-}
-
 const opendirSync = (path: unknown) => new Dir(ops.pathOf(path))
 const noopSync = (path: unknown) => ops.touchSync(path)
 const fdNoop = (fd: unknown) => void ops.descriptor(fd, 'fsync')
@@ -196,7 +172,7 @@ export const {
   Dirent,
   Stats,
 } = ops
-export const cpSync = ops.copyFileSync
+export const cpSync = ops.cpSync
 export const chmodSync = noopSync
 export const chownSync = noopSync
 export const lchmodSync = noopSync
@@ -207,7 +183,7 @@ export const fchownSync = fdNoop
 export const fdatasyncSync = fdNoop
 export const fsyncSync = fdNoop
 export const futimesSync = fdNoop
-export { globSync, opendirSync, openAsBlob, constants }
+export { Dir, globSync, opendirSync, openAsBlob, constants }
 export const { F_OK, R_OK, W_OK, X_OK } = constants
 export const FileReadStream = ReadStream
 export const FileWriteStream = WriteStream
@@ -223,7 +199,7 @@ export const chmod = callback(noopSync)
 export const chown = callback(noopSync)
 export const close = callback(ops.closeSync)
 export const copyFile = callback(ops.copyFileSync)
-export const cp = callback(ops.copyFileSync)
+export const cp = callback(ops.cpSync)
 export const fchmod = callback(fdNoop)
 export const fchown = callback(fdNoop)
 export const fdatasync = callback(fdNoop)
@@ -241,11 +217,24 @@ export const mkdir = callback(ops.mkdirSync)
 export const mkdtemp = callback(ops.mkdtempSync)
 export const open = callback(ops.openSync)
 export const opendir = callback(opendirSync)
-export const read = callback(ops.readSync)
+/** read, write, readv and writev call back with (error, bytes, buffer), as Node's do. */
+function withBuffer(fn: (fd: unknown, buffer: never, ...rest: unknown[]) => number) {
+  return (fd: unknown, buffer: unknown, ...args: unknown[]): void => {
+    const cb = args.pop()
+    callback((...a: unknown[]) => fn(fd, buffer as never, ...a))(
+      ...args,
+      (error: Error | null, n?: unknown) => {
+        if (typeof cb === 'function') (cb as (...a: unknown[]) => void)(error, n, buffer)
+      }
+    )
+  }
+}
+
+export const read = withBuffer(ops.readSync)
 export const readFile = callback(ops.readFileSync)
 export const readdir = callback(ops.readdirSync)
 export const readlink = callback(ops.readlinkSync)
-export const readv = callback(ops.readvSync)
+export const readv = withBuffer(ops.readvSync)
 export const realpath = callback(ops.realpathSync)
 export const rename = callback(ops.renameSync)
 export const rm = callback(ops.rmSync)
@@ -256,9 +245,9 @@ export const symlink = callback(ops.symlinkSync)
 export const truncate = callback(ops.truncateSync)
 export const unlink = callback(ops.unlinkSync)
 export const utimes = callback(ops.utimesSync)
-export const write = callback(ops.writeSync)
+export const write = withBuffer(ops.writeSync)
 export const writeFile = callback(ops.writeFileSync)
-export const writev = callback(ops.writevSync)
+export const writev = withBuffer(ops.writevSync)
 /** The old `exists(path, cb)`: the callback gets only a boolean. */
 export function exists(path: unknown, cb: (exists: boolean) => void): void {
   const found = ops.existsSync(path)

@@ -1,6 +1,7 @@
 /** `node:fs/promises` as workerd gives it: the VFS's operations (sync.ts), as promises. */
 import { constants } from 'node:fs'
 import * as ops from './sync.js'
+import { Dir } from './dir.js'
 
 type Fn = (...args: never[]) => unknown
 /** Runs a sync operation and settles with it (errors reject, never throw synchronously). */
@@ -78,7 +79,7 @@ export const appendFile = later(ops.appendFileSync)
 export const chmod = noop
 export const chown = noop
 export const copyFile = later(ops.copyFileSync)
-export const cp = later(ops.copyFileSync)
+export const cp = later(ops.cpSync)
 export const glob = notImplemented
 export const lchmod = noop
 export const lchown = noop
@@ -90,7 +91,7 @@ export const mkdtemp = later(ops.mkdtempSync)
 export const open = later(
   (path: unknown, flags?: unknown) => new FileHandle(ops.openSync(path, flags))
 )
-export const opendir = later((path: unknown) => ops.readdirSync(path))
+export const opendir = later((path: unknown) => new Dir(ops.pathOf(path)))
 export const readFile = later(ops.readFileSync)
 export const readdir = later(ops.readdirSync)
 export const readlink = later(ops.readlinkSync)

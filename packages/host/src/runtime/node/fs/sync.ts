@@ -36,14 +36,38 @@ const MODES = {
   device: 0o20666,
 }
 
+/** Node's (and workerd's) internal errors: own `code`, `name` and `toString`. */
+function nodeError(error: TypeError, code: string): TypeError {
+  const name = error.name
+  return Object.assign(error, {
+    code,
+    name,
+    toString: () => `${name} [${code}]: ${error.message}`,
+  })
+}
+
+/** How Node's ERR_INVALID_ARG_TYPE describes what it received. */
+function received(value: unknown): string {
+  if (value === null || value === undefined) return `Received ${String(value)}`
+  if (typeof value === 'function') return `Received function ${value.name}`
+  if (typeof value === 'object') {
+    const name = (value as { constructor?: { name?: string } }).constructor?.name
+    return name ? `Received an instance of ${name}` : 'Received [Object: null prototype]'
+  }
+  let shown = 'Symbol()'
+  if (typeof value === 'string') shown = `'${value.slice(0, 25)}'`
+  else if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    shown = `${value}`
+  if (typeof value === 'string' && value.length > 25) shown = `${shown.slice(0, -1)}...'`
+  return `Received type ${typeof value} (${shown})`
+}
+
 function invalidArg(name: string, value: unknown): TypeError {
-  const received =
-    value === null ? 'null' : value === undefined ? 'undefined' : `type ${typeof value}`
-  return Object.assign(
+  return nodeError(
     new TypeError(
-      `The "${name}" argument must be of type string or an instance of Buffer or URL. Received ${received}`
+      `The "${name}" argument must be of type string or an instance of Buffer or URL. ${received(value)}`
     ),
-    { code: 'ERR_INVALID_ARG_TYPE' }
+    'ERR_INVALID_ARG_TYPE'
   )
 }
 
@@ -474,8 +498,8 @@ export function symlinkSync(target: unknown, path: unknown): void {
   const space = currentSpace()
   const found = lookup(space, text, false, 'symlink')
   if (found.node !== undefined) throw fsError('EEXIST', 'link', undefined, 'File already exists')
-  if (found.parent === undefined) throw fsError('ENOENT', 'symlink', text)
-  if (!writable(found)) throw fsError('EPERM', 'symlink')
+  if (found.parent === undefined) throw fsError('ENOENT', 'link', text)
+  if (!writable(found)) throw fsError('EPERM', 'link')
   addNode(space, 'symlink', text)
   found.parent.entries.set(found.name, { kind: 'link', target: to })
 }
@@ -564,11 +588,9 @@ export function openSync(path: unknown, flags: unknown = 'r'): number {
   const space = currentSpace()
   const mode = FLAGS[typeof flags === 'string' ? flags : 'r']
   if (mode === undefined)
-    throw Object.assign(
-      new TypeError(`The value "${String(flags)}" is invalid for option "flags"`),
-      {
-        code: 'ERR_INVALID_ARG_VALUE',
-      }
+    throw nodeError(
+      new TypeError(`The argument 'flags' is invalid. Received '${String(flags).slice(0, 64)}'`),
+      'ERR_INVALID_ARG_VALUE'
     )
   const found = lookup(space, text, true, 'open')
   let node = found.node
@@ -684,7 +706,8 @@ export function writeSync(fd: unknown, data: Data, ...args: unknown[]): number {
     if (node.name === 'full') throw fsError('EPERM', 'write')
     return bytes.byteLength
   }
-  if (node.readonly || !d.writable) throw fsError('EBADF', 'write')
+  if (node.readonly) throw fsError('EPERM', 'write')
+  if (!d.writable) throw fsError('EBADF', 'write')
   const at = d.append ? node.size : (position ?? d.position)
   writeInto(space, node, at, bytes, 'write', d.path)
   if (position === null) d.position = at + bytes.byteLength
@@ -707,28 +730,20 @@ export function ftruncateSync(fd: unknown, length = 0): void {
   resize(currentSpace(), d.node, Math.max(0, Math.trunc(length)), 'ftruncate', d.path)
 }
 
-export function readvSync(
-  fd: unknown,
-  buffers: readonly ArrayBufferView[],
-  position?: number | null
-): number {
+export function readvSync(fd: unknown, buffers: readonly ArrayBufferView[], at?: unknown): number {
   let total = 0
   for (const buffer of buffers) {
-    const n = readSync(fd, buffer, 0, buffer.byteLength, position == null ? null : position + total)
+    const n = readSync(fd, buffer, 0, buffer.byteLength, typeof at === 'number' ? at + total : null)
     total += n
     if (n < buffer.byteLength) break
   }
   return total
 }
 
-export function writevSync(
-  fd: unknown,
-  buffers: readonly ArrayBufferView[],
-  position?: number | null
-): number {
+export function writevSync(fd: unknown, buffers: readonly ArrayBufferView[], at?: unknown): number {
   let total = 0
   for (const buffer of buffers)
-    total += writeSync(fd, buffer, 0, buffer.byteLength, position == null ? null : position + total)
+    total += writeSync(fd, buffer, 0, buffer.byteLength, typeof at === 'number' ? at + total : null)
   return total
 }
 
@@ -740,4 +755,32 @@ export function touchSync(path: unknown): void {
 export function statfsSync(path: unknown): object {
   pathOf(path)
   return { type: 0, bsize: 0, blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0 }
+}
+
+/** `cpSync(src, dest, { recursive })`: files, and directories with everything under them. */
+export function cpSync(src: unknown, dest: unknown, options?: unknown): void {
+  const from = pathOf(src, 'src')
+  const to = pathOf(dest, 'dest')
+  const recursive =
+    typeof options === 'object' &&
+    options !== null &&
+    (options as { recursive?: unknown }).recursive === true
+  const { node } = lookup(currentSpace(), from, true, 'cp')
+  if (node?.kind !== 'dir') {
+    copyFileSync(from, to)
+    return
+  }
+  if (!recursive) throw fsError('EISDIR', 'cp', from)
+  const walk = (at: string, into: string, depth: number): void => {
+    if (depth > 64) throw fsError('ELOOP', 'cp', at)
+    mkdirSync(into, { recursive: true })
+    for (const entry of readdirSync(at, { withFileTypes: true }) as Dirent[]) {
+      const source = `${at}/${entry.name}`
+      const target = `${into}/${entry.name}`
+      if (entry.isDirectory()) walk(source, target, depth + 1)
+      else if (entry.isSymbolicLink()) symlinkSync(readlinkSync(source), target)
+      else copyFileSync(source, target)
+    }
+  }
+  walk(from, to, 0)
 }
