@@ -10,6 +10,7 @@ import { unsupported } from './fs/errors.js'
 import * as ops from './fs/sync.js'
 import promisesApi from './fs/promises.js'
 import { Dir } from './fs/dir.js'
+import { globSync } from './fs/glob.js'
 
 type Callback = (error: Error | null, value?: unknown) => void
 
@@ -130,11 +131,6 @@ export const createWriteStream = (path: unknown, options?: unknown) =>
 const opendirSync = (path: unknown) => new Dir(ops.pathOf(path))
 const noopSync = (path: unknown) => ops.touchSync(path)
 const fdNoop = (fd: unknown) => void ops.descriptor(fd, 'fsync')
-const globSync = (): never => {
-  throw Object.assign(new Error('The fs.globSync method is not implemented'), {
-    code: 'ERR_METHOD_NOT_IMPLEMENTED',
-  })
-}
 const openAsBlob = (path: unknown) =>
   Promise.resolve().then(() => new Blob([ops.readFileSync(path) as Buffer]))
 

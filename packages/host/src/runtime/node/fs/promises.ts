@@ -2,6 +2,7 @@
 import { constants } from 'node:fs'
 import * as ops from './sync.js'
 import { Dir } from './dir.js'
+import { globSync } from './glob.js'
 
 type Fn = (...args: never[]) => unknown
 /** Runs a sync operation and settles with it (errors reject, never throw synchronously). */
@@ -62,7 +63,7 @@ export class FileHandle {
   }
 }
 
-/** workerd's fs/promises watch and glob: iterating them rejects with `Not implemented`. */
+/** workerd's fs/promises watch: iterating it rejects with `Not implemented`. */
 function notImplemented(): AsyncIterableIterator<never> {
   const fail = (): Promise<never> => Promise.reject(new Error('Not implemented'))
   const iterator: AsyncIterableIterator<never> = {
@@ -80,7 +81,23 @@ export const chmod = noop
 export const chown = noop
 export const copyFile = later(ops.copyFileSync)
 export const cp = later(ops.cpSync)
-export const glob = notImplemented
+/** An async iterable of what `globSync` finds (listed when iteration starts). */
+export function glob(
+  pattern: unknown,
+  options?: unknown
+): AsyncIterableIterator<string | ops.Dirent> {
+  let found: (string | ops.Dirent)[] | undefined
+  const iterator: AsyncIterableIterator<string | ops.Dirent> = {
+    next: () =>
+      new Promise((resolve) => {
+        found ??= globSync(pattern, options)
+        const value = found.shift()
+        resolve(value === undefined ? { done: true, value: undefined } : { done: false, value })
+      }),
+    [Symbol.asyncIterator]: () => iterator,
+  }
+  return iterator
+}
 export const lchmod = noop
 export const lchown = noop
 export const link = later(ops.linkSync)
