@@ -4,17 +4,20 @@
 // installed). Nothing is fetched and nothing is written into the checkouts except what
 // `wharf dev` itself writes (nothing, unless the project asks for it).
 //
-//   node scripts/try-real-projects.mjs [--pg postgres://…] [--probe PATH]... [--allow RULE]...
-//                                      [--var KEY:VALUE]... DIR...
+//   node scripts/try-real-projects.mjs [--pg postgres://…] [--my mysql://…] [--probe PATH]...
+//                                      [--post PATH=JSON]... [--allow RULE]... [--var KEY:VALUE]...
+//                                      DIR|SCRIPT...
 //
-// --pg sets CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_<BINDING> for every hyperdrive binding
-// of the project (the project's own localConnectionString is used otherwise). Each project is
+// --pg (or --my, for a project whose bindings are mysql://) sets
+// CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_<BINDING> for every hyperdrive binding of the
+// project (the project's own localConnectionString is used otherwise). --post sends a POST with a
+// JSON body after the GETs, in order. A file instead of a directory runs `wharf dev SCRIPT`. Each project is
 // started, waited for (Ready or an error, 30 s at most), sent GET for each probe path (default
 // `/`), and stopped. Cold start to Ready is measured for each.
 import { spawn } from 'node:child_process'
-import { readFileSync, existsSync } from 'node:fs'
+import { readFileSync, existsSync, statSync } from 'node:fs'
 import http from 'node:http'
-import { basename, join, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 
 const root = resolve(import.meta.dirname, '..')
@@ -24,6 +27,8 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     pg: { type: 'string' },
+    my: { type: 'string' },
+    post: { type: 'string', multiple: true },
     probe: { type: 'string', multiple: true },
     allow: { type: 'string', multiple: true },
     var: { type: 'string', multiple: true },
@@ -36,7 +41,8 @@ if (positionals.length === 0) {
 }
 const timeoutMs = Number(values.timeout)
 
-function bindings(dir) {
+function bindings(target) {
+  const dir = statSync(target).isDirectory() ? target : dirname(target)
   for (const name of ['wrangler.json', 'wrangler.jsonc', 'wrangler.toml']) {
     const file = join(dir, name)
     if (!existsSync(file)) continue
@@ -46,9 +52,14 @@ function bindings(dir) {
   return []
 }
 
-function get(url) {
+function get(url, body) {
   return new Promise((resolveGet) => {
-    const req = http.get(url, { agent: false, timeout: 15_000 }, (res) => {
+    const options = { agent: false, timeout: 15_000 }
+    if (body !== undefined) {
+      options.method = 'POST'
+      options.headers = { 'content-type': 'application/json' }
+    }
+    const req = http.request(url, options, (res) => {
       let body = ''
       res.setEncoding('utf8')
       res.on('data', (c) => {
@@ -60,14 +71,16 @@ function get(url) {
     })
     req.on('timeout', () => req.destroy(new Error('timed out')))
     req.on('error', (error) => resolveGet({ status: 0, body: error.message }))
+    req.end(body)
   })
 }
 
 async function tryProject(dir) {
   const env = { ...process.env }
-  if (values.pg !== undefined) {
+  const origin = values.pg ?? values.my
+  if (origin !== undefined) {
     for (const b of bindings(dir))
-      env[`CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_${b}`] = values.pg
+      env[`CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_${b}`] = origin
   }
   const args = [bin, 'dev', dir, '--port', '0', '--no-watch']
   for (const rule of values.allow ?? []) args.push('--allow', rule)
@@ -99,7 +112,18 @@ async function tryProject(dir) {
     for (const path of values.probe ?? ['/']) {
       const reply = await get(`${outcome.url}${path}`)
       report.probes.push({
-        path,
+        path: `GET ${path}`,
+        status: reply.status,
+        type: reply.type,
+        body: reply.body.slice(0, 300),
+      })
+    }
+    for (const spec of values.post ?? []) {
+      const at = spec.indexOf('=')
+      const path = at < 0 ? spec : spec.slice(0, at)
+      const reply = await get(`${outcome.url}${path}`, at < 0 ? '' : spec.slice(at + 1))
+      report.probes.push({
+        path: `POST ${path}`,
         status: reply.status,
         type: reply.type,
         body: reply.body.slice(0, 300),
@@ -130,7 +154,7 @@ for (const dir of positionals) {
     `\n=== ${report.project}: ${report.outcome}${report.readyMs === undefined ? '' : ` (Ready in ${report.readyMs} ms)`}`
   )
   for (const p of report.probes)
-    console.log(`GET ${p.path} -> ${p.status} ${p.type ?? ''}\n  ${p.body.replace(/\n/g, '\n  ')}`)
+    console.log(`${p.path} -> ${p.status} ${p.type ?? ''}\n  ${p.body.replace(/\n/g, '\n  ')}`)
   console.log(`--- log\n${report.log}`)
   if (report.outcome !== 'ready' || report.probes.some((p) => p.status !== 200)) failed++
 }

@@ -3,7 +3,9 @@
  *
  * @module
  */
+import { statSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startDev } from './dev.js'
 import { checkRuleFlags, isolationFlag, portFlag, untilStopped } from './cli-flags.js'
@@ -13,7 +15,7 @@ import { flushLog } from './logger.js'
 import { SERVE_USAGE, serveCommand } from './serve/command.js'
 
 const USAGE = `Usage:
-  wharf dev [dir] [--port N] [--ip ADDR] [--var KEY:VALUE]... [--config FILE]... [--env NAME]
+  wharf dev [dir|script] [--port N] [--ip ADDR] [--var KEY:VALUE]... [--config FILE]... [--env NAME]
                   [--allow RULE]... [--deny RULE]... [--no-watch] [--isolation auto|netns|none]
                   [--sandbox auto|strict|off]
 ${SERVE_USAGE}
@@ -22,6 +24,14 @@ ${SERVE_USAGE}
   wharf tunnel ...        (see \`wharf tunnel --help\`)
   wharf --version
 `
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile()
+  } catch {
+    return false
+  }
+}
 
 function version(): string {
   const require = createRequire(import.meta.url)
@@ -55,7 +65,10 @@ async function devCommand(argv: string[]): Promise<number> {
     },
   })
   if (positionals.length > 1)
-    throw usageError(`wharf dev takes one directory (got ${positionals.join(' ')})`)
+    throw usageError(`wharf dev takes one directory or script (got ${positionals.join(' ')})`)
+  // A file is the Worker's script (wrangler dev SCRIPT); anything else is the project directory.
+  const target = positionals[0]
+  const script = target !== undefined && isFile(target) ? target : undefined
   const port = portFlag(values.port, '--port')
   const isolation = isolationFlag(values.isolation)
   const sandbox = values.sandbox
@@ -66,7 +79,8 @@ async function devCommand(argv: string[]): Promise<number> {
   // Several -c: the first is the primary Worker, the rest are reached through service bindings.
   const [config, ...configs] = values.config ?? []
   const dev = await startDev({
-    dir: positionals[0] ?? '.',
+    dir: script === undefined ? (target ?? '.') : dirname(script),
+    ...(script === undefined ? {} : { script }),
     ...(config === undefined ? {} : { config }),
     ...(configs.length === 0 ? {} : { configs }),
     ...(values.env === undefined ? {} : { env: values.env }),

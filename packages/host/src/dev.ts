@@ -2,7 +2,6 @@
  * `wharf dev`: serves a Worker over HTTP like `wrangler dev`, with Workers' socket rules, and
  * reloads it (a fresh runtime process) when its files change.
  */
-import { watch, type FSWatcher } from 'node:fs'
 import net, { type AddressInfo } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { dirname, join, relative, sep } from 'node:path'
@@ -13,12 +12,13 @@ import { startHyperdrive, type StartedBinding } from './hyperdrive.js'
 import { originRoutes, startTunnels, type StartedTunnels } from './tunnels.js'
 import type { RuntimeData, ScopedException } from './protocol.js'
 import { resolveIsolation, type Isolation, type IsolationMode } from './isolation.js'
-import { configError, listenError } from './errors.js'
+import { WharfStartupError, configError, listenError } from './errors.js'
 import type { Route } from './tunnels.js'
 import { resolveSandbox, workerPaths, type Sandbox, type SandboxMode } from './sandbox.js'
 import { logLine } from './logger.js'
 import { WorkerProcess } from './supervisor.js'
 import { WorkerBuilder, type WorkerBundle } from './bundle/index.js'
+import { ReloadWatcher, type WatchTargets } from './reload-watcher.js'
 import { runtimePhases, timer } from './timing.js'
 import { ServiceHub } from './services/hub.js'
 import { startTcpListener, type TcpListener } from './services/tcp.js'
@@ -35,6 +35,8 @@ import {
 
 export interface DevOptions {
   readonly dir: string
+  /** `wharf dev SCRIPT`: this file is main; the config is looked up from its directory upwards. */
+  readonly script?: string
   readonly config?: string
   /** More Workers (`-c` after the first): reached through service bindings, not over HTTP. */
   readonly configs?: readonly string[]
@@ -51,6 +53,8 @@ export interface DevOptions {
   /** Overrides `wharf.sandbox`. */
   readonly sandbox?: SandboxMode
   readonly log?: (line: string) => void
+  /** How long a runtime may take from receiving its Worker to ready (default 60 s). */
+  readonly readyTimeoutMs?: number
 }
 
 export interface DevServer {
@@ -64,6 +68,29 @@ export interface DevServer {
 const DEFAULT_PORT = 8787
 const RELOAD_DEBOUNCE_MS = 50
 const DRAIN_MS = 30_000
+/** From handing the runtime its Worker to `ready`: generous (a loaded machine, a large graph). */
+const READY_TIMEOUT_MS = 60_000
+
+/** The runtime's `ready`, or WharfStartupError after `ms`: a runtime that goes quiet never hangs the host. */
+async function readyWithin(runtime: WorkerProcess, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new WharfStartupError(
+            `the Worker process did not report ready within ${ms / 1000} s of loading the Worker (its module's top level may never finish)`
+          )
+        ),
+      ms
+    )
+  })
+  try {
+    await Promise.race([runtime.ready, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
 
 async function listen(server: net.Server, ip: string, port: number, probe: boolean): Promise<void> {
   for (let attempt = 0; ; attempt++) {
@@ -132,6 +159,28 @@ function bindingsTable(
   ]
 }
 
+/** What a reload is for: the bundle's inputs, the config files, secrets and the assets. */
+export function reloadTargets(
+  config: WorkerConfig,
+  inputs: readonly string[],
+  open: boolean
+): WatchTargets {
+  const root = dirname(config.file)
+  const configFiles = [config.file]
+  if (config.redirect !== undefined) {
+    configFiles.push(config.redirect.deployConfig)
+    if (config.redirect.userConfig !== undefined) configFiles.push(config.redirect.userConfig)
+  }
+  // esbuild reads the tsconfig for paths and JSX: a change to it changes the bundle.
+  const tsconfig = join(root, config.build.tsconfig ?? 'tsconfig.json')
+  return {
+    files: [...inputs, ...configFiles, tsconfig],
+    secretsDir: root,
+    trees: config.assets === undefined ? [] : [config.assets.directory],
+    open,
+  }
+}
+
 /** The listening address, or every local address when listening on all of them (0.0.0.0, ::). */
 export function selfAddresses(address: AddressInfo): { address: string; port: number }[] {
   if (address.address !== '0.0.0.0' && address.address !== '::') {
@@ -148,7 +197,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   const log = options.log ?? logLine
   const mark = timer(log)
   mark('startDev')
-  const config = loadConfig(options.dir, options.config, options.env)
+  const config = loadConfig(options.dir, options.config, options.env, options.script)
   mark('config loaded')
   const secretsOf = (current: WorkerConfig): Record<string, string> =>
     readDevSecrets(dirname(current.file), options.env).values
@@ -161,7 +210,13 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
   // Connections are accepted paused and handed, unread, to the current runtime process.
   const server = net.createServer({ pauseOnConnect: true, noDelay: true })
   let runtime: WorkerProcess | undefined
-  let watcher: FSWatcher | undefined
+  let watcher: ReloadWatcher | undefined
+  let lastInputs: readonly string[] = []
+  let watchTargets: (
+    current: WorkerConfig | undefined,
+    bundle: WorkerBundle | undefined,
+    open: boolean
+  ) => void = () => undefined
   let reloadTimer: NodeJS.Timeout | undefined
   let builder = new WorkerBuilder(config.build)
   // A booted runtime process waiting for its Worker version, for the next start or reload.
@@ -171,7 +226,11 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     spare = {
       proc: new WorkerProcess(undefined, isolation, sandbox, undefined, {
         // Every version directory of this builder: the spare does not know which one it gets.
-        workerPaths: workerPaths({ main: join(root, 'version'), projectDir: dirname(config.file) }),
+        workerPaths: workerPaths({
+          main: join(root, 'version'),
+          projectDir: dirname(config.file),
+          ...(config.assets === undefined ? {} : { assets: config.assets }),
+        }),
       }),
       root,
     }
@@ -205,6 +264,15 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     await tunnels?.close()
   }
   try {
+    if (config.redirect !== undefined) {
+      // wrangler's wording, so a user who knows it recognises the build tool's output.
+      const rel = (path: string): string => relative(process.cwd(), path) || '.'
+      log('[wharf:info] Using redirected Wrangler configuration.')
+      log(`  - Configuration being used: "${rel(config.redirect.file)}"`)
+      if (config.redirect.userConfig !== undefined)
+        log(`  - Original user's configuration: "${rel(config.redirect.userConfig)}"`)
+      log(`  - Deploy configuration file: "${rel(config.redirect.deployConfig)}"`)
+    }
     for (const field of config.ignored) {
       log(`[wharf:warn] config field "${field}" is read but has no effect in wharf dev: ignored`)
     }
@@ -365,7 +433,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       const next = adopted ?? new WorkerProcess(data, isolation, sandbox, primaryRoutes)
       if (adopted) adopted.init(data, primaryRoutes)
       try {
-        await next.ready
+        await readyWithin(next, options.readyTimeoutMs ?? READY_TIMEOUT_MS)
       } catch (error) {
         await next.terminate()
         throw error
@@ -401,17 +469,22 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
         let fresh: WorkerProcess
         try {
           // The config is read again (vars, limits, egress, main); services and bindings stay.
-          const current = loadConfig(dirname(config.file), config.file, options.env)
+          const current = loadConfig(dirname(config.file), config.file, options.env, options.script)
           if (JSON.stringify(current.build) !== JSON.stringify(lastBuild)) {
             // New build settings need a new esbuild context; otherwise rebuild incrementally.
             await builder.dispose()
             builder = new WorkerBuilder(current.build)
             lastBuild = current.build
           }
-          data = buildData(current, await built())
+          const bundle = await built()
+          // The new graph is watched from now on, even if this version fails to load.
+          watchTargets(current, bundle, false)
+          data = buildData(current, bundle)
           primaryRoutes = routesOf(current, primaryName)
           fresh = await startRuntime()
         } catch (error) {
+          // The fix may be a file nothing imports yet (the module a broken import names).
+          watchTargets(undefined, undefined, true)
           log(
             `[wharf:error] reload failed, still serving the previous version:\n${(error as Error).message}`
           )
@@ -423,19 +496,21 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
         log('⎔ Local server updated and ready')
         if (old) void old.drain(DRAIN_MS)
       }
-      const dataDirs = config.hyperdrive.flatMap((h) =>
-        h.embedded === false ? [] : [relative(dirname(config.file), h.embedded.dataDir)]
-      )
-      watcher = watch(dirname(config.file), { recursive: true }, (_event, file) => {
-        const name = String(file ?? '')
-        // .wharf (or a data_dir) holds the embedded database's files: its writes are not edits.
-        if (/(^|[\\/])(node_modules|\.git|\.wrangler|\.wharf)([\\/]|$)/.test(name)) return
-        if (dataDirs.some((d) => name === d || name.startsWith(d))) return
+      const reloadWatcher = new ReloadWatcher(() => {
         clearTimeout(reloadTimer)
         reloadTimer = setTimeout(() => {
           reloading = reloading.then(reload)
         }, RELOAD_DEBOUNCE_MS)
-      })
+      }, log)
+      watcher = reloadWatcher
+      let lastConfig = config
+      watchTargets = (current, bundle, open) => {
+        const inForce = current ?? lastConfig
+        reloadWatcher.update(reloadTargets(inForce, bundle?.inputs ?? lastInputs, open))
+        lastConfig = inForce
+        if (bundle !== undefined) lastInputs = bundle.inputs
+      }
+      watchTargets(config, firstBundle, false)
     }
 
     for (const w of workers) {

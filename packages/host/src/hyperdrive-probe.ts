@@ -10,6 +10,31 @@ export type ProbeResult =
   { readonly ok: true } | { readonly ok: false; readonly down: boolean; readonly reason: string }
 
 const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
+const MAX_NAME = 256
+
+/** Who the startup message names (the connection string's user and database). */
+export interface ProbeStartup {
+  readonly user: string
+  readonly database: string
+}
+
+/** A protocol 3.0 StartupMessage (user, database), bounded names. */
+function startupMessage(startup: ProbeStartup): Buffer {
+  const pairs = [
+    'user',
+    startup.user.slice(0, MAX_NAME),
+    'database',
+    startup.database.slice(0, MAX_NAME),
+  ]
+  const body = Buffer.concat([
+    Buffer.from([0, 3, 0, 0]),
+    ...pairs.map((p) => Buffer.from(`${p}\0`, 'utf8')),
+    Buffer.from([0]),
+  ])
+  const length = Buffer.alloc(4)
+  length.writeUInt32BE(body.length + 4)
+  return Buffer.concat([length, body])
+}
 
 function describe(bytes: Buffer): string {
   const text = bytes.subarray(0, 64).toString('latin1')
@@ -24,7 +49,13 @@ export function probeOrigin(
   port: number,
   timeoutMs = 3000,
   /** Reaches the origin another way than TCP (a tunnel flow); host:port then only name it. */
-  dial?: (signal: AbortSignal) => Promise<net.Socket>
+  dial?: (signal: AbortSignal) => Promise<net.Socket>,
+  /**
+   * After an `N` (no TLS), also send a StartupMessage: a PostgreSQL server answers it with `R`
+   * (authentication), `E` or `v`. A server that merely echoes, or answers `N` by chance, fails here
+   * at once instead of timing out the pooler's own start-up.
+   */
+  startup?: ProbeStartup
 ): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const where = `${host}:${port}`
@@ -74,14 +105,36 @@ export function probeOrigin(
         asked = true
         s.write(SSL_REQUEST)
       }, 100)
-      s.once('data', (chunk: Buffer) => {
+      let started = false
+      s.on('data', (chunk: Buffer) => {
+        if (settled) return
         if (!asked) return done(notPg(describe(chunk)))
         const first = chunk[0]
+        if (started) {
+          // R: authentication, E: an error (e.g. no such role), v: NegotiateProtocolVersion.
+          if (first === 0x52 || first === 0x45 || first === 0x76) return done({ ok: true })
+          return done(
+            notPg(`its answer to a StartupMessage is not PostgreSQL's (${describe(chunk)})`)
+          )
+        }
+        if (chunk.length === 1 && first === 0x4e && startup !== undefined) {
+          started = true
+          s.write(startupMessage(startup))
+          return
+        }
         if (chunk.length === 1 && (first === 0x53 || first === 0x4e)) return done({ ok: true })
         if (first === 0x45 && chunk.length >= 5) return done({ ok: true })
         done(notPg(describe(chunk)))
       })
-      s.once('end', () => done(notPg('it closed the connection without answering an SSLRequest')))
+      s.once('end', () =>
+        done(
+          notPg(
+            started
+              ? 'it closed the connection without answering a StartupMessage'
+              : 'it closed the connection without answering an SSLRequest'
+          )
+        )
+      )
       // A tunnel flow comes paused (nothing is read before its owner listens).
       s.resume()
     }

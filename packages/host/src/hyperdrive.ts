@@ -21,7 +21,20 @@ import {
   WharfHyperdriveConfigError,
   WharfHyperdriveStartError,
 } from './errors.js'
-import { probeOrigin } from './hyperdrive-probe.js'
+import { probeOrigin, type ProbeStartup } from './hyperdrive-probe.js'
+
+/** The user and database a StartupMessage to the origin names (PostgreSQL's defaults otherwise). */
+function probeStartup(connectionString: string): ProbeStartup {
+  try {
+    const url = new URL(connectionString)
+    const user = decodeURIComponent(url.username) || 'postgres'
+    const database = decodeURIComponent(url.pathname.replace(/^\//, '')) || user
+    return { user, database }
+  } catch {
+    // A malformed escape: the names only need to make a server answer.
+    return { user: 'postgres', database: 'postgres' }
+  }
+}
 import type { HyperdriveInfo } from './protocol.js'
 
 export interface StartedBinding {
@@ -295,6 +308,7 @@ async function startOne(
       `hyperdrive binding "${binding.binding}": the connection string is not a URL`
     )
   }
+  const startup = probeStartup(upstream)
   const user = 'wharf'
   const password = randomBytes(16).toString('hex')
   const cache = cacheOptions(binding.caching)
@@ -312,7 +326,7 @@ async function startOne(
 
   let pool: Pool | undefined
   let lastError = ''
-  const probe = await probeOrigin(originHost, originPort, undefined, dialOrigin)
+  const probe = await probeOrigin(originHost, originPort, undefined, dialOrigin, startup)
   if (probe.ok) {
     try {
       pool = await start('127.0.0.1:0')
@@ -351,7 +365,7 @@ async function startOne(
       if (Date.now() - lastAttempt < RETRY_MS) return Promise.resolve()
       lastAttempt = Date.now()
       attempt = (async () => {
-        const again = await probeOrigin(originHost, originPort, undefined, dialOrigin)
+        const again = await probeOrigin(originHost, originPort, undefined, dialOrigin, startup)
         if (!again.ok) {
           lastError = again.reason
           return

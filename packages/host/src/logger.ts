@@ -3,6 +3,9 @@
  * logging every request (as wrangler dev does) stays cheap under load. Bounded: a full batch is
  * written at once.
  */
+// The real process, by import: in the runtime, Worker code may replace globalThis.process.
+import process from 'node:process'
+
 const MAX_BATCH = 512
 
 let batch: string[] = []

@@ -351,9 +351,12 @@ export function runtimeCommand(
 export function workerPaths(data: {
   readonly main: string
   readonly projectDir?: string
+  /** Read at request time; a build tool's config may name one outside the project directory. */
+  readonly assets?: { readonly directory: string }
 }): string[] {
   const project = data.projectDir ?? dirname(data.main)
   const paths = [project, dirname(data.main)]
+  if (data.assets !== undefined) paths.push(data.assets.directory)
   for (let dir = dirname(project), depth = 0; depth < 64; dir = dirname(dir), depth++) {
     paths.push(join(dir, 'node_modules'), join(dir, 'package.json'))
     if (dirname(dir) === dir) break

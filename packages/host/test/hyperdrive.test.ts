@@ -172,6 +172,36 @@ describe('hyperdrive bindings users can live with', () => {
     }
   })
 
+  it('an echo origin that answers N to an SSLRequest is still reported as not PostgreSQL, fast', async () => {
+    // workers-sdk's vitest hyperdrive example points its binding at such a server.
+    const sslRequest = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
+    const echo = net.createServer((socket) => {
+      socket.on('error', () => undefined)
+      socket.on('data', (chunk: Buffer) => socket.write(sslRequest.equals(chunk) ? 'N' : chunk))
+    })
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve))
+    const port = (echo.address() as net.AddressInfo).port
+    const started = Date.now()
+    const wharf = await start(
+      `postgres://u:p@127.0.0.1:${port}/db`,
+      `${server.connectionString}?sslmode=disable`
+    )
+    try {
+      // The pooler's own start-up would have waited 15 s for a reply it cannot parse.
+      assert.ok(Date.now() - started < 10_000, `${Date.now() - started} ms`)
+      assert.match(
+        wharf.output(),
+        /the origin 127\.0\.0\.1:\d+ is not a PostgreSQL server: its answer to a StartupMessage is not PostgreSQL's/
+      )
+      const reply = await get(wharf.url)
+      assert.equal(reply.status, 503)
+      assert.match(reply.body, /is not a PostgreSQL server/)
+    } finally {
+      await wharf.stop()
+      echo.close()
+    }
+  })
+
   it('a non-Postgres origin is reported as such within a few seconds', async () => {
     const http = net.createServer((socket) => {
       socket.on('error', () => undefined)

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import * as esbuild from 'esbuild'
 import { WharfBuildError } from '../errors.js'
-import { workerPlugin } from './plugin.js'
+import { RULE_NAMESPACE, workerPlugin } from './plugin.js'
 import { effectiveRules, ruleFor, type ModuleRule } from './rules.js'
 
 /** What the bundler needs from the config (WorkerConfig has all of it). */
@@ -76,6 +76,19 @@ function buildError(error: unknown): WharfBuildError {
   })
 }
 
+/**
+ * `process.env.NODE_ENV` as wrangler dev replaces it: the host's NODE_ENV if it is a plain word,
+ * else "development" (only this one variable, never the rest of the host's environment).
+ */
+const NODE_ENV = /^[\w.-]{1,32}$/.test(process.env.NODE_ENV ?? '')
+  ? (process.env.NODE_ENV ?? 'development')
+  : 'development'
+const NODE_ENV_DEFINES: Readonly<Record<string, string>> = Object.fromEntries(
+  ['process.env.NODE_ENV', 'global.process.env.NODE_ENV', 'globalThis.process.env.NODE_ENV'].map(
+    (key) => [key, JSON.stringify(NODE_ENV)]
+  )
+)
+
 const MAX_ADDITIONAL = 5000
 
 /** ESModule and CommonJS files under base_dir (wrangler's find_additional_modules), bounded. */
@@ -130,7 +143,8 @@ function options(settings: BuildSettings, outdir: string): esbuild.BuildOptions 
     metafile: true,
     logLevel: 'silent',
     loader: { '.js': 'jsx', '.mjs': 'jsx', '.cjs': 'jsx' },
-    define: { ...settings.define },
+    // wrangler dev's replacement, which the config's `define` may override.
+    define: { ...NODE_ENV_DEFINES, ...settings.define },
     ...(settings.tsconfig === undefined ? {} : { tsconfig: settings.tsconfig }),
     ...(settings.jsxFactory === undefined ? {} : { jsxFactory: settings.jsxFactory }),
     ...(settings.jsxFragment === undefined ? {} : { jsxFragment: settings.jsxFragment }),
@@ -138,6 +152,20 @@ function options(settings: BuildSettings, outdir: string): esbuild.BuildOptions 
       ? [workerPlugin({ flags: settings.compatibilityFlags, rules, alias: settings.alias ?? {} })]
       : [],
   }
+}
+
+/**
+ * Absolute paths of the files a build read, from esbuild's metafile: files relative to the root,
+ * and the module-rule files the plugin loads (its namespace, then the absolute path). Stubs,
+ * `require()` shims and the host's own modules (other namespaces, URLs) are not the user's files.
+ */
+export function bundleInputs(keys: readonly string[], root: string): string[] {
+  const out: string[] = []
+  for (const key of keys) {
+    if (key.startsWith(`${RULE_NAMESPACE}:`)) out.push(key.slice(RULE_NAMESPACE.length + 1))
+    else if (!key.includes(':')) out.push(join(root, key))
+  }
+  return out
 }
 
 /**
@@ -194,9 +222,7 @@ export class WorkerBuilder {
     return {
       dir,
       entry,
-      inputs: Object.keys(result.metafile?.inputs ?? {})
-        .filter((f) => !f.includes(':'))
-        .map((f) => join(this.settings.root, f)),
+      inputs: bundleInputs(Object.keys(result.metafile?.inputs ?? {}), this.settings.root),
       warnings: result.warnings.length > 0 ? [formatMessages(result.warnings)] : [],
       ms: Math.round(performance.now() - started),
       unbundled: this.settings.noBundle === true,

@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module'
 import { readFileSync } from 'node:fs'
-import { isAbsolute, resolve as resolvePath } from 'node:path'
+import { isAbsolute, join, resolve as resolvePath } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Plugin, PluginBuild } from 'esbuild'
 import {
@@ -26,7 +26,9 @@ export interface PluginSettings {
 
 const REQUIRE_NS = 'wharf-require'
 const STUB_NS = 'wharf-stub'
-const RULE_NS = 'wharf-rule'
+/** The namespace of module-rule files (Text, Data, CompiledWasm): the watcher reads it. */
+export const RULE_NAMESPACE = 'wharf-rule'
+const RULE_NS = RULE_NAMESPACE
 const NPM_NS = 'wharf-npm'
 const MAX_RULE_FILE = 64 * 1024 * 1024
 
@@ -166,6 +168,20 @@ export function workerPlugin(settings: PluginSettings): Plugin {
           ].join('\n'),
           loader: 'js',
         }))
+      }
+
+      // `debug` under nodejs_compat: its Node build (the package's `main`), not its `browser`
+      // field, as wrangler's alias forces; resolved the way Node would, from the importer.
+      if (Object.keys(table).length > 0) {
+        build.onResolve({ filter: /^debug$/ }, (args) => {
+          if (args.namespace !== 'file' || args.resolveDir === '') return undefined
+          try {
+            const from = createRequire(join(args.resolveDir, 'noop.js'))
+            return { path: from.resolve('debug') }
+          } catch {
+            return undefined // not installed: esbuild reports it as usual
+          }
+        })
       }
 
       // Module rules: Text (a string), Data (an ArrayBuffer), CompiledWasm (a WebAssembly.Module).

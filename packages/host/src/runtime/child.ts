@@ -6,6 +6,8 @@
  */
 import '@wharf/sockets/register'
 import http from 'node:http'
+// The real process, by import: Worker code may replace globalThis.process (unenv's polyfill does).
+import process from 'node:process'
 import type { Socket } from 'node:net'
 import { setSocketRuntime } from '@wharf/sockets/runtime'
 import { env as workerEnv, type ExecutionContext } from './cloudflare-workers.js'

@@ -5,6 +5,8 @@
  */
 import type { Socket } from 'node:net'
 import tls from 'node:tls'
+// The real process, by import: Worker code may replace globalThis.process (unenv's polyfill does).
+import process from 'node:process'
 import { unbracketHost } from '@wharf/sockets/runtime'
 import { setLazyGlobalDispatcher, undici } from './lazy-undici.js'
 import { WharfDialError } from '../errors.js'

@@ -7,6 +7,8 @@
 import { writeSync } from 'node:fs'
 import type http from 'node:http'
 import type { Socket } from 'node:net'
+// The real process, by import: Worker code may replace globalThis.process (unenv's polyfill does).
+import process from 'node:process'
 import { getHeapStatistics, setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { Worker } from 'node:worker_threads'

@@ -107,6 +107,8 @@ test('Node 22 and 24 (module.registerHooks): the same TLS run', async () => {
       imports: ENTRY,
       workerd: true,
       env: { DATABASE_URL: url('verify-full'), NODE_EXTRA_CA_CERTS: pki.caPath },
+      // The first start of a freshly installed Node on a busy machine can take a while.
+      timeoutMs: 90_000,
     })
     assert.deepEqual(r.result?.rows, expectedRows(2), describeRun(r))
     assert.equal(r.result.ssl, true)
