@@ -4,6 +4,7 @@
  */
 import { randomFillSync } from 'node:crypto'
 import { constants } from 'node:fs'
+import { posix } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ERR_ENOENT, fsError } from './errors.js'
 import {
@@ -79,7 +80,8 @@ export function pathOf(path: unknown, name = 'path'): string {
   else if (path instanceof URL) text = fileURLToPath(path)
   else throw invalidArg(name, path)
   if (text.length > MAX_PATH) throw fsError('ENAMETOOLONG', 'open', text.slice(0, 64))
-  return text
+  // As workerd: relative paths start at /bundle, and errors name the normalised path.
+  return posix.normalize(text.startsWith('/') ? text : `/bundle/${text}`)
 }
 
 function bytesOf(data: Data, encoding?: BufferEncoding): Uint8Array {
@@ -481,6 +483,8 @@ export function renameSync(oldPath: unknown, newPath: unknown): void {
   const to = pathOf(newPath, 'newPath')
   const space = currentSpace()
   const source = lookup(space, from, false, 'rename')
+  // workerd refuses a rename out of a read-only directory before it looks for the file.
+  if (source.parent?.readonly === true) throw fsError('EPERM', 'rename')
   if (source.node === undefined) throw fsError('ENOENT', 'rename', from)
   const target = lookup(space, to, false, 'rename')
   if (!writable(source) || !writable(target)) throw fsError('EPERM', 'rename')
