@@ -1,10 +1,11 @@
 // The VFS in-process (no workerd needed): a request's /tmp is bounded, dropped with the request,
 // never shared, and cheap; requests that never touch fs make nothing.
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
+import { bundleFiles } from '../src/runtime/node/fs/bundle.js'
 import * as fs from '../src/runtime/node/fs/sync.js'
 import { TMP_MAX_BYTES, TMP_MAX_NODES, setBundle } from '../src/runtime/node/fs/tree.js'
 import { RequestScope, requestStore } from '../src/runtime/request-scope.js'
@@ -103,5 +104,33 @@ describe('the VFS in one process', () => {
     )
     assert.ok(bundleUs < realReadUs * 2 + 10, `bundle read ${bundleUs} µs`)
     assert.ok(tmpUs < realTmpUs * 2 + 10, `tmp write+read ${tmpUs} µs`)
+  })
+})
+
+describe('what /bundle holds', () => {
+  it('a bundled Worker: one module named after its entry with .js, as wrangler names it', () => {
+    assert.deepEqual(bundleFiles('/v1/worker.mjs', '/project/src/index.ts', false), {
+      'index.js': '/v1/worker.mjs',
+    })
+    assert.deepEqual(bundleFiles('/v1/worker.mjs', undefined, false), {
+      'worker.js': '/v1/worker.mjs',
+    })
+  })
+
+  it('a no_bundle Worker: its JavaScript modules by their paths, and nothing else', () => {
+    const version = mkdtempSync(join(tmpdir(), 'wharf-vfs-nobundle-'))
+    try {
+      mkdirSync(join(version, 'lib'))
+      writeFileSync(join(version, 'index.js'), '')
+      writeFileSync(join(version, 'lib', 'util.mjs'), '')
+      writeFileSync(join(version, 'index.js.map'), '')
+      writeFileSync(join(version, 'package.json'), '{}')
+      assert.deepEqual(bundleFiles(join(version, 'index.js'), 'index.js', true), {
+        'index.js': join(version, 'index.js'),
+        'lib/util.mjs': join(version, 'lib', 'util.mjs'),
+      })
+    } finally {
+      rmSync(version, { recursive: true, force: true })
+    }
   })
 })
