@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { installToolPackage } from './npm-tool.mjs'
+import { installToolPackage, toolInstalled } from './npm-tool.mjs'
 
 const root = join(import.meta.dirname, '..')
 const dir = join(root, 'tools', 'workerd')
@@ -16,12 +16,11 @@ export const WORKERD_VERSION = JSON.parse(readFileSync(join(dir, 'package.json')
 export function ensureWorkerd() {
   const bin = join(dir, 'node_modules', '.bin', 'workerd')
   const installed = join(dir, 'node_modules', 'workerd', 'package.json')
-  const current = existsSync(installed)
-    ? JSON.parse(readFileSync(installed, 'utf8')).version
-    : undefined
-  if (current !== WORKERD_VERSION || !existsSync(bin)) {
-    installToolPackage(dir, `workerd ${WORKERD_VERSION}`)
-  }
+  const current = () =>
+    existsSync(bin) &&
+    existsSync(installed) &&
+    JSON.parse(readFileSync(installed, 'utf8')).version === WORKERD_VERSION
+  if (!toolInstalled(dir, current)) installToolPackage(dir, `workerd ${WORKERD_VERSION}`, current)
   return bin
 }
 

@@ -5,14 +5,15 @@ import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { installToolPackage } from './npm-tool.mjs'
+import { installToolPackage, toolInstalled } from './npm-tool.mjs'
 
 const dir = join(import.meta.dirname, '..', 'tools', 'node')
 
 /** Absolute paths of the extra Node binaries, installing them first if needed. */
 export function ensureExtraNodes() {
   const bins = ['node22', 'node24'].map((name) => join(dir, 'node_modules', name, 'bin', 'node'))
-  if (!bins.every((bin) => existsSync(bin))) installToolPackage(dir, 'Node 22 and 24')
+  const present = () => bins.every((bin) => existsSync(bin))
+  if (!toolInstalled(dir, present)) installToolPackage(dir, 'Node 22 and 24', present)
   return bins
 }
 

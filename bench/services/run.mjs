@@ -2,8 +2,9 @@
 // Service-binding socket benchmark: round trips/s and bulk throughput of a Worker's socket through
 // a service binding to an echo Worker (its connect() handler), against a direct connect() to the
 // same echo Worker (its wharf.tcp listener), and to a plain Node TCP echo server for reference,
-// under one `wharf dev` (needs `npm run build`).
-// Usage: node bench/services/run.mjs [--runs 3] [--trips 2000] [--mb 16]
+// under one `wharf dev`, or with --serve one `wharf serve` (one runtime process per Worker)
+// (needs `npm run build`).
+// Usage: node bench/services/run.mjs [--runs 3] [--trips 2000] [--mb 16] [--serve]
 import { spawn } from 'node:child_process'
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -18,6 +19,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     trips: { type: 'string', default: '2000' },
     mb: { type: 'string', default: '16' },
+    serve: { type: 'boolean', default: false },
   },
 })
 const here = (p) => fileURLToPath(new URL(p, import.meta.url))
@@ -74,14 +76,14 @@ const child = spawn(
   process.execPath,
   [
     here('../../packages/host/bin/wharf.js'),
-    'dev',
+    values.serve ? 'serve' : 'dev',
     '-c',
     front,
     '-c',
     echoWorker,
     '--port',
     '0',
-    '--no-watch',
+    ...(values.serve ? ['--processes', '1'] : ['--no-watch']),
     '--allow',
     '127.0.0.1/32',
   ],
@@ -92,11 +94,11 @@ const origin = await new Promise((resolve, reject) => {
   const timer = setTimeout(() => reject(new Error(`wharf dev did not start:\n${out}`)), 60_000)
   child.stdout.on('data', (c) => {
     out += c
-    const m = /Ready on (http:\/\/\S+)/.exec(out)
+    const m = /Ready on (http:\/\/\S+)|serving .* on (http:\/\/\S+)/.exec(out)
     if (m) {
       clearTimeout(timer)
       child.stdout.resume()
-      resolve(m[1])
+      resolve(m[1] ?? m[2])
     }
   })
   child.once('exit', () => reject(new Error(`wharf dev exited:\n${out}`)))

@@ -515,7 +515,11 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
 
     for (const w of workers) {
       for (const listener of w.config.services.tcp) {
-        tcp.push(await startTcpListener(w.name, listener, ip, w.config.limits, hub, log))
+        tcp.push(
+          await startTcpListener(w.name, listener, ip, w.config.limits, hub, (line) =>
+            log(`[wharf:info] ${line}`)
+          )
+        )
       }
     }
 

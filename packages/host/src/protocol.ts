@@ -119,6 +119,8 @@ export interface RuntimeTick {
   /** Egress denials since the previous tick (unbrokered runtimes decide in-process). */
   readonly denials: readonly { rule: string; host: string; port: number }[]
   readonly subrequestDenials: number
+  /** connect() handler connections that ended since the previous tick. */
+  readonly connects?: number
 }
 
 /**

@@ -75,7 +75,7 @@ export class WorkerProcess {
   private broker: DialBroker | undefined
 
   private readonly cleanup: () => void
-  private readonly inboundWaiting = new Map<number, (ok: boolean) => void>()
+  private readonly inboundWaiting = new Map<number, (ok: boolean | Error) => void>()
   private nextInbound = 0
 
   /**
@@ -138,7 +138,8 @@ export class WorkerProcess {
       this.child.once('exit', (code, signal) => {
         this.exited = true
         this.exitSignal = signal
-        for (const answer of [...this.inboundWaiting.values()]) answer(false)
+        for (const answer of [...this.inboundWaiting.values()])
+          answer(new WharfRuntimeExitError(code))
         this.cleanup()
         resolve(code)
         this.onExit?.(code)
@@ -228,7 +229,8 @@ export class WorkerProcess {
 
   /**
    * Gives `socket` to the runtime's connect() handler. Resolves true once the runtime took it,
-   * false if it has no such handler (the socket is closed) or is gone; rejects when `signal` fires.
+   * false if it has no such handler (the socket is closed); rejects when `signal` fires, and with
+   * WharfRuntimeExitError when the process exits first (`socket.destroyed` if it had left).
    */
   inbound(
     socket: Socket,
@@ -250,11 +252,16 @@ export class WorkerProcess {
       this.inboundWaiting.set(id, (ok) => {
         signal.removeEventListener('abort', onAbort)
         this.inboundWaiting.delete(id)
-        resolve(ok)
+        if (ok instanceof Error) {
+          socket.destroy()
+          reject(ok)
+        } else resolve(ok)
       })
+      // Not sent: the process is gone, and the socket never left (another runtime may take it).
       if (!this.send({ t: 'inbound', id, ...info }, socket)) {
-        socket.destroy()
-        this.inboundWaiting.get(id)?.(false)
+        signal.removeEventListener('abort', onAbort)
+        this.inboundWaiting.delete(id)
+        reject(new WharfRuntimeExitError(null))
       }
     })
   }

@@ -36,7 +36,7 @@ describe('wharf serve: bad flags and config', () => {
     it(`wharf ${[...command, '--help'].join(' ')} prints the usage and exits 0`, async () => {
       const { code, stdout } = await runWharf([...command, '--help'])
       assert.equal(code, 0)
-      assert.match(stdout, /^Usage:\n {2}wharf dev \[dir\]/)
+      assert.match(stdout, /^Usage:\n {2}wharf dev \[dir/)
       assert.match(stdout, /wharf serve \[dir\]/)
     })
   }

@@ -1,6 +1,7 @@
 // Service bindings, the connect() handler and Outbound Workers against workerd itself
 // (tools/workerd, the pinned oracle): the same Worker files (fixtures/services/) run as several
-// Workers in one workerd and in one `wharf dev`, and every case must answer the same.
+// Workers in one workerd, in one `wharf dev` and in one `wharf serve` (two runtime processes for
+// the callee, so the cases cross runtimes of one pool), and every case must answer the same.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -8,7 +9,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { freePort } from '../../../test-support/servers.js'
-import { FIXTURES, ROOT, get, startWharf, type Wharf } from './helpers.js'
+import { FIXTURES, ROOT, get, startWharf } from './helpers.js'
+import { startServed } from './serve-helpers.js'
 
 const DATE = '2026-11-01'
 const SERVICE_CASES = [
@@ -21,6 +23,7 @@ const SERVICE_CASES = [
   'named',
   'plainFetch',
   'tls',
+  'startTls',
 ]
 const OUTBOUND_CASES = ['fetch', 'refused', 'connect', 'connect443']
 const FILES = ['caller.js', 'callee.js', 'plain.js', 'user.js', 'outbound.js']
@@ -101,9 +104,11 @@ const config :Workerd.Config = (
   }
 }
 
+type Mode = 'dev' | 'serve'
+
 /** One directory and wrangler.json per Worker, as a multi-config project has them. */
-function project(name: string, config: Record<string, unknown>): string {
-  const home = join(dir, 'wharf', name)
+function project(mode: Mode, name: string, config: Record<string, unknown>): string {
+  const home = join(dir, mode, name)
   mkdirSync(home, { recursive: true })
   copyFileSync(join(FIXTURES, 'services', `${name}.js`), join(home, `${name}.js`))
   const file = join(home, 'wrangler.json')
@@ -114,28 +119,35 @@ function project(name: string, config: Record<string, unknown>): string {
   return file
 }
 
-async function wharfAnswers(): Promise<Record<string, Record<string, unknown>>> {
-  const caller = project('caller', {
+async function wharfAnswers(mode: Mode): Promise<Record<string, Record<string, unknown>>> {
+  const caller = project(mode, 'caller', {
     services: [
       { binding: 'BACKEND', service: 'callee' },
       { binding: 'PLAIN', service: 'plain' },
       { binding: 'NAMED', service: 'callee', entrypoint: 'Named' },
     ],
   })
-  const user = project('user', {
+  const user = project(mode, 'user', {
     wharf: { outbound: { service: 'outbound', params: { PARAM: 'p1' } } },
   })
-  const others = [project('callee', {}), project('plain', {})]
-  const outbound = project('outbound', {})
-  const start = (files: string[]): Promise<Wharf> =>
-    startWharf(dir, [...files.flatMap((f) => ['-c', f]), '--no-watch'], 60_000)
+  const others = [
+    project(mode, 'callee', { wharf: { serve: { processes: 2 } } }),
+    project(mode, 'plain', {}),
+  ]
+  const outbound = project(mode, 'outbound', {})
+  const start = (files: string[]): Promise<{ url: string; stop(): Promise<unknown> }> => {
+    const flags = files.flatMap((f) => ['-c', f])
+    return mode === 'dev'
+      ? startWharf(dir, [...flags, '--no-watch'], 60_000)
+      : startServed(dir, [...flags, '--processes', '1'], 60_000)
+  }
   const services = await start([caller, ...others])
   try {
     const outboundHost = await start([user, outbound])
     try {
       return {
-        services: await answers('wharf', services.url, SERVICE_CASES),
-        outbound: await answers('wharf', outboundHost.url, OUTBOUND_CASES),
+        services: await answers(`wharf ${mode}`, services.url, SERVICE_CASES),
+        outbound: await answers(`wharf ${mode}`, outboundHost.url, OUTBOUND_CASES),
       }
     } finally {
       await outboundHost.stop()
@@ -147,21 +159,24 @@ async function wharfAnswers(): Promise<Record<string, Record<string, unknown>>> 
 
 describe('service bindings, connect() handlers and Outbound Workers, against workerd 1.20261117.1', () => {
   let oracle: Record<string, Record<string, unknown>>
-  let ours: Record<string, Record<string, unknown>>
+  const ours: Partial<Record<Mode, Record<string, Record<string, unknown>>>> = {}
   before(async () => {
     oracle = await workerdAnswers()
-    ours = await wharfAnswers()
+    ours.dev = await wharfAnswers('dev')
+    ours.serve = await wharfAnswers('serve')
   })
-  for (const name of SERVICE_CASES) {
-    it(`service binding: ${name}`, () => {
-      assert.deepEqual(ours.services?.[name], oracle.services?.[name])
-      assert.equal(typeof oracle.services?.[name], 'object')
-    })
-  }
-  for (const name of OUTBOUND_CASES) {
-    it(`Outbound Worker: ${name}`, () => {
-      assert.deepEqual(ours.outbound?.[name], oracle.outbound?.[name])
-    })
+  for (const mode of ['dev', 'serve'] as const) {
+    for (const name of SERVICE_CASES) {
+      it(`wharf ${mode}: service binding: ${name}`, () => {
+        assert.deepEqual(ours[mode]?.services?.[name], oracle.services?.[name])
+        assert.equal(typeof oracle.services?.[name], 'object')
+      })
+    }
+    for (const name of OUTBOUND_CASES) {
+      it(`wharf ${mode}: Outbound Worker: ${name}`, () => {
+        assert.deepEqual(ours[mode]?.outbound?.[name], oracle.outbound?.[name])
+      })
+    }
   }
   it('workerd answered every case without throwing (the cases test something)', () => {
     for (const group of Object.values(oracle)) {

@@ -1,6 +1,8 @@
-// Several Workers in one `wharf dev`, end to end over real sockets: an Outbound Worker that
-// rewrites requests to a real origin and refuses a host, RPC's error, both sides' socket limits,
-// the config checks, and inbound TCP (wharf.tcp) with 200 concurrent plain TCP clients.
+// Several Workers in one `wharf dev` and in one `wharf serve`, end to end over real sockets: an
+// Outbound Worker that rewrites requests to a real origin and refuses a host, RPC's error, both
+// sides' socket limits, the config checks, inbound TCP (wharf.tcp) with 200 concurrent plain TCP
+// clients, env.X.fetch() holding one of the six socket slots, and (serve) a service runtime
+// stopped by its CPU limit and replaced, and a deploy that reaches the bound Worker.
 import assert from 'node:assert/strict'
 import {
   copyFileSync,
@@ -19,7 +21,7 @@ import { after, describe, it } from 'node:test'
 import { Redis } from 'ioredis'
 import { echoServer } from '../../../test-support/servers.js'
 import { ALLOW_TEST_SERVERS, FIXTURES, ROOT, get, runWharf, startWharf } from './helpers.js'
-import { treeFds } from './serve-helpers.js'
+import { startServed, treeFds } from './serve-helpers.js'
 
 const DATE = '2026-11-01'
 const root = mkdtempSync(join(tmpdir(), 'wharf-services-e2e-'))
@@ -37,120 +39,145 @@ function project(name: string, files: string[], config: Record<string, unknown>)
 
 const configs = (files: string[]): string[] => files.flatMap((f) => ['-c', f])
 
-describe('an Outbound Worker in front of a real origin', () => {
-  it('rewrites the user Worker’s fetch() to the origin, refuses a host, and connect() fails', async () => {
-    const seen: { path: string; header: string | undefined; body: string }[] = []
-    const origin = http.createServer((req, res) => {
-      let body = ''
-      req.on('data', (c: Buffer) => (body += c.toString()))
-      req.on('end', () => {
-        seen.push({ path: req.url ?? '', header: req.headers['x-rewritten-by'] as string, body })
-        res.end(`hello from the origin (${req.url})`)
+type Mode = 'dev' | 'serve'
+const MODES: readonly Mode[] = ['dev', 'serve']
+
+interface Host {
+  readonly url: string
+  readonly pid: number
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray>
+  output(): string
+  stop(): Promise<unknown>
+}
+
+/** The same Workers under `wharf dev` or `wharf serve` (one runtime process per Worker). */
+async function startHost(mode: Mode, files: string[], processes = 1): Promise<Host> {
+  if (mode === 'serve') {
+    return startServed(root, [...configs(files), '--processes', String(processes)], 60_000)
+  }
+  return startWharf(root, [...configs(files), '--no-watch'], 30_000)
+}
+
+for (const mode of MODES)
+  describe(`wharf ${mode}: an Outbound Worker in front of a real origin`, () => {
+    it('rewrites the user Worker’s fetch() to the origin, refuses a host, and connect() fails', async () => {
+      const seen: { path: string; header: string | undefined; body: string }[] = []
+      const origin = http.createServer((req, res) => {
+        let body = ''
+        req.on('data', (c: Buffer) => (body += c.toString()))
+        req.on('end', () => {
+          seen.push({ path: req.url ?? '', header: req.headers['x-rewritten-by'] as string, body })
+          res.end(`hello from the origin (${req.url})`)
+        })
       })
-    })
-    await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve))
-    const port = (origin.address() as AddressInfo).port
-    // The main form: the Outbound Worker is a module of the user's project, params its env.
-    const user = project('user-main', ['user.js', 'outbound.js'], {
-      main: 'user.js',
-      wharf: {
-        outbound: {
-          main: 'outbound.js',
-          params: { PARAM: 'p2', ORIGIN: `http://127.0.0.1:${port}` },
+      await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve))
+      const port = (origin.address() as AddressInfo).port
+      // The main form: the Outbound Worker is a module of the user's project, params its env.
+      const user = project('user-main', ['user.js', 'outbound.js'], {
+        main: 'user.js',
+        wharf: {
+          outbound: {
+            main: 'outbound.js',
+            params: { PARAM: 'p2', ORIGIN: `http://127.0.0.1:${port}` },
+          },
+          egress: { allow: [ALLOW_TEST_SERVERS] },
         },
-        egress: { allow: [ALLOW_TEST_SERVERS] },
-      },
-    })
-    const wharf = await startWharf(root, [...configs([user]), '--no-watch'], 30_000)
-    try {
-      const fetched = JSON.parse((await get(`${wharf.url}/fetch`)).body) as {
-        status: number
-        body: string
-      }
-      assert.equal(fetched.status, 200)
-      assert.equal(fetched.body, 'origin said: hello from the origin (/v1/items)')
-      assert.equal(seen.length, 1)
-      assert.equal(seen[0]?.header, 'outbound')
-      assert.deepEqual(JSON.parse(seen[0]?.body ?? ''), {
-        url: 'https://api.example.com/v1/items?x=1',
-        method: 'PUT',
-        user: 'u1',
-        body: 'payload',
-        param: 'p2',
       })
-      const refused = JSON.parse((await get(`${wharf.url}/refused`)).body) as { status: number }
-      assert.equal(refused.status, 403)
-      assert.equal(seen.length, 1, 'a refused request never reaches the origin')
-      const connected = JSON.parse((await get(`${wharf.url}/connect`)).body) as {
-        opened: { error: string }
+      const wharf = await startHost(mode, [user])
+      try {
+        const fetched = JSON.parse((await get(`${wharf.url}/fetch`)).body) as {
+          status: number
+          body: string
+        }
+        assert.equal(fetched.status, 200)
+        assert.equal(fetched.body, 'origin said: hello from the origin (/v1/items)')
+        assert.equal(seen.length, 1)
+        assert.equal(seen[0]?.header, 'outbound')
+        assert.deepEqual(JSON.parse(seen[0]?.body ?? ''), {
+          url: 'https://api.example.com/v1/items?x=1',
+          method: 'PUT',
+          user: 'u1',
+          body: 'payload',
+          param: 'p2',
+        })
+        const refused = JSON.parse((await get(`${wharf.url}/refused`)).body) as { status: number }
+        assert.equal(refused.status, 403)
+        assert.equal(seen.length, 1, 'a refused request never reaches the origin')
+        const connected = JSON.parse((await get(`${wharf.url}/connect`)).body) as {
+          opened: { error: string }
+        }
+        assert.equal(
+          connected.opened.error,
+          'Error: proxy request failed, cannot connect to the specified address'
+        )
+      } finally {
+        await wharf.stop()
+        origin.close()
       }
-      assert.equal(
-        connected.opened.error,
-        'Error: proxy request failed, cannot connect to the specified address'
-      )
-    } finally {
-      await wharf.stop()
-      origin.close()
-    }
+    })
   })
-})
 
-describe('service bindings: RPC and socket limits', () => {
-  it('gives a clear error for an RPC method, and counts sockets on both sides', async () => {
-    const echo = await echoServer()
-    const front = project('front', ['limited.js'], {
-      main: 'limited.js',
-      services: [{ binding: 'BACKEND', service: 'back' }],
-      wharf: { limits: { socketsPerRequest: 2, queueTimeoutMs: 500 } },
+for (const mode of MODES)
+  describe(`wharf ${mode}: service bindings: RPC and socket limits`, () => {
+    it('gives a clear error for an RPC method, and counts sockets on both sides', async () => {
+      const echo = await echoServer()
+      const front = project('front', ['limited.js'], {
+        main: 'limited.js',
+        services: [{ binding: 'BACKEND', service: 'back' }],
+        wharf: { limits: { socketsPerRequest: 2, queueTimeoutMs: 500 } },
+      })
+      const back = project('back', ['limited.js'], {
+        main: 'limited.js',
+        vars: { ECHO: `127.0.0.1:${echo.port}` },
+        wharf: {
+          limits: { socketsPerRequest: 1, queueTimeoutMs: 300 },
+          egress: { allow: [ALLOW_TEST_SERVERS] },
+        },
+      })
+      const wharf = await startHost(mode, [front, back])
+      try {
+        assert.equal(
+          (await get(`${wharf.url}/rpc`)).body,
+          'TypeError: env.BACKEND.getUser(): RPC to another Worker is not supported by wharf; a service binding offers fetch() and connect() only (ERR_WHARF_RPC_UNSUPPORTED)'
+        )
+        // Caller: two sockets open, the third waits for a slot until the queue timeout.
+        const caller = JSON.parse((await get(`${wharf.url}/?n=3`)).body) as string[]
+        assert.deepEqual(caller.slice(0, 2), ['opened', 'opened'])
+        assert.match(caller[2] ?? '', /waited 500 ms in the queue .*at most 2 open sockets/)
+        assert.deepEqual(
+          JSON.parse((await get(`${wharf.url}/?n=2`)).body),
+          ['opened', 'opened'],
+          'two are within the limit'
+        )
+        // Callee: the handed-in socket holds its request's only slot, so its own connect() waits.
+        assert.match(
+          (await get(`${wharf.url}/inner`)).body,
+          /waited 300 ms in the queue .*at most 1 open sockets/
+        )
+        assert.equal(echo.connections, 0)
+      } finally {
+        await wharf.stop()
+        await echo.close()
+      }
     })
-    const back = project('back', ['limited.js'], {
-      main: 'limited.js',
-      vars: { ECHO: `127.0.0.1:${echo.port}` },
-      wharf: {
-        limits: { socketsPerRequest: 1, queueTimeoutMs: 300 },
-        egress: { allow: [ALLOW_TEST_SERVERS] },
-      },
-    })
-    const wharf = await startWharf(root, [...configs([front, back]), '--no-watch'], 30_000)
-    try {
-      assert.equal(
-        (await get(`${wharf.url}/rpc`)).body,
-        'TypeError: env.BACKEND.getUser(): RPC to another Worker is not supported by wharf; a service binding offers fetch() and connect() only (ERR_WHARF_RPC_UNSUPPORTED)'
+
+    it('refuses a binding to a Worker the host does not run, naming it', async () => {
+      const lonely = project('lonely', ['limited.js'], {
+        main: 'limited.js',
+        services: [{ binding: 'BACKEND', service: 'nowhere' }],
+      })
+      const result = await runWharf(
+        mode === 'dev'
+          ? ['dev', ...configs([lonely]), '--port', '0', '--no-watch']
+          : ['serve', ...configs([lonely]), '--port', '0']
       )
-      // Caller: two sockets open, the third waits for a slot until the queue timeout.
-      const caller = JSON.parse((await get(`${wharf.url}/?n=3`)).body) as string[]
-      assert.deepEqual(caller.slice(0, 2), ['opened', 'opened'])
-      assert.match(caller[2] ?? '', /waited 500 ms in the queue .*at most 2 open sockets/)
-      assert.deepEqual(
-        JSON.parse((await get(`${wharf.url}/?n=2`)).body),
-        ['opened', 'opened'],
-        'two are within the limit'
-      )
-      // Callee: the handed-in socket holds its request's only slot, so its own connect() waits.
+      assert.equal(result.code, 1)
       assert.match(
-        (await get(`${wharf.url}/inner`)).body,
-        /waited 300 ms in the queue .*at most 1 open sockets/
+        result.stderr + result.stdout,
+        /ERR_WHARF_CONFIG: .*binds BACKEND to "nowhere", which is not a Worker of this host/
       )
-      assert.equal(echo.connections, 0)
-    } finally {
-      await wharf.stop()
-      await echo.close()
-    }
-  })
-
-  it('refuses a binding to a Worker the host does not run, naming it', async () => {
-    const lonely = project('lonely', ['limited.js'], {
-      main: 'limited.js',
-      services: [{ binding: 'BACKEND', service: 'nowhere' }],
     })
-    const result = await runWharf(['dev', ...configs([lonely]), '--port', '0', '--no-watch'])
-    assert.equal(result.code, 1)
-    assert.match(
-      result.stderr + result.stdout,
-      /ERR_WHARF_CONFIG: .*binds BACKEND to "nowhere", which is not a Worker of this host/
-    )
   })
-})
 
 /** One plain TCP client: sends `text`, reads to EOF (bounded). */
 function tcpExchange(port: number, text: string, timeoutMs = 20_000): Promise<string> {
@@ -176,60 +203,76 @@ function tcpExchange(port: number, text: string, timeoutMs = 20_000): Promise<st
   })
 }
 
-describe('inbound TCP (wharf.tcp)', () => {
-  it('serves a line protocol to 200 concurrent plain TCP clients, with no descriptor left behind', async () => {
-    const kv = project('kv', ['tcp-kv.js'], {
-      main: 'tcp-kv.js',
-      vars: { GREETING: 'from a Worker' },
-      wharf: { tcp: [{ port: 0 }, { port: 0, entrypoint: 'Greeter' }] },
-    })
-    const wharf = await startWharf(root, [...configs([kv]), '--no-watch'], 30_000)
-    try {
-      const plain = Number((await wharf.waitFor(/TCP 127\.0\.0\.1:(\d+) -> kv's/))[1])
-      const greeter = Number((await wharf.waitFor(/TCP 127\.0\.0\.1:(\d+) -> kv's .*Greeter/))[1])
-      const info = await tcpExchange(plain, 'INFO\nQUIT\n')
-      const [line] = info.split('\n')
-      const opened = JSON.parse(line ?? '') as { remoteAddress: string; localAddress: string }
-      assert.equal(opened.localAddress, `127.0.0.1:${plain}`)
-      assert.match(opened.remoteAddress, /^127\.0\.0\.1:\d+$/)
-      assert.equal(await tcpExchange(greeter, 'GET a\nQUIT\n'), '+HELLO from a Worker\n$-1\n+BYE\n')
-
-      // The supervisor's and every runtime process's descriptors.
-      const before = treeFds(wharf.pid)
-      const during: number[] = []
-      const sampler = setInterval(() => during.push(treeFds(wharf.pid)), 20)
-      const replies = await Promise.all(
-        Array.from({ length: 200 }, (_, i) =>
-          tcpExchange(plain, `SET k${i} v${i}\nGET k${i}\nGET other\nNOPE\nQUIT\n`)
-        )
-      )
-      clearInterval(sampler)
-      replies.forEach((reply, i) => {
-        assert.equal(reply, `+OK\n$v${i}\n$-1\n-ERR unknown command\n+BYE\n`, `client ${i}`)
+for (const mode of MODES)
+  describe(`wharf ${mode}: inbound TCP (wharf.tcp)`, () => {
+    it('serves a line protocol to 200 concurrent plain TCP clients, with no descriptor left behind', async () => {
+      const kv = project('kv', ['tcp-kv.js'], {
+        main: 'tcp-kv.js',
+        vars: { GREETING: 'from a Worker' },
+        wharf: { tcp: [{ port: 0 }, { port: 0, entrypoint: 'Greeter' }] },
       })
-      // Every connection's request ended and its descriptor was closed (bounded wait: the last
-      // requests end just after their clients saw EOF).
-      const deadline = Date.now() + 10_000
-      let after = treeFds(wharf.pid)
-      while (after > before + 4 && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 100))
-        after = treeFds(wharf.pid)
+      // Under serve, two runtime processes share the listener's connections.
+      const wharf = await startHost(mode, [kv], 2)
+      try {
+        const plain = Number((await wharf.waitFor(/TCP 127\.0\.0\.1:(\d+) -> kv's/))[1])
+        const greeter = Number((await wharf.waitFor(/TCP 127\.0\.0\.1:(\d+) -> kv's .*Greeter/))[1])
+        const info = await tcpExchange(plain, 'INFO\nQUIT\n')
+        const [line] = info.split('\n')
+        const opened = JSON.parse(line ?? '') as { remoteAddress: string; localAddress: string }
+        assert.equal(opened.localAddress, `127.0.0.1:${plain}`)
+        assert.match(opened.remoteAddress, /^127\.0\.0\.1:\d+$/)
+        assert.equal(
+          await tcpExchange(greeter, 'GET a\nQUIT\n'),
+          '+HELLO from a Worker\n$-1\n+BYE\n'
+        )
+
+        // The supervisor's and every runtime process's descriptors.
+        const before = treeFds(wharf.pid)
+        const during: number[] = []
+        const sampler = setInterval(() => during.push(treeFds(wharf.pid)), 20)
+        const replies = await Promise.all(
+          Array.from({ length: 200 }, (_, i) =>
+            tcpExchange(plain, `SET k${i} v${i}\nGET k${i}\nGET other\nNOPE\nQUIT\n`)
+          )
+        )
+        clearInterval(sampler)
+        replies.forEach((reply, i) => {
+          assert.equal(reply, `+OK\n$v${i}\n$-1\n-ERR unknown command\n+BYE\n`, `client ${i}`)
+        })
+        // Every connection's request ended and its descriptor was closed (bounded wait: the last
+        // requests end just after their clients saw EOF).
+        const deadline = Date.now() + 10_000
+        let after = treeFds(wharf.pid)
+        while (after > before + 4 && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 100))
+          after = treeFds(wharf.pid)
+        }
+        assert.ok(after <= before + 4, `descriptors: ${before} before, ${after} after`)
+        assert.ok(before > 10, `counted the tree's descriptors (${before})`)
+        console.log(
+          `descriptors: ${before} before, at most ${Math.max(...during)} during, ${after} after`
+        )
+        if (mode === 'serve') {
+          // Each connection is a request of one of kv's two runtimes, with serve's log line.
+          const runtimes = new Set<string>()
+          const until = Date.now() + 10_000
+          while (runtimes.size < 2 && Date.now() < until) {
+            for (const m of wharf.output().matchAll(/\] 1\.(\d+)-\w+ connect 127\.0\.0\.1:/g))
+              runtimes.add(m[1] ?? '')
+            if (runtimes.size < 2) await new Promise((resolve) => setTimeout(resolve, 100))
+          }
+          assert.equal(runtimes.size, 2, 'both runtime processes served connections')
+        }
+        // A client that leaves without a word also ends its request.
+        const quiet = net.connect({ host: '127.0.0.1', port: plain })
+        await new Promise((resolve) => quiet.once('connect', resolve))
+        quiet.destroy()
+        assert.equal(await tcpExchange(plain, 'QUIT\n'), '+BYE\n')
+      } finally {
+        await wharf.stop()
       }
-      assert.ok(after <= before + 4, `descriptors: ${before} before, ${after} after`)
-      assert.ok(before > 10, `counted the tree's descriptors (${before})`)
-      console.log(
-        `descriptors: ${before} before, at most ${Math.max(...during)} during, ${after} after`
-      )
-      // A client that leaves without a word also ends its request.
-      const quiet = net.connect({ host: '127.0.0.1', port: plain })
-      await new Promise((resolve) => quiet.once('connect', resolve))
-      quiet.destroy()
-      assert.equal(await tcpExchange(plain, 'QUIT\n'), '+BYE\n')
-    } finally {
-      await wharf.stop()
-    }
+    })
   })
-})
 
 describe('examples/services', () => {
   it('the gateway reaches the kv Worker through its binding, and ioredis reaches it over wharf.tcp', async () => {
@@ -304,6 +347,109 @@ describe('hot reload of a Worker other than the first', () => {
       assert.equal(seen, 'plain, reloaded')
     } finally {
       await wharf.stop()
+    }
+  })
+})
+
+describe('wharf serve: a service runtime stopped by its CPU limit', () => {
+  it('gives the caller Error 1102 (fetch) or a closed socket (connect), and is replaced', async () => {
+    const caller = project('crash-caller', ['crashy.js'], {
+      main: 'crashy.js',
+      services: [{ binding: 'BACKEND', service: 'crash-callee' }],
+    })
+    const callee = project('crash-callee', ['crashy.js'], {
+      main: 'crashy.js',
+      vars: { WHO: 'callee' },
+      limits: { cpu_ms: 500 },
+    })
+    const served = await startHost('serve', [caller, callee])
+    const json = async (path: string): Promise<Record<string, unknown>> =>
+      JSON.parse((await get(`${served.url}${path}`, 30_000)).body) as Record<string, unknown>
+    try {
+      assert.deepEqual(await json('/fetch/ok'), { status: 200, body: 'ok from callee' })
+      // fetch(): the callee's runtime answers the caller with Cloudflare's page, then stops.
+      const spun = await json('/fetch/spin')
+      assert.equal(spun.status, 503)
+      assert.match(String(spun.body), /Error 1102/)
+      await served.waitFor(/crash-callee: runtime 1\.\d+ \(pid \d+\) stopped: cpu: /, 30_000)
+      // The replacement serves the next call (it waits in the pool's queue meanwhile).
+      assert.deepEqual(await json('/fetch/ok'), { status: 200, body: 'ok from callee' })
+      assert.deepEqual(await json('/connect/hi'), { text: 'echo hi', closed: 'ok' })
+      // connect(): a raw socket gets no HTTP page; the caller's socket ends, and no bytes came.
+      const cut = await json('/connect/spin')
+      assert.equal(cut.text, '')
+      // Two stops in all: the fetch()'s runtime, then the connect()'s (bounded wait for the line).
+      const stopped = /crash-callee: runtime 1\.\d+ \(pid \d+\) stopped: cpu: /g
+      const until = Date.now() + 30_000
+      while ((served.output().match(stopped) ?? []).length < 2 && Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+      assert.equal((served.output().match(stopped) ?? []).length, 2, served.output())
+      assert.deepEqual(await json('/connect/again'), { text: 'echo again', closed: 'ok' })
+      // The caller's own runtime never stopped.
+      assert.doesNotMatch(served.output(), /crash-caller: runtime|\] runtime 1\.\d+ \(pid/)
+    } finally {
+      await served.stop()
+    }
+  })
+})
+
+for (const mode of MODES)
+  describe(`wharf ${mode}: env.X.fetch() and the six socket slots`, () => {
+    it('a fetch() through a binding waits while six connect() sockets hold the slots', async () => {
+      const caller = project('slots-caller', ['slots.js'], {
+        main: 'slots.js',
+        services: [{ binding: 'BACKEND', service: 'slots-callee' }],
+      })
+      const callee = project('slots-callee', ['slots.js'], { main: 'slots.js' })
+      const host = await startHost(mode, [caller, callee])
+      const run = async (n: number, wait: number): Promise<unknown> =>
+        JSON.parse((await get(`${host.url}/?n=${n}&wait=${wait}`, 30_000)).body)
+      try {
+        // With five held, the sixth slot is free: the fetch() finishes at once (bounded: 10 s).
+        assert.deepEqual(await run(5, 10_000), {
+          beforeClose: true,
+          body: 'hello from the callee',
+        })
+        // With six held, it waits in the queue until one closes, then gets the freed slot.
+        assert.deepEqual(await run(6, 1500), {
+          beforeClose: false,
+          body: 'hello from the callee',
+        })
+      } finally {
+        await host.stop()
+      }
+    })
+  })
+
+describe('wharf serve: a deploy (SIGHUP) of several Workers', () => {
+  it('builds and deploys the bound Worker’s code too, and the binding reaches the new version', async () => {
+    const front = project('deploy-front', ['caller.js'], {
+      main: 'caller.js',
+      services: [{ binding: 'PLAIN', service: 'deploy-plain' }],
+    })
+    const plain = project('deploy-plain', ['plain.js'], { main: 'plain.js' })
+    const served = await startServed(root, [...configs([front, plain]), '--processes', '1'], 60_000)
+    const body = async (): Promise<string> =>
+      (JSON.parse((await get(`${served.url}/plainFetch`)).body) as { body: string }).body
+    try {
+      assert.equal(await body(), 'plain')
+      writeFileSync(
+        join(root, 'deploy-plain', 'plain.js'),
+        'export default { fetch() { return new Response("plain, deployed") } }\n'
+      )
+      served.child.kill('SIGHUP')
+      await served.waitFor(/deployed: the new version serves/, 90_000)
+      // A keep-alive connection of the caller may reach the draining runtime a moment longer.
+      const deadline = Date.now() + 10_000
+      let seen = await body()
+      while (seen !== 'plain, deployed' && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200))
+        seen = await body()
+      }
+      assert.equal(seen, 'plain, deployed')
+    } finally {
+      await served.stop()
     }
   })
 })

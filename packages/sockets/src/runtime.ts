@@ -73,6 +73,12 @@ export interface SocketTerms {
    * `{ remoteAddress: undefined, localAddress: <the address the caller passed> }`.
    */
   readonly info?: { readonly remoteAddress?: string; readonly localAddress?: string }
+  /**
+   * `false`: the connection cannot carry TLS (workerd: a socket to another Worker's connect()
+   * handler). `startTls()` then does as workerd does: the old socket's `closed` resolves and the
+   * new socket's `opened` and `closed` reject with `startTls() is not supported on this connection.`
+   */
+  readonly tlsUpgrade?: false
   /** Called exactly once when the socket's connection is gone (closed, failed or upgraded). */
   onFinished?(): void
 }

@@ -163,6 +163,14 @@ async function takeOver<S>(
   await new Promise((resolve) => setImmediate(resolve))
   source.upgrade = Upgrade.Done
   source.handedOver()
+  if (source.terms.tlsUpgrade === false) {
+    plain.destroy()
+    next.failUpgrade(
+      new Error(msg.STARTTLS_UNSUPPORTED),
+      new SocketUpgradeError('the runtime says this connection cannot carry TLS')
+    )
+    return
+  }
   const ca = collectCa(source.terms.ca, source.parsed.node.ca, extraCa)
   const secure = tls.connect({ ...tlsClientOptions(name, ca), socket: plain })
   next.upgradeOver(secure)

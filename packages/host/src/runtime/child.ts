@@ -22,7 +22,7 @@ import { toRequest, writeResponse } from './http-bridge.js'
 import { ServeRuntime, type Tracked } from './serve-runtime.js'
 import { vpcBinding, type DialVia } from './vpc-bindings.js'
 import { AssetServer } from '../assets/index.js'
-import { countFetchConnections } from './fetch-limit.js'
+import { countFetchConnections, limitFetch } from './fetch-limit.js'
 import {
   builtinsFor,
   hyperdriveBinding,
@@ -217,8 +217,11 @@ async function start(data: RuntimeData): Promise<void> {
     )
     opener = (target, signal) => local.open(target.hostname, target.port, signal)
   }
-  // Tunnel flows always come from the supervisor, which holds the tunnel edge.
-  const dialVia: DialVia = (via, target, signal) => dial(target, signal, via)
+  // Tunnel flows and service connections always come from the supervisor (the tunnel edge, the
+  // other Workers). Under serve their closes are reported too: each holds a host-wide slot.
+  const dialVia: DialVia = hooks
+    ? (via, target, signal) => hooks.wrapDial((t, s) => dial(t, s, via))(target, signal)
+    : (via, target, signal) => dial(target, signal, via)
   // Behind an Outbound Worker every connection goes to its connect() handler (as in workerd,
   // where a Worker as globalOutbound receives them), so without one connect() fails.
   if (data.outbound === true) {
@@ -238,7 +241,9 @@ async function start(data: RuntimeData): Promise<void> {
     workerEnv[h.binding] = hyperdriveBinding(h.binding, h.info, h.error)
   }
   for (const binding of data.services ?? []) {
-    workerEnv[binding] = serviceBinding(binding, dialVia, data.limits.connectTimeoutMs)
+    workerEnv[binding] = serviceBinding(binding, dialVia, data.limits.connectTimeoutMs, (f) =>
+      limitFetch(limiter, f)
+    )
   }
   for (const v of data.vpc ?? []) {
     workerEnv[v.binding] = vpcBinding(v, dialVia, data.limits.connectTimeoutMs)
@@ -324,12 +329,21 @@ async function start(data: RuntimeData): Promise<void> {
           limiter,
           waitUntilTimeoutMs: data.limits.waitUntilTimeoutMs,
           nextId: () => nextId++,
-          log: (line) => logLine(`[wharf:info] ${label}${line}`),
           reply: (id, ok) => send({ t: 'inbound', id, ok }),
-          began: () => live++,
-          ended: () => {
-            live--
-            maybeExit(server)
+          began: () => {
+            live++
+            const tracked = hooks?.beginConnect()
+            return (summary) => {
+              if (hooks && tracked) hooks.endConnect(tracked, summary)
+              else {
+                const from = summary.from === undefined ? '' : ` from ${summary.from}`
+                logLine(
+                  `[wharf:info] ${label}connect ${summary.address}${from} closed (${Math.round(summary.ms)}ms)`
+                )
+              }
+              live--
+              maybeExit(server)
+            }
           },
         },
         message,

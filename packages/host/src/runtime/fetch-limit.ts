@@ -6,13 +6,20 @@
  * call until its response headers arrive (when `fetch()` resolves), in the same FIFO queue as
  * `connect()`. A `connect()` socket keeps its slot for its whole life: the limits page lists
  * `connect()` among what counts and a raw socket has no response headers to free it (see
- * docs/host.md, "Limits").
+ * docs/host.md, "Limits"). A service binding's `fetch()` counts the same way (the limits page
+ * counts every fetch, and a service binding's chain shares the budget).
  */
 import type { SocketLimiter } from './socket-runtime.js'
 
+type Fetch = (input: Request | string | URL, init?: RequestInit) => Promise<Response>
+
 export function countFetchConnections(limiter: SocketLimiter): void {
-  const original = globalThis.fetch
-  const limited = async (input: Request | string | URL, init?: RequestInit): Promise<Response> => {
+  globalThis.fetch = limitFetch(limiter, globalThis.fetch)
+}
+
+/** `original`, each call holding one of its request's slots until its response headers arrive. */
+export function limitFetch(limiter: SocketLimiter, original: Fetch): Fetch {
+  return async (input, init) => {
     const controller = new AbortController()
     // Throws workerd's global-scope error outside a request, as connect() does.
     const terms = limiter.admit(undefined, {
@@ -31,5 +38,4 @@ export function countFetchConnections(limiter: SocketLimiter): void {
       terms.onFinished?.()
     }
   }
-  globalThis.fetch = limited
 }

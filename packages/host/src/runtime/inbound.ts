@@ -50,12 +50,21 @@ export interface InboundHost {
   readonly limiter: SocketLimiter
   readonly waitUntilTimeoutMs: number
   nextId(): number
-  /** One line per connection when it ends (like a request line). */
-  log(line: string): void
   reply(id: number, ok: boolean): void
-  /** A request began / ended (keeps a draining runtime alive meanwhile). */
-  began(): void
-  ended(): void
+  /**
+   * A request began (keeps a draining runtime alive meanwhile); the function it returns is
+   * called once when it ends, with what its log line says.
+   */
+  began(): (ended: InboundSummary) => void
+}
+
+/** One connect() request, for its log line. */
+export interface InboundSummary {
+  /** The address the caller passed, or the listener's. */
+  readonly address: string
+  /** The TCP client's address (`wharf.tcp` only). */
+  readonly from?: string
+  readonly ms: number
 }
 
 /** Serves one handed-in connection. Never throws. */
@@ -75,7 +84,7 @@ export function serveInbound(
     return
   }
   host.reply(message.id, true)
-  host.began()
+  const ended = host.began()
   const started = performance.now()
   const scope = new RequestScope(host.nextId())
   const ctx: ExecutionContext = {
@@ -113,9 +122,10 @@ export function serveInbound(
     })
     .catch((error: unknown) => console.error(`[wharf:error] ${stack(error)}`))
     .finally(() => {
-      const ms = Math.round(performance.now() - started)
-      const from = message.remoteAddress === undefined ? '' : ` from ${message.remoteAddress}`
-      host.log(`connect ${message.localAddress ?? ''}${from} closed (${ms}ms)`)
-      host.ended()
+      ended({
+        address: message.localAddress ?? '',
+        ...(message.remoteAddress === undefined ? {} : { from: message.remoteAddress }),
+        ms: performance.now() - started,
+      })
     })
 }

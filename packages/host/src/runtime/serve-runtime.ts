@@ -14,6 +14,7 @@ import { runInNewContext } from 'node:vm'
 import { Worker } from 'node:worker_threads'
 import { logLine } from '../logger.js'
 import type { FromRuntime, ServeRuntimeOptions } from '../protocol.js'
+import type { InboundSummary } from './inbound.js'
 import { cutByOther } from './limit-pages.js'
 import { currentScope, type RequestScope } from './request-scope.js'
 import type { SocketLimiter } from './socket-runtime.js'
@@ -77,6 +78,7 @@ export class ServeRuntime {
   private conns = 0
   private accepted = 0
   private inflight = 0
+  private connects = 0
   private statuses: Record<string, number> = {}
   private buckets = new Array<number>(LATENCY_BUCKETS.length + 1).fill(0)
   private latencySum = 0
@@ -244,6 +246,40 @@ export class ServeRuntime {
     return { slot, id, started: performance.now() }
   }
 
+  /**
+   * A connect() handler's connection (a service binding's or `wharf.tcp`'s). It takes no
+   * watchdog slot: the watchdog writes HTTP error pages, which a raw TCP peer must never get.
+   * The CPU limit still holds (the watchdog stops a loop held too long, whatever holds it).
+   */
+  beginConnect(): { readonly id: string } {
+    this.inflight++
+    return { id: `${this.options.tag}-${(++this.seq).toString(36)}` }
+  }
+
+  endConnect(tracked: { readonly id: string }, summary: InboundSummary): void {
+    this.inflight--
+    this.connects++
+    const address = summary.address.slice(0, 300)
+    if (this.options.logFormat === 'json') {
+      logLine(
+        JSON.stringify({
+          time: new Date().toISOString(),
+          level: 'info',
+          msg: 'connect',
+          id: tracked.id,
+          address,
+          ...(summary.from === undefined ? {} : { from: summary.from }),
+          ms: Math.round(summary.ms * 10) / 10,
+        })
+      )
+    } else {
+      const from = summary.from === undefined ? '' : ` from ${summary.from}`
+      logLine(
+        `[wharf:info] ${tracked.id} connect ${address}${from} closed (${Math.round(summary.ms)}ms)`
+      )
+    }
+  }
+
   /** The request's handler is about to run: if the loop now sticks, it is the one. */
   enter(tracked: Tracked): void {
     Atomics.store(this.view, CURRENT, tracked.slot + 1)
@@ -301,7 +337,9 @@ export class ServeRuntime {
       latencySum: this.latencySum,
       denials: this.denials,
       subrequestDenials: this.subrequestDenials,
+      connects: this.connects,
     })
+    this.connects = 0
     this.statuses = {}
     this.buckets = new Array<number>(LATENCY_BUCKETS.length + 1).fill(0)
     this.latencySum = 0

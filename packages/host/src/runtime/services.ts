@@ -64,10 +64,12 @@ export function routedFetch(
 export function serviceBinding(
   binding: string,
   dialVia: DialVia,
-  connectTimeoutMs: number
+  connectTimeoutMs: number,
+  /** Makes each fetch() hold one of the caller's socket slots (fetch-limit.ts). */
+  limit: (fetch: ReturnType<typeof routedFetch>) => ReturnType<typeof routedFetch> = (f) => f
 ): object {
   const target = Object.freeze({
-    fetch: routedFetch(fetchRoute(binding), dialVia, connectTimeoutMs),
+    fetch: limit(routedFetch(fetchRoute(binding), dialVia, connectTimeoutMs)),
     connect: (address: SocketAddress | string, options?: SocketOptions) => {
       // workerd's own check: a connect() handler receives plain TCP only.
       if (options?.secureTransport === 'on') throw new Error(INBOUND_TLS)

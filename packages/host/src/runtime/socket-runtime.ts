@@ -22,6 +22,7 @@ import {
 } from './request-scope.js'
 import { takeRoute } from './vpc-bindings.js'
 import { takeHandedIn } from './inbound.js'
+import { reachesConnectHandler } from '../services/routes.js'
 
 export type { EgressPolicy }
 export type Dial = NonNullable<SocketTerms['dial']>
@@ -77,6 +78,7 @@ export class SocketLimiter implements SocketRuntime {
     return {
       admitted,
       ...(handed === undefined ? {} : { info: handed.info }),
+      ...(via !== undefined && reachesConnectHandler(via) ? { tlsUpgrade: false as const } : {}),
       dial: handed
         ? () => Promise.resolve(handed.socket)
         : via === undefined || this.dialVia === undefined

@@ -13,7 +13,7 @@ import { startServe } from './serve.js'
 
 export const SERVE_USAGE = `  wharf serve [dir] [--env NAME] [--port N] [--ip ADDR] [--processes N|auto]
                     [--admin-port N] [--admin-ip ADDR] [--log-format text|json]
-                    [--var KEY:VALUE]... [--config FILE] [--allow RULE]... [--deny RULE]...
+                    [--var KEY:VALUE]... [--config FILE]... [--allow RULE]... [--deny RULE]...
                     [--isolation auto|netns|none] [--sandbox auto|strict|off]`
 
 export async function serveCommand(
@@ -32,7 +32,7 @@ export async function serveCommand(
       'admin-ip': { type: 'string' },
       'log-format': { type: 'string' },
       var: { type: 'string', multiple: true },
-      config: { type: 'string', short: 'c' },
+      config: { type: 'string', short: 'c', multiple: true },
       allow: { type: 'string', multiple: true },
       deny: { type: 'string', multiple: true },
       isolation: { type: 'string' },
@@ -57,9 +57,12 @@ export async function serveCommand(
   checkRuleFlags(values.allow, values.deny)
   const listenPort = portFlag(values.port, '--port')
   const adminPort = portFlag(values['admin-port'], '--admin-port')
+  // wrangler's multi-config form: the first config is the primary, served on --port.
+  const [config, ...configs] = values.config ?? []
   const host = await startServe({
     dir: positionals[0] ?? '.',
-    ...(values.config === undefined ? {} : { config: values.config }),
+    ...(config === undefined ? {} : { config }),
+    ...(configs.length === 0 ? {} : { configs }),
     ...(values.env === undefined ? {} : { env: values.env }),
     ...(listenPort === undefined ? {} : { port: listenPort }),
     ...(values.ip === undefined ? {} : { ip: values.ip }),

@@ -46,6 +46,8 @@ export class ServeMetrics {
   /** Tunnel flows by tunnel and outcome (opened, denied by the connector's rules, failed). */
   readonly tunnelFlows = new Map<string, number>()
   subrequestDenials = 0
+  /** Connections served by a connect() handler (service bindings, `wharf.tcp`). */
+  connects = 0
   connectionsRefused = 0
   reloads = 0
   reloadsRefused = 0
@@ -74,6 +76,7 @@ export class ServeMetrics {
     }
     this.latencySum += count(tick.latencySum)
     this.subrequestDenials += count(tick.subrequestDenials)
+    this.connects += count(tick.connects)
     const denials: unknown = tick.denials
     if (Array.isArray(denials)) {
       for (const entry of denials.slice(0, 50) as unknown[]) {
@@ -110,7 +113,8 @@ export class ServeMetrics {
 
   prometheus(
     live: LiveFigures,
-    pools: readonly { binding: string; metrics: PoolMetrics }[]
+    pools: readonly { binding: string; metrics: PoolMetrics }[],
+    workers: readonly { name: string; metrics: ServeMetrics; live: LiveFigures }[] = []
   ): string {
     const out: string[] = []
     const head = (name: string, help: string, type: string): void => {
@@ -244,6 +248,40 @@ export class ServeMetrics {
     )
     pool('cache_hits_total', 'Pooler: query cache hits', 'counter', (m) => m.cache.hits)
     pool('cache_misses_total', 'Pooler: query cache misses', 'counter', (m) => m.cache.misses)
+    counter(
+      'connects_total',
+      'Connections served by a connect() handler (service bindings, wharf.tcp)',
+      this.connects
+    )
+    // The host's other Workers (-c), each on its own runtimes, labelled by name.
+    const perWorker = (
+      name: string,
+      help: string,
+      type: string,
+      rows: (w: (typeof workers)[number]) => [string, number][]
+    ): void => {
+      head(`worker_${name}`, help, type)
+      for (const w of workers) {
+        for (const [extra, v] of rows(w))
+          out.push(`wharf_worker_${name}{worker=${label(w.name)}${extra}} ${v}`)
+      }
+    }
+    if (workers.length > 0) {
+      perWorker('requests_total', 'Responses of another Worker by HTTP status', 'counter', (w) =>
+        [...w.metrics.statuses].map(([k, v]) => [`,status=${label(k)}`, v])
+      )
+      perWorker('connects_total', 'Connections its connect() handler served', 'counter', (w) => [
+        ['', w.metrics.connects],
+      ])
+      perWorker('runtime_stops_total', 'Its runtime processes stopped, by reason', 'counter', (w) =>
+        [...w.metrics.kills].map(([k, v]) => [`,reason=${label(k)}`, v])
+      )
+      perWorker('runtimes', 'Its runtime processes by state', 'gauge', (w) => [
+        [',state="ready"', w.live.runtimesReady],
+        [',state="starting"', w.live.runtimesStarting],
+        [',state="draining"', w.live.runtimesDraining],
+      ])
+    }
     return out.join('\n') + '\n'
   }
 
@@ -257,6 +295,7 @@ export class ServeMetrics {
       denialsByRule: Object.fromEntries(this.denialsByRule),
       recentDenials: this.recentDenials,
       subrequestDenials: this.subrequestDenials,
+      connects: this.connects,
       reloads: this.reloads,
       reloadsRefused: this.reloadsRefused,
     }

@@ -2,18 +2,21 @@
  * `wharf serve`'s runtime processes: N per version, connections balanced to the least loaded
  * live one, host-wide socket slots for their brokered dials, replacement with backoff when one
  * stops (CPU or memory limit, crash), crash-loop reporting, and versions deployed side by side
- * (the new one must start before the old one drains).
+ * (the new one must start before the old one drains). A pool is one Worker's: under the
+ * multi-config form each Worker has its own, and a service binding's connection goes to one of
+ * the callee pool's runtimes (services/hub.ts).
  */
 import type { Socket } from 'node:net'
 import { constants } from 'node:os'
 import { DialBroker } from '../broker.js'
-import { WharfStartupError } from '../errors.js'
+import { WharfRuntimeExitError, WharfStartupError } from '../errors.js'
 import type { Isolation } from '../isolation.js'
 import type { Sandbox } from '../sandbox.js'
-import type { DialReply, FromRuntime, RuntimeData } from '../protocol.js'
+import type { DialReply, FromRuntime, InboundConnection, RuntimeData } from '../protocol.js'
 import { overloaded } from '../runtime/limit-pages.js'
 import { WorkerProcess } from '../supervisor.js'
 import type { Route } from '../tunnels.js'
+import type { ServiceTarget } from '../services/hub.js'
 import type { HostSockets } from './host-sockets.js'
 import type { ServeLog } from './log.js'
 import type { LiveFigures, ServeMetrics } from './metrics.js'
@@ -66,7 +69,17 @@ interface Runtime {
 interface Queued {
   readonly socket: Socket
   readonly timer: NodeJS.Timeout
+  /** A service binding's fetch() connection (and its entrypoint), not the listener's. */
+  readonly service?: { readonly entrypoint?: string }
 }
+
+/** A connect() handler's connection waiting for a runtime (all restarting or busy starting). */
+interface InboundWaiter {
+  readonly take: (rt: Runtime) => void
+}
+
+/** Runtime ids are the host's, not the pool's: host-wide socket slots are held by id. */
+let nextRuntimeId = 1
 
 export interface PoolOptions {
   readonly isolation: Isolation
@@ -75,17 +88,21 @@ export interface PoolOptions {
   readonly metrics: ServeMetrics
   readonly hostSockets: HostSockets
   readonly log: ServeLog
+  /** The Worker's name on log lines, for a pool other than the primary's. */
+  readonly name?: string
 }
 
-export class RuntimePool {
+export class RuntimePool implements ServiceTarget {
   /** The tunnel edge's routes for `vpc_*` bindings, set once the edge is up (before deploys). */
   tunnelRoutes: ReadonlyMap<string, Route> | undefined
+  /** The routes of the Worker's service bindings and Outbound Worker (services/hub.ts). */
+  serviceRoutes: ReadonlyMap<string, Route> | undefined
   private readonly runtimes = new Set<Runtime>()
   private current: RuntimeData | undefined
   private version = 0
-  private nextId = 1
   private broker: DialBroker | undefined
   private readonly queue: Queued[] = []
+  private readonly inboundQueue: InboundWaiter[] = []
   private readonly crashes: number[] = []
   private lastLoopReport = 0
   private closing = false
@@ -125,14 +142,18 @@ export class RuntimePool {
   }
 
   /** Gives an accepted (paused) connection to the least loaded live runtime, or queues it. */
-  handOff(socket: Socket): void {
+  handOff(socket: Socket, service?: { readonly entrypoint?: string }): void {
     // A runtime that exited a moment ago may still look live: try the next one.
     for (let attempt = 0; attempt < 3; attempt++) {
       const rt = this.pick()
       if (rt === undefined) break
       rt.conns++
       rt.handed++
-      if (rt.proc.tryHandOff(socket)) return
+      const handed =
+        service === undefined
+          ? rt.proc.tryHandOff(socket)
+          : rt.proc.handOffService(socket, service.entrypoint)
+      if (handed) return
       rt.state = 'draining'
     }
     if (this.closing || this.queue.length >= this.options.settings.maxQueuedConnections) {
@@ -146,10 +167,70 @@ export class RuntimePool {
         this.unqueue(entry)
         this.refuse(socket, waitMs)
       }, waitMs),
+      ...(service === undefined ? {} : { service }),
     }
     socket.once('close', () => this.unqueue(entry))
     socket.on('error', () => undefined)
     this.queue.push(entry)
+  }
+
+  /**
+   * A service binding's fetch() connection: like the listener's, balanced or queued (a 503 page
+   * when no runtime comes in time, which the caller's fetch() sees as the response).
+   */
+  handOffService(socket: Socket, entrypoint: string | undefined): boolean {
+    this.handOff(socket, entrypoint === undefined ? {} : { entrypoint })
+    return true
+  }
+
+  /**
+   * A connection for the connect() handler of one of the live runtimes; while none is (all
+   * restarting), it waits for one until `signal` fires.
+   */
+  async inbound(
+    socket: Socket,
+    info: Omit<InboundConnection, 't' | 'id'>,
+    signal: AbortSignal
+  ): Promise<boolean> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const rt = this.pick() ?? (await this.waitForRuntime(signal))
+      rt.inflight++
+      try {
+        return await rt.proc.inbound(socket, info, signal)
+      } catch (error) {
+        // Gone before it took the connection: the socket is untouched only if it never left.
+        if (!(error instanceof WharfRuntimeExitError) || socket.destroyed) throw error
+        rt.state = 'draining'
+      }
+    }
+    socket.destroy()
+    throw new Error(`${this.options.name ?? 'the Worker'}: its runtimes keep exiting`)
+  }
+
+  private waitForRuntime(signal: AbortSignal): Promise<Runtime> {
+    if (this.closing) return Promise.reject(new Error('the host is shutting down'))
+    if (this.inboundQueue.length >= this.options.settings.maxQueuedConnections) {
+      return Promise.reject(new Error('too many connections are waiting for a runtime'))
+    }
+    return new Promise<Runtime>((resolve, reject) => {
+      const waiter: InboundWaiter = {
+        take: (rt) => {
+          signal.removeEventListener('abort', onAbort)
+          resolve(rt)
+        },
+      }
+      const onAbort = (): void => {
+        const i = this.inboundQueue.indexOf(waiter)
+        if (i >= 0) this.inboundQueue.splice(i, 1)
+        reject(new Error('no runtime of the Worker was ready in time'))
+      }
+      if (signal.aborted) {
+        onAbort()
+        return
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      this.inboundQueue.push(waiter)
+    })
   }
 
   live(): LiveFigures {
@@ -191,6 +272,8 @@ export class RuntimePool {
       clearTimeout(entry.timer)
       this.refuse(entry.socket, 0)
     }
+    // Their signals (the connect timeout) end their waits.
+    this.inboundQueue.length = 0
     await Promise.all([...this.runtimes].map((rt) => this.retire(rt)))
   }
 
@@ -198,20 +281,34 @@ export class RuntimePool {
     return this.options.isolation.kind === 'netns'
   }
 
+  private routes(): ReadonlyMap<string, Route> | undefined {
+    if (this.serviceRoutes === undefined) return this.tunnelRoutes
+    return new Map([...(this.tunnelRoutes ?? []), ...this.serviceRoutes])
+  }
+
+  /** The Worker's name before a line about it, for a pool other than the primary's. */
+  private get who(): string {
+    return this.options.name === undefined ? '' : `${this.options.name}: `
+  }
+
   private makeBroker(data: RuntimeData): DialBroker {
     const { metrics, log } = this.options
-    return DialBroker.forRuntime(data, this.tunnelRoutes, (hostname, port, decision) => {
+    return DialBroker.forRuntime(data, this.routes(), (hostname, port, decision) => {
       if (decision.allowed) return
       metrics.denied(decision.rule, hostname, port)
-      log('warn', `egress denied ${hostname}:${port} by ${decision.rule}: ${decision.reason}`, {
-        event: 'egress_denied',
-        rule: decision.rule,
-      })
+      log(
+        'warn',
+        `${this.who}egress denied ${hostname}:${port} by ${decision.rule}: ${decision.reason}`,
+        {
+          event: 'egress_denied',
+          rule: decision.rule,
+        }
+      )
     })
   }
 
   private spawn(data: RuntimeData, version: number, broker: DialBroker): Runtime {
-    const id = this.nextId++
+    const id = nextRuntimeId++
     const { settings } = this.options
     const runtimeData: RuntimeData = {
       ...data,
@@ -221,7 +318,8 @@ export class RuntimePool {
         startupMs: settings.startupMs,
         subrequests: settings.subrequests,
         logFormat: data.serve?.logFormat ?? 'text',
-        tag: `${version}.${id}`,
+        // A Worker other than the primary names itself in its request ids.
+        tag: `${this.options.name === undefined ? '' : `${this.options.name}/`}${version}.${id}`,
       },
     }
     const ref: { rt?: Runtime } = {}
@@ -229,7 +327,8 @@ export class RuntimePool {
       runtimeData,
       this.options.isolation,
       this.options.sandbox,
-      undefined,
+      // Unbrokered, the process's own broker answers the route dials (tunnels, services).
+      this.routes(),
       {
         // V8's own heap ceiling is the backstop; the watchdog recycles at the memory limit first.
         execArgv: [`--max-old-space-size=${settings.memoryMb * 2 + 64}`],
@@ -373,12 +472,17 @@ export class RuntimePool {
   }
 
   private flush(): void {
+    while (this.inboundQueue.length > 0) {
+      const rt = this.pick()
+      if (rt === undefined) return
+      this.inboundQueue.shift()?.take(rt)
+    }
     while (this.queue.length > 0) {
       if (this.pick() === undefined) return
       const entry = this.queue.shift()
       if (entry === undefined) return
       clearTimeout(entry.timer)
-      this.handOff(entry.socket)
+      this.handOff(entry.socket, entry.service)
     }
   }
 
@@ -451,7 +555,7 @@ export class RuntimePool {
     this.options.metrics.killed(kind)
     this.options.log(
       'error',
-      `runtime ${rt.version}.${rt.id} (pid ${rt.proc.pid ?? '?'}) stopped: ${kind}: ${detail}`,
+      `${this.who}runtime ${rt.version}.${rt.id} (pid ${rt.proc.pid ?? '?'}) stopped: ${kind}: ${detail}`,
       { event: 'runtime_stopped', reason: kind }
     )
     if (rt.version === this.version) this.restartLater(rt.version)
@@ -468,7 +572,7 @@ export class RuntimePool {
       this.lastLoopReport = now
       this.options.log(
         'error',
-        `crash loop: ${k} runtime processes stopped in the last ${CRASH_WINDOW_MS / 1000} s; restarts back off up to ${MAX_BACKOFF_MS} ms`,
+        `${this.who}crash loop: ${k} runtime processes stopped in the last ${CRASH_WINDOW_MS / 1000} s; restarts back off up to ${MAX_BACKOFF_MS} ms`,
         { event: 'crash_loop' }
       )
     }
@@ -485,7 +589,7 @@ export class RuntimePool {
       (error: unknown) => {
         this.options.log(
           'error',
-          `a replacement runtime failed to start: ${(error as Error).message}`,
+          `${this.who}a replacement runtime failed to start: ${(error as Error).message}`,
           { event: 'runtime_start_failed' }
         )
         this.options.metrics.killed('startup')

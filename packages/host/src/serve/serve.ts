@@ -1,9 +1,10 @@
-import { dirname } from 'node:path'
 /**
  * `wharf serve`: the production runtime. The same config, socket rules, egress policy,
  * isolation and bindings as `wharf dev`, without watching files or the dev banner, on N runtime
- * processes with Workers' limits, zero-downtime deploys (SIGHUP) and an admin listener.
+ * processes with Workers' limits, zero-downtime deploys (SIGHUP) and an admin listener. Several
+ * Workers (`-c` more than once) each get their own runtime pool, joined by service bindings.
  */
+import { dirname } from 'node:path'
 import net, { type AddressInfo } from 'node:net'
 import type http from 'node:http'
 import type { WorkerConfig } from '../config.js'
@@ -24,10 +25,24 @@ import { ServeMetrics } from './metrics.js'
 import { ProcessMetrics } from './process-metrics.js'
 import { RuntimePool } from './runtime-pool.js'
 import { loadServeConfig, type ServeSettings } from './settings.js'
+import { ServedWorker } from './workers.js'
+import { configError } from '../errors.js'
+import { ServiceHub } from '../services/hub.js'
+import { startTcpListener, type TcpListener } from '../services/tcp.js'
+import {
+  PRIMARY_FALLBACK_NAME,
+  checkServiceNames,
+  outboundConfig,
+  outboundOf,
+  outboundWorkerName,
+  withParams,
+} from '../services/workers.js'
 
 export interface ServeOptions {
   readonly dir: string
   readonly config?: string
+  /** More Workers (`-c` after the first), reached through service bindings and `wharf.tcp`. */
+  readonly configs?: readonly string[]
   readonly env?: string
   readonly port?: number
   readonly ip?: string
@@ -102,6 +117,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     }
   }
   const { config, settings } = load()
+  const primaryName = config.name ?? PRIMARY_FALLBACK_NAME
   const isolation = resolveIsolation(options.isolation ?? config.isolation)
   const services: ExampleServer[] = []
   let hyperdrive: StartedBinding[] = []
@@ -119,10 +135,14 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   let admin: http.Server | undefined
   let closeProcessMetrics = (): void => undefined
   let bundle: Bundle | undefined
+  const hub = new ServiceHub()
+  const others: ServedWorker[] = []
+  const tcp: TcpListener[] = []
   const cleanup = async (): Promise<void> => {
     await Promise.all([closeServer(server), admin ? closeServer(admin) : undefined])
     closeProcessMetrics()
-    await pool.close()
+    await Promise.all(tcp.map((l) => l.close()))
+    await Promise.all([pool.close(), ...others.map((w) => w.close())])
     await bundle?.dispose()
     await Promise.all([...services.map((s) => s.close()), ...hyperdrive.map((h) => h.close())])
     await tunnels?.close()
@@ -165,10 +185,11 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     const url = await listen(server, ip, options.port ?? config.dev.port ?? 8787, 'wharf serve')
     let adminUrl: string | undefined
     if (options.adminPort !== undefined) {
+      const ready = (): boolean => pool.ready() && others.every((w) => w.pool.ready())
       const own = new ProcessMetrics()
       closeProcessMetrics = () => own.close()
       admin = createAdminServer({
-        ready: () => pool.ready(),
+        ready,
         metrics: () =>
           own.prometheus() +
           metrics.prometheus(
@@ -176,12 +197,20 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
             hyperdrive.flatMap((h) => {
               const figures = h.metrics?.()
               return figures === undefined ? [] : [{ binding: h.binding, metrics: figures }]
-            })
+            }),
+            others.map((w) => ({ name: w.name, metrics: w.metrics, live: w.pool.live() }))
           ),
         status: () => ({
           worker: config.name ?? 'worker',
-          ready: pool.ready(),
+          ready: ready(),
           ...metrics.snapshot(pool.live()),
+          ...(others.length === 0
+            ? {}
+            : {
+                workers: Object.fromEntries(
+                  others.map((w) => [w.name, w.metrics.snapshot(w.pool.live())])
+                ),
+              }),
         }),
       })
       adminUrl = await listen(
@@ -192,6 +221,10 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       )
     }
     const address = server.address() as AddressInfo
+    const hostAddresses = [
+      ...selfAddresses(address),
+      ...(admin ? selfAddresses(admin.address() as AddressInfo) : []),
+    ]
     const buildData = (current: WorkerConfig, built: Bundle): RuntimeData => ({
       main: built.entry,
       source: current.main,
@@ -210,16 +243,16 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         deny: [...current.egress.deny, ...(options.deny ?? [])],
       },
       exceptions,
-      hostAddresses: [
-        ...selfAddresses(address),
-        ...(admin ? selfAddresses(admin.address() as AddressInfo) : []),
-      ],
+      hostAddresses,
       hyperdrive: hyperdrive.map((h) => ({
         binding: h.binding,
         ...(h.info ? { info: h.info } : {}),
         ...(h.error === undefined ? {} : { error: h.error }),
       })),
       ...(tunnels === undefined ? {} : { vpc: tunnels.bindings }),
+      // The bindings wired at start (a deploy keeps them: the routes are the host's).
+      services: config.services.bindings.map((b) => b.binding),
+      ...(config.services.outbound === undefined ? {} : { outbound: true }),
       // The pool fills in the limits per process; the format is the host's.
       serve: {
         cpuMs: 0,
@@ -230,9 +263,73 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         tag: '',
       },
     })
+    // The other Workers (-c), an Outbound Worker's `main`, and the routes between them.
+    const workers: { name: string; config: WorkerConfig; settings: ServeSettings }[] = [
+      { name: primaryName, config, settings },
+      ...(options.configs ?? []).map((file) => {
+        const other = loadServeConfig(dirname(file), file, options.env)
+        if (other.config.name === undefined) {
+          throw configError(other.config.file, 'a Worker passed with another -c needs a "name"')
+        }
+        return {
+          name: other.config.name,
+          config: other.config,
+          settings: {
+            ...other.settings,
+            ...(options.processes === undefined ? {} : { processes: options.processes }),
+          },
+        }
+      }),
+    ]
+    for (const w of [...workers]) {
+      const outbound = w.config.services.outbound
+      if (outbound?.main !== undefined) {
+        workers.push({
+          name: outboundWorkerName(w.name),
+          config: outboundConfig(w.config, outbound.main),
+          settings: w.settings,
+        })
+      }
+      const target = workers.find((other) => other.name === outbound?.service)
+      if (outbound !== undefined && target !== undefined) {
+        target.config = withParams(target.config, outbound.params)
+      }
+    }
+    checkServiceNames(workers)
+    pool.serviceRoutes = hub.routesFor(config.services, outboundOf(config, primaryName))
+    hub.register(primaryName, () => pool)
+    for (const w of workers.slice(1)) {
+      const started = await ServedWorker.start({
+        name: w.name,
+        config: w.config,
+        settings: w.settings,
+        isolation,
+        sandbox,
+        hostSockets,
+        log,
+        logFormat: options.logFormat ?? 'text',
+        routes: hub.routesFor(w.config.services, outboundOf(w.config, w.name)),
+        origin: url,
+        hostAddresses,
+        ...(options.env === undefined ? {} : { env: options.env }),
+        allow: options.allow ?? [],
+        deny: options.deny ?? [],
+      })
+      others.push(started)
+      hub.register(w.name, () => started.pool)
+    }
     bundle = await buildWorker(config.build)
     for (const warning of bundle.warnings) log('warn', `build: ${warning}`)
     await pool.deploy(buildData(config, bundle))
+    for (const w of workers) {
+      for (const listener of w.config.services.tcp) {
+        tcp.push(
+          await startTcpListener(w.name, listener, ip, w.config.limits, hub, (line) =>
+            log('info', line, { event: 'tcp_listening', worker: w.name })
+          )
+        )
+      }
+    }
     server.on('connection', (socket: net.Socket) => pool.handOff(socket))
     let deploying = Promise.resolve()
     const reload = (): Promise<void> => {
@@ -266,6 +363,16 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         const old = bundle
         bundle = next
         void drained.then(() => old?.dispose())
+        // The other Workers' code is built and deployed again too (their configs are as at start).
+        for (const w of others) {
+          try {
+            await w.deploy()
+            w.metrics.reloads++
+          } catch (error) {
+            w.metrics.reloadsRefused++
+            throw error
+          }
+        }
       })
       deploying = next.catch(() => undefined)
       return next

@@ -4,19 +4,36 @@
  * gets a local socket pair: one end goes to the callee's connect() handler, and once the callee
  * took it, the other end goes back to the caller through the ordinary dial reply. A `fetch()`
  * gets a pair too, whose callee end is an HTTP connection for the callee's fetch() handler.
+ * A Worker is anything that can take such connections: one runtime process under `wharf dev`,
+ * a pool of them under `wharf serve` (which picks one per connection).
  */
 import type net from 'node:net'
 import { socketPair } from '../socket-pair.js'
-import type { WorkerProcess } from '../supervisor.js'
+import type { InboundConnection } from '../protocol.js'
 import type { Route } from '../tunnels.js'
 import type { ServicesConfig } from './config.js'
 import { OUTBOUND_CONNECT, OUTBOUND_FETCH, authority, connectRoute, fetchRoute } from './routes.js'
 
-export class ServiceHub {
-  private readonly workers = new Map<string, () => WorkerProcess | undefined>()
+/** What serves a Worker's service connections (a WorkerProcess, or serve's RuntimePool). */
+export interface ServiceTarget {
+  /**
+   * Gives `socket` to the connect() handler: true once taken, false when there is none (the
+   * socket is then closed); rejects when no runtime can take it or `signal` fires.
+   */
+  inbound(
+    socket: net.Socket,
+    info: Omit<InboundConnection, 't' | 'id'>,
+    signal: AbortSignal
+  ): Promise<boolean>
+  /** An HTTP connection for the fetch() handler; false (socket untouched) when none can take it. */
+  handOffService(socket: net.Socket, entrypoint: string | undefined): boolean
+}
 
-  /** Makes `name` reachable; `current` answers with the runtime serving it at the moment. */
-  register(name: string, current: () => WorkerProcess | undefined): void {
+export class ServiceHub {
+  private readonly workers = new Map<string, () => ServiceTarget | undefined>()
+
+  /** Makes `name` reachable; `current` answers with what serves it at the moment. */
+  register(name: string, current: () => ServiceTarget | undefined): void {
     this.workers.set(name, current)
   }
 
@@ -38,7 +55,7 @@ export class ServiceHub {
     return routes
   }
 
-  private running(name: string): WorkerProcess {
+  private running(name: string): ServiceTarget {
     const worker = this.workers.get(name)?.()
     if (worker === undefined) throw new Error(`the Worker "${name}" is not running`)
     return worker
@@ -51,7 +68,7 @@ export class ServiceHub {
     info: { entrypoint?: string; localAddress: string; remoteAddress?: string },
     signal: AbortSignal
   ): Promise<boolean> {
-    let worker: WorkerProcess
+    let worker: ServiceTarget
     try {
       worker = this.running(name)
     } catch {

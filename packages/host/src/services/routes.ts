@@ -10,6 +10,9 @@ export const connectRoute = (binding: string): string => `svc:${binding}`
 export const fetchRoute = (binding: string): string => `svc+http:${binding}`
 /** The Outbound Worker's connect() handler (the user Worker's `connect()`). */
 export const OUTBOUND_CONNECT = 'outbound:connect'
+/** Whether a route is a service binding's connect() (no TLS over it, as in workerd). */
+export const reachesConnectHandler = (via: string): boolean => via.startsWith('svc:')
+
 /** The Outbound Worker's fetch() handler (the user Worker's `fetch()`). */
 export const OUTBOUND_FETCH = 'outbound:http'
 

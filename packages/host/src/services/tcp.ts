@@ -22,6 +22,7 @@ export async function startTcpListener(
   defaultIp: string,
   limits: Limits,
   hub: ServiceHub,
+  /** The ready line, without a level (an info line). */
   log: (line: string) => void
 ): Promise<TcpListener> {
   const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true })
@@ -59,7 +60,7 @@ export async function startTcpListener(
       )
   })
   log(
-    `[wharf:info] TCP ${localAddress} -> ${name}'s connect() handler${listener.entrypoint === undefined ? '' : ` (${listener.entrypoint})`}`
+    `TCP ${localAddress} -> ${name}'s connect() handler${listener.entrypoint === undefined ? '' : ` (${listener.entrypoint})`}`
   )
   return {
     address: bound.address,

@@ -111,12 +111,12 @@ export interface RunningWorker {
 }
 
 /** What the runtime of a non-primary Worker gets (no HTTP listener of its own). */
-function runtimeData(
+export function serviceRuntimeData(
   name: string,
   config: WorkerConfig,
   entry: string,
   unbundled: boolean,
-  ctx: ServiceWorkerContext,
+  ctx: Pick<ServiceWorkerContext, 'origin' | 'hostAddresses' | 'env' | 'allow' | 'deny'>,
   outbound: boolean
 ): RuntimeData {
   const secrets = readDevSecrets(dirname(config.file), ctx.env).values
@@ -147,13 +147,12 @@ function runtimeData(
   }
 }
 
-/** Builds and starts one non-primary Worker; restarts its runtime if it dies. */
-export async function startServiceWorker(
+/** One warning line per config field a non-primary Worker does not get (`line` without level). */
+export function warnUnsupported(
   name: string,
   config: WorkerConfig,
-  routes: ReadonlyMap<string, Route>,
-  ctx: ServiceWorkerContext
-): Promise<RunningWorker> {
+  warn: (line: string) => void
+): void {
   for (const [field, used] of [
     ['hyperdrive', config.hyperdrive.length > 0],
     ['wharf.example_services', config.exampleServices.length > 0],
@@ -161,11 +160,21 @@ export async function startServiceWorker(
     ['vpc_networks/vpc_services', config.vpc.networks.length + config.vpc.services.length > 0],
   ] as const) {
     if (used) {
-      ctx.log(
-        `[wharf:warn] ${name}: config field "${field}" is not supported on a Worker other than the first (-c): ignored`
+      warn(
+        `${name}: config field "${field}" is not supported on a Worker other than the first (-c): ignored`
       )
     }
   }
+}
+
+/** Builds and starts one non-primary Worker; restarts its runtime if it dies. */
+export async function startServiceWorker(
+  name: string,
+  config: WorkerConfig,
+  routes: ReadonlyMap<string, Route>,
+  ctx: ServiceWorkerContext
+): Promise<RunningWorker> {
+  warnUnsupported(name, config, (line) => ctx.log(`[wharf:warn] ${line}`))
   const builder = new WorkerBuilder(config.build)
   let current: WorkerProcess | undefined
   let closed = false
@@ -173,7 +182,7 @@ export async function startServiceWorker(
   const build = async (): Promise<RuntimeData> => {
     const bundle = await builder.build()
     for (const warning of bundle.warnings) ctx.log(`[wharf:warn] build (${name}): ${warning}`)
-    return runtimeData(
+    return serviceRuntimeData(
       name,
       config,
       bundle.entry,
