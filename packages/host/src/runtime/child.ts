@@ -35,6 +35,8 @@ import { outboundFetch, serviceBinding } from './services.js'
 import { serveInbound } from './inbound.js'
 import { OUTBOUND_CONNECT, URL_HEADER } from '../services/routes.js'
 import { shapeProcess } from './node/process.js'
+import { bundleFiles } from './node/fs/bundle.js'
+import { setBundle } from './node/fs/tree.js'
 
 const send = (message: FromRuntime): void => {
   process.send?.(message)
@@ -192,6 +194,7 @@ async function start(data: RuntimeData): Promise<void> {
   const compat = compatOf(data)
   registerResolution(builtinsFor(compat))
   shapeProcess(compat, data.vars)
+  if (compat.nodejsCompat) setBundle(bundleFiles(data.main, data.source, data.unbundled === true))
   // pg and others detect Workers by navigator.userAgent (Node 21+ defines its own navigator).
   Object.defineProperty(globalThis, 'navigator', {
     value: { userAgent: 'Cloudflare-Workers' },

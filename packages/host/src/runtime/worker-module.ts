@@ -40,6 +40,12 @@ export function builtinsFor(compat: Compat): Builtins {
         ? new URL(`./node/${name}.js`, import.meta.url).href
         : new URL(`./node/missing.js?name=${name}`, import.meta.url).href
     }
+    // The virtual file system: workerd has node:fs/promises under nodejs_compat at every date
+    // and flag tried (2024-09-23 on, and with disable_nodejs_fs_module); node:fs by `compat.fs`.
+    replaced['fs/promises'] = new URL('./node/fs/promises.js', import.meta.url).href
+    replaced.fs = compat.fs
+      ? new URL('./node/fs.js', import.meta.url).href
+      : new URL('./node/missing.js?name=fs', import.meta.url).href
   }
   return { replaced, hostPrefixes: hostPrefixes() }
 }

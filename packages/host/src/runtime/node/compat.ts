@@ -28,6 +28,8 @@ export interface Compat {
   readonly nodejsCompat: boolean
   readonly populateEnv: boolean
   readonly processV2: boolean
+  /** workerd's virtual `node:fs` (false: importing node:fs fails with "No such module"). */
+  readonly fs: boolean
   /** The stubbed built-ins and whether each exists at this date (false: importing it fails). */
   readonly modules: Readonly<Record<string, boolean>>
 }
@@ -47,7 +49,12 @@ export function compatOf(input: CompatInput): Compat {
     (flags.has('nodejs_compat_populate_process_env') || date >= POPULATE_PROCESS_ENV)
   const modules: Record<string, boolean> = {}
   for (const [name, since] of Object.entries(STUBBED_MODULES)) modules[name] = date >= since
-  return { nodejsCompat, populateEnv, processV2: nodejsCompat && date >= PROCESS_V2, modules }
+  // node:fs arrives with the full process (2025-09-15, not 2025-09-01: found in workerd).
+  const fs =
+    nodejsCompat &&
+    !flags.has('disable_nodejs_fs_module') &&
+    (flags.has('enable_nodejs_fs_module') || date >= PROCESS_V2)
+  return { nodejsCompat, populateEnv, processV2: nodejsCompat && date >= PROCESS_V2, fs, modules }
 }
 
 /** `process.env` as workerd fills it: text vars and secrets as they are, JSON vars as JSON. */
