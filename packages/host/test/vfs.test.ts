@@ -125,7 +125,7 @@ describe('node:fs against workerd 1.20261117.1', () => {
     ['2025-06-01', ['nodejs_compat', 'enable_nodejs_fs_module']],
     ['2026-11-01', ['nodejs_compat', 'disable_nodejs_fs_module']],
   ] as const) {
-    it(`${date} ${flags.join(' ')}: node:fs there or not, as in workerd`, async () => {
+    it(`${date} ${flags.join(' ')}: node:fs there or not, as in workerd (wrangler's stand-in where not)`, async () => {
       const [oracle, ours] = await Promise.all([
         inWorkerd(date, [...flags], ['/'], IMPORT),
         inWharf(date, [...flags], ['/'], IMPORT),
@@ -133,7 +133,12 @@ describe('node:fs against workerd 1.20261117.1', () => {
       const expected = compatOf({ compatibilityDate: date, compatibilityFlags: flags }).fs
       const answer = JSON.parse(oracle[0] ?? '') as Record<string, string>
       assert.equal(answer.fs, expected ? 'loaded: true' : 'Error: No such module "node:fs".')
-      assert.deepEqual(JSON.parse(ours[0] ?? ''), answer)
+      // Where workerd has no node:fs, wrangler's bundle supplies unenv's stand-in: the import
+      // works (its calls throw), so projects whose dependencies import fs load as in wrangler dev.
+      assert.deepEqual(
+        JSON.parse(ours[0] ?? ''),
+        expected ? answer : { ...answer, fs: 'loaded: true', builtin: 'function' }
+      )
     })
   }
 })

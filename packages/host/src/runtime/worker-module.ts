@@ -45,7 +45,8 @@ export function builtinsFor(compat: Compat): Builtins {
     replaced['fs/promises'] = new URL('./node/fs/promises.js', import.meta.url).href
     replaced.fs = compat.fs
       ? new URL('./node/fs.js', import.meta.url).href
-      : new URL('./node/missing.js?name=fs', import.meta.url).href
+      : // wrangler bundles unenv's stand-in where workerd has no node:fs: the import works.
+        new URL('./node/fs-unenv.js', import.meta.url).href
   }
   return { replaced, hostPrefixes: hostPrefixes() }
 }
