@@ -10,5 +10,12 @@ import { startTestDns } from './dns.js'
 const dns = await startTestDns({ answer: 'nxdomain' })
 process.stdout.write(`${dns.resolvConf}\n`)
 process.stdin.resume()
-process.stdin.on('close', () => void dns.stop().then(() => process.exit(0)))
-process.stdin.on('end', () => void dns.stop().then(() => process.exit(0)))
+let stopping = false
+// stdin ends and then closes: stop once (closing the socket twice would throw).
+const stop = (): void => {
+  if (stopping) return
+  stopping = true
+  void dns.stop().then(() => process.exit(0))
+}
+process.stdin.on('end', stop)
+process.stdin.on('close', stop)
