@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
 import type { RunningPool } from '../src/index.js'
 import { pgClient, pooler, sleep, type PostgresServer } from './helpers.js'
-import { startLogicalPostgres } from './logical-postgres.js'
+import { pgCtl, startLogicalPostgres } from './logical-postgres.js'
 import { DIFFERENTIAL_SCHEMA, runDifferential } from './wal-differential.js'
 
 const ROOT = join(import.meta.dirname, '..', '..', '..')
@@ -277,5 +277,52 @@ describe('wharf pool: invalidation from the WAL', () => {
     } finally {
       child.kill('SIGKILL')
     }
+  })
+
+  // Last: it restarts the origin under the suite's clients.
+  it('an origin restart: the stream comes back on a new slot, and nothing cached before is served stale', async () => {
+    const q = 'SELECT v FROM kv WHERE k = 3'
+    await direct.query('INSERT INTO kv VALUES (3, 0) ON CONFLICT (k) DO UPDATE SET v = 0')
+    await until(async () => (await read(q, client)) === (await read(q, direct)), 'agreement')
+    const reconnects = pool.metrics().changeStream.reconnects
+    await direct.end()
+    // Fast shutdown waits until the walsender has every sent position confirmed: a pooler that
+    // leaves a ping unanswered keeps the origin from stopping (this timed out before the fix).
+    pgCtl(server.dataDir, 'restart', '-m', 'fast', '-w', '-t', '30')
+    direct = new pg.Client({ connectionString: `${server.connectionString}?sslmode=disable` })
+    await direct.connect()
+    // Written before the stream is back (or just as it comes back): the entry cached before the
+    // restart must not answer.
+    await direct.query('UPDATE kv SET v = 11 WHERE k = 3')
+    // The pooled client's origin connection died with the restart: a query may fail once.
+    let fresh: string | undefined
+    await until(
+      async () => {
+        try {
+          fresh = await read(q, client)
+          return true
+        } catch {
+          return false
+        }
+      },
+      'the pooler to serve again after the restart',
+      20_000
+    )
+    assert.match(fresh ?? '', /11/, 'no stale read across the restart')
+    await until(
+      () =>
+        pool.metrics().changeStream.connected &&
+        pool.metrics().changeStream.reconnects > reconnects,
+      'the stream to come back',
+      20_000
+    )
+    const slots = Number(server.psql('SELECT count(*) FROM pg_replication_slots').trim())
+    assert.equal(slots, 1, 'one slot, the new one')
+    await read(q, client)
+    await direct.query('UPDATE kv SET v = 12 WHERE k = 3')
+    await until(
+      async () => /12/.test(await read(q, client)),
+      'a write after the restart to be seen'
+    )
   })
 })

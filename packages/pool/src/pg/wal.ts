@@ -108,6 +108,8 @@ export class WalInvalidator {
   private readonly relations = new Map<number, string>()
   private touched = new Set<string>()
   private lsn = 0n
+  /** The position last reported to the walsender (standby status update). */
+  private reported = 0n
 
   constructor(
     private readonly origin: OriginOptions,
@@ -259,7 +261,8 @@ export class WalInvalidator {
     this.relations.clear()
     this.touched = new Set()
     this.inTransaction = false
-    this.statusTimer = setInterval(() => conn.write(standbyStatus(this.lsn)), STATUS_EVERY_MS)
+    this.reported = 0n
+    this.statusTimer = setInterval(() => this.report(conn), STATUS_EVERY_MS)
     this.statusTimer.unref()
     // Anything cached while the stream was down may be stale.
     this.cache.invalidate('all')
@@ -312,9 +315,13 @@ export class WalInvalidator {
       // (it pings while our reported position is behind), so a quiet origin still vouches.
       const end = r.bytes(8).readBigUInt64BE()
       r.bytes(8)
-      const advanced = end > this.lsn && !this.inTransaction
-      if (advanced) this.applied(end)
-      if (r.byte() === 1 || advanced) conn.write(standbyStatus(this.lsn))
+      if (end > this.lsn && !this.inTransaction) this.applied(end)
+      // Reply when asked, and whenever the position moved since the last report: the walsender
+      // pings once (no reply requested) and then waits for any reply before it pings again, so an
+      // unanswered ping would leave its view of our position behind for up to STATUS_EVERY_MS.
+      // That stalls the lag bound's vouching and, worse, the origin's shutdown, which waits until
+      // we report everything it sent.
+      if (r.byte() === 1 || this.lsn > this.reported) this.report(conn)
       return
     }
     if (kind !== 0x77) return
@@ -371,6 +378,11 @@ export class WalInvalidator {
       default:
         return
     }
+  }
+
+  private report(conn: OriginConnection): void {
+    this.reported = this.lsn
+    conn.write(standbyStatus(this.lsn))
   }
 
   private applied(lsn: bigint): void {
