@@ -136,6 +136,8 @@ export async function startPool(options: StartPoolOptions): Promise<RunningPool>
   if (cacheOptions && options.cacheStore) {
     try {
       store = await openStore(options.cacheStore, cacheOptions, {
+        prefix: 'wharf:pool:',
+        upstream: options.upstream,
         log: (line) => log(`[wharf:pool] ${name}: ${line}`),
       })
     } catch (error) {

@@ -3,8 +3,8 @@
 // Rows are changed behind the poolers' backs (psql on the Unix socket) to see what is served.
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import type pg from 'pg'
-import type { RunningPool } from '../src/index.js'
+import pg from 'pg'
+import { startPool, type RunningPool } from '../src/index.js'
 import { startRedis, type RedisServer } from '../../../test-support/redis.js'
 import { pgClient, pooler, sleep, startPostgres, type PostgresServer } from './helpers.js'
 
@@ -26,13 +26,13 @@ describe('wharf pool: the query cache shared through Redis', () => {
   let redisStopped = false
   const pools: RunningPool[] = []
   const clients: pg.Client[] = []
-  const open = async (prefix: string): Promise<[RunningPool, pg.Client]> => {
+  const open = async (prefix: string | undefined): Promise<[RunningPool, pg.Client]> => {
     const pool = await pooler(server, {
       // A lookup past timeoutMs is a miss without a token, so its result stays in memory: a busy
       // CI machine must not turn sharing off for the test.
       cacheStore: {
         redis: `redis://:${redis.password}@127.0.0.1:${redis.port}`,
-        prefix,
+        ...(prefix === undefined ? {} : { prefix }),
         timeoutMs: 2000,
       },
     })
@@ -79,6 +79,31 @@ describe('wharf pool: the query cache shared through Redis', () => {
     server.psql("UPDATE shared_items SET name = 'q' WHERE id = 2")
     assert.equal(await name(b, 2), 'q', 'B has its own (empty) cache')
     assert.equal(await name(a, 2), 'p', 'A still has its own entry in memory')
+  })
+
+  it('the default prefix is per origin database: two databases on one Redis never share results', async () => {
+    server.psql('CREATE DATABASE other')
+    const otherUrl = server.connectionString.replace(/\/postgres$/, '/other')
+    const setup = new pg.Client({ connectionString: `${otherUrl}?sslmode=disable` })
+    await setup.connect()
+    await setup.query(
+      "CREATE TABLE shared_items (id int primary key, name text); INSERT INTO shared_items VALUES (1, 'in other')"
+    )
+    await setup.end()
+    server.psql("UPDATE shared_items SET name = 'in postgres' WHERE id = 1")
+    const store = { redis: `redis://:${redis.password}@127.0.0.1:${redis.port}`, timeoutMs: 2000 }
+    const [, a] = await open(undefined)
+    const otherPool = await startPool({
+      upstream: `${otherUrl}?sslmode=disable`,
+      listen: '127.0.0.1:0',
+      cacheStore: store,
+    })
+    pools.push(otherPool)
+    const b = await pgClient(otherPool)
+    clients.push(b)
+    assert.equal(await name(a, 1), 'in postgres')
+    await until(() => Promise.resolve(redis.cli('DBSIZE') !== '0'), 'the result to reach Redis')
+    assert.equal(await name(b, 1), 'in other', 'the other database answers for itself')
   })
 
   it('the invalidation subscription drops (Redis kills it): no stale read, and it comes back', async () => {

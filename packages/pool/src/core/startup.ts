@@ -3,7 +3,7 @@
  * checking the common options, opening the shared cache store, and, once serving, the
  * `RunningPool` handle with its connection string, metrics and close.
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import type net from 'node:net'
 import { PoolConfigError } from '../errors.js'
 import { DEFAULT_CACHE, type CacheOptions, type QueryCache } from './cache.js'
@@ -122,18 +122,35 @@ export function commonSettings(options: CommonOptions): CommonSettings {
 }
 
 /**
+ * What the default store prefix scopes results to: the origin's scheme, user, host, port and
+ * database (never the password). Cache keys hash only the request, so poolers of two databases
+ * sharing one Redis under one prefix would answer each other's queries; by default they do not.
+ */
+export function originScope(upstream: string): string {
+  let identity = upstream
+  try {
+    const url = new URL(upstream)
+    identity = `${url.protocol}//${url.username}@${url.hostname}:${url.port}${url.pathname}`
+  } catch {
+    // Not a URL: the pooler refuses it elsewhere; hash the text as it is.
+  }
+  return createHash('sha256').update(identity).digest('hex').slice(0, 16)
+}
+
+/**
  * Connects the shared cache store (`cacheStore`), or fails with a PoolConfigError naming it. A
- * store that did not start is closed here.
+ * store that did not start is closed here. Without `cacheStore.prefix`, the prefix is
+ * `extra.prefix` and the origin's scope (originScope).
  */
 export async function openStore(
   cacheStore: CacheStoreOption,
   cache: CacheOptions,
-  extra: Pick<SharedStoreOptions, 'prefix' | 'log'>
+  extra: Pick<SharedStoreOptions, 'log'> & { readonly prefix: string; readonly upstream: string }
 ): Promise<RedisStore> {
-  const prefix = cacheStore.prefix ?? extra.prefix
+  const prefix = cacheStore.prefix ?? `${extra.prefix}${originScope(extra.upstream)}:`
   const store = new RedisStore({
     url: cacheStore.redis,
-    ...(prefix === undefined ? {} : { prefix }),
+    prefix,
     ...(cacheStore.timeoutMs === undefined
       ? {}
       : { timeoutMs: boundedInt(cacheStore.timeoutMs, 'cacheStore.timeoutMs', 1, 60_000) }),

@@ -133,7 +133,10 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
 
   if (cacheOptions && options.cacheStore) {
     try {
-      store = await openStore(options.cacheStore, cacheOptions, { prefix: 'wharf:pool:mysql:' })
+      store = await openStore(options.cacheStore, cacheOptions, {
+        prefix: 'wharf:pool:mysql:',
+        upstream: options.upstream,
+      })
     } catch (error) {
       await abandon()
       throw error
