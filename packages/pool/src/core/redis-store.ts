@@ -208,6 +208,17 @@ for i = 1, sets do
 end
 return 0`
 
+/** The URL as it may appear in a log or an error: its password replaced by `***`. */
+export function redactedUrl(text: string): string {
+  try {
+    const url = new URL(text)
+    if (url.password !== '') url.password = '***'
+    return url.toString()
+  } catch {
+    return '(not a URL)'
+  }
+}
+
 export class RedisStore implements CacheStore {
   private readonly host: string
   private readonly port: number
@@ -238,7 +249,7 @@ export class RedisStore implements CacheStore {
     this.password = url.password === '' ? undefined : decodeURIComponent(url.password)
     this.db = url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0
     if (!Number.isInteger(this.db) || this.db < 0 || this.db > 10_000) {
-      throw new PoolConfigError(`bad redis database number in ${options.url}`)
+      throw new PoolConfigError(`bad redis database number in ${redactedUrl(options.url)}`)
     }
     this.prefix = options.prefix ?? 'wharf:pool:'
     this.timeoutMs = options.timeoutMs ?? 50

@@ -10,7 +10,7 @@ import { DEFAULT_CACHE, type CacheOptions, type QueryCache } from './cache.js'
 import type { PoolMetrics } from './metrics.js'
 import { boundedInt } from './options.js'
 import type { OriginPool, PoolLimits, PooledConnection } from './origin-pool.js'
-import { RedisStore, type SharedStoreOptions } from './redis-store.js'
+import { RedisStore, redactedUrl, type SharedStoreOptions } from './redis-store.js'
 
 /** The options of `startPool()` (pooler.ts) that both front ends take. */
 export interface CommonOptions {
@@ -163,7 +163,9 @@ export async function openStore(
     await store.close()
     throw error instanceof PoolConfigError
       ? error
-      : new PoolConfigError(`cache store ${cacheStore.redis}: ${(error as Error).message}`)
+      : new PoolConfigError(
+          `cache store ${redactedUrl(cacheStore.redis)}: ${(error as Error).message}`
+        )
   }
   return store
 }
