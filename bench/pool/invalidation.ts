@@ -14,7 +14,7 @@ import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
 import pg from 'pg'
-import { startLogicalPostgres } from '../../packages/pool/test/logical-postgres.js'
+import { startLogicalPostgres } from '../../test-support/logical-postgres.js'
 import { freePort } from '../../test-support/servers.js'
 import { spawnWharfPool, stopChildren, waitForPort } from './common.js'
 

@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util'
 import pg from 'pg'
 import { startPool } from '../../packages/pool/src/index.js'
-import { startLogicalPostgres } from '../../packages/pool/test/logical-postgres.js'
+import { startLogicalPostgres } from '../../test-support/logical-postgres.js'
 import { DIFFERENTIAL_SCHEMA, runDifferential } from '../../packages/pool/test/wal-differential.js'
 
 const { values } = parseArgs({

@@ -7,7 +7,7 @@ import type pg from 'pg'
 import type { RunningPool, StartPoolOptions } from '../src/index.js'
 import { startRedis, type RedisServer } from '../../../test-support/redis.js'
 import { pgClient, pooler, sleep, type PostgresServer } from './helpers.js'
-import { startLogicalPostgres } from './logical-postgres.js'
+import { startLogicalPostgres } from '../../../test-support/logical-postgres.js'
 
 async function until(check: () => Promise<boolean>, what: string, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
 import type { RunningPool } from '../src/index.js'
 import { pgClient, pooler, sleep, type PostgresServer } from './helpers.js'
-import { pgCtl, startLogicalPostgres } from './logical-postgres.js'
+import { pgCtl, startLogicalPostgres } from '../../../test-support/logical-postgres.js'
 import { DIFFERENTIAL_SCHEMA, runDifferential } from './wal-differential.js'
 
 const ROOT = join(import.meta.dirname, '..', '..', '..')

@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { startPostgres, type PostgresServer } from '../../../test-support/postgres.js'
+import { startPostgres, type PostgresServer } from './postgres.js'
 
 export function pgCtl(dataDir: string, ...args: string[]): void {
   const base = '/usr/lib/postgresql'
