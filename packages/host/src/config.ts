@@ -79,6 +79,13 @@ export interface HyperdriveBinding {
    * .embedded`), or false when that says `false` (then a missing connection string is an error).
    */
   readonly embedded: EmbeddedSettings | false
+  /**
+   * `wharf.hyperdrive.<BINDING>.cache_store`: a Redis store shared by every host's pooler of this
+   * binding (the pooler's `cacheStore`), so several hosts share results and invalidations.
+   */
+  readonly cacheStore?: { readonly redis: string; readonly prefix?: string }
+  /** `wharf.hyperdrive.<BINDING>.wal_invalidation`: the pooler's `walInvalidation`. */
+  readonly walInvalidation?: { readonly publication: string; readonly maxLagMs?: number }
 }
 
 /** The embedded PostgreSQL of a binding (PGlite), absolute paths. */
@@ -518,7 +525,43 @@ export function validateConfig(raw: Json, file: string, projectDir?: string): Wo
         const target = hyperdrive[i]
         if (target === undefined) fail(field, 'names no hyperdrive binding of this config')
         if (!isObject(entry)) return fail(field, 'must be an object')
-        only(entry, field, ['caching', 'embedded', 'service_id'])
+        only(entry, field, ['caching', 'embedded', 'service_id', 'cache_store', 'wal_invalidation'])
+        if (entry.cache_store !== undefined) {
+          const c = entry.cache_store
+          if (!isObject(c)) return fail(`${field}.cache_store`, 'must be an object')
+          only(c, `${field}.cache_store`, ['redis', 'prefix'])
+          const redis =
+            str(c.redis, `${field}.cache_store.redis`) ??
+            fail(`${field}.cache_store.redis`, 'is required (a redis:// URL)')
+          if (!/^redis:\/\/\S+$/.test(redis))
+            fail(`${field}.cache_store.redis`, 'must be a redis:// URL')
+          const prefix = str(c.prefix, `${field}.cache_store.prefix`)
+          if (prefix !== undefined && (prefix.length > 200 || /[\s]/.test(prefix)))
+            fail(`${field}.cache_store.prefix`, 'must be at most 200 characters, without spaces')
+          const current = hyperdrive[i]
+          if (current !== undefined)
+            hyperdrive[i] = {
+              ...current,
+              cacheStore: { redis, ...(prefix === undefined ? {} : { prefix }) },
+            }
+        }
+        if (entry.wal_invalidation !== undefined) {
+          const w = entry.wal_invalidation
+          if (!isObject(w)) return fail(`${field}.wal_invalidation`, 'must be an object')
+          only(w, `${field}.wal_invalidation`, ['publication', 'max_lag_ms'])
+          const publication =
+            str(w.publication, `${field}.wal_invalidation.publication`) ??
+            fail(`${field}.wal_invalidation.publication`, 'is required (a publication name)')
+          if (!/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/.test(publication))
+            fail(`${field}.wal_invalidation.publication`, 'must be a plain PostgreSQL identifier')
+          const maxLagMs = int(w.max_lag_ms, `${field}.wal_invalidation.max_lag_ms`, 10, 600_000)
+          const current = hyperdrive[i]
+          if (current !== undefined)
+            hyperdrive[i] = {
+              ...current,
+              walInvalidation: { publication, ...(maxLagMs === undefined ? {} : { maxLagMs }) },
+            }
+        }
         if (target !== undefined && entry.embedded !== undefined) {
           hyperdrive[i] = { ...target, embedded: embeddedSettings(entry.embedded, field) }
         }

@@ -127,6 +127,44 @@ function describeCaching(caching: HyperdriveCaching): string {
     : `query cache on (max_age ${caching.maxAge}s, stale_while_revalidate ${caching.staleWhileRevalidate}s)`
 }
 
+/**
+ * The pooler's shared store and WAL invalidation for a binding: `wharf.hyperdrive.<BINDING>
+ * .cache_store` (its Redis URL overridden by WHARF_HYPERDRIVE_CACHE_REDIS_<BINDING>, so the
+ * password can stay out of the config) and `.wal_invalidation`. Nothing when caching is off.
+ */
+export function sharedCacheOptions(
+  binding: HyperdriveBinding,
+  envVars: NodeJS.ProcessEnv = process.env
+): {
+  cacheStore?: { redis: string; prefix?: string }
+  walInvalidation?: { publication: string; maxLagMs?: number }
+} {
+  if (binding.caching.disabled) return {}
+  const fromEnv = envVars[`WHARF_HYPERDRIVE_CACHE_REDIS_${binding.binding}`]
+  const redis = fromEnv !== undefined && fromEnv !== '' ? fromEnv : binding.cacheStore?.redis
+  if (redis !== undefined && !/^redis:\/\/\S+$/.test(redis)) {
+    throw new WharfHyperdriveConfigError(
+      `hyperdrive binding "${binding.binding}": WHARF_HYPERDRIVE_CACHE_REDIS_${binding.binding} must be a redis:// URL`
+    )
+  }
+  const prefix = binding.cacheStore?.prefix
+  return {
+    ...(redis === undefined
+      ? {}
+      : { cacheStore: { redis, ...(prefix === undefined ? {} : { prefix }) } }),
+    ...(binding.walInvalidation === undefined ? {} : { walInvalidation: binding.walInvalidation }),
+  }
+}
+
+/** The start-up line's words for the shared store and the WAL, or ''. */
+function describeShared(shared: ReturnType<typeof sharedCacheOptions>): string {
+  const parts: string[] = []
+  if (shared.cacheStore) parts.push('shared through Redis')
+  if (shared.walInvalidation)
+    parts.push(`invalidated from the WAL (publication ${shared.walInvalidation.publication})`)
+  return parts.length === 0 ? '' : `, ${parts.join(', ')}`
+}
+
 /** A PostgreSQL ErrorResponse (FATAL, SQLSTATE 08006) for a client of a binding that is down. */
 function errorResponse(message: string): Buffer {
   const fields = Buffer.concat([
@@ -157,16 +195,23 @@ async function startMysql(
   route: OriginRoute | undefined
 ): Promise<StartedBinding> {
   const { startPool } = await import('@wharf/pool')
+  const shared = sharedCacheOptions(binding)
+  if (shared.walInvalidation) {
+    throw new WharfHyperdriveConfigError(
+      `hyperdrive binding "${binding.binding}": wharf.hyperdrive.${binding.binding}.wal_invalidation needs a PostgreSQL origin (logical replication)`
+    )
+  }
   try {
     const pool = await startPool({
       upstream,
       listen: '127.0.0.1:0',
       name: binding.binding,
       cache: cacheOptions(binding.caching),
+      ...shared,
       ...(route === undefined ? {} : { dialOrigin: (signal: AbortSignal) => route.dial(signal) }),
     })
     log(
-      `[wharf:info] hyperdrive binding ${binding.binding}: MySQL pooler on 127.0.0.1:${pool.port}, ${describeCaching(binding.caching)}`
+      `[wharf:info] hyperdrive binding ${binding.binding}: MySQL pooler on 127.0.0.1:${pool.port}, ${describeCaching(binding.caching)}${describeShared(shared)}`
     )
     const { connectionString, host, port, user, password, database } = pool
     return {
@@ -224,6 +269,11 @@ async function startEmbedded(
   log(
     `[wharf:info] hyperdrive binding ${binding.binding}: no connection string configured; starting an embedded PostgreSQL (PGlite), data in ${shown(settings.dataDir)}`
   )
+  if (binding.cacheStore !== undefined || binding.walInvalidation !== undefined) {
+    throw new WharfHyperdriveConfigError(
+      `hyperdrive binding "${binding.binding}": cache_store and wal_invalidation need a real origin; the embedded PostgreSQL is this machine's alone (set CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_${binding.binding} or "localConnectionString")`
+    )
+  }
   const db = await startEmbeddedPostgres(settings, projectDir)
   const user = 'wharf'
   const password = randomBytes(16).toString('hex')
@@ -312,6 +362,7 @@ async function startOne(
   const user = 'wharf'
   const password = randomBytes(16).toString('hex')
   const cache = cacheOptions(binding.caching)
+  const shared = sharedCacheOptions(binding)
   const { startPool } = await import('@wharf/pool')
   const start = (listen: string): Promise<Pool> =>
     startPool({
@@ -319,6 +370,7 @@ async function startOne(
       listen,
       name: binding.binding,
       cache,
+      ...shared,
       // Random per start and only on loopback: a low iteration count protects nothing less.
       auth: { user, password, iterations: 16 },
       ...(dialOrigin === undefined ? {} : { dialOrigin }),
@@ -350,7 +402,7 @@ async function startOne(
   if (pool !== undefined) {
     port = pool.port
     log(
-      `[wharf:info] hyperdrive binding ${binding.binding}: pooler on 127.0.0.1:${port}, origin ${originHost}:${originPort}${via}, ${describeCaching(binding.caching)}`
+      `[wharf:info] hyperdrive binding ${binding.binding}: pooler on 127.0.0.1:${port}, origin ${originHost}:${originPort}${via}, ${describeCaching(binding.caching)}${describeShared(shared)}`
     )
     watchCache(pool)
   } else {

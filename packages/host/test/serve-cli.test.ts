@@ -70,6 +70,38 @@ describe('wharf serve: bad flags and config', () => {
       { wharf: { serve: { processes: 0 } } },
       /field "wharf\.serve\.processes"/,
     ],
+    [
+      'wharf.hyperdrive.DB.cache_store.redis',
+      {
+        hyperdrive: [{ binding: 'DB', id: 'db' }],
+        wharf: { hyperdrive: { DB: { cache_store: { redis: 'http://127.0.0.1:6379' } } } },
+      },
+      /field "wharf\.hyperdrive\.DB\.cache_store\.redis" must be a redis:\/\/ URL/,
+    ],
+    [
+      'wharf.hyperdrive.DB.cache_store (no redis)',
+      {
+        hyperdrive: [{ binding: 'DB', id: 'db' }],
+        wharf: { hyperdrive: { DB: { cache_store: {} } } },
+      },
+      /field "wharf\.hyperdrive\.DB\.cache_store\.redis" is required/,
+    ],
+    [
+      'wharf.hyperdrive.DB.wal_invalidation.publication',
+      {
+        hyperdrive: [{ binding: 'DB', id: 'db' }],
+        wharf: { hyperdrive: { DB: { wal_invalidation: { publication: 'x; DROP TABLE y' } } } },
+      },
+      /field "wharf\.hyperdrive\.DB\.wal_invalidation\.publication" must be a plain PostgreSQL identifier/,
+    ],
+    [
+      'wharf.hyperdrive.DB.wal_invalidation.max_lag_ms',
+      {
+        hyperdrive: [{ binding: 'DB', id: 'db' }],
+        wharf: { hyperdrive: { DB: { wal_invalidation: { publication: 'p', max_lag_ms: 1 } } } },
+      },
+      /field "wharf\.hyperdrive\.DB\.wal_invalidation\.max_lag_ms"/,
+    ],
   ]
   for (const [name, extra, pattern] of configs) {
     it(`refuses a bad ${name}`, async () => {
