@@ -353,6 +353,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
             },
           }),
       limits: current.limits,
+      ...(current.subrequests === undefined ? {} : { subrequests: current.subrequests }),
       egress: {
         ...current.egress,
         allow: [...current.egress.allow, ...(options.allow ?? [])],

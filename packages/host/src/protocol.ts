@@ -83,6 +83,8 @@ export interface RuntimeData {
   readonly services?: readonly string[]
   /** `wharf.outbound`: every fetch() goes to the Outbound Worker, connect() to its handler. */
   readonly outbound?: boolean
+  /** `limits.subrequests` as the config sets it (`wharf dev`; serve's is in `serve`). */
+  readonly subrequests?: number
   /** Set by `wharf serve` only: the production limits and reporting (see runtime/serve-runtime.ts). */
   readonly serve?: ServeRuntimeOptions
 }

@@ -179,6 +179,61 @@ for (const mode of MODES)
     })
   })
 
+for (const mode of MODES)
+  describe(`wharf ${mode}: limits.subrequests`, () => {
+    it('counts env.X.fetch() and env.X.connect() as subrequests, once each, as fetch() and connect()', async () => {
+      const echo = await echoServer()
+      const origin = http.createServer((_req, res) => res.end('origin'))
+      await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve))
+      const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}/`
+      const allow = { egress: { allow: [ALLOW_TEST_SERVERS] } }
+      const front = project('sub-front', ['subrequests.js'], {
+        main: 'subrequests.js',
+        services: [{ binding: 'BACKEND', service: 'sub-back' }],
+        vars: { ORIGIN: originUrl, ECHO: `127.0.0.1:${echo.port}` },
+        limits: { subrequests: 4 },
+        wharf: allow,
+      })
+      // One subrequest each: its own connect() works, so the handed-in socket did not count.
+      const back = project('sub-back', ['subrequests.js'], {
+        main: 'subrequests.js',
+        vars: { ECHO: `127.0.0.1:${echo.port}` },
+        limits: { subrequests: 1 },
+        wharf: allow,
+      })
+      const wharf = await startHost(mode, [front, back])
+      const calls = async (list: string[]): Promise<string[]> =>
+        JSON.parse((await get(`${wharf.url}/?calls=${list.join(',')}`)).body) as string[]
+      try {
+        assert.deepEqual(
+          await calls(['service-fetch', 'service-connect', 'fetch', 'connect', 'service-fetch']),
+          ['ok', 'ok', 'ok', 'ok', 'Too many subrequests.']
+        )
+        assert.deepEqual(
+          await calls([
+            'service-connect',
+            'service-connect',
+            'service-connect',
+            'service-connect',
+            'fetch',
+          ]),
+          ['ok', 'ok', 'ok', 'ok', 'Too many subrequests.']
+        )
+        // Each request has its own budget.
+        assert.deepEqual(await calls(['fetch', 'fetch', 'fetch', 'fetch']), [
+          'ok',
+          'ok',
+          'ok',
+          'ok',
+        ])
+      } finally {
+        await wharf.stop()
+        await echo.close()
+        origin.close()
+      }
+    })
+  })
+
 /** One plain TCP client: sends `text`, reads to EOF (bounded). */
 function tcpExchange(port: number, text: string, timeoutMs = 20_000): Promise<string> {
   return new Promise((resolve, reject) => {

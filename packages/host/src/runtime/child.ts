@@ -20,6 +20,7 @@ import { DialBroker } from '../broker.js'
 import { dial, onDialReply, routeFetchThrough } from './dial-client.js'
 import { toRequest, writeResponse } from './http-bridge.js'
 import { ServeRuntime, type Tracked } from './serve-runtime.js'
+import { SubrequestLimit } from './subrequest-limit.js'
 import { vpcBinding, type DialVia } from './vpc-bindings.js'
 import { AssetServer } from '../assets/index.js'
 import { countFetchConnections, limitFetch } from './fetch-limit.js'
@@ -236,6 +237,11 @@ async function start(data: RuntimeData): Promise<void> {
     globalThis.fetch = outboundFetch(dialVia, data.limits.connectTimeoutMs)
   countFetchConnections(limiter)
   hooks?.limit(limiter)
+  // Serve always has a limit (Cloudflare's default); dev only when the config sets one.
+  const maxSubrequests = data.serve?.subrequests ?? data.subrequests
+  if (maxSubrequests !== undefined) {
+    limiter.limitSubrequests(new SubrequestLimit(maxSubrequests, () => hooks?.subrequestDenied()))
+  }
   Object.assign(workerEnv, data.vars)
   for (const h of data.hyperdrive) {
     workerEnv[h.binding] = hyperdriveBinding(h.binding, h.info, h.error)

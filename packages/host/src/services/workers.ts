@@ -134,6 +134,7 @@ export function serviceRuntimeData(
     vars: { ...config.vars, ...secrets },
     secrets: Object.keys(secrets),
     limits: config.limits,
+    ...(config.subrequests === undefined ? {} : { subrequests: config.subrequests }),
     egress: {
       ...config.egress,
       allow: [...config.egress.allow, ...ctx.allow],
