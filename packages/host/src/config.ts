@@ -240,6 +240,7 @@ const USED_FIELDS = new Set([
   'vpc_networks',
   'vpc_services',
   'services',
+  'dispatch_namespaces',
   'name',
   'main',
   'compatibility_date',
@@ -495,6 +496,7 @@ export function validateConfig(raw: Json, file: string, projectDir?: string): Wo
       'tunnels',
       'serve',
       'outbound',
+      'dispatch_namespace',
       'tcp',
     ])
     // `embedded`: false, or { data_dir, seed } (paths relative to the project).

@@ -20,6 +20,7 @@ import { WorkerProcess } from './supervisor.js'
 import { WorkerBuilder, type WorkerBundle } from './bundle/index.js'
 import { ReloadWatcher, type WatchTargets } from './reload-watcher.js'
 import { runtimePhases, timer } from './timing.js'
+import { dispatchRuntimeData, resolveDispatch, type NamespaceMembers } from './services/dispatch.js'
 import { ServiceHub } from './services/hub.js'
 import { startTcpListener, type TcpListener } from './services/tcp.js'
 import {
@@ -329,6 +330,8 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
     const origin = `http://${host}:${address.port}`
 
+    // Each dispatch namespace's user Workers, found once the other Workers are read (below).
+    let members: NamespaceMembers = new Map()
     const buildData = (current: WorkerConfig, bundle: WorkerBundle): RuntimeData => ({
       main: bundle.entry,
       source: current.main,
@@ -368,6 +371,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       })),
       ...(tunnels === undefined ? {} : { vpc: tunnels.bindings }),
       services: current.services.bindings.map((b) => b.binding),
+      ...dispatchRuntimeData(current, members),
       ...(current.services.outbound === undefined ? {} : { outbound: true }),
     })
     let data = buildData(config, firstBundle)
@@ -385,6 +389,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
         return { name: other.name, config: other }
       }),
     ]
+    members = resolveDispatch(workers)
     for (const w of [...workers]) {
       const outbound = w.config.services.outbound
       if (outbound?.main !== undefined) {
@@ -399,10 +404,11 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       }
     }
     checkServiceNames(workers)
+    data = buildData(config, firstBundle)
     const routesOf = (current: WorkerConfig, name: string): Map<string, Route> =>
       new Map([
         ...(tunnels?.routes ?? new Map<string, Route>()),
-        ...hub.routesFor(current.services, outboundOf(current, name)),
+        ...hub.routesFor(current.services, outboundOf(current, name), members),
       ])
     const serviceContext = {
       hub,
@@ -415,6 +421,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       deny: options.deny ?? [],
       log,
       watch: options.watch !== false,
+      members,
     }
     for (const w of workers.slice(1)) {
       const started = await startServiceWorker(

@@ -234,6 +234,118 @@ for (const mode of MODES)
     })
   })
 
+for (const mode of MODES)
+  describe(`wharf ${mode}: a dispatch namespace (Workers for Platforms)`, () => {
+    it('reaches user Workers by name through env.X.get(), behind the namespace’s Outbound Worker', async () => {
+      const dispatcher = project('dispatcher', ['dispatcher.js'], {
+        main: 'dispatcher.js',
+        dispatch_namespaces: [
+          {
+            binding: 'DISPATCHER',
+            namespace: 'customers',
+            outbound: { service: 'ns-outbound', parameters: ['TENANT'] },
+          },
+        ],
+      })
+      const tenant = (name: string, namespace?: string): string =>
+        project(name, ['tenant.js'], {
+          main: 'tenant.js',
+          vars: { NAME: name },
+          ...(namespace === undefined ? {} : { wharf: { dispatch_namespace: namespace } }),
+        })
+      const outbound = project('ns-outbound', ['ns-outbound.js'], {
+        main: 'ns-outbound.js',
+        vars: { FIXED: 'f' },
+      })
+      const files = [dispatcher, tenant('alpha', 'customers'), tenant('beta', 'customers')]
+      const wharf = await startHost(mode, [...files, tenant('outsider'), outbound])
+      try {
+        // The user Worker sees the dispatcher's request as it was made.
+        const who = await get(`${wharf.url}/w/alpha/whoami?q=1`)
+        assert.equal(who.status, 200)
+        assert.deepEqual(JSON.parse(who.body), {
+          name: 'alpha',
+          url: 'https://alpha.example/whoami?q=1',
+          from: 'dispatcher',
+        })
+        // Its fetch() goes to the Outbound Worker, which gets the listed parameter only.
+        const viaOutbound = (await get(`${wharf.url}/w/beta/call`)).body
+        assert.match(viaOutbound, /^beta got 200: /)
+        assert.deepEqual(JSON.parse(viaOutbound.replace(/^beta got 200: /, '')), {
+          url: 'https://api.example.com/data',
+          tenant: 't-beta',
+          notListed: null,
+          fixed: 'f',
+        })
+        // A user Worker cannot set the parameters itself.
+        for (const [query, tenant] of [
+          ['', 't-alpha'],
+          ['?noparams', null],
+        ] as const) {
+          const forged = (await get(`${wharf.url}/w/alpha/forge${query}`)).body
+          const seen = JSON.parse(forged.replace(/^alpha got 200: /, '')) as { tenant: unknown }
+          assert.equal(seen.tenant, tenant, query)
+        }
+        assert.equal(
+          (await get(`${wharf.url}/w/alpha/call?host=forbidden.example`)).body,
+          'alpha got 403: refused'
+        )
+        // connect(): to the user Worker's handler; the user Worker's own connect() is refused.
+        assert.equal(
+          (await get(`${wharf.url}/connect/beta`)).body,
+          'beta at kv.internal:6379 got ping'
+        )
+        assert.equal(
+          (await get(`${wharf.url}/w/alpha/connect-out`)).body,
+          'proxy request failed, cannot connect to the specified address'
+        )
+        // A name that is no user Worker of the namespace, even another Worker of the host.
+        for (const name of ['nobody', 'outsider']) {
+          const missing = await get(`${wharf.url}/w/${name}/whoami`)
+          assert.equal(missing.status, 404, name)
+          assert.equal(missing.body, 'Error: Worker not found.')
+        }
+        assert.match(
+          (await get(`${wharf.url}/rpc`)).body,
+          /^TypeError: env\.DISPATCHER\.get\("alpha"\)\.getUser\(\): RPC to another Worker is not supported/
+        )
+      } finally {
+        await wharf.stop()
+      }
+    })
+
+    it('refuses a namespace member that is the primary, or an outbound Worker the host lacks', async () => {
+      const lonely = project('lonely-dispatcher', ['dispatcher.js'], {
+        main: 'dispatcher.js',
+        dispatch_namespaces: [
+          { binding: 'DISPATCHER', namespace: 'customers', outbound: { service: 'missing' } },
+        ],
+      })
+      const primaryMember = project('primary-member', ['tenant.js'], {
+        main: 'tenant.js',
+        wharf: { dispatch_namespace: 'customers' },
+      })
+      const run = (files: string[]) =>
+        runWharf(
+          mode === 'dev'
+            ? ['dev', ...configs(files), '--port', '0', '--no-watch']
+            : ['serve', ...configs(files), '--port', '0']
+        )
+      const missing = await run([lonely])
+      assert.equal(missing.code, 1)
+      assert.match(
+        missing.stderr + missing.stdout,
+        /ERR_WHARF_CONFIG: .*gives DISPATCHER the outbound Worker "missing", which is not a Worker of this host/
+      )
+      const primary = await run([primaryMember])
+      assert.equal(primary.code, 1)
+      assert.match(
+        primary.stderr + primary.stdout,
+        /ERR_WHARF_CONFIG: .*"wharf\.dispatch_namespace" is set on the primary Worker/
+      )
+    })
+  })
+
 /** One plain TCP client: sends `text`, reads to EOF (bounded). */
 function tcpExchange(port: number, text: string, timeoutMs = 20_000): Promise<string> {
   return new Promise((resolve, reject) => {
