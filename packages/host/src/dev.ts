@@ -139,6 +139,9 @@ function bindingsTable(
     const target = b.entrypoint === undefined ? b.service : `${b.service}#${b.entrypoint}`
     rows.push([`env.${b.binding} (${target})`, 'Worker', 'local'])
   }
+  for (const d of config.services.dispatch) {
+    rows.push([`env.${d.binding} (${d.namespace})`, 'Dispatch Namespace', 'local'])
+  }
   if (config.assets?.binding !== undefined)
     rows.push([`env.${config.assets.binding}`, 'Assets', 'local'])
   for (const e of exceptions) {

@@ -260,6 +260,9 @@ for (const mode of MODES)
       const files = [dispatcher, tenant('alpha', 'customers'), tenant('beta', 'customers')]
       const wharf = await startHost(mode, [...files, tenant('outsider'), outbound])
       try {
+        if (mode === 'dev') {
+          assert.match(wharf.output(), /env\.DISPATCHER \(customers\)\s+Dispatch Namespace\s+local/)
+        }
         // The user Worker sees the dispatcher's request as it was made.
         const who = await get(`${wharf.url}/w/alpha/whoami?q=1`)
         assert.equal(who.status, 200)

@@ -34,6 +34,13 @@ const NOT_RPC = new Set(['then', 'toJSON', 'inspect', 'asymmetricMatch', '$$type
 
 type Fetch = (input: Request | string | URL, init?: RequestInit) => Promise<Response>
 
+/** A routed fetch() that takes the outbound parameters (JSON) the request carries, if any. */
+type RoutedFetch = (
+  input: Request | string | URL,
+  init?: RequestInit,
+  params?: string
+) => Promise<Response>
+
 /**
  * A `fetch()` whose connections come from `route` (an HTTP connection to another Worker).
  * `params` gives the outbound parameters the request carries (OUTBOUND_PARAMS_HEADER), if any.
@@ -44,8 +51,14 @@ export function routedFetch(
   connectTimeoutMs: number,
   params: () => string | undefined = () => undefined
 ): Fetch {
+  const routed = routedFetchWith(route, dialVia, connectTimeoutMs)
+  return (input, init) => routed(input, init, params())
+}
+
+/** One keep-alive agent per route: its connections are reused across requests. */
+function routedFetchWith(route: string, dialVia: DialVia, connectTimeoutMs: number): RoutedFetch {
   let agent: Agent | undefined
-  return async (input, init) => {
+  return async (input, init, values) => {
     agent ??= new (undici().Agent)({
       connectTimeout: connectTimeoutMs,
       // The callee is local and plain HTTP whatever the URL's scheme: the URL travels in a header.
@@ -65,7 +78,6 @@ export function routedFetch(
     headers.set(URL_HEADER, request.url)
     // Only the host sets the parameters: a Worker's own header never reaches the callee.
     headers.delete(OUTBOUND_PARAMS_HEADER)
-    const values = params()
     if (values !== undefined) headers.set(OUTBOUND_PARAMS_HEADER, values)
     const options: Record<string, unknown> = {
       method: request.method,
@@ -135,6 +147,8 @@ export function dispatchNamespace(
   connectTimeoutMs: number,
   limit: (fetch: Fetch) => Fetch = (f) => f
 ): object {
+  // One routed fetch() per user Worker, made on first use, whatever get() returned it.
+  const routes: RoutedFetch[] = []
   const get = (name: unknown, _args?: unknown, options?: unknown): object => {
     if (typeof name !== 'string') {
       throw new TypeError(`env.${info.binding}.get(): the first argument must be a Worker's name`)
@@ -150,10 +164,13 @@ export function dispatchNamespace(
       })
     }
     const params = outboundParams(info, options)
+    const routed = (routes[script] ??= routedFetchWith(
+      dispatchFetchRoute(index, script),
+      dialVia,
+      connectTimeoutMs
+    ))
     return fetcher(label, {
-      fetch: limit(
-        routedFetch(dispatchFetchRoute(index, script), dialVia, connectTimeoutMs, () => params)
-      ),
+      fetch: limit((input, init) => routed(input, init, params)),
       connect: (address, options) =>
         connectVia(dispatchConnectRoute(index, script), address, options),
     })
