@@ -134,6 +134,8 @@ export interface WorkerConfig {
   readonly dev: { readonly ip?: string; readonly port?: number }
   readonly egress: EgressConfig
   readonly limits: Limits
+  /** wrangler's `limits.subrequests`, when set: fetch() + connect() calls per request. */
+  readonly subrequests?: number
   readonly exampleServices: readonly ExampleService[]
   /** How the runtime process is cut off from the network (see isolation.ts). */
   readonly isolation: IsolationMode
@@ -245,6 +247,7 @@ const USED_FIELDS = new Set([
   'vpc_networks',
   'vpc_services',
   'services',
+  'dispatch_namespaces',
   'name',
   'main',
   'compatibility_date',
@@ -253,6 +256,7 @@ const USED_FIELDS = new Set([
   'hyperdrive',
   'dev',
   'wharf',
+  'limits',
   'assets',
   'rules',
   'define',
@@ -457,6 +461,14 @@ export function validateConfig(raw: Json, file: string, projectDir?: string): Wo
       configures(raw[key]) &&
       !isDefault(key, raw[key])
   )
+  // limits.subrequests holds under dev too; the other limits are serve's (serve/settings.ts).
+  let subrequests: number | undefined
+  if (isObject(raw.limits)) {
+    subrequests = int(raw.limits.subrequests, 'limits.subrequests', 1, 10_000_000)
+    for (const key of Object.keys(raw.limits)) {
+      if (key !== 'subrequests') ignored.push(`limits.${key}`)
+    }
+  } else if (raw.limits !== undefined) fail('limits', 'must be an object')
   const dev: { ip?: string; port?: number } = {}
   if (raw.dev !== undefined) {
     if (!isObject(raw.dev)) fail('dev', 'must be an object')
@@ -491,6 +503,7 @@ export function validateConfig(raw: Json, file: string, projectDir?: string): Wo
       'tunnels',
       'serve',
       'outbound',
+      'dispatch_namespace',
       'tcp',
     ])
     // `embedded`: false, or { data_dir, seed } (paths relative to the project).
@@ -694,6 +707,7 @@ export function validateConfig(raw: Json, file: string, projectDir?: string): Wo
     dev,
     egress,
     limits,
+    ...(subrequests === undefined ? {} : { subrequests }),
     exampleServices,
     isolation,
     sandbox,

@@ -20,6 +20,7 @@ import { WorkerProcess } from './supervisor.js'
 import { WorkerBuilder, type WorkerBundle } from './bundle/index.js'
 import { ReloadWatcher, type WatchTargets } from './reload-watcher.js'
 import { runtimePhases, timer } from './timing.js'
+import { dispatchRuntimeData, resolveDispatch, type NamespaceMembers } from './services/dispatch.js'
 import { ServiceHub } from './services/hub.js'
 import { startTcpListener, type TcpListener } from './services/tcp.js'
 import {
@@ -137,6 +138,9 @@ function bindingsTable(
   for (const b of config.services.bindings) {
     const target = b.entrypoint === undefined ? b.service : `${b.service}#${b.entrypoint}`
     rows.push([`env.${b.binding} (${target})`, 'Worker', 'local'])
+  }
+  for (const d of config.services.dispatch) {
+    rows.push([`env.${d.binding} (${d.namespace})`, 'Dispatch Namespace', 'local'])
   }
   if (config.assets?.binding !== undefined)
     rows.push([`env.${config.assets.binding}`, 'Assets', 'local'])
@@ -329,6 +333,8 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
     const origin = `http://${host}:${address.port}`
 
+    // Each dispatch namespace's user Workers, found once the other Workers are read (below).
+    let members: NamespaceMembers = new Map()
     const buildData = (current: WorkerConfig, bundle: WorkerBundle): RuntimeData => ({
       main: bundle.entry,
       source: current.main,
@@ -353,6 +359,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
             },
           }),
       limits: current.limits,
+      ...(current.subrequests === undefined ? {} : { subrequests: current.subrequests }),
       egress: {
         ...current.egress,
         allow: [...current.egress.allow, ...(options.allow ?? [])],
@@ -367,6 +374,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       })),
       ...(tunnels === undefined ? {} : { vpc: tunnels.bindings }),
       services: current.services.bindings.map((b) => b.binding),
+      ...dispatchRuntimeData(current, members),
       ...(current.services.outbound === undefined ? {} : { outbound: true }),
     })
     let data = buildData(config, firstBundle)
@@ -384,6 +392,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
         return { name: other.name, config: other }
       }),
     ]
+    members = resolveDispatch(workers)
     for (const w of [...workers]) {
       const outbound = w.config.services.outbound
       if (outbound?.main !== undefined) {
@@ -398,10 +407,11 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       }
     }
     checkServiceNames(workers)
+    data = buildData(config, firstBundle)
     const routesOf = (current: WorkerConfig, name: string): Map<string, Route> =>
       new Map([
         ...(tunnels?.routes ?? new Map<string, Route>()),
-        ...hub.routesFor(current.services, outboundOf(current, name)),
+        ...hub.routesFor(current.services, outboundOf(current, name), members),
       ])
     const serviceContext = {
       hub,
@@ -414,6 +424,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       deny: options.deny ?? [],
       log,
       watch: options.watch !== false,
+      members,
     }
     for (const w of workers.slice(1)) {
       const started = await startServiceWorker(

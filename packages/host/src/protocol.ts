@@ -81,8 +81,19 @@ export interface RuntimeData {
   readonly name?: string
   /** `services` bindings: `env.BINDING` reaches another Worker of the host (services/). */
   readonly services?: readonly string[]
+  /**
+   * `dispatch_namespaces` bindings: each namespace's user Workers by name (the routes use their
+   * places) and the `get()` outbound values the namespace's Outbound Worker gets (services/dispatch.ts).
+   */
+  readonly dispatch?: readonly {
+    readonly binding: string
+    readonly scripts: readonly string[]
+    readonly parameters: readonly string[]
+  }[]
   /** `wharf.outbound`: every fetch() goes to the Outbound Worker, connect() to its handler. */
   readonly outbound?: boolean
+  /** `limits.subrequests` as the config sets it (`wharf dev`; serve's is in `serve`). */
+  readonly subrequests?: number
   /** Set by `wharf serve` only: the production limits and reporting (see runtime/serve-runtime.ts). */
   readonly serve?: ServeRuntimeOptions
 }

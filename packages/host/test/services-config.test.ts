@@ -1,4 +1,5 @@
-// Validation of `services`, `wharf.outbound` and `wharf.tcp` (services/config.ts): every bad
+// Validation of `services`, `dispatch_namespaces`, `wharf.outbound`, `wharf.dispatch_namespace`,
+// `wharf.tcp` and `limits.subrequests` (services/config.ts, config.ts): every bad
 // field is ERR_WHARF_CONFIG naming the file and the field; good ones come through as read.
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -35,10 +36,37 @@ describe('services config', () => {
         { binding: 'A', service: 'backend' },
         { binding: 'B', service: 'backend', entrypoint: 'Admin' },
       ],
+      dispatch: [],
       outbound: { main: join(dir, 'outbound.js'), params: { TENANT: 't1' } },
       tcp: [{ port: 0 }, { port: 6380, ip: '::1', entrypoint: 'Redis' }],
     })
     assert.deepEqual(config.ignored, [], 'services is a used field')
+  })
+
+  it('reads dispatch namespaces, namespace membership and limits.subrequests', () => {
+    const config = load({
+      dispatch_namespaces: [
+        { binding: 'D', namespace: 'customers' },
+        {
+          binding: 'E',
+          namespace: 'staging',
+          outbound: { service: 'filter', parameters: ['TENANT'] },
+        },
+      ],
+      limits: { subrequests: 50, cpu_ms: 100 },
+      wharf: { dispatch_namespace: 'platform' },
+    })
+    assert.deepEqual(config.services.dispatch, [
+      { binding: 'D', namespace: 'customers' },
+      {
+        binding: 'E',
+        namespace: 'staging',
+        outbound: { service: 'filter', parameters: ['TENANT'] },
+      },
+    ])
+    assert.equal(config.services.namespace, 'platform')
+    assert.equal(config.subrequests, 50)
+    assert.deepEqual(config.ignored, ['limits.cpu_ms'], 'dev uses limits.subrequests only')
   })
 
   for (const [title, extra, pattern] of [
@@ -84,6 +112,43 @@ describe('services config', () => {
       /"wharf\.outbound\.params\.a-b"/,
     ],
     ['a port out of range', { wharf: { tcp: [{ port: 70000 }] } }, /"wharf\.tcp\[0\]\.port"/],
+    [
+      'a dispatch binding without a namespace',
+      { dispatch_namespaces: [{ binding: 'D' }] },
+      /"dispatch_namespaces\[0\]\.namespace"/,
+    ],
+    [
+      'a dispatch binding that is also a service binding',
+      {
+        services: [{ binding: 'D', service: 's' }],
+        dispatch_namespaces: [{ binding: 'D', namespace: 'n' }],
+      },
+      /binds D twice/,
+    ],
+    [
+      'a bad outbound parameter',
+      {
+        dispatch_namespaces: [
+          { binding: 'D', namespace: 'n', outbound: { service: 's', parameters: ['a-b'] } },
+        ],
+      },
+      /"dispatch_namespaces\[0\]\.outbound\.parameters\[0\]"/,
+    ],
+    [
+      'an outbound environment',
+      {
+        dispatch_namespaces: [
+          { binding: 'D', namespace: 'n', outbound: { service: 's', environment: 'prod' } },
+        ],
+      },
+      /"dispatch_namespaces\[0\]\.outbound\.environment" is not supported/,
+    ],
+    [
+      'a bad namespace to be in',
+      { wharf: { dispatch_namespace: 'a b' } },
+      /"wharf\.dispatch_namespace"/,
+    ],
+    ['limits.subrequests of 0', { limits: { subrequests: 0 } }, /"limits\.subrequests"/],
     [
       'an unknown tcp field',
       { wharf: { tcp: [{ port: 1, tls: true }] } },

@@ -179,6 +179,176 @@ for (const mode of MODES)
     })
   })
 
+for (const mode of MODES)
+  describe(`wharf ${mode}: limits.subrequests`, () => {
+    it('counts env.X.fetch() and env.X.connect() as subrequests, once each, as fetch() and connect()', async () => {
+      const echo = await echoServer()
+      const origin = http.createServer((_req, res) => res.end('origin'))
+      await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve))
+      const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}/`
+      const allow = { egress: { allow: [ALLOW_TEST_SERVERS] } }
+      const front = project('sub-front', ['subrequests.js'], {
+        main: 'subrequests.js',
+        services: [{ binding: 'BACKEND', service: 'sub-back' }],
+        vars: { ORIGIN: originUrl, ECHO: `127.0.0.1:${echo.port}` },
+        limits: { subrequests: 4 },
+        wharf: allow,
+      })
+      // One subrequest each: its own connect() works, so the handed-in socket did not count.
+      const back = project('sub-back', ['subrequests.js'], {
+        main: 'subrequests.js',
+        vars: { ECHO: `127.0.0.1:${echo.port}` },
+        limits: { subrequests: 1 },
+        wharf: allow,
+      })
+      const wharf = await startHost(mode, [front, back])
+      const calls = async (list: string[]): Promise<string[]> =>
+        JSON.parse((await get(`${wharf.url}/?calls=${list.join(',')}`)).body) as string[]
+      try {
+        assert.deepEqual(
+          await calls(['service-fetch', 'service-connect', 'fetch', 'connect', 'service-fetch']),
+          ['ok', 'ok', 'ok', 'ok', 'Too many subrequests.']
+        )
+        assert.deepEqual(
+          await calls([
+            'service-connect',
+            'service-connect',
+            'service-connect',
+            'service-connect',
+            'fetch',
+          ]),
+          ['ok', 'ok', 'ok', 'ok', 'Too many subrequests.']
+        )
+        // Each request has its own budget.
+        assert.deepEqual(await calls(['fetch', 'fetch', 'fetch', 'fetch']), [
+          'ok',
+          'ok',
+          'ok',
+          'ok',
+        ])
+      } finally {
+        await wharf.stop()
+        await echo.close()
+        origin.close()
+      }
+    })
+  })
+
+for (const mode of MODES)
+  describe(`wharf ${mode}: a dispatch namespace (Workers for Platforms)`, () => {
+    it('reaches user Workers by name through env.X.get(), behind the namespace’s Outbound Worker', async () => {
+      const dispatcher = project('dispatcher', ['dispatcher.js'], {
+        main: 'dispatcher.js',
+        dispatch_namespaces: [
+          {
+            binding: 'DISPATCHER',
+            namespace: 'customers',
+            outbound: { service: 'ns-outbound', parameters: ['TENANT'] },
+          },
+        ],
+      })
+      const tenant = (name: string, namespace?: string): string =>
+        project(name, ['tenant.js'], {
+          main: 'tenant.js',
+          vars: { NAME: name },
+          ...(namespace === undefined ? {} : { wharf: { dispatch_namespace: namespace } }),
+        })
+      const outbound = project('ns-outbound', ['ns-outbound.js'], {
+        main: 'ns-outbound.js',
+        vars: { FIXED: 'f' },
+      })
+      const files = [dispatcher, tenant('alpha', 'customers'), tenant('beta', 'customers')]
+      const wharf = await startHost(mode, [...files, tenant('outsider'), outbound])
+      try {
+        if (mode === 'dev') {
+          assert.match(wharf.output(), /env\.DISPATCHER \(customers\)\s+Dispatch Namespace\s+local/)
+        }
+        // The user Worker sees the dispatcher's request as it was made.
+        const who = await get(`${wharf.url}/w/alpha/whoami?q=1`)
+        assert.equal(who.status, 200)
+        assert.deepEqual(JSON.parse(who.body), {
+          name: 'alpha',
+          url: 'https://alpha.example/whoami?q=1',
+          from: 'dispatcher',
+        })
+        // Its fetch() goes to the Outbound Worker, which gets the listed parameter only.
+        const viaOutbound = (await get(`${wharf.url}/w/beta/call`)).body
+        assert.match(viaOutbound, /^beta got 200: /)
+        assert.deepEqual(JSON.parse(viaOutbound.replace(/^beta got 200: /, '')), {
+          url: 'https://api.example.com/data',
+          tenant: 't-beta',
+          notListed: null,
+          fixed: 'f',
+        })
+        // A user Worker cannot set the parameters itself.
+        for (const [query, tenant] of [
+          ['', 't-alpha'],
+          ['?noparams', null],
+        ] as const) {
+          const forged = (await get(`${wharf.url}/w/alpha/forge${query}`)).body
+          const seen = JSON.parse(forged.replace(/^alpha got 200: /, '')) as { tenant: unknown }
+          assert.equal(seen.tenant, tenant, query)
+        }
+        assert.equal(
+          (await get(`${wharf.url}/w/alpha/call?host=forbidden.example`)).body,
+          'alpha got 403: refused'
+        )
+        // connect(): to the user Worker's handler; the user Worker's own connect() is refused.
+        assert.equal(
+          (await get(`${wharf.url}/connect/beta`)).body,
+          'beta at kv.internal:6379 got ping'
+        )
+        assert.equal(
+          (await get(`${wharf.url}/w/alpha/connect-out`)).body,
+          'proxy request failed, cannot connect to the specified address'
+        )
+        // A name that is no user Worker of the namespace, even another Worker of the host.
+        for (const name of ['nobody', 'outsider']) {
+          const missing = await get(`${wharf.url}/w/${name}/whoami`)
+          assert.equal(missing.status, 404, name)
+          assert.equal(missing.body, 'Error: Worker not found.')
+        }
+        assert.match(
+          (await get(`${wharf.url}/rpc`)).body,
+          /^TypeError: env\.DISPATCHER\.get\("alpha"\)\.getUser\(\): RPC to another Worker is not supported/
+        )
+      } finally {
+        await wharf.stop()
+      }
+    })
+
+    it('refuses a namespace member that is the primary, or an outbound Worker the host lacks', async () => {
+      const lonely = project('lonely-dispatcher', ['dispatcher.js'], {
+        main: 'dispatcher.js',
+        dispatch_namespaces: [
+          { binding: 'DISPATCHER', namespace: 'customers', outbound: { service: 'missing' } },
+        ],
+      })
+      const primaryMember = project('primary-member', ['tenant.js'], {
+        main: 'tenant.js',
+        wharf: { dispatch_namespace: 'customers' },
+      })
+      const run = (files: string[]) =>
+        runWharf(
+          mode === 'dev'
+            ? ['dev', ...configs(files), '--port', '0', '--no-watch']
+            : ['serve', ...configs(files), '--port', '0']
+        )
+      const missing = await run([lonely])
+      assert.equal(missing.code, 1)
+      assert.match(
+        missing.stderr + missing.stdout,
+        /ERR_WHARF_CONFIG: .*gives DISPATCHER the outbound Worker "missing", which is not a Worker of this host/
+      )
+      const primary = await run([primaryMember])
+      assert.equal(primary.code, 1)
+      assert.match(
+        primary.stderr + primary.stdout,
+        /ERR_WHARF_CONFIG: .*"wharf\.dispatch_namespace" is set on the primary Worker/
+      )
+    })
+  })
+
 /** One plain TCP client: sends `text`, reads to EOF (bounded). */
 function tcpExchange(port: number, text: string, timeoutMs = 20_000): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -20,6 +20,7 @@ import { DialBroker } from '../broker.js'
 import { dial, onDialReply, routeFetchThrough } from './dial-client.js'
 import { toRequest, writeResponse } from './http-bridge.js'
 import { ServeRuntime, type Tracked } from './serve-runtime.js'
+import { SubrequestLimit } from './subrequest-limit.js'
 import { vpcBinding, type DialVia } from './vpc-bindings.js'
 import { AssetServer } from '../assets/index.js'
 import { countFetchConnections, limitFetch } from './fetch-limit.js'
@@ -31,9 +32,14 @@ import {
   type LoadedWorker,
 } from './worker-module.js'
 import { compatOf } from './node/compat.js'
-import { outboundFetch, serviceBinding } from './services.js'
+import { dispatchNamespace, outboundFetch, serviceBinding } from './services.js'
 import { serveInbound } from './inbound.js'
-import { OUTBOUND_CONNECT, URL_HEADER } from '../services/routes.js'
+import {
+  MAX_OUTBOUND_PARAMS,
+  OUTBOUND_CONNECT,
+  OUTBOUND_PARAMS_HEADER,
+  URL_HEADER,
+} from '../services/routes.js'
 import { shapeProcess } from './node/process.js'
 import { bundleFiles } from './node/fs/bundle.js'
 import { setBundle } from './node/fs/tree.js'
@@ -116,7 +122,7 @@ async function serve(
         response =
           service === undefined
             ? (assets?.route(request) ?? (await worker.fetch(request, ctx)))
-            : await serviceFetch(worker, service.entrypoint, request, ctx)
+            : await serviceFetch(worker, service.entrypoint, request, ctx, scope, data)
         if (!(response instanceof Response)) {
           throw new TypeError(
             "Incorrect type for Promise: the Promise did not resolve to 'Response'."
@@ -156,21 +162,32 @@ async function serve(
 
 /**
  * A service binding's request: the caller's URL (scheme and host) comes in a header, since the
- * connection is local; the callee's handler is the binding's entrypoint.
+ * connection is local; the callee's handler is the binding's entrypoint. A dispatch's outbound
+ * parameters come in a header too: a user Worker behind an Outbound Worker passes them on with
+ * its fetch() calls; any other Worker (the Outbound Worker) gets them in its `env`.
  */
 function serviceFetch(
   worker: LoadedWorker,
   entrypoint: string | undefined,
   incoming: Request,
-  ctx: ExecutionContext
+  ctx: ExecutionContext,
+  scope: RequestScope,
+  data: RuntimeData
 ): unknown {
   const handler = worker.handlers(entrypoint)?.fetch
   if (handler === undefined) throw new Error('Handler does not export a fetch() function.')
   const url = incoming.headers.get(URL_HEADER)
+  const params = incoming.headers.get(OUTBOUND_PARAMS_HEADER)
+  let env: object | undefined
+  if (params !== null && params.length <= MAX_OUTBOUND_PARAMS) {
+    if (data.outbound === true) scope.outboundParams = params
+    else env = withOutboundParams(params)
+  }
   let request = incoming
   if (url !== null && URL.canParse(url)) {
     const headers = new Headers(incoming.headers)
     headers.delete(URL_HEADER)
+    headers.delete(OUTBOUND_PARAMS_HEADER)
     request = new Request(url, {
       method: incoming.method,
       headers,
@@ -179,7 +196,23 @@ function serviceFetch(
       ...(incoming.body === null ? {} : { duplex: 'half' }),
     })
   }
-  return handler(request, ctx)
+  return handler(request, ctx, env)
+}
+
+/** The Worker's env with a request's outbound parameters over it (binding names only). */
+function withOutboundParams(json: string): object | undefined {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(json)
+  } catch {
+    return undefined
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined
+  const env: Record<string, unknown> = { ...workerEnv }
+  for (const [key, value] of Object.entries(parsed)) {
+    if (/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(key)) env[key] = value
+  }
+  return Object.freeze(env)
 }
 
 /** HTTP connections from service bindings (not the host's listener), with their entrypoint. */
@@ -236,6 +269,11 @@ async function start(data: RuntimeData): Promise<void> {
     globalThis.fetch = outboundFetch(dialVia, data.limits.connectTimeoutMs)
   countFetchConnections(limiter)
   hooks?.limit(limiter)
+  // Serve always has a limit (Cloudflare's default); dev only when the config sets one.
+  const maxSubrequests = data.serve?.subrequests ?? data.subrequests
+  if (maxSubrequests !== undefined) {
+    limiter.limitSubrequests(new SubrequestLimit(maxSubrequests, () => hooks?.subrequestDenied()))
+  }
   Object.assign(workerEnv, data.vars)
   for (const h of data.hyperdrive) {
     workerEnv[h.binding] = hyperdriveBinding(h.binding, h.info, h.error)
@@ -245,6 +283,11 @@ async function start(data: RuntimeData): Promise<void> {
       limitFetch(limiter, f)
     )
   }
+  data.dispatch?.forEach((d, i) => {
+    workerEnv[d.binding] = dispatchNamespace(i, d, dialVia, data.limits.connectTimeoutMs, (f) =>
+      limitFetch(limiter, f)
+    )
+  })
   for (const v of data.vpc ?? []) {
     workerEnv[v.binding] = vpcBinding(v, dialVia, data.limits.connectTimeoutMs)
   }

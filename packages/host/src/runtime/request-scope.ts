@@ -25,6 +25,11 @@ export class RequestScope {
   open = 0
   /** Set once the response is done and every `waitUntil` settled: no more I/O. */
   ended = false
+  /**
+   * A dispatch's outbound parameters (JSON) this request came with: its `fetch()` calls carry
+   * them to the Outbound Worker (services.ts).
+   */
+  outboundParams: string | undefined
   private pending = 0
   private idle: (() => void) | undefined
 

@@ -1,6 +1,6 @@
 /**
  * What a `wharf serve` runtime adds to the runtime process: the heartbeat and request slots its
- * watchdog thread reads (CPU, start-up and memory limits), the subrequest limit, the periodic
+ * watchdog thread reads (CPU, start-up and memory limits), the subrequest denials, the periodic
  * report to the supervisor (liveness, load, statuses, latency), one log line per request (text or
  * JSON, with a request id), and the count of brokered sockets that closed (host-wide limits).
  */
@@ -16,7 +16,6 @@ import { logLine } from '../logger.js'
 import type { FromRuntime, ServeRuntimeOptions } from '../protocol.js'
 import type { InboundSummary } from './inbound.js'
 import { cutByOther } from './limit-pages.js'
-import { currentScope, type RequestScope } from './request-scope.js'
 import type { SocketLimiter } from './socket-runtime.js'
 
 type Opener = (target: { hostname: string; port: number }, signal?: AbortSignal) => Promise<Socket>
@@ -62,8 +61,6 @@ function hostGc(): (() => void) | undefined {
 /** Latency histogram bounds in seconds (Prometheus `le`), shared with the supervisor. */
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 const MAX_DENIALS_PER_TICK = 50
-/** workerd's message when a request makes more subrequests than allowed. */
-export const TOO_MANY_SUBREQUESTS = 'Too many subrequests.'
 
 export interface Tracked {
   readonly slot: number
@@ -86,7 +83,6 @@ export class ServeRuntime {
   private subrequestDenials = 0
   private closedSockets = 0
   private closedScheduled = false
-  private readonly subrequests = new WeakMap<RequestScope, number>()
   private startupCpu: NodeJS.CpuUsage | undefined
   private limiter: SocketLimiter | undefined
   private readonly gc = hostGc()
@@ -157,34 +153,14 @@ export class ServeRuntime {
     })
   }
 
-  /** Sockets of this limiter are reported in ticks; every connect() counts as a subrequest. */
+  /** Sockets of this limiter are reported in ticks. */
   limit(limiter: SocketLimiter): void {
     this.limiter = limiter
-    const admit = limiter.admit.bind(limiter)
-    limiter.admit = (request, socket) => {
-      this.countSubrequest()
-      return admit(request, socket)
-    }
-    const realFetch = globalThis.fetch
-    globalThis.fetch = (input, init) => {
-      try {
-        this.countSubrequest()
-      } catch (error) {
-        return Promise.reject(error)
-      }
-      return realFetch(input, init)
-    }
   }
 
-  private countSubrequest(): void {
-    const scope = currentScope()
-    if (scope === undefined) return
-    const n = (this.subrequests.get(scope) ?? 0) + 1
-    if (n > this.options.subrequests) {
-      this.subrequestDenials++
-      throw new Error(TOO_MANY_SUBREQUESTS)
-    }
-    this.subrequests.set(scope, n)
+  /** A call refused by `limits.subrequests` (subrequest-limit.ts), for the metrics. */
+  subrequestDenied(): void {
+    this.subrequestDenials++
   }
 
   /** Brokered sockets report their close, batched per event-loop turn. */

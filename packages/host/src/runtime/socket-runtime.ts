@@ -23,6 +23,7 @@ import {
 import { takeRoute } from './vpc-bindings.js'
 import { takeHandedIn } from './inbound.js'
 import { reachesConnectHandler } from '../services/routes.js'
+import type { SubrequestLimit } from './subrequest-limit.js'
 
 export type { EgressPolicy }
 export type Dial = NonNullable<SocketTerms['dial']>
@@ -33,6 +34,7 @@ const MAX_QUEUED = 10_000
 export class SocketLimiter implements SocketRuntime {
   private hostOpen = 0
   private readonly queue: SocketSlot[] = []
+  private subrequests: SubrequestLimit | undefined
 
   constructor(
     private readonly limits: Limits,
@@ -50,12 +52,19 @@ export class SocketLimiter implements SocketRuntime {
     return this.queue.length
   }
 
+  /** Every admission but a handed-in socket counts toward `limits.subrequests` from now on. */
+  limitSubrequests(limit: SubrequestLimit): void {
+    this.subrequests = limit
+  }
+
   admit(_request: unknown, socket: object): SocketTerms {
     const via = takeRoute()
     // A connection handed to the connect() handler: already open, opened reports its addresses.
     const handed = takeHandedIn()
     const scope = currentScope()
     if (scope === undefined || scope.ended) throw new Error(GLOBAL_SCOPE)
+    // connect() and fetch() (fetch-limit.ts) both come here; the handler's own socket is no call.
+    if (handed === undefined) this.subrequests?.count()
     const slot: SocketSlot = { scope, socket: socket as ScopedSocket, state: 'queued' }
     scope.slots.add(slot)
     let admitted: Promise<void>

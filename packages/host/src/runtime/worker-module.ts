@@ -141,7 +141,8 @@ type ConnectHandler = (socket: unknown, env: object, ctx: ExecutionContext) => u
 
 /** One export's handlers (the default export's, or a named `WorkerEntrypoint`'s). */
 export interface Handlers {
-  readonly fetch?: (request: Request, ctx: ExecutionContext) => unknown
+  /** `env` is the Worker's, unless a request brings values of its own (outbound parameters). */
+  readonly fetch?: (request: Request, ctx: ExecutionContext, env?: object) => unknown
   readonly connect?: (socket: unknown, ctx: ExecutionContext) => unknown
 }
 
@@ -171,8 +172,8 @@ export function handlersOf(exported: unknown): Handlers | undefined {
     return {
       ...(typeof proto.fetch === 'function'
         ? {
-            fetch: (request: Request, ctx: ExecutionContext) =>
-              new Entrypoint(ctx, workerEnv).fetch(request),
+            fetch: (request: Request, ctx: ExecutionContext, env: object = workerEnv) =>
+              new Entrypoint(ctx, env).fetch(request),
           }
         : {}),
       ...(typeof proto.connect === 'function'
@@ -188,8 +189,8 @@ export function handlersOf(exported: unknown): Handlers | undefined {
     return {
       ...(typeof fetch === 'function'
         ? {
-            fetch: (request: Request, ctx: ExecutionContext) =>
-              (fetch as FetchHandler).call(exported, request, workerEnv, ctx),
+            fetch: (request: Request, ctx: ExecutionContext, env: object = workerEnv) =>
+              (fetch as FetchHandler).call(exported, request, env, ctx),
           }
         : {}),
       ...(typeof connect === 'function'

@@ -27,6 +27,11 @@ import { RuntimePool } from './runtime-pool.js'
 import { loadServeConfig, type ServeSettings } from './settings.js'
 import { ServedWorker } from './workers.js'
 import { configError } from '../errors.js'
+import {
+  dispatchRuntimeData,
+  resolveDispatch,
+  type NamespaceMembers,
+} from '../services/dispatch.js'
 import { ServiceHub } from '../services/hub.js'
 import { startTcpListener, type TcpListener } from '../services/tcp.js'
 import {
@@ -225,6 +230,8 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       ...selfAddresses(address),
       ...(admin ? selfAddresses(admin.address() as AddressInfo) : []),
     ]
+    // Each dispatch namespace's user Workers, found once the other Workers are read (below).
+    let members: NamespaceMembers = new Map()
     const buildData = (current: WorkerConfig, built: Bundle): RuntimeData => ({
       main: built.entry,
       source: current.main,
@@ -252,6 +259,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       ...(tunnels === undefined ? {} : { vpc: tunnels.bindings }),
       // The bindings wired at start (a deploy keeps them: the routes are the host's).
       services: config.services.bindings.map((b) => b.binding),
+      ...dispatchRuntimeData(config, members),
       ...(config.services.outbound === undefined ? {} : { outbound: true }),
       // The pool fills in the limits per process; the format is the host's.
       serve: {
@@ -281,6 +289,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         }
       }),
     ]
+    members = resolveDispatch(workers)
     for (const w of [...workers]) {
       const outbound = w.config.services.outbound
       if (outbound?.main !== undefined) {
@@ -296,7 +305,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       }
     }
     checkServiceNames(workers)
-    pool.serviceRoutes = hub.routesFor(config.services, outboundOf(config, primaryName))
+    pool.serviceRoutes = hub.routesFor(config.services, outboundOf(config, primaryName), members)
     hub.register(primaryName, () => pool)
     for (const w of workers.slice(1)) {
       const started = await ServedWorker.start({
@@ -308,12 +317,13 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         hostSockets,
         log,
         logFormat: options.logFormat ?? 'text',
-        routes: hub.routesFor(w.config.services, outboundOf(w.config, w.name)),
+        routes: hub.routesFor(w.config.services, outboundOf(w.config, w.name), members),
         origin: url,
         hostAddresses,
         ...(options.env === undefined ? {} : { env: options.env }),
         allow: options.allow ?? [],
         deny: options.deny ?? [],
+        members,
       })
       others.push(started)
       hub.register(w.name, () => started.pool)

@@ -10,6 +10,7 @@ import type { RuntimeData } from '../protocol.js'
 import type { Sandbox } from '../sandbox.js'
 import { buildWorker } from '../bundle/index.js'
 import { outboundOf, serviceRuntimeData, warnUnsupported } from '../services/workers.js'
+import type { NamespaceMembers } from '../services/dispatch.js'
 import type { Route } from '../tunnels.js'
 import type { HostSockets } from './host-sockets.js'
 import type { LogFormat, ServeLog } from './log.js'
@@ -35,6 +36,8 @@ export interface ServedWorkerOptions {
   readonly env?: string
   readonly allow: readonly string[]
   readonly deny: readonly string[]
+  /** Each dispatch namespace's user Workers (services/dispatch.ts). */
+  readonly members: NamespaceMembers
 }
 
 export class ServedWorker {
@@ -117,6 +120,7 @@ export class ServedWorker {
           ...(o.env === undefined ? {} : { env: o.env }),
           allow: o.allow,
           deny: o.deny,
+          members: o.members,
         },
         outboundOf(o.config, o.name) !== undefined
       ),

@@ -1,6 +1,8 @@
 /**
- * Sockets between Workers in the Worker's config: wrangler's `services` bindings, and the host's
- * own `wharf.outbound` (an Outbound Worker) and `wharf.tcp` (inbound TCP listeners).
+ * Sockets between Workers in the Worker's config: wrangler's `services` bindings and
+ * `dispatch_namespaces` (Workers for Platforms), and the host's own `wharf.outbound` (an Outbound
+ * Worker), `wharf.dispatch_namespace` (the namespace a user Worker is in) and `wharf.tcp`
+ * (inbound TCP listeners).
  *
  * ```jsonc
  * "services": [{ "binding": "BACKEND", "service": "backend", "entrypoint": "Admin" }],
@@ -39,8 +41,23 @@ export interface TcpListenerConfig {
   readonly entrypoint?: string
 }
 
+/** wrangler's `[[dispatch_namespaces]]`: `env.BINDING.get(name)` reaches a user Worker. */
+export interface DispatchNamespaceConfig {
+  readonly binding: string
+  readonly namespace: string
+  /** The namespace's Outbound Worker, in front of every user Worker reached through it. */
+  readonly outbound?: {
+    readonly service: string
+    /** Names of `get()`'s `outbound` values the Outbound Worker gets in its `env`. */
+    readonly parameters: readonly string[]
+  }
+}
+
 export interface ServicesConfig {
   readonly bindings: readonly ServiceBindingConfig[]
+  readonly dispatch: readonly DispatchNamespaceConfig[]
+  /** `wharf.dispatch_namespace`: this Worker is a user Worker of that namespace, by its name. */
+  readonly namespace?: string
   readonly outbound?: OutboundConfig
   readonly tcp: readonly TcpListenerConfig[]
 }
@@ -85,10 +102,45 @@ export function parseServices(raw: Json, wharf: Json | undefined, file: string):
     const entrypoint = entrypointOf(entry.entrypoint, `${field}.entrypoint`)
     return { binding, service, ...(entrypoint === undefined ? {} : { entrypoint }) }
   })
+  const dispatch = list(raw.dispatch_namespaces, 'dispatch_namespaces').map(
+    (entry, i): DispatchNamespaceConfig => {
+      const field = `dispatch_namespaces[${i}]`
+      if (!isObject(entry)) return fail(field, 'must be an object')
+      const binding = entry.binding
+      if (typeof binding !== 'string' || !BINDING.test(binding)) {
+        return fail(`${field}.binding`, 'must be a binding name (letters, digits, "_")')
+      }
+      const namespace = entry.namespace
+      if (typeof namespace !== 'string' || !NAME.test(namespace)) {
+        return fail(`${field}.namespace`, 'must be a namespace name (letters, digits, "_", "-")')
+      }
+      const o = entry.outbound
+      if (o === undefined) return { binding, namespace }
+      if (!isObject(o)) return fail(`${field}.outbound`, 'must be an object')
+      for (const key of Object.keys(o)) {
+        if (key !== 'service' && key !== 'parameters') {
+          fail(`${field}.outbound.${key}`, 'is not supported (known: service, parameters)')
+        }
+      }
+      if (typeof o.service !== 'string' || !NAME.test(o.service)) {
+        return fail(`${field}.outbound.service`, "must be another Worker's name")
+      }
+      const parameters = list(o.parameters, `${field}.outbound.parameters`).map((p, j) =>
+        typeof p === 'string' && BINDING.test(p)
+          ? p
+          : fail(`${field}.outbound.parameters[${j}]`, 'must be a binding name')
+      )
+      return { binding, namespace, outbound: { service: o.service, parameters } }
+    }
+  )
   const seen = new Set<string>()
-  for (const b of bindings) {
+  for (const b of [...bindings, ...dispatch]) {
     if (seen.has(b.binding)) fail('services', `binds ${b.binding} twice`)
     seen.add(b.binding)
+  }
+  const namespace = wharf?.dispatch_namespace
+  if (namespace !== undefined && (typeof namespace !== 'string' || !NAME.test(namespace))) {
+    fail('wharf.dispatch_namespace', 'must be a namespace name (letters, digits, "_", "-")')
   }
 
   let outbound: OutboundConfig | undefined
@@ -157,5 +209,11 @@ export function parseServices(raw: Json, wharf: Json | undefined, file: string):
       ...(entrypoint === undefined ? {} : { entrypoint }),
     }
   })
-  return { bindings, ...(outbound === undefined ? {} : { outbound }), tcp }
+  return {
+    bindings,
+    dispatch,
+    ...(typeof namespace === 'string' ? { namespace } : {}),
+    ...(outbound === undefined ? {} : { outbound }),
+    tcp,
+  }
 }

@@ -12,7 +12,16 @@ import { socketPair } from '../socket-pair.js'
 import type { InboundConnection } from '../protocol.js'
 import type { Route } from '../tunnels.js'
 import type { ServicesConfig } from './config.js'
-import { OUTBOUND_CONNECT, OUTBOUND_FETCH, authority, connectRoute, fetchRoute } from './routes.js'
+import type { NamespaceMembers } from './dispatch.js'
+import {
+  OUTBOUND_CONNECT,
+  OUTBOUND_FETCH,
+  authority,
+  connectRoute,
+  dispatchConnectRoute,
+  dispatchFetchRoute,
+  fetchRoute,
+} from './routes.js'
 
 /** What serves a Worker's service connections (a WorkerProcess, or serve's RuntimePool). */
 export interface ServiceTarget {
@@ -41,13 +50,26 @@ export class ServiceHub {
     return this.workers.has(name)
   }
 
-  /** The routes for one Worker's `services` bindings and Outbound Worker (by its name). */
-  routesFor(services: ServicesConfig, outboundName?: string): Map<string, Route> {
+  /**
+   * The routes for one Worker's `services` and `dispatch_namespaces` bindings and its Outbound
+   * Worker (by its name).
+   */
+  routesFor(
+    services: ServicesConfig,
+    outboundName?: string,
+    members: NamespaceMembers = new Map()
+  ): Map<string, Route> {
     const routes = new Map<string, Route>()
     for (const b of services.bindings) {
       routes.set(connectRoute(b.binding), this.connectTo(b.service, b.entrypoint))
       routes.set(fetchRoute(b.binding), this.fetchTo(b.service, b.entrypoint))
     }
+    services.dispatch.forEach((d, i) => {
+      members.get(d.namespace)?.forEach((script, j) => {
+        routes.set(dispatchConnectRoute(i, j), this.connectTo(script, undefined))
+        routes.set(dispatchFetchRoute(i, j), this.fetchTo(script, undefined))
+      })
+    })
     if (outboundName !== undefined) {
       routes.set(OUTBOUND_CONNECT, this.connectTo(outboundName, undefined))
       routes.set(OUTBOUND_FETCH, this.fetchTo(outboundName, undefined))

@@ -8,6 +8,14 @@
 export const connectRoute = (binding: string): string => `svc:${binding}`
 /** `env.BINDING.fetch()`: an HTTP connection to the bound Worker's fetch() handler. */
 export const fetchRoute = (binding: string): string => `svc+http:${binding}`
+/**
+ * A user Worker of a dispatch namespace, by the binding's and the script's places in the
+ * runtime's list (short: the broker bounds route names). `#` keeps them apart from bindings.
+ */
+export const dispatchConnectRoute = (binding: number, script: number): string =>
+  `svc:#${binding}/${script}`
+export const dispatchFetchRoute = (binding: number, script: number): string =>
+  `svc+http:#${binding}/${script}`
 /** The Outbound Worker's connect() handler (the user Worker's `connect()`). */
 export const OUTBOUND_CONNECT = 'outbound:connect'
 /** Whether a route is a service binding's connect() (no TLS over it, as in workerd). */
@@ -21,6 +29,15 @@ export const OUTBOUND_FETCH = 'outbound:http'
  * the callee, whose HTTP connection is local. Read only on service connections, then removed.
  */
 export const URL_HEADER = 'x-wharf-service-url'
+
+/**
+ * The request header that carries a dispatch's outbound parameters (JSON) from the dispatcher to
+ * the user Worker, and from the user Worker's `fetch()` to its Outbound Worker, whose `env` gets
+ * them for that request. Set by the host only (a Worker's own is removed), then removed.
+ */
+export const OUTBOUND_PARAMS_HEADER = 'x-wharf-outbound-params'
+/** Bound on those parameters as JSON. */
+export const MAX_OUTBOUND_PARAMS = 65_536
 
 /** The address the caller passed, as workerd gives it to the handler (`opened.localAddress`). */
 export function authority(hostname: string, port: number): string {

@@ -15,6 +15,7 @@ import type { Sandbox } from '../sandbox.js'
 import { WorkerProcess } from '../supervisor.js'
 import { WorkerBuilder } from '../bundle/index.js'
 import type { ServiceHub } from './hub.js'
+import { dispatchRuntimeData, type NamespaceMembers } from './dispatch.js'
 import type { Route } from '../tunnels.js'
 
 /** The name the primary Worker is reachable by when its config has none. */
@@ -38,7 +39,7 @@ export function outboundConfig(owner: WorkerConfig, main: string): WorkerConfig 
     vars: owner.services.outbound?.params ?? {},
     hyperdrive: [],
     exampleServices: [],
-    services: { bindings: [], tcp: [] },
+    services: { bindings: [], dispatch: [], tcp: [] },
     vpc: { networks: [], services: [] },
     ignored: [],
     build: { ...owner.build, main },
@@ -77,6 +78,14 @@ export function checkServiceNames(
         )
       }
     }
+    for (const d of config.services.dispatch) {
+      if (d.outbound !== undefined && !names.has(d.outbound.service)) {
+        throw configError(
+          config.file,
+          `field "dispatch_namespaces" gives ${d.binding} the outbound Worker "${d.outbound.service}", which is not a Worker of this host (pass its config with another -c)`
+        )
+      }
+    }
     const service = config.services.outbound?.service
     if (service !== undefined && !names.has(service)) {
       throw configError(
@@ -99,6 +108,8 @@ export interface ServiceWorkerContext {
   readonly log: (line: string) => void
   /** Rebuild and restart the Worker when a file under its config's directory changes. */
   readonly watch?: boolean
+  /** Each dispatch namespace's user Workers (services/dispatch.ts). */
+  readonly members?: NamespaceMembers
 }
 
 const RELOAD_DEBOUNCE_MS = 50
@@ -116,7 +127,10 @@ export function serviceRuntimeData(
   config: WorkerConfig,
   entry: string,
   unbundled: boolean,
-  ctx: Pick<ServiceWorkerContext, 'origin' | 'hostAddresses' | 'env' | 'allow' | 'deny'>,
+  ctx: Pick<
+    ServiceWorkerContext,
+    'origin' | 'hostAddresses' | 'env' | 'allow' | 'deny' | 'members'
+  >,
   outbound: boolean
 ): RuntimeData {
   const secrets = readDevSecrets(dirname(config.file), ctx.env).values
@@ -134,6 +148,7 @@ export function serviceRuntimeData(
     vars: { ...config.vars, ...secrets },
     secrets: Object.keys(secrets),
     limits: config.limits,
+    ...(config.subrequests === undefined ? {} : { subrequests: config.subrequests }),
     egress: {
       ...config.egress,
       allow: [...config.egress.allow, ...ctx.allow],
@@ -143,6 +158,7 @@ export function serviceRuntimeData(
     hostAddresses: ctx.hostAddresses,
     hyperdrive: [],
     services: config.services.bindings.map((b) => b.binding),
+    ...dispatchRuntimeData(config, ctx.members ?? new Map()),
     ...(outbound ? { outbound: true } : {}),
   }
 }
