@@ -1,6 +1,7 @@
 // The Worker-style client of the far-origin scenario, in a fresh process:
 //   node far-client.mjs '{"port":5432,"user":"u","database":"d","iterations":200,"warmup":50}'
 //   node far-client.mjs '{"driver":"mysql","port":3306,"user":"u","password":"p","database":"d"}'
+//   node far-client.mjs '{"driver":"mysql","persistent":true,...}' (one connection, query only)
 // Each iteration is what a Worker does per request: a new connection (the `pg` driver, or
 // mysql2 with "driver":"mysql", over node:net), one query, disconnect. It times connect → the query's result (the latency the
 // request sees; the disconnect is off its critical path but still awaited before the next one).
@@ -60,7 +61,33 @@ async function onceMysql(i) {
   }
 }
 
-const once = params.driver === 'mysql' ? onceMysql : oncePg
+// "persistent": one mysql2 connection for every iteration, each timing one query only: what one
+// round trip through the delay proxy really takes (its timers fire late on a loaded machine).
+let persistent
+async function onceMysqlPersistent(i) {
+  persistent ??= await mysql.createConnection({
+    host: '127.0.0.1',
+    port: params.port,
+    user: params.user,
+    password: params.password ?? '',
+    database: params.database,
+    connectTimeout: 10_000,
+  })
+  const t0 = performance.now()
+  const [rows] = await persistent.query({
+    sql: `SELECT c FROM sbtest1 WHERE id = ${1 + (i % keys)}`,
+    timeout: 10_000,
+  })
+  if (rows.length !== 1) throw new Error(`expected one row, got ${rows.length}`)
+  return performance.now() - t0
+}
+
+const once =
+  params.driver === 'mysql'
+    ? params.persistent === true
+      ? onceMysqlPersistent
+      : onceMysql
+    : oncePg
 let errors = 0
 let lastError = ''
 const times = []
@@ -75,6 +102,7 @@ for (let i = 0; i < warmup + iterations; i++) {
       throw new Error(`too many errors: ${lastError}`, { cause: error })
   }
 }
+await persistent?.end().catch(() => persistent.destroy())
 times.sort((a, b) => a - b)
 const at = (q) => times[Math.min(times.length - 1, Math.floor(q * times.length))]
 console.log(

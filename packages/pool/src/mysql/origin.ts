@@ -22,7 +22,7 @@ import {
   PacketReader,
   STATUS,
   eofStatus,
-  frame,
+  framed,
   isEof,
   okStatus,
   parseErr,
@@ -55,6 +55,23 @@ export interface CommandResult {
   readonly error?: ServerError
   /** For 'prepare': the origin's statement id and counts. */
   readonly prepared?: { readonly id: number; readonly columns: number; readonly params: number }
+}
+
+/** Receives one packet of a response: its payload, and its wire bytes if it was not split. */
+export type OnPacket = (payload: Buffer, raw: Buffer | undefined) => void
+
+const ignore: OnPacket = () => undefined
+
+/**
+ * A command packet of `size` payload bytes, framed with sequence id 0, for `commandFramed()`:
+ * the caller writes the payload from offset 4, so the command is built in one allocation.
+ */
+export function commandPacket(size: number): Buffer {
+  if (size >= 0xffffff) throw new RangeError('commandPacket: use command() for split payloads')
+  const out = Buffer.allocUnsafe(4 + size)
+  out.writeUIntLE(size, 0, 3)
+  out[3] = 0
+  return out
 }
 
 /** Capabilities the pooler asks of origins: no DEPRECATE_EOF, no LOCAL_FILES, no compression. */
@@ -182,9 +199,12 @@ export class MysqlOrigin {
     })
   }
 
+  /**
+   * One write per packet: MariaDB reads a command's header, then its payload; a payload sent as a
+   * TCP segment of its own makes it sleep in poll() between the two (and costs it a wake-up).
+   */
   private send(payload: Buffer, seq: number): void {
-    const { bytes } = frame(payload, seq)
-    for (const b of bytes) this.socket.write(b)
+    this.socket.write(framed(payload, seq))
   }
 
   /** Pauses reading from the origin (the client is slow); `resume()` undoes it. */
@@ -385,20 +405,42 @@ export class MysqlOrigin {
   }
 
   /**
-   * Sends one command and reads its whole response, passing each packet's payload to `onPacket`
-   * in order. Only one command runs at a time.
+   * Sends one command and reads its whole response, passing each packet to `onPacket` in order
+   * (its payload, and its wire bytes when it was one physical packet). Only one command runs at a
+   * time.
    */
-  async command(
+  command(
     payload: Buffer,
     kind: ResponseKind | 'none',
-    onPacket: (payload: Buffer) => void = () => undefined,
+    onPacket?: OnPacket,
     timeoutMs?: number
+  ): Promise<CommandResult> {
+    return this.exchange(payload, false, kind, onPacket ?? ignore, timeoutMs)
+  }
+
+  /** `command()` for a payload already framed with sequence id 0 (see `commandPacket()`). */
+  commandFramed(
+    packet: Buffer,
+    kind: ResponseKind,
+    onPacket?: OnPacket,
+    timeoutMs?: number
+  ): Promise<CommandResult> {
+    return this.exchange(packet, true, kind, onPacket ?? ignore, timeoutMs)
+  }
+
+  private async exchange(
+    bytes: Buffer,
+    isFramed: boolean,
+    kind: ResponseKind | 'none',
+    onPacket: OnPacket,
+    timeoutMs: number | undefined
   ): Promise<CommandResult> {
     if (this.busy) throw new OriginError('the origin connection is busy')
     if (this.broken) throw new OriginError('the origin connection is closed')
     this.busy = true
     try {
-      this.send(payload, 0)
+      if (isFramed) this.socket.write(bytes)
+      else this.send(bytes, 0)
       if (kind === 'none') return { status: this.status }
       return await this.response(kind, onPacket, timeoutMs)
     } finally {
@@ -409,18 +451,18 @@ export class MysqlOrigin {
 
   private async response(
     kind: ResponseKind,
-    onPacket: (payload: Buffer) => void,
+    onPacket: OnPacket,
     timeoutMs: number | undefined
   ): Promise<CommandResult> {
     // A packet already received is handled at once; only a wait for bytes costs a promise.
     const next = (): Buffer | Promise<Buffer> => {
       const ready = this.take()
       if (ready) {
-        onPacket(ready.payload)
+        onPacket(ready.payload, ready.raw)
         return ready.payload
       }
       return this.read(timeoutMs).then((p) => {
-        onPacket(p.payload)
+        onPacket(p.payload, p.raw)
         return p.payload
       })
     }

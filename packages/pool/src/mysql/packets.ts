@@ -66,6 +66,11 @@ export interface Packet {
   /** Sequence id of the last physical packet (differs for payloads of 16 MiB - 1 and more). */
   readonly lastSeq: number
   readonly payload: Buffer
+  /**
+   * The packet as framed on the wire (header and payload), when it was one physical packet: a
+   * response whose sequence ids already match the client's is forwarded as these bytes.
+   */
+  readonly raw: Buffer | undefined
 }
 
 /** Cuts a byte stream into logical packets, joining split ones; bounded by `maxPayloadBytes`. */
@@ -105,7 +110,8 @@ export class PacketReader {
       // copied once, not once a read.
       if (this.buffered < 4 + length) return undefined
       if (buf.length < 4 + length) buf = this.join()
-      const payload = buf.subarray(4, 4 + length)
+      const raw = buf.subarray(0, 4 + length)
+      const payload = raw.subarray(4)
       const rest = buf.subarray(4 + length)
       if (rest.length > 0) this.chunks[0] = rest
       else this.chunks.shift()
@@ -116,8 +122,14 @@ export class PacketReader {
         this.partsBytes += length
         continue
       }
-      const whole = this.parts.length === 0 ? payload : Buffer.concat([...this.parts, payload])
-      const packet = { seq: this.firstSeq, lastSeq: seq, payload: whole }
+      const single = this.parts.length === 0
+      const whole = single ? payload : Buffer.concat([...this.parts, payload])
+      const packet = {
+        seq: this.firstSeq,
+        lastSeq: seq,
+        payload: whole,
+        raw: single ? raw : undefined,
+      }
       this.parts = []
       this.partsBytes = 0
       this.firstSeq = -1
@@ -159,6 +171,19 @@ export function frame(payload: Buffer, seq: number): { bytes: Buffer[]; next: nu
     if (length < MAX_PACKET) break
   }
   return { bytes, next: s }
+}
+
+/**
+ * `payload` framed from sequence id `seq` as one buffer (header and payload together), for a
+ * single write: a header written apart from its payload leaves as a TCP segment of its own.
+ */
+export function framed(payload: Buffer, seq: number): Buffer {
+  if (payload.length >= MAX_PACKET) return Buffer.concat(frame(payload, seq).bytes)
+  const out = Buffer.allocUnsafe(4 + payload.length)
+  out.writeUIntLE(payload.length, 0, 3)
+  out[3] = seq & 0xff
+  payload.copy(out, 4)
+  return out
 }
 
 /** A bounds-checked reader over one payload; running off the end is a ProtocolError. */

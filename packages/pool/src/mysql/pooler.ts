@@ -18,6 +18,7 @@ import { MysqlOrigin, type MysqlOriginOptions, type SslMode } from './origin.js'
 import { COM, frame } from './packets.js'
 import {
   MysqlSession,
+  preparedKey,
   resultFrom,
   type MysqlCacheRequest,
   type MysqlClientAuth,
@@ -190,8 +191,8 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
         throw new Error('cannot select the database')
       }
       let payload: Buffer
-      const preparedKey = `${request.database}\0${request.text}`
-      const have = conn.prepared.get(preparedKey)
+      const statementKey = preparedKey(request.database, request.text)
+      const have = conn.prepared.get(statementKey)
       if (request.execute && have) {
         const head = Buffer.alloc(5)
         head[0] = COM.STMT_EXECUTE
@@ -209,7 +210,7 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
         head[0] = COM.STMT_EXECUTE
         head.writeUInt32LE(prepare.prepared.id, 1)
         payload = Buffer.concat([head, request.execute])
-        conn.prepared.set(preparedKey, prepare.prepared)
+        conn.prepared.set(statementKey, prepare.prepared)
       } else payload = Buffer.concat([Buffer.from([COM.QUERY]), Buffer.from(request.text)])
       const bytes: Buffer[] = []
       let seq = 1

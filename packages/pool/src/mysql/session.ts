@@ -20,11 +20,12 @@ import {
   SERVER_CAPS,
   type HandshakeResponse,
 } from './handshake.js'
-import { ORIGIN_COLLATION, type MysqlOrigin, type ResponseKind } from './origin.js'
+import { ORIGIN_COLLATION, commandPacket, type MysqlOrigin, type ResponseKind } from './origin.js'
 import {
   CAP,
   COM,
   Cursor,
+  MAX_PACKET,
   PacketReader,
   STATUS,
   eofPacket,
@@ -76,6 +77,10 @@ export interface MysqlShared {
 interface ClientStatement {
   readonly text: string
   readonly database: string
+  /** What the pooler reads from the text, once at prepare. */
+  readonly analysis: sql.Analysis
+  /** The key of its origin statements in `MysqlOrigin.prepared` (schema and text). */
+  readonly preparedKey: string
   readonly params: number
   readonly columns: number
   /** Parameter types from the last execute that sent them (a reused connection lacks them). */
@@ -612,14 +617,23 @@ export class MysqlSession {
     conn: MysqlOrigin,
     payload: Buffer,
     kind: ResponseKind,
-    capture?: { bytes: Buffer[]; size: number; limit: number }
+    capture?: { bytes: Buffer[]; size: number; limit: number },
+    isFramed = false
   ): Promise<{ status: number; error?: ServerError } | undefined> {
-    try {
-      return await conn.command(payload, kind, (packet) => {
-        const start = this.seq
-        const { bytes, next } = frame(packet, start)
+    const onPacket = (packet: Buffer, raw: Buffer | undefined): void => {
+      let ok = true
+      if (raw !== undefined && raw[3] === this.seq) {
+        // The origin numbered it as the client expects (both count from the command's seq id):
+        // forwarded as received, without framing it again.
+        this.seq = (this.seq + 1) & 0xff
+        ok = this.write(raw)
+        if (capture && capture.size <= capture.limit) {
+          capture.bytes.push(raw)
+          capture.size += raw.length
+        }
+      } else {
+        const { bytes, next } = frame(packet, this.seq)
         this.seq = next
-        let ok = true
         for (const b of bytes) {
           ok = this.write(b) && ok
           if (capture && capture.size <= capture.limit) {
@@ -627,16 +641,21 @@ export class MysqlSession {
             capture.size += b.length
           }
         }
-        if (!ok && !this.socket.destroyed && !this.draining) {
-          // The client reads slower than the origin sends: stop reading the origin until it drains.
-          this.draining = true
-          conn.pause()
-          this.socket.once('drain', () => {
-            this.draining = false
-            conn.resume()
-          })
-        }
-      })
+      }
+      if (!ok && !this.socket.destroyed && !this.draining) {
+        // The client reads slower than the origin sends: stop reading the origin until it drains.
+        this.draining = true
+        conn.pause()
+        this.socket.once('drain', () => {
+          this.draining = false
+          conn.resume()
+        })
+      }
+    }
+    try {
+      return await (isFramed
+        ? conn.commandFramed(payload, kind, onPacket)
+        : conn.command(payload, kind, onPacket))
     } catch (error) {
       conn.resume()
       if (error instanceof OriginError || conn.broken) {
@@ -785,9 +804,9 @@ export class MysqlSession {
   private async ensurePrepared(
     conn: MysqlOrigin,
     text: string,
-    forward: boolean
+    forward: boolean,
+    key = preparedKey(this.database, text)
   ): Promise<{ id: number; columns: number; params: number } | ServerError | undefined> {
-    const key = `${this.database}\0${text}`
     const have = conn.prepared.get(key)
     if (have && !forward) return have
     if (conn.prepared.size >= MAX_PREPARED_PER_ORIGIN) {
@@ -852,7 +871,8 @@ export class MysqlSession {
       )
       return
     }
-    const refused = sql.analyze(text).refusal
+    const analysis = sql.analyze(text)
+    const refused = analysis.refusal
     if (refused) {
       this.refuse(refused)
       return
@@ -867,6 +887,8 @@ export class MysqlSession {
       this.statements.set(id, {
         text,
         database: this.database,
+        analysis,
+        preparedKey: preparedKey(this.database, text),
         params: result.params,
         columns: result.columns,
         types: undefined,
@@ -901,24 +923,41 @@ export class MysqlSession {
     }
     // Parameters: null bitmap, "new params bound" flag, types, values. The types are sent only
     // once per statement; another origin connection needs them every time, so they are re-sent.
-    let params = Buffer.alloc(0)
+    // The origin's command is built in one buffer; its id is written once the connection's
+    // statement is known, and the bytes after it (`tail`) key the cache.
+    let nullBitmap: Buffer | undefined
+    let values: Buffer | undefined
+    let size = 10 // command (1), statement id (4), flags (1), iteration count (4)
     if (st.params > 0) {
-      const nullBitmap = c.bytes((st.params + 7) >> 3)
-      const bound = c.u8()
-      if (bound === 1) st.types = Buffer.from(c.bytes(st.params * 2))
+      nullBitmap = c.bytes((st.params + 7) >> 3)
+      if (c.u8() === 1) st.types = Buffer.from(c.bytes(st.params * 2))
       if (!st.types) {
         this.error(ER.MALFORMED, 'Malformed communication packet: parameter types were never sent')
         return
       }
-      params = Buffer.concat([nullBitmap, Buffer.from([1]), st.types, c.bytes(c.left)])
+      values = c.bytes(c.left)
+      size += nullBitmap.length + 1 + st.types.length + values.length
     }
-    const tail = Buffer.concat([Buffer.from([flags]), Buffer.from([1, 0, 0, 0]), params])
+    const isFramed = size < MAX_PACKET
+    const command = isFramed ? commandPacket(size) : Buffer.allocUnsafe(size)
+    const base = isFramed ? 4 : 0
+    command[base] = COM.STMT_EXECUTE
+    command[base + 5] = flags
+    command.writeUInt32LE(1, base + 6)
+    if (nullBitmap && values && st.types) {
+      let at = base + 10
+      at += nullBitmap.copy(command, at)
+      command[at++] = 1
+      at += st.types.copy(command, at)
+      values.copy(command, at)
+    }
+    const tail = command.subarray(base + 5)
 
     const cache = this.shared.cache
     const inTransaction = this.lease !== undefined && this.holding()
     let request: MysqlCacheRequest | undefined
     let miss: CacheMiss | undefined
-    const analysis = sql.analyze(st.text)
+    const analysis = st.analysis
     if (cache && !inTransaction && packet.lastSeq === 0) {
       const info = analysis.read
       if (info?.cacheable === true) {
@@ -929,7 +968,12 @@ export class MysqlSession {
     }
     const conn = await this.acquire()
     if (!conn) return
-    const prepared = await this.ensurePrepared(conn, st.text, false)
+    const prepared = await this.ensurePrepared(
+      conn,
+      st.text,
+      false,
+      this.database === st.database ? st.preparedKey : undefined
+    )
     if (!prepared) {
       this.settle()
       return
@@ -943,12 +987,10 @@ export class MysqlSession {
       this.pinned = true
       conn.dirty = true
     }
-    const head = Buffer.alloc(5)
-    head[0] = COM.STMT_EXECUTE
-    head.writeUInt32LE(prepared.id, 1)
+    command.writeUInt32LE(prepared.id, base + 1)
     const capture =
       request && cache ? { bytes: [], size: 0, limit: cache.options.maxEntryBytes } : undefined
-    const result = await this.run(conn, Buffer.concat([head, tail]), 'execute', capture)
+    const result = await this.run(conn, command, 'execute', capture, isFramed)
     if (result) {
       this.status = result.status
       if (!result.error) this.noteWrites(analysis.writes)
@@ -992,6 +1034,11 @@ export class MysqlSession {
     this.end()
     this.gone()
   }
+}
+
+/** Where an origin connection keeps its statement for a schema and text (`MysqlOrigin.prepared`). */
+export function preparedKey(database: string, text: string): string {
+  return `${database}\0${text}`
 }
 
 export function cacheKey(request: MysqlCacheRequest): string {

@@ -4,6 +4,7 @@
  * tables a write touches. Strings, comments and quoted identifiers are blanked first; the bodies
  * of executable comments (`/*! ... *\/`) are kept, since MySQL runs them.
  */
+import { TextMemo } from '../core/text-memo.js'
 
 const MAX_SQL = 1_000_000
 
@@ -279,26 +280,20 @@ export interface Analysis {
 }
 
 // Applications send the same few texts over and over (prepared statements above all): reading
-// them once saves the regular expressions on every execute. Bounded in entries and text size.
-const MEMO_ENTRIES = 2_000
-const MEMO_TEXT = 4_096
-const memo = new Map<string, Analysis>()
+// them once saves the regular expressions on every execute (core/text-memo.ts, as pg/analysis.ts).
+const memo = new TextMemo<Analysis>(2_000, 4_096)
 
-export function analyze(text: string): Analysis {
-  const known = memo.get(text)
-  if (known) return known
+function analyzeText(text: string): Analysis {
   const stmts = statements(blank(text))
-  const analysis: Analysis = {
+  return {
     stmts,
     refusal: refusal(stmts),
     read: stmts.length === 1 ? readInfo(stmts[0] ?? '', 1) : undefined,
     effect: stateEffect(stmts),
     writes: writes(stmts),
   }
-  if (text.length <= MEMO_TEXT) {
-    // Oldest first out: a Map iterates in insertion order.
-    if (memo.size >= MEMO_ENTRIES) memo.delete(memo.keys().next().value ?? '')
-    memo.set(text, analysis)
-  }
-  return analysis
+}
+
+export function analyze(text: string): Analysis {
+  return memo.get(text, analyzeText)
 }

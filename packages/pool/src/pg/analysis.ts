@@ -1,37 +1,12 @@
 /**
- * What the pooler reads from a statement's text, remembered per text for the whole pooler.
- * Reading SQL (regular expressions over the blanked text, sql.ts) costs more than answering a
- * cache hit, and clients send the same few texts over and over: a Worker's handful of queries, or
- * pgbench's hot set. Bounded in entries and in the length of a text remembered; past the bound
- * it starts over, so a stream of ever-new texts costs one Map insertion each, no more.
+ * What the pooler reads from a statement's text, remembered per text for the whole pooler
+ * (core/text-memo.ts): refusals, cacheable reads' relations (per catalog snapshot) and the cache
+ * keys of simple Queries.
  */
 import { createHash } from 'node:crypto'
+import { TextMemo } from '../core/text-memo.js'
 import { readDependencies, type CatalogSnapshot } from './catalog.js'
 import * as sql from './sql.js'
-
-/** Texts remembered at most, per table. */
-const MAX_ENTRIES = 4096
-/** Longer texts are read every time (they are rare, and would make the memo large). */
-const MAX_TEXT = 2048
-
-class TextMemo<V> {
-  private readonly map = new Map<string, V>()
-
-  get(text: string, compute: (text: string) => V): V {
-    if (text.length > MAX_TEXT) return compute(text)
-    let v = this.map.get(text)
-    if (v === undefined) {
-      v = compute(text)
-      if (this.map.size >= MAX_ENTRIES) this.map.clear()
-      this.map.set(text, v)
-    }
-    return v
-  }
-
-  clear(): void {
-    this.map.clear()
-  }
-}
 
 export class StatementAnalysis {
   private readonly refusals = new TextMemo<sql.Refusal | null>()
