@@ -743,7 +743,7 @@ interopScenarios.push(
         body: s.readable,
         duplex: 'half',
       })
-      const buf = (await req.arrayBuffer()) as ArrayBuffer
+      const buf = await req.arrayBuffer()
       k.trace('bytes', k.text(new Uint8Array(buf)))
       k.trace('bodyUsed', req.bodyUsed)
       k.trace('again', await k.outcome(req.text(), 500).then((r) => Object.keys(r as object)))

@@ -112,12 +112,9 @@ const handshake: Scenario['run'] = async (k, p) => {
     await s.opened
     const r = s.readable.getReader()
     const w = s.writable.getWriter()
-    k.trace(
-      'greeting',
-      k.text(((await r.read()).value as Uint8Array | undefined) ?? new Uint8Array())
-    )
+    k.trace('greeting', k.text((await r.read()).value ?? new Uint8Array()))
     await w.write('STARTTLS\r\n')
-    k.trace('go', k.text(((await r.read()).value as Uint8Array | undefined) ?? new Uint8Array()))
+    k.trace('go', k.text((await r.read()).value ?? new Uint8Array()))
     r.releaseLock()
     w.releaseLock()
   }
