@@ -7,8 +7,6 @@ export const netDifferences: Record<string, string> = {
     "when a TLSSocket made with { socket } closes, Wharf closes (destroys) the wrapped net.Socket, as Node does; workerd leaves it open and it never emits 'close', so pg's Client.end(), which waits for it, would hang",
   'tls-upgrade-peer-hangs-up':
     "as tls-upgrade-in-data-handler: when the upgrade fails, Wharf also closes the wrapped net.Socket ('close' false), which workerd leaves open; the TLSSocket's error (startTls()'s internal error) and close(true) match",
-  'net-rst-while-writing':
-    "a peer reset while we write: Wharf's read side meets the reset first and reports Node's `read ECONNRESET` (with `code`, which drivers branch on; later write callbacks see no error); workerd's node:net reports the failed write's `Network connection lost.` without a code and fails the write callbacks. Both emit one 'error', then close(true)",
   'net-server-listen':
     'workerd 1.20261117.1 lets a net.Server listen (a Worker-local listener); Wharf has nothing to accept connections from, so listen() emits ERR_WHARF_NET_SERVER_UNSUPPORTED',
   'net-module-shape':

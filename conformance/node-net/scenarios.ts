@@ -776,24 +776,23 @@ netScenarios.push(
     id: 'net-rst-while-writing',
     title: "the peer resets while we keep writing: one 'error', then close(true)",
     servers: { main: { kind: 'close-after', bytes: 1, how: 'rst' } },
-    params: { events: ['error', 'close', 'end', 'finish'] },
+    params: { events: ['close', 'end', 'finish'] },
     async run(h, p) {
       const s = h.net.connect(h.port(), '127.0.0.1')
       h.on(s, p.events as string[], 's')
+      // Which side meets the reset first (a write: `Network connection lost.`; the read loop:
+      // `read ECONNRESET`) is a race in both runtimes, so only the error's class is traced.
+      s.on('error', (e: unknown) => h.trace('s:error', (e as Error).name))
       let closed = false
       s.on('close', () => (closed = true))
       await h.until(s, 'connect', 3000)
       const chunk = new Uint8Array(16384)
-      let failed = 0
       // Bounded: enough that the reset is noticed however much the kernels buffer.
       for (let i = 0; i < 400 && !closed; i++) {
-        s.write(chunk, (e: unknown) => {
-          if (e) failed++
-        })
+        s.write(chunk)
         if (i % 20 === 0) await h.sleep(10)
       }
-      await h.until(s, 'close', 3000)
-      h.trace('some-write-failed', failed > 0)
+      if (!closed) await h.until(s, 'close', 5000)
       h.trace('after', { destroyed: s.destroyed })
     },
   },
@@ -806,17 +805,19 @@ netScenarios.push(
       const plain = h.net.connect(h.port(), 'localhost')
       h.on(plain, ['end', 'close'], 'plain')
       let upgraded: any
+      let closed = false
       plain.on('data', (d: Uint8Array) => {
         const text = new TextDecoder().decode(d)
         if (text.startsWith('220 ready')) plain.write('STARTTLS\r\n')
         else if (text.startsWith('220 go')) {
           upgraded = h.tls.connect({ socket: plain, servername: 'localhost', ca: h.ca })
           h.on(upgraded, p.events as string[], 'tls')
+          upgraded.on('close', () => (closed = true))
         }
       })
-      for (let i = 0; i < 50 && upgraded === undefined; i++) await h.sleep(20)
+      for (let i = 0; i < 250 && upgraded === undefined; i++) await h.sleep(20)
       if (upgraded === undefined) return
-      await h.until(upgraded, 'close', 3000)
+      if (!closed) await h.until(upgraded, 'close', 5000)
       await h.sleep(20)
       h.trace('after', { tlsDestroyed: upgraded.destroyed, authorized: upgraded.authorized })
     },
