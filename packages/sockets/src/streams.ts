@@ -460,7 +460,7 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
       // write. Node's stream does it the other way round, so the write's outcome is passed on one
       // promise turn later. Only a socket's first writes take this path.
       const late = p.then(noop, rethrow)
-      owner.queuedWrite = late
+      if (!owner.started) owner.queuedWrite = late
       return late
     },
     writable: true,
