@@ -540,3 +540,251 @@ export const interopScenarios: Scenario[] = [
     },
   },
 ]
+
+const greetRst = { main: { kind: 'greet' as const, text: 'partial', then: 'rst' as const } }
+
+// pipeThrough chains in and out of the socket, and fetch bodies read after the peer reset.
+interopScenarios.push(
+  {
+    id: 'pipe-decompress-garbage',
+    title: 'readable.pipeThrough(DecompressionStream) fed bytes that are not gzip',
+    servers: greetOpen,
+    async run(k) {
+      const s = k.connect(k.addr())
+      const reader = s.readable.pipeThrough(new DecompressionStream('gzip')).getReader()
+      const r = (await k.outcome(reader.read(), 2000)) as { err?: { error?: string } }
+      // The zlib message is each runtime's own; the error's type is what code can branch on.
+      k.trace('read', r.err !== undefined ? { err: r.err.error } : r)
+      await k.sleep(100)
+      k.trace('locked', s.readable.locked)
+      k.trace('closed', await k.outcome(s.closed, 300))
+      const w = s.writable.getWriter()
+      k.trace('write', await k.outcome(w.write('still'), 1000))
+      await s.close()
+    },
+  },
+  {
+    id: 'pipe-gzip-echo-response-text',
+    title: 'gzip piped in, echoed, and read as new Response(readable.pipeThrough(gunzip)).text()',
+    servers: echo,
+    async run(k) {
+      const s = k.connect(k.addr(), { allowHalfOpen: true })
+      const text = 'round trip '.repeat(300)
+      const source = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(k.bytes(text.slice(0, 1000)))
+          c.enqueue(k.bytes(text.slice(1000)))
+          c.close()
+        },
+      })
+      const sending = source.pipeThrough(new CompressionStream('gzip')).pipeTo(s.writable)
+      const body = new Response(s.readable.pipeThrough(new DecompressionStream('gzip')))
+      const got = await k.outcome(body.text(), 3000)
+      k.trace('sent', await k.outcome(sending, 2000))
+      k.trace('same', (got as { ok?: unknown }).ok === text)
+      k.trace('closed', await k.outcome(s.closed, 1000))
+      await s.close()
+    },
+  },
+  {
+    id: 'pipe-through-decoder-cancel',
+    title: 'a TextDecoderStream reader cancelled after the first chunk cancels the socket readable',
+    servers: greetOpen,
+    async run(k) {
+      const s = k.connect(k.addr())
+      const reader = s.readable.pipeThrough(new TextDecoderStream()).getReader()
+      k.trace('first', await k.outcome(reader.read(), 2000))
+      k.trace('cancel', await k.outcome(reader.cancel('enough'), 1000))
+      await k.sleep(50)
+      k.trace('locked', s.readable.locked)
+      k.trace('closed', await k.outcome(s.closed, 300))
+      const w = s.writable.getWriter()
+      k.trace('write', await k.outcome(w.write('after'), 1000))
+      k.trace('close', await k.outcome(s.close(), 1000))
+    },
+  },
+  {
+    id: 'pipe-through-decoder-peer-rst',
+    title: 'readable.pipeThrough(TextDecoderStream) when the peer resets after a greeting',
+    servers: greetRst,
+    async run(k) {
+      const s = k.connect(k.addr())
+      k.watch('closed', s.closed)
+      const reader = s.readable.pipeThrough(new TextDecoderStream()).getReader()
+      let text = ''
+      for (let i = 0; i < 20; i++) {
+        const r = (await k.outcome(reader.read(), 2000)) as {
+          ok?: { done: boolean; value?: string }
+          err?: unknown
+        }
+        if (r.ok?.done === false) {
+          text += r.ok.value ?? ''
+          continue
+        }
+        k.trace('text', text)
+        k.trace('end', r.ok !== undefined ? 'done' : r)
+        break
+      }
+      await k.outcome(s.closed, 1000)
+      await k.sleep(20)
+    },
+  },
+  {
+    id: 'pipe-encoder-in-prevent-close',
+    title: 'TextEncoderStream piped in with preventClose, then the writable used directly',
+    servers: echo,
+    async run(k) {
+      const s = k.connect(k.addr(), { allowHalfOpen: true })
+      const source = new ReadableStream<string>({
+        start(c) {
+          c.enqueue('one ')
+          c.enqueue('twö ')
+          c.close()
+        },
+      })
+      k.trace(
+        'pipe',
+        await k.outcome(
+          source.pipeThrough(new TextEncoderStream()).pipeTo(s.writable, { preventClose: true }),
+          2000
+        )
+      )
+      k.trace('locked', s.writable.locked)
+      const w = s.writable.getWriter()
+      k.trace('write', await k.outcome(w.write('three'), 1000))
+      k.trace('writer.close', await k.outcome(w.close(), 1000))
+      k.trace('echo', await k.readAll(s.readable.getReader()))
+      await s.close()
+    },
+  },
+  {
+    id: 'pipe-compression-in-source-error',
+    title: 'a source that errors mid-way, through CompressionStream into the writable',
+    servers: { main: { kind: 'silent' } },
+    async run(k) {
+      const s = k.connect(k.addr())
+      let n = 0
+      const source = new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (n++ === 0) c.enqueue(k.bytes('first chunk'))
+          else c.error(new Error('source broke'))
+        },
+      })
+      const piping = source.pipeThrough(new CompressionStream('gzip')).pipeTo(s.writable)
+      k.trace('pipe', await k.outcome(piping, 2000))
+      k.trace('locked', s.writable.locked)
+      k.trace('closed', await k.outcome(s.closed, 500))
+      k.trace('close', await k.outcome(s.close(), 1000))
+    },
+  },
+  {
+    id: 'body-response-text-peer-rst',
+    title: 'new Response(socket.readable).text() when the peer resets after a greeting',
+    servers: greetRst,
+    async run(k) {
+      const s = k.connect(k.addr())
+      k.watch('closed', s.closed)
+      k.trace('text', await k.outcome(new Response(s.readable).text(), 2000))
+      await k.outcome(s.closed, 1000)
+      k.trace('close', await k.outcome(s.close(), 1000))
+    },
+  },
+  {
+    id: 'body-response-arraybuffer-peer-rst',
+    title: 'new Response(socket.readable).arrayBuffer() when the peer resets after a greeting',
+    servers: greetRst,
+    async run(k) {
+      const s = k.connect(k.addr())
+      k.watch('closed', s.closed)
+      const r = await k.outcome(new Response(s.readable).arrayBuffer(), 2000)
+      k.trace('arrayBuffer', r)
+      await k.outcome(s.closed, 1000)
+      await k.sleep(20)
+    },
+  },
+  {
+    id: 'body-response-text-rst-no-data',
+    title: 'new Response(socket.readable).text() when the peer resets without sending',
+    servers: { main: { kind: 'greet', text: '', then: 'rst' } },
+    async run(k) {
+      const s = k.connect(k.addr())
+      k.watch('closed', s.closed)
+      k.trace('text', await k.outcome(new Response(s.readable).text(), 2000))
+      await k.outcome(s.closed, 1000)
+      await k.sleep(20)
+    },
+  },
+  {
+    id: 'body-request-text-peer-rst',
+    title: 'new Request(url, { body: socket.readable }).text() when the peer resets',
+    servers: greetRst,
+    async run(k) {
+      const s = k.connect(k.addr())
+      k.watch('closed', s.closed)
+      const req = new Request('http://example.invalid/', {
+        method: 'POST',
+        body: s.readable,
+        duplex: 'half',
+      })
+      k.trace('text', await k.outcome(req.text(), 2000))
+      k.trace('bodyUsed', req.bodyUsed)
+      await k.outcome(s.closed, 1000)
+      await k.sleep(20)
+    },
+  },
+  {
+    id: 'body-request-arraybuffer',
+    title: 'new Request(url, { body: socket.readable }).arrayBuffer() at EOF',
+    servers: greetEnd,
+    async run(k) {
+      const s = k.connect(k.addr())
+      const req = new Request('http://example.invalid/', {
+        method: 'PUT',
+        body: s.readable,
+        duplex: 'half',
+      })
+      const buf = await req.arrayBuffer()
+      k.trace('bytes', k.text(new Uint8Array(buf)))
+      k.trace('bodyUsed', req.bodyUsed)
+      k.trace('again', await k.outcome(req.text(), 500).then((r) => Object.keys(r as object)))
+      await s.close()
+    },
+  },
+  {
+    id: 'body-response-clone',
+    title: 'new Response(socket.readable).clone(): both copies read the same text',
+    servers: greetEnd,
+    async run(k) {
+      const s = k.connect(k.addr())
+      const a = new Response(s.readable)
+      const b = a.clone()
+      const [ta, tb] = await Promise.all([a.text(), b.text()])
+      k.trace('texts', [ta, tb])
+      await s.close()
+    },
+  },
+  {
+    id: 'body-response-json-then-write',
+    title: 'allowHalfOpen true: new Response(readable).json() at the peer FIN, then write',
+    servers: { main: { kind: 'greet', text: '{"a":[1,2]}', then: 'end' } },
+    async run(k) {
+      const s = k.connect(k.addr(), { allowHalfOpen: true })
+      k.trace('json', await k.outcome(new Response(s.readable).json(), 2000))
+      const w = s.writable.getWriter()
+      k.trace('write', await k.outcome(w.write('after eof'), 1000))
+      k.trace('close', await k.outcome(s.close(), 1000))
+      k.trace('server', (await k.server(undefined, 'close', 3000)).head)
+    },
+  },
+  {
+    id: 'body-response-blob',
+    title: 'new Response(socket.readable).blob(): size and text',
+    servers: greetEnd,
+    async run(k) {
+      const s = k.connect(k.addr())
+      const blob = await new Response(s.readable).blob()
+      k.trace('blob', { size: blob.size, text: await blob.text() })
+      await s.close()
+    },
+  }
+)

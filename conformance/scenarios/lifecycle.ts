@@ -47,7 +47,8 @@ export const lifecycleScenarios: Scenario[] = [
         k.trace('read', r)
         if (r.done) break
       }
-      k.trace('closed', await k.outcome(s.closed, 1000))
+      // Condition waits: both end as soon as closed settles and the server saw the close.
+      k.trace('closed', await k.outcome(s.closed, 5000))
       k.trace('server', (await k.server(undefined, 'close')).events)
     },
     mergeReads: true,

@@ -100,3 +100,59 @@ export const peerScenarios: Scenario[] = ['accept', 'write', 'read', 'close', 's
       }))
     )
 )
+
+// The peer hangs up in the middle of the StartTLS handshake: it answers STARTTLS, then ends or
+// resets the connection as the ClientHello arrives (or, `immediate`, on the first bytes of a
+// startTls() made right after connect()). Traced: both sockets' promises and I/O on the new one.
+const handshake: Scenario['run'] = async (k, p) => {
+  const allowHalfOpen = p.allowHalfOpen as boolean
+  const s = k.connect(k.addr(), { allowHalfOpen, secureTransport: 'starttls' })
+  k.watch('old.closed', s.closed)
+  if (p.immediate !== true) {
+    await s.opened
+    const r = s.readable.getReader()
+    const w = s.writable.getWriter()
+    k.trace('greeting', k.text((await r.read()).value ?? new Uint8Array()))
+    await w.write('STARTTLS\r\n')
+    k.trace('go', k.text((await r.read()).value ?? new Uint8Array()))
+    r.releaseLock()
+    w.releaseLock()
+  }
+  const t = s.startTls()
+  k.watch('new.opened', t.opened)
+  k.watch('new.closed', t.closed)
+  const w = t.writable.getWriter()
+  k.watch('new.write', w.write('early'))
+  k.trace('new.read', await k.outcome(t.readable.getReader().read(), 3000))
+  await k.outcome(t.closed, 3000)
+  k.trace('server', (await k.server(undefined, 'hello', 3000)).events.includes('hello'))
+  k.trace('write-after', await k.outcome(w.write('late'), 500))
+  k.trace('close', await k.outcome(t.close(), 1000))
+  await k.outcome(s.closed, 1000)
+  await k.sleep(20)
+}
+
+peerScenarios.push(
+  ...(['FIN', 'RST'] as const).flatMap((how) =>
+    [
+      { immediate: false, allowHalfOpen: false },
+      { immediate: false, allowHalfOpen: true },
+      { immediate: true, allowHalfOpen: false },
+      { immediate: true, allowHalfOpen: true },
+    ].map(({ immediate, allowHalfOpen }): Scenario => ({
+      id: `peer-${how.toLowerCase()}-handshake${immediate ? '-immediate' : ''}-half-${allowHalfOpen}`,
+      title: `peer ${how} as the ClientHello arrives, ${immediate ? 'startTls() at once' : 'after STARTTLS'}, allowHalfOpen ${allowHalfOpen}`,
+      servers: {
+        main: {
+          kind: 'starttls',
+          cert: 'localhost',
+          immediate,
+          hangUpOnHello: how === 'FIN' ? 'end' : 'rst',
+        },
+      },
+      tls: true,
+      params: { immediate, allowHalfOpen },
+      run: handshake,
+    }))
+  )
+)

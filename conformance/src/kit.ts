@@ -118,7 +118,9 @@ export function makeKit(env: KitEnv, out: TraceEntry[]): Kit {
     },
     text: (bytes) => decoder.decode(bytes),
     bytes: (text) => encoder.encode(text),
-    server: (name, until, timeoutMs = 1000) => {
+    // A wait for a condition ends as soon as the server has seen `until`; the bound only matters
+    // when it never does, so it is generous: a loaded machine may take seconds to deliver a FIN.
+    server: (name, until, timeoutMs = 5000) => {
       const key = name ?? (names.includes('main') ? 'main' : names[0]) ?? ''
       return env.serverView(key, until, timeoutMs)
     },

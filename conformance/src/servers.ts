@@ -174,8 +174,17 @@ function handlerFor(spec: ServerSpec, pki: () => TestPki): Handler {
       }
     case 'starttls':
       return (s, r) => {
+        // The handshake never completes: the server hangs up as the ClientHello arrives.
+        const hangUp = (): void => {
+          s.once('data', () => {
+            push(r, 'hello')
+            if (spec.hangUpOnHello === 'end') s.end()
+            else s.resetAndDestroy()
+          })
+        }
         if (spec.immediate) {
-          serveTls(s, r, pki(), spec.cert)
+          if (spec.hangUpOnHello) hangUp()
+          else serveTls(s, r, pki(), spec.cert)
           return
         }
         s.write('220 ready\r\n')
@@ -187,7 +196,8 @@ function handlerFor(spec: ServerSpec, pki: () => TestPki): Handler {
             s.off('data', onData)
             s.write('220 go\r\n')
             push(r, 'upgrade')
-            serveTls(s, r, pki(), spec.cert)
+            if (spec.hangUpOnHello) hangUp()
+            else serveTls(s, r, pki(), spec.cert)
           } else if (buf.length > 4096) s.destroy()
         }
         s.on('data', onData)
@@ -297,7 +307,7 @@ export async function viewOf(
   until: string | undefined,
   timeoutMs: number
 ): Promise<ServerView> {
-  const deadline = Date.now() + Math.min(Math.max(timeoutMs, 0), 5000)
+  const deadline = Date.now() + Math.min(Math.max(timeoutMs, 0), 8000)
   for (;;) {
     const view = server.view()
     const found =

@@ -28,8 +28,15 @@ export type ServerSpec =
   /** Reads `bytes` bytes, then ends (FIN) or resets. */
   | { kind: 'close-after'; bytes: number; how: 'end' | 'rst' }
   /** Plaintext `220 ready\r\n`, waits for `STARTTLS\r\n`, answers `220 go\r\n`, then TLS echo. With
-   * `immediate`, upgrades to TLS right on connect without a greeting. */
-  | { kind: 'starttls'; cert: CertName; immediate?: boolean; host?: '127.0.0.1' | '::1' }
+   * `immediate`, upgrades to TLS right on connect without a greeting. With `hangUpOnHello`, ends
+   * (FIN) or resets the connection when the client's first TLS bytes arrive, mid-handshake. */
+  | {
+      kind: 'starttls'
+      cert: CertName
+      immediate?: boolean
+      host?: '127.0.0.1' | '::1'
+      hangUpOnHello?: 'end' | 'rst'
+    }
   /** TLS from the first byte, then echo (or greet-then-end). */
   | { kind: 'tls'; cert: CertName; greet?: string; host?: '127.0.0.1' | '::1' }
 
@@ -69,7 +76,8 @@ export interface Kit {
   readN(reader: ReaderLike, n: number): Promise<string>
   text(bytes: Uint8Array): string
   bytes(text: string): Uint8Array
-  /** What a declared server has seen so far (optionally waiting until `until` appears). */
+  /** What a declared server has seen so far; with `until`, once it appears (at most `timeoutMs`,
+   * default 5 s: the wait ends as soon as the server has seen it). */
   server(name?: string, until?: string, timeoutMs?: number): Promise<ServerView>
   /** Describes a value the way `trace` does. */
   describe(value: unknown): unknown

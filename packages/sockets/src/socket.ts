@@ -406,8 +406,12 @@ class SocketCore
     // leaves it pending.
     if (cause !== undefined) this.opened.reject(error)
     this.closed.reject(error)
+    // workerd: a writer held now is closed for good once it has reported the failure, and a
+    // write made before the handshake fails ahead of a pending read.
+    this.write.closeHeldWriter()
     this.connection.rejectWrites(error)
-    this.read.settlePendingRead(error)
+    const pendingRead = this.read.takePendingRead()
+    if (pendingRead) void this.write.flushWrites().then(() => pendingRead.reject(error))
     this.read.error(error)
     this.write.error(error)
     this.node?.destroy()

@@ -74,6 +74,12 @@ export interface WriterOwner {
   abortAfterLoss(reason: unknown): void
   /** The reason of an abort made after a loss: later writes reject with it. */
   readonly lossAbort: { reason: unknown } | undefined
+  /** Node's stream has started: until then writes queue in it rather than reach the sink. */
+  readonly started: boolean
+  /** The last write made before the stream started, as returned to its caller. */
+  queuedWrite: Promise<void> | undefined
+  /** A releaseLock() waiting for the stream to start; getWriter() runs it first. */
+  deferredRelease: (() => void) | undefined
   beginOp(): void
   endOp(): void
 }
@@ -448,10 +454,14 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
       const done = owner.trackWrite()
       const p = nativeWrite.call(this, bytes)
       p.then(done, done)
-      // A write made before the connection opened: if connecting fails, workerd rejects
-      // writer.closed before this write. Node's stream does it the other way round, so the
-      // write's outcome is passed on one promise turn later.
-      return owner.connected ? p : p.then(noop, rethrow)
+      if (owner.connected && owner.started) return p
+      // A write made before the connection opened, or before Node's stream started (it queues):
+      // if connecting fails or an abort() fails it, workerd rejects writer.closed before this
+      // write. Node's stream does it the other way round, so the write's outcome is passed on one
+      // promise turn later. Only a socket's first writes take this path.
+      const late = p.then(noop, rethrow)
+      if (!owner.started) owner.queuedWrite = late
+      return late
     },
     writable: true,
     configurable: true,
@@ -488,6 +498,21 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
         owner.abortAfterLoss(reason)
         return Promise.resolve()
       }
+      if (
+        held &&
+        owner.abortInTurn &&
+        state === undefined &&
+        !owner.started &&
+        owner.pendingWriteCount > 0 &&
+        (this as CloseCalled)[kCloseCalled] !== true
+      ) {
+        // Writes queued before the stream started: workerd rejects writer.closed, then the
+        // writes, then settles this call. Erroring the stream (rather than Node's abort(), which
+        // settles itself before writer.closed) fails the writes and writer.closed together once
+        // the stream starts; the writes' extra turn (see write()) puts writer.closed first.
+        owner.abortNow(reason)
+        return (owner.queuedWrite ?? Promise.resolve()).then(noop, noop)
+      }
       // A write still queued: Node's abort() fails it now, as workerd does.
       if (!held || !owner.abortInTurn || state !== undefined || owner.pendingWriteCount > 0) {
         return nativeAbort.call(this, reason)
@@ -508,10 +533,25 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
   releaseLock: {
     value: function releaseLock(this: OwnedWriter): void {
       const owner = this[kWriterOwner]
-      ;(this as WithPendingOp)[kPendingOp]?.run()
+      const op = (this as WithPendingOp)[kPendingOp]
+      op?.run()
       // While close() runs, workerd's writable is already errored with the close's error.
       const ended = owner.ended ?? (owner.closing ? new TypeError(msg.SOCKET_CLOSED) : undefined)
-      nativeWriterRelease.call(this)
+      if (op !== undefined && !owner.started) {
+        // The abort just run errors a stream that has not started yet, and Node fails
+        // writer.closed with it only once the stream starts: released now, writer.closed would
+        // reject with the release error instead of workerd's abort reason. Release a turn later
+        // (this writer already behaves as released), or when a new writer is asked for.
+        const release = () => {
+          if (owner.deferredRelease !== release) return
+          owner.deferredRelease = undefined
+          nativeWriterRelease.call(this)
+        }
+        owner.deferredRelease = release
+        queueMicrotask(release)
+      } else {
+        nativeWriterRelease.call(this)
+      }
       ;(this as Released)[kReleased] = true
       // workerd: a writer closed for good (aborted) reports that before the release.
       ;(this as MaybeDoneWriter)[kWriterState] ??= WriterState.Released
@@ -610,6 +650,7 @@ export class SocketWritableStream extends WritableStream<unknown> {
 
   override getWriter(): WritableStreamDefaultWriter<unknown> {
     // A writer held when close() completed keeps the writable locked for good, as in workerd.
+    this[kOwner].deferredRelease?.()
     if (this.locked || this[kOwner].lockedForGood) throw new TypeError(msg.WRITABLE_LOCKED)
     const writer = super.getWriter()
     adoptWriter(this[kOwner], writer)

@@ -58,6 +58,15 @@ export class WriteSide implements WriterOwner {
   abortReason: unknown = undefined
   aborted = false
   lossAbort: { reason: unknown } | undefined
+  /**
+   * Node's stream has run its start step: writes go straight to the sink. Until then they queue,
+   * and an abort() fails them before `writer.closed`, where workerd fails `closed` first.
+   */
+  started = false
+  /** The last write made before the stream started, as returned to the caller (see abort()). */
+  queuedWrite: Promise<void> | undefined
+  /** A releaseLock() held back until the stream started (see the writer's releaseLock()). */
+  deferredRelease: (() => void) | undefined
   private pendingWrites = 0
   private flushWaiters: (() => void)[] = []
 
@@ -134,6 +143,9 @@ export class WriteSide implements WriterOwner {
       {
         start: (controller) => {
           this.controller = controller
+          // Runs just before Node's own start reaction (queued right after this call returns), and
+          // no other job can run in between: from the next turn on, the stream has started.
+          queueMicrotask(this.markStarted)
           if (this.replay instanceof Error) controller.error(this.replay)
         },
         write: (chunk) => this.sinkWrite(chunk),
@@ -150,8 +162,13 @@ export class WriteSide implements WriterOwner {
     return stream
   }
 
+  private readonly markStarted = (): void => {
+    this.started = true
+    this.queuedWrite = undefined
+  }
+
   get locked(): boolean {
-    return this.stream?.locked === true
+    return this.stream?.locked === true && this.deferredRelease === undefined
   }
 
   markLost(): void {

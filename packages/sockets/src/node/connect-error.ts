@@ -12,7 +12,10 @@ import { errorChannel } from '../diagnostics.js'
 const causes = new WeakMap<object, unknown>()
 
 errorChannel.subscribe((message) => {
-  const { socket, error } = message as { socket?: unknown; error?: unknown }
+  const { socket, error, phase } = message as { socket?: unknown; error?: unknown; phase?: unknown }
+  // A failed StartTLS handshake (even one the peer reset) reaches workerd's node:tls as
+  // startTls()'s own error (`internal error; reference = …`), not as a Node system error.
+  if (phase === 'startTls') return
   if (typeof socket === 'object' && socket !== null) causes.set(socket, error)
 })
 
