@@ -11,7 +11,7 @@ import { startEchoService, type ExampleServer } from './example-service.js'
 import { startHyperdrive, type StartedBinding } from './hyperdrive.js'
 import { originRoutes, startTunnels, type StartedTunnels } from './tunnels.js'
 import type { RuntimeData, ScopedException } from './protocol.js'
-import { dialPath, resolveIsolation, type Isolation, type IsolationMode } from './isolation.js'
+import { resolveIsolation, type Isolation, type IsolationMode } from './isolation.js'
 import { WharfStartupError, configError, listenError } from './errors.js'
 import type { Route } from './tunnels.js'
 import { resolveSandbox, workerPaths, type Sandbox, type SandboxMode } from './sandbox.js'
@@ -527,7 +527,6 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       log(line)
     }
     log(`[wharf:info] Worker isolation: ${isolation.description}`)
-    log(`[wharf:info] Worker connections: ${dialPath(isolation, sandbox.kind === 'bwrap')}`)
     log(`[wharf:info] Worker sandbox: ${sandbox.description}`)
     log(`[wharf:info] Ready on ${origin}`)
     return { url: origin, config, tcp, close: cleanup }

@@ -77,11 +77,6 @@ export interface RuntimeData {
    * broker. Otherwise the runtime applies the same policy in-process (faster, not isolated).
    */
   readonly brokered?: boolean
-  /**
-   * Brokered only: the secret (hex) of this runtime's dial relay (dial-relay.ts). The runtime
-   * listens on its own loopback, passes that listener up once, and proves each dial with it.
-   */
-  readonly relaySecret?: string
   /** A Worker other than the primary (`-c`): its name, on its log lines. */
   readonly name?: string
   /** `services` bindings: `env.BINDING` reaches another Worker of the host (services/). */
@@ -174,11 +169,6 @@ export type FromRuntime =
   | { t: 'loadError'; message: string; code?: string }
   | DialRequest
   | RuntimeTick
-  /**
-   * Once, before `ready`: the dial relay's listener as the handle (`ok`), or why the runtime
-   * could not listen on its loopback (it then dials over IPC).
-   */
-  | { t: 'relay'; ok: boolean; reason?: string }
   /** `wharf serve`: this many brokered sockets have closed (the host-wide socket count). */
   | { t: 'closed'; n: number }
   | InboundReply

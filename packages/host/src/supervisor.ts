@@ -4,13 +4,11 @@
  * a process or thread boundary, and a reload swaps processes without refusing a connection.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { Server, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import type { Writable } from 'node:stream'
 import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DialBroker } from './broker.js'
-import { DialRelay } from './dial-relay.js'
 import { WharfRuntimeExitError, loadError } from './errors.js'
 import type { Isolation } from './isolation.js'
 import type {
@@ -21,7 +19,6 @@ import type {
   RuntimeTiming,
   ToRuntime,
 } from './protocol.js'
-import { SECRET_BYTES } from './relay-frame.js'
 import { innerPid, runtimeCommand, workerPaths, type Sandbox } from './sandbox.js'
 import type { Route } from './tunnels.js'
 
@@ -31,24 +28,13 @@ const KILL_GRACE_MS = 2000
 const MAX_REASON_BYTES = 4096
 /** Connections handed to the connect() handler and not yet answered, per runtime. */
 const MAX_PENDING_INBOUND = 4096
-/** A relay connection names its target in its first bytes: a live runtime does so at once. */
-const RELAY_HEADER_TIMEOUT_MS = 5000
-const RELAY_MAX_HANDSHAKES = 256
 
 /** What `wharf serve` adds to a runtime process (`wharf dev` passes none). */
 export interface WorkerProcessOptions {
   /** Extra Node flags, e.g. `--max-old-space-size`. */
   readonly execArgv?: readonly string[]
-  /**
-   * Answers dial requests instead of this process's own broker (host-wide socket limits).
-   * `relayed`: the socket stays in the supervisor (dial-relay.ts) and its close is seen here,
-   * not reported by the runtime.
-   */
-  readonly dial?: (
-    message: unknown,
-    reply: (answer: DialReply, socket?: Socket) => void,
-    relayed?: boolean
-  ) => void
+  /** Answers dial requests instead of this process's own broker (host-wide socket limits). */
+  readonly dial?: (message: unknown, reply: (answer: DialReply, socket?: Socket) => void) => void
   /** Every other message from the runtime (ticks, socket closes). */
   readonly onMessage?: (message: FromRuntime) => void
   /** Opens fd 4 in the runtime: its watchdog writes why it stopped the process there. */
@@ -87,15 +73,6 @@ export class WorkerProcess {
   timing: RuntimeTiming | undefined
 
   private broker: DialBroker | undefined
-  private relaySecret: Buffer | undefined
-  private relay: DialRelay | undefined
-  private readonly relayLimits = {
-    headerTimeoutMs: RELAY_HEADER_TIMEOUT_MS,
-    maxHandshakes: RELAY_MAX_HANDSHAKES,
-    maxRelays: 0,
-  }
-  /** How this runtime's dials arrive: set once it reported its relay (or could not). */
-  dialPath: 'relay' | 'ipc' | undefined
 
   private readonly cleanup: () => void
   private readonly inboundWaiting = new Map<number, (ok: boolean | Error) => void>()
@@ -161,8 +138,6 @@ export class WorkerProcess {
       this.child.once('exit', (code, signal) => {
         this.exited = true
         this.exitSignal = signal
-        // The listener keeps the runtime's namespace alive: it goes with the process.
-        this.relay?.close()
         for (const answer of [...this.inboundWaiting.values()])
           answer(new WharfRuntimeExitError(code))
         this.cleanup()
@@ -176,10 +151,6 @@ export class WorkerProcess {
       // runtime passes up is closed, never used; the rest goes to `onMessage` (wharf serve).
       let settled = false
       this.child.on('message', (raw: unknown, handle?: unknown) => {
-        if ((raw as { t?: unknown } | null)?.t === 'relay') {
-          this.takeRelay(raw, handle, settled, options)
-          return
-        }
         closeHandle(handle)
         if (DialBroker.matches(raw)) {
           const reply = (answer: DialReply, socket?: Socket): void => {
@@ -220,49 +191,6 @@ export class WorkerProcess {
     if (input) this.init(input)
   }
 
-  /**
-   * The runtime's relay listener: taken once, before `ready`, from a runtime this supervisor
-   * gave a secret. Anything else is closed; a runtime that could not listen dials over IPC.
-   */
-  private takeRelay(
-    raw: unknown,
-    handle: unknown,
-    settled: boolean,
-    options: WorkerProcessOptions
-  ): void {
-    const secret = this.relaySecret
-    const usable =
-      !settled &&
-      this.dialPath === undefined &&
-      secret !== undefined &&
-      (raw as { ok?: unknown }).ok === true &&
-      handle instanceof Server
-    if (!usable) {
-      closeHandle(handle)
-      if (!settled && this.dialPath === undefined && secret !== undefined) {
-        this.dialPath = 'ipc'
-        const reason = (raw as { reason?: unknown }).reason
-        const why = typeof reason === 'string' ? reason.slice(0, 200) : 'no listener'
-        console.error(
-          `[wharf:warn] the runtime could not listen on its loopback (${why}); its connections are passed over IPC`
-        )
-      }
-      return
-    }
-    this.dialPath = 'relay'
-    const limits = this.relayLimits
-    this.relay = new DialRelay(
-      handle,
-      secret,
-      (request, reply) => {
-        if (options.dial) options.dial(request, reply, true)
-        else if (this.broker) void this.broker.handle(request, reply)
-        else reply({ t: 'dialed', id: request.id, ok: false, reason: 'not initialised' })
-      },
-      limits
-    )
-  }
-
   /** Whether the process is still running (a spare may have died while it waited). */
   get alive(): boolean {
     return !this.exited
@@ -273,25 +201,7 @@ export class WorkerProcess {
     if (this.broker) throw new Error('the runtime is already initialised')
     // The policy lives here, outside the runtime process: the runtime can only ask.
     this.broker = DialBroker.forRuntime(input, routes)
-    const brokered = this.isolation.kind === 'netns'
-    // WHARF_DIAL_RELAY=off keeps the IPC path (to compare the two, or to rule the relay out).
-    if (brokered && process.env.WHARF_DIAL_RELAY !== 'off') {
-      this.relaySecret = randomBytes(SECRET_BYTES)
-      // The runtime keeps its own socket limits; this bounds one that does not (with room for
-      // relays whose close the runtime has seen and this side not yet).
-      this.relayLimits.maxRelays = input.limits.maxOpenSockets * 2 + 64
-    }
-    this.send({
-      t: 'init',
-      data: {
-        ...input,
-        brokered,
-        ...(process.env.WHARF_RELAY_UNIX === '1' ? { relayUnix: true } : {}),
-        ...(this.relaySecret === undefined
-          ? {}
-          : { relaySecret: this.relaySecret.toString('hex') }),
-      },
-    })
+    this.send({ t: 'init', data: { ...input, brokered: this.isolation.kind === 'netns' } })
   }
 
   get pid(): number | undefined {

@@ -8,7 +8,7 @@ import '@wharf/sockets/register'
 import http from 'node:http'
 // The real process, by import: Worker code may replace globalThis.process (unenv's polyfill does).
 import process from 'node:process'
-import type { AddressInfo, Server, Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { setSocketRuntime } from '@wharf/sockets/runtime'
 import { env as workerEnv, type ExecutionContext } from './cloudflare-workers.js'
 import { WharfStartupError } from '../errors.js'
@@ -18,7 +18,6 @@ import { RequestScope, requestStore } from './request-scope.js'
 import { SocketLimiter } from './socket-runtime.js'
 import { DialBroker } from '../broker.js'
 import { dial, onDialReply, routeFetchThrough } from './dial-client.js'
-import { listenForRelay, relayDialer, type RelayDialer } from './relay-client.js'
 import { toRequest, writeResponse } from './http-bridge.js'
 import { ServeRuntime, type Tracked } from './serve-runtime.js'
 import { vpcBinding, type DialVia } from './vpc-bindings.js'
@@ -183,32 +182,6 @@ function serviceFetch(
   return handler(request, ctx)
 }
 
-/**
- * Listens on this namespace's loopback and passes the listener to the supervisor (once, before
- * the Worker loads); undefined, after telling the supervisor why, where that cannot work.
- */
-async function startRelay(data: RuntimeData): Promise<RelayDialer | undefined> {
-  const secret = data.relaySecret
-  if (typeof secret !== 'string' || !/^[0-9a-f]{64}$/.test(secret)) return undefined
-  let server: Server
-  try {
-    server = await listenForRelay((data as { relayUnix?: boolean }).relayUnix === true)
-  } catch (error) {
-    send({ t: 'relay', ok: false, reason: (error as Error).message })
-    return undefined
-  }
-  const { port } = server.address() as AddressInfo
-  const sent = await new Promise<boolean>((resolve) => {
-    if (process.send === undefined) resolve(false)
-    else process.send({ t: 'relay', ok: true }, server, {}, (error) => resolve(error === null))
-  })
-  // The supervisor holds its own copy now: only it accepts.
-  server.close()
-  return sent
-    ? relayDialer(port, Buffer.from(secret, 'hex'), data.limits.connectTimeoutMs)
-    : undefined
-}
-
 /** HTTP connections from service bindings (not the host's listener), with their entrypoint. */
 const serviceConnections = new WeakMap<object, { entrypoint?: string }>()
 
@@ -232,12 +205,7 @@ async function start(data: RuntimeData): Promise<void> {
   // otherwise the same broker logic runs here (no IPC round trip, but node:net is not stopped).
   // `wharf serve` only: limits, watchdog, per-request reports.
   const hooks = data.serve ? new ServeRuntime(data.serve, send) : undefined
-  // Brokered, dials go through the supervisor's loopback relay where this namespace has a
-  // loopback: the supervisor sees each close itself, so serve's close reports are not needed.
-  const relay = data.brokered === true ? await startRelay(data) : undefined
-  const base = relay ?? dial
-  const report = hooks && relay === undefined ? hooks.wrapDial.bind(hooks) : undefined
-  let opener: typeof dial = report ? report(base) : base
+  let opener = hooks ? hooks.wrapDial(dial) : dial
   if (data.brokered !== true) {
     const local = DialBroker.forRuntime(
       data,
@@ -251,9 +219,9 @@ async function start(data: RuntimeData): Promise<void> {
   }
   // Tunnel flows and service connections always come from the supervisor (the tunnel edge, the
   // other Workers). Under serve their closes are reported too: each holds a host-wide slot.
-  const dialVia: DialVia = report
-    ? (via, target, signal) => report((t, s) => base(t, s, via))(target, signal)
-    : (via, target, signal) => base(target, signal, via)
+  const dialVia: DialVia = hooks
+    ? (via, target, signal) => hooks.wrapDial((t, s) => dial(t, s, via))(target, signal)
+    : (via, target, signal) => dial(target, signal, via)
   // Behind an Outbound Worker every connection goes to its connect() handler (as in workerd,
   // where a Worker as globalOutbound receives them), so without one connect() fails.
   if (data.outbound === true) {

@@ -335,12 +335,8 @@ export class RuntimePool implements ServiceTarget {
         reasonPipe: true,
         ...(this.brokered()
           ? {
-              dial: (
-                message: unknown,
-                reply: (answer: DialReply, socket?: Socket) => void,
-                relayed?: boolean
-              ) => {
-                if (ref.rt) this.dial(ref.rt, broker, message, reply, relayed === true)
+              dial: (message: unknown, reply: (answer: DialReply, socket?: Socket) => void) => {
+                if (ref.rt) this.dial(ref.rt, broker, message, reply)
               },
             }
           : {}),
@@ -402,8 +398,7 @@ export class RuntimePool implements ServiceTarget {
     rt: Runtime,
     broker: DialBroker,
     message: unknown,
-    reply: (answer: DialReply, socket?: Socket) => void,
-    relayed: boolean
+    reply: (answer: DialReply, socket?: Socket) => void
   ): void {
     const { hostSockets, metrics } = this.options
     const id = (message as { id?: unknown } | null)?.id
@@ -417,8 +412,6 @@ export class RuntimePool implements ServiceTarget {
               socket.destroy()
               return
             }
-            // Relayed, the socket stays here: its slot is free when it closes.
-            if (relayed) socket.once('close', () => hostSockets.release(rt.id))
           } else {
             hostSockets.release(rt.id)
             metrics.dialed(
@@ -454,8 +447,6 @@ export class RuntimePool implements ServiceTarget {
       this.options.metrics.addTick(tick)
       if (wasStalled) this.flush()
     } else if (message.t === 'closed') {
-      // A relaying runtime's closes are seen here, never taken from it.
-      if (rt.proc.dialPath === 'relay') return
       if (Number.isInteger(message.n)) this.options.hostSockets.release(rt.id, message.n)
     }
   }

@@ -15,7 +15,7 @@ import { listenError } from '../errors.js'
 import { startEchoService, type ExampleServer } from '../example-service.js'
 import { startHyperdrive, type StartedBinding } from '../hyperdrive.js'
 import { originRoutes, printable, startTunnels, type StartedTunnels } from '../tunnels.js'
-import { dialPath, resolveIsolation, type IsolationMode } from '../isolation.js'
+import { resolveIsolation, type IsolationMode } from '../isolation.js'
 import type { RuntimeData, ScopedException } from '../protocol.js'
 import { buildWorker } from '../bundle/index.js'
 import { createAdminServer } from './admin.js'
@@ -378,7 +378,6 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
       return next
     }
     log('info', `Worker isolation: ${isolation.description}`)
-    log('info', `Worker connections: ${dialPath(isolation, sandbox.kind === 'bwrap')}`)
     log('info', `Worker sandbox: ${sandbox.description}`)
     log(
       'info',
