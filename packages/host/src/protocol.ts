@@ -14,6 +14,8 @@ export interface DialRequest {
   readonly id: number
   readonly hostname: string
   readonly port: number
+  /** `wharf serve`: brokered sockets closed since the last report (as `{ t: 'closed' }` says). */
+  readonly closed?: number
 }
 
 /** To the runtime: the outcome; on success the connected socket travels as the message handle. */

@@ -17,7 +17,7 @@ import type { FromRuntime, RuntimeData, ToRuntime } from '../protocol.js'
 import { RequestScope, requestStore } from './request-scope.js'
 import { SocketLimiter } from './socket-runtime.js'
 import { DialBroker } from '../broker.js'
-import { dial, onDialReply, routeFetchThrough } from './dial-client.js'
+import { carryClosesWith, dial, onDialReply, routeFetchThrough } from './dial-client.js'
 import { toRequest, writeResponse } from './http-bridge.js'
 import { ServeRuntime, type Tracked } from './serve-runtime.js'
 import { SubrequestLimit } from './subrequest-limit.js'
@@ -238,6 +238,7 @@ async function start(data: RuntimeData): Promise<void> {
   // otherwise the same broker logic runs here (no IPC round trip, but node:net is not stopped).
   // `wharf serve` only: limits, watchdog, per-request reports.
   const hooks = data.serve ? new ServeRuntime(data.serve, send) : undefined
+  if (hooks) carryClosesWith(() => hooks.takeClosed())
   let opener = hooks ? hooks.wrapDial(dial) : dial
   if (data.brokered !== true) {
     const local = DialBroker.forRuntime(

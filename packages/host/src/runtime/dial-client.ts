@@ -19,6 +19,13 @@ interface Waiter {
 
 const waiting = new Map<number, Waiter>()
 let nextId = 0
+/** `wharf serve`: the socket closes not yet reported, which each dial request carries. */
+let takeClosed: (() => number) | undefined
+
+/** Every dial request carries the closes `take` returns (`wharf serve`'s host-wide count). */
+export function carryClosesWith(take: () => number): void {
+  takeClosed = take
+}
 
 /** Feeds a supervisor message to the client; returns false if it was not a dial reply. */
 export function onDialReply(message: unknown, handle: Socket | undefined): boolean {
@@ -68,17 +75,19 @@ export function dial(
         reject(error)
       },
     })
+    if (process.send === undefined) {
+      waiting.delete(id)
+      reject(new Error('no supervisor to dial through'))
+      return
+    }
+    const closed = takeClosed?.() ?? 0
     const request: DialRequest = {
       t: 'dial',
       id,
       hostname: target.hostname,
       port: target.port,
       ...(via === undefined ? {} : { via }),
-    }
-    if (process.send === undefined) {
-      waiting.delete(id)
-      reject(new Error('no supervisor to dial through'))
-      return
+      ...(closed > 0 ? { closed } : {}),
     }
     process.send(request)
   })

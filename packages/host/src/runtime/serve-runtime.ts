@@ -61,6 +61,11 @@ function hostGc(): (() => void) | undefined {
 /** Latency histogram bounds in seconds (Prometheus `le`), shared with the supervisor. */
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 const MAX_DENIALS_PER_TICK = 50
+/**
+ * Longest a socket close waits for a dial request to carry it to the supervisor. Each report of
+ * its own is an IPC write that wakes the supervisor; the host-wide slot is free this much later.
+ */
+const CLOSE_REPORT_MS = 10
 
 export interface Tracked {
   readonly slot: number
@@ -82,7 +87,7 @@ export class ServeRuntime {
   private denials: { rule: string; host: string; port: number }[] = []
   private subrequestDenials = 0
   private closedSockets = 0
-  private closedScheduled = false
+  private closedTimer: NodeJS.Timeout | undefined
   private startupCpu: NodeJS.CpuUsage | undefined
   private limiter: SocketLimiter | undefined
   private readonly gc = hostGc()
@@ -163,23 +168,33 @@ export class ServeRuntime {
     this.subrequestDenials++
   }
 
-  /** Brokered sockets report their close, batched per event-loop turn. */
+  /**
+   * Brokered sockets report their close to the supervisor (the host-wide socket count): with the
+   * runtime's next dial request, so no message of their own while dials are frequent, or on
+   * their own after CLOSE_REPORT_MS at the latest.
+   */
   wrapDial(dial: Opener): Opener {
     return async (target, signal) => {
       const socket = await dial(target, signal)
       socket.once('close', () => {
         this.closedSockets++
-        if (this.closedScheduled) return
-        this.closedScheduled = true
-        setImmediate(() => {
-          this.closedScheduled = false
-          const n = this.closedSockets
-          this.closedSockets = 0
+        if (this.closedTimer !== undefined) return
+        this.closedTimer = setTimeout(() => {
+          this.closedTimer = undefined
+          const n = this.takeClosed()
           if (n > 0) this.send({ t: 'closed', n })
-        })
+        }, CLOSE_REPORT_MS)
+        this.closedTimer.unref()
       })
       return socket
     }
+  }
+
+  /** The closes not reported yet, for a dial request to carry (the count starts again). */
+  takeClosed(): number {
+    const n = this.closedSockets
+    this.closedSockets = 0
+    return n
   }
 
   /** An egress denial decided in this process (unbrokered runtimes). */

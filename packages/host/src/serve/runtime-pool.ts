@@ -402,6 +402,9 @@ export class RuntimePool implements ServiceTarget {
   ): void {
     const { hostSockets, metrics } = this.options
     const id = (message as { id?: unknown } | null)?.id
+    // Closes the runtime reports with its dial free their slots first (release() caps the count).
+    const closed = (message as { closed?: unknown } | null)?.closed
+    if (Number.isInteger(closed)) hostSockets.release(rt.id, closed as number)
     hostSockets.acquire(rt.id).then(
       () =>
         broker.handle(message, (answer, socket) => {
