@@ -8,19 +8,11 @@ import { after, before, describe, it } from 'node:test'
 import { startLogicalPostgres } from '../../../test-support/logical-postgres.js'
 import type { PostgresServer } from '../../../test-support/postgres.js'
 import { startRedis, type RedisServer } from '../../../test-support/redis.js'
+import { waitFor } from '../../../test-support/servers.js'
 import { FIXTURES } from './helpers.js'
 import { request, startServed, type Served } from './serve-helpers.js'
 
 const FIXTURE = join(FIXTURES, 'hyperdrive-shared')
-
-/** Polls an async condition every 20 ms until it holds, or fails after `ms`. */
-async function eventually(check: () => Promise<boolean> | boolean, what: string, ms = 5000) {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out (${ms} ms) waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
 
 describe('wharf serve: two hosts share the query cache through Redis', () => {
   let server: PostgresServer
@@ -81,7 +73,7 @@ describe('wharf serve: two hosts share the query cache through Redis', () => {
 
     // `items` is not in the publication: only the poolers' own rules see its writes.
     assert.equal(await read(a, 'items'), 'a')
-    await eventually(() => redis.cli('DBSIZE') !== '0', 'the result to reach Redis')
+    await waitFor(() => redis.cli('DBSIZE') !== '0', 5000, 'the result to reach Redis')
     server.psql("UPDATE items SET v = 'behind their backs' WHERE k = 1")
     const before = await hits(b)
     assert.equal(await read(b, 'items'), 'a', 'host B serves what host A cached')
@@ -89,7 +81,7 @@ describe('wharf serve: two hosts share the query cache through Redis', () => {
 
     const write = await request(`${b.url}/?table=items&v=through-b`, { method: 'POST' })
     assert.equal(write.status, 200, write.body)
-    await eventually(async () => (await read(a, 'items')) === 'through-b', 'host A to see it')
+    await waitFor(async () => (await read(a, 'items')) === 'through-b', 5000, 'host A to see it')
     assert.equal(await read(b, 'items'), 'through-b')
   })
 
@@ -102,7 +94,7 @@ describe('wharf serve: two hosts share the query cache through Redis', () => {
     assert.equal(await hits(b), before + 1, 'host B answers from its cache')
     server.psql("UPDATE walt SET v = 'w1' WHERE k = 1")
     // Host B has no stream of its own: only host A's WAL, through Redis, can drop its copy.
-    await eventually(async () => (await read(b, 'walt')) === 'w1', 'host B to drop its copy')
+    await waitFor(async () => (await read(b, 'walt')) === 'w1', 5000, 'host B to drop its copy')
     assert.equal(await read(a, 'walt'), 'w1')
   })
 })

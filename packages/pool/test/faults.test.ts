@@ -3,11 +3,11 @@
 // COPY, a pipelined batch, or a cancel. Expected: every client gets an answer or a clean error,
 // no client gets another's result, no origin connection goes back dirty, and the pool recovers.
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
+import { pgCtl } from '../../../test-support/logical-postgres.js'
 import type { RunningPool } from '../src/index.js'
 import * as m from '../src/pg/protocol.js'
 import {
@@ -43,19 +43,6 @@ async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   } finally {
     clearTimeout(timer)
   }
-}
-
-function pgCtl(dataDir: string, ...args: string[]): void {
-  const base = '/usr/lib/postgresql'
-  const version = readdirSync(base)
-    .filter((v) => existsSync(join(base, v, 'bin', 'pg_ctl')))
-    .sort((a, b) => Number(b) - Number(a))[0]
-  if (version === undefined) throw new Error('pg_ctl not found under /usr/lib/postgresql')
-  const cmd = join(base, version, 'bin', 'pg_ctl')
-  const options = { timeout: 60_000, stdio: 'ignore' } as const
-  if (process.getuid?.() === 0)
-    execFileSync('runuser', ['-u', 'postgres', '--', cmd, '-D', dataDir, ...args], options)
-  else execFileSync(cmd, ['-D', dataDir, ...args], options)
 }
 
 describe('wharf pool: faults', () => {

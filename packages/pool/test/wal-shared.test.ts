@@ -6,16 +6,9 @@ import { after, before, describe, it } from 'node:test'
 import type pg from 'pg'
 import type { RunningPool, StartPoolOptions } from '../src/index.js'
 import { startRedis, type RedisServer } from '../../../test-support/redis.js'
+import { waitFor } from '../../../test-support/servers.js'
 import { pgClient, pooler, sleep, type PostgresServer } from './helpers.js'
 import { startLogicalPostgres } from '../../../test-support/logical-postgres.js'
-
-async function until(check: () => Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out (${ms} ms) waiting for ${what}`)
-    await sleep(10)
-  }
-}
 
 describe('wharf pool: WAL invalidation shared through Redis', () => {
   let server: PostgresServer
@@ -55,24 +48,29 @@ describe('wharf pool: WAL invalidation shared through Redis', () => {
   it('a write behind every pooler: the WAL pooler drops it for the pooler without the WAL too', async () => {
     const [walPool, a] = await open({ walInvalidation: { publication: 'wharf' } })
     const [plainPool, b] = await open({})
-    await until(() => Promise.resolve(walPool.metrics().changeStream.connected), 'the stream')
+    await waitFor(() => walPool.metrics().changeStream.connected, 10_000, 'the stream')
     assert.equal(await value(a), 'a')
-    await until(async () => {
-      const hits = plainPool.metrics().cache.hits
-      return (await value(b)) === 'a' && plainPool.metrics().cache.hits > hits
-    }, 'the plain pooler to serve the shared result from the cache')
+    await waitFor(
+      async () => {
+        const hits = plainPool.metrics().cache.hits
+        return (await value(b)) === 'a' && plainPool.metrics().cache.hits > hits
+      },
+      10_000,
+      'the plain pooler to serve the shared result from the cache'
+    )
 
     const commits = walPool.metrics().changeStream.commits
     server.psql("UPDATE walshared SET v = 'behind their backs' WHERE k = 1")
-    await until(
-      () => Promise.resolve(walPool.metrics().changeStream.commits > commits),
+    await waitFor(
+      () => walPool.metrics().changeStream.commits > commits,
+      10_000,
       'the commit to be streamed'
     )
     // The plain pooler has no stream of its own: only the store's invalidation can drop its copy.
-    await until(
+    await waitFor(
       async () => (await value(b)) === 'behind their backs',
-      'the plain pooler to drop its stale copy',
-      3000
+      3000,
+      'the plain pooler to drop its stale copy'
     )
     assert.equal(await value(a), 'behind their backs')
 
