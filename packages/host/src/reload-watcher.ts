@@ -135,7 +135,12 @@ export class ReloadWatcher {
     try {
       watcher = watch(dir, { recursive, persistent: true }, (event, name) => {
         // A deleted directory's watch reports a rename and then nothing, even once it is back.
-        if (event === 'rename' && !existsSync(dir)) return gone()
+        // Its files went with it, and when the events are read only after the deletion ended (a
+        // busy machine), this is the first and last one: it counts as a change.
+        if (event === 'rename' && !existsSync(dir)) {
+          this.onChange(dir)
+          return gone()
+        }
         if (name === null) return
         const path = join(dir, String(name))
         if (this.relevant(path)) this.onChange(path)

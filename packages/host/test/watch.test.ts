@@ -107,7 +107,13 @@ describe('wharf dev: what reloads the Worker', () => {
   it('a source directory deleted and written again (a build emptying its output) still reloads', async () => {
     const failed = (): number => wharf.output().split('reload failed').length - 1
     const failures = failed()
-    rmSync(join(dir, 'src'), { recursive: true, force: true })
+    // The host reads the deletion's events only after it ended, as on a busy machine.
+    process.kill(wharf.pid, 'SIGSTOP')
+    try {
+      rmSync(join(dir, 'src'), { recursive: true, force: true })
+    } finally {
+      process.kill(wharf.pid, 'SIGCONT')
+    }
     // The deletion itself reloads, and fails (main is gone); the old version keeps serving.
     await wharf.waitFor(new RegExp(`(reload failed[^]*){${failures + 1}}`), 15_000)
     await new Promise((r) => setTimeout(r, 300))
