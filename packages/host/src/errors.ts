@@ -170,6 +170,14 @@ export class WharfTunnelError extends WharfError {
   }
 }
 
+/** `wharf serve`: the Redis of `wharf.serve.shared_sockets` cannot be reached (or refuses AUTH) at start. */
+export class WharfSharedStateError extends WharfError {
+  declare readonly code: 'ERR_WHARF_SHARED_STATE'
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_WHARF_SHARED_STATE', message, options)
+  }
+}
+
 /** What a Worker's code gets when it calls an RPC method on a service binding. */
 /** (Worker-visible, so a TypeError as workerd's are) */
 export class WharfRpcUnsupportedError extends TypeError {

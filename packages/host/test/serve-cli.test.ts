@@ -71,6 +71,37 @@ describe('wharf serve: bad flags and config', () => {
       /field "wharf\.serve\.processes"/,
     ],
     [
+      'wharf.serve.shared_sockets.redis',
+      { wharf: { serve: { shared_sockets: { redis: 'http://x', max_open: 5 } } } },
+      /field "wharf\.serve\.shared_sockets\.redis" must be a redis:\/\/ URL/,
+    ],
+    [
+      'wharf.serve.shared_sockets.max_open',
+      { wharf: { serve: { shared_sockets: { redis: 'redis://127.0.0.1:1' } } } },
+      /field "wharf\.serve\.shared_sockets\.max_open" is required/,
+    ],
+    [
+      'wharf.serve.shared_sockets.on_unavailable',
+      {
+        wharf: {
+          serve: {
+            shared_sockets: { redis: 'redis://127.0.0.1:1', max_open: 1, on_unavailable: 'maybe' },
+          },
+        },
+      },
+      /field "wharf\.serve\.shared_sockets\.on_unavailable" must be "allow" or "refuse"/,
+    ],
+    [
+      'wharf.serve.shared_sockets.redis database',
+      { wharf: { serve: { shared_sockets: { redis: 'redis://127.0.0.1:1/x', max_open: 1 } } } },
+      /field "wharf\.serve\.shared_sockets\.redis" is not usable: bad redis database number in redis:\/\/127\.0\.0\.1:1\/x/,
+    ],
+    [
+      'wharf.serve.shared_sockets.bogus',
+      { wharf: { serve: { shared_sockets: { redis: 'redis://h', max_open: 1, bogus: 1 } } } },
+      /field "wharf\.serve\.shared_sockets\.bogus" is not a known field/,
+    ],
+    [
       'wharf.hyperdrive.DB.cache_store.redis',
       {
         hyperdrive: [{ binding: 'DB', id: 'db' }],

@@ -18,6 +18,7 @@ import { WorkerProcess } from '../supervisor.js'
 import type { Route } from '../tunnels.js'
 import type { ServiceTarget } from '../services/hub.js'
 import type { HostSockets } from './host-sockets.js'
+import type { SharedSockets } from './shared-sockets.js'
 import type { ServeLog } from './log.js'
 import type { LiveFigures, ServeMetrics } from './metrics.js'
 import type { ServeSettings } from './settings.js'
@@ -87,6 +88,8 @@ export interface PoolOptions {
   readonly settings: ServeSettings
   readonly metrics: ServeMetrics
   readonly hostSockets: HostSockets
+  /** The Worker's limit across hosts, when configured; closed with the pool. */
+  readonly sharedSockets?: SharedSockets
   readonly log: ServeLog
   /** The Worker's name on log lines, for a pool other than the primary's. */
   readonly name?: string
@@ -119,6 +122,7 @@ export class RuntimePool implements ServiceTarget {
    */
   async deploy(data: RuntimeData): Promise<{ drained: Promise<void> }> {
     const version = this.version + 1
+    await this.options.sharedSockets?.start()
     const broker = this.makeBroker(data)
     const fresh = Array.from({ length: this.options.settings.processes }, () =>
       this.spawn(data, version, broker)
@@ -237,7 +241,8 @@ export class RuntimePool implements ServiceTarget {
     let ready = 0
     let starting = 0
     let draining = 0
-    let queued = this.options.hostSockets.queuedSockets
+    let queued =
+      this.options.hostSockets.queuedSockets + (this.options.sharedSockets?.queuedSockets ?? 0)
     for (const rt of this.runtimes) {
       if (rt.state === 'ready') ready++
       else if (rt.state === 'starting') starting++
@@ -275,6 +280,7 @@ export class RuntimePool implements ServiceTarget {
     // Their signals (the connect timeout) end their waits.
     this.inboundQueue.length = 0
     await Promise.all([...this.runtimes].map((rt) => this.retire(rt)))
+    await this.options.sharedSockets?.close()
   }
 
   private brokered(): boolean {
@@ -400,23 +406,23 @@ export class RuntimePool implements ServiceTarget {
     message: unknown,
     reply: (answer: DialReply, socket?: Socket) => void
   ): void {
-    const { hostSockets, metrics } = this.options
+    const { metrics } = this.options
     const id = (message as { id?: unknown } | null)?.id
     // Closes the runtime reports with its dial free their slots first (release() caps the count).
     const closed = (message as { closed?: unknown } | null)?.closed
-    if (Number.isInteger(closed)) hostSockets.release(rt.id, closed as number)
-    hostSockets.acquire(rt.id).then(
+    if (Number.isInteger(closed)) this.releaseSlots(rt.id, closed as number)
+    this.acquireSlot(rt.id).then(
       () =>
         broker.handle(message, (answer, socket) => {
           if (answer.ok && socket) {
             metrics.dialed('ok')
             if (rt.state === 'gone') {
-              hostSockets.release(rt.id)
+              this.releaseSlots(rt.id, 1)
               socket.destroy()
               return
             }
           } else {
-            hostSockets.release(rt.id)
+            this.releaseSlots(rt.id, 1)
             metrics.dialed(
               answer.reason?.startsWith('egress denied') === true
                 ? 'denied'
@@ -435,6 +441,24 @@ export class RuntimePool implements ServiceTarget {
     )
   }
 
+  /** A host-wide slot, then (when configured) one of the Worker's slots across hosts. */
+  private async acquireSlot(owner: number): Promise<void> {
+    const { hostSockets, sharedSockets } = this.options
+    await hostSockets.acquire(owner)
+    if (sharedSockets === undefined) return
+    try {
+      await sharedSockets.acquire(owner)
+    } catch (error) {
+      hostSockets.release(owner)
+      throw error
+    }
+  }
+
+  private releaseSlots(owner: number, n: number): void {
+    this.options.hostSockets.release(owner, n)
+    this.options.sharedSockets?.release(owner, n)
+  }
+
   private onMessage(rt: Runtime, message: FromRuntime): void {
     if (message.t === 'tick') {
       const tick = message
@@ -450,7 +474,7 @@ export class RuntimePool implements ServiceTarget {
       this.options.metrics.addTick(tick)
       if (wasStalled) this.flush()
     } else if (message.t === 'closed') {
-      if (Number.isInteger(message.n)) this.options.hostSockets.release(rt.id, message.n)
+      if (Number.isInteger(message.n)) this.releaseSlots(rt.id, message.n)
     }
   }
 
@@ -539,6 +563,7 @@ export class RuntimePool implements ServiceTarget {
     rt.state = 'gone'
     this.runtimes.delete(rt)
     this.options.hostSockets.releaseAll(rt.id)
+    this.options.sharedSockets?.releaseAll(rt.id)
     if (previous === 'draining' || previous === 'starting' || this.closing) return
     const signal = rt.proc.exitSignal ?? signalOf(code, this.options.sandbox)
     const said = rt.proc.reason.trim()

@@ -20,6 +20,7 @@ import type { RuntimeData, ScopedException } from '../protocol.js'
 import { buildWorker } from '../bundle/index.js'
 import { createAdminServer } from './admin.js'
 import { HostSockets } from './host-sockets.js'
+import { sharedSocketsFor } from './shared-sockets.js'
 import { serveLogger, type LogFormat, type ServeLog } from './log.js'
 import { ServeMetrics } from './metrics.js'
 import { ProcessMetrics } from './process-metrics.js'
@@ -136,7 +137,21 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
   })
   // Strict with no sandbox throws here: nothing has started yet.
   const sandbox = resolveSandbox(options.sandbox ?? config.sandbox)
-  const pool = new RuntimePool({ isolation, sandbox, settings, metrics, hostSockets, log })
+  const sharedSockets = sharedSocketsFor(
+    primaryName,
+    settings.sharedSockets,
+    config.limits.queueTimeoutMs,
+    log
+  )
+  const pool = new RuntimePool({
+    isolation,
+    sandbox,
+    settings,
+    metrics,
+    hostSockets,
+    log,
+    ...(sharedSockets === undefined ? {} : { sharedSockets }),
+  })
   let admin: http.Server | undefined
   let closeProcessMetrics = (): void => undefined
   let bundle: Bundle | undefined

@@ -8,6 +8,8 @@ import { availableParallelism } from 'node:os'
 import { basename } from 'node:path'
 import { findConfig, parseConfigFile, validateConfig, type WorkerConfig } from '../config.js'
 import { configError, usageError } from '../errors.js'
+import { parseRedisUrl } from '@wharf/pool'
+import type { SharedSocketSettings } from './shared-sockets.js'
 
 export interface ServeSettings {
   /** wrangler's `limits.cpu_ms`: Error 1102 past it. Cloudflare's default: 30 s. */
@@ -26,7 +28,12 @@ export interface ServeSettings {
   readonly connectionQueueMs: number
   /** Connections waiting for a runtime, at most. */
   readonly maxQueuedConnections: number
+  /** The Worker's socket limit across the hosts sharing one Redis (serve/shared-sockets.ts). */
+  readonly sharedSockets?: SharedSocketSettings
 }
+
+/** Overrides `wharf.serve.shared_sockets.redis`, so a password need not sit in the config. */
+export const SHARED_SOCKETS_REDIS_ENV = 'WHARF_SERVE_SHARED_SOCKETS_REDIS'
 
 export const SERVE_DEFAULTS: Omit<ServeSettings, 'processes'> = {
   cpuMs: 30_000,
@@ -45,7 +52,10 @@ const SERVE_FIELDS = [
   'drain_ms',
   'connection_queue_ms',
   'max_queued_connections',
+  'shared_sockets',
 ] as const
+
+const SHARED_SOCKETS_FIELDS = ['redis', 'max_open', 'prefix', 'on_unavailable']
 
 type Json = Record<string, unknown>
 
@@ -127,7 +137,9 @@ export function readServeSettings(raw: Json, file: string): ServeSettings {
       : typeof section.processes === 'string' || typeof section.processes === 'number'
         ? parseProcesses(section.processes, 'is', (m) => fail('wharf.serve.processes', m.slice(3)))
         : fail('wharf.serve.processes', 'must be "auto" or an integer')
+  const sharedSockets = readSharedSockets(section.shared_sockets, fail, int)
   return {
+    ...(sharedSockets === undefined ? {} : { sharedSockets }),
     cpuMs: cpuMs ?? SERVE_DEFAULTS.cpuMs,
     subrequests: subrequests ?? SERVE_DEFAULTS.subrequests,
     memoryMb:
@@ -143,6 +155,45 @@ export function readServeSettings(raw: Json, file: string): ServeSettings {
       int(section.max_queued_connections, 'wharf.serve.max_queued_connections', 1, 1_000_000) ??
       SERVE_DEFAULTS.maxQueuedConnections,
   }
+}
+
+function readSharedSockets(
+  value: unknown,
+  fail: (field: string, message: string) => never,
+  int: (value: unknown, field: string, min: number, max: number) => number | undefined
+): SharedSocketSettings | undefined {
+  if (value === undefined) return undefined
+  const at = 'wharf.serve.shared_sockets'
+  if (!isObject(value)) return fail(at, 'must be an object')
+  for (const key of Object.keys(value)) {
+    if (!SHARED_SOCKETS_FIELDS.includes(key)) {
+      fail(`${at}.${key}`, `is not a known field (known: ${SHARED_SOCKETS_FIELDS.join(', ')})`)
+    }
+  }
+  const fromEnv = process.env[SHARED_SOCKETS_REDIS_ENV]
+  const redis = fromEnv !== undefined && fromEnv !== '' ? fromEnv : value.redis
+  if (typeof redis !== 'string' || !redis.startsWith('redis://')) {
+    return fail(`${at}.redis`, `must be a redis:// URL (or set ${SHARED_SOCKETS_REDIS_ENV})`)
+  }
+  try {
+    parseRedisUrl(redis, 'it')
+  } catch (error) {
+    return fail(`${at}.redis`, `is not usable: ${(error as Error).message}`)
+  }
+  const maxOpen =
+    int(value.max_open, `${at}.max_open`, 1, 10_000_000) ?? fail(`${at}.max_open`, 'is required')
+  const prefix = value.prefix ?? 'wharf:sockets:'
+  if (typeof prefix !== 'string' || prefix.length > 200 || /\s/.test(prefix)) {
+    return fail(`${at}.prefix`, 'must be a string of at most 200 characters, without spaces')
+  }
+  const onUnavailable = value.on_unavailable ?? 'allow'
+  if (onUnavailable !== 'allow' && onUnavailable !== 'refuse') {
+    return fail(
+      `${at}.on_unavailable`,
+      `must be "allow" or "refuse" (got ${JSON.stringify(onUnavailable)})`
+    )
+  }
+  return { redis, maxOpen, prefix, onUnavailable }
 }
 
 /** Finds, reads and validates the config (with `--env`) and the serve settings. */

@@ -16,6 +16,7 @@ import type { HostSockets } from './host-sockets.js'
 import type { LogFormat, ServeLog } from './log.js'
 import { ServeMetrics } from './metrics.js'
 import { RuntimePool } from './runtime-pool.js'
+import { sharedSocketsFor } from './shared-sockets.js'
 import type { ServeSettings } from './settings.js'
 
 type Bundle = Awaited<ReturnType<typeof buildWorker>>
@@ -47,7 +48,14 @@ export class ServedWorker {
 
   private constructor(private readonly options: ServedWorkerOptions) {
     this.metrics = new ServeMetrics(options.name)
+    const sharedSockets = sharedSocketsFor(
+      options.name,
+      options.settings.sharedSockets,
+      options.config.limits.queueTimeoutMs,
+      options.log
+    )
     this.pool = new RuntimePool({
+      ...(sharedSockets === undefined ? {} : { sharedSockets }),
       isolation: options.isolation,
       sandbox: options.sandbox,
       settings: options.settings,

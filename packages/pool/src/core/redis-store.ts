@@ -8,11 +8,11 @@
  * from memory. Redis trouble never fails a query: a lookup that errs or takes longer than
  * `timeoutMs` is a miss, and the connection is re-made on the next use.
  */
-import net from 'node:net'
-import { PoolConfigError } from '../errors.js'
 import type { CachedResult, CacheStore, StoreLookup, StoreToken } from './cache.js'
-import { urlHost } from './options.js'
+import { parseRedisUrl, RedisClient, type Reply, type RespConnection } from './redis-client.js'
 import { decode, encode } from './store-codec.js'
+
+export { redactedUrl } from './redis-client.js'
 
 export interface SharedStoreOptions {
   /** `redis://[:password@]host:port[/db]`. */
@@ -25,128 +25,6 @@ export interface SharedStoreOptions {
   readonly maxReplyBytes?: number
   /** Operator log lines (the subscription lost and back). */
   readonly log?: (line: string) => void
-}
-
-type Reply = Buffer | number | null | ReplyError | Reply[]
-
-class ReplyError extends Error {}
-
-/** RESP2 reply parser over a growing buffer; `undefined` means "incomplete, wait for more". */
-function parseReply(buf: Buffer, at: number): [Reply, number] | undefined {
-  if (at >= buf.length) return undefined
-  const eol = buf.indexOf('\r\n', at)
-  if (eol < 0) return undefined
-  const type = buf[at]
-  const line = buf.toString('latin1', at + 1, eol)
-  const next = eol + 2
-  switch (type) {
-    case 0x2b: // +
-      return [Buffer.from(line, 'latin1'), next]
-    case 0x2d: // -
-      return [new ReplyError(line), next]
-    case 0x3a: // :
-      return [Number(line), next]
-    case 0x24: {
-      // $
-      const len = Number(line)
-      if (len < 0) return [null, next]
-      if (buf.length < next + len + 2) return undefined
-      return [buf.subarray(next, next + len), next + len + 2]
-    }
-    case 0x2a: {
-      // *
-      const n = Number(line)
-      if (n < 0) return [null, next]
-      const items: Reply[] = []
-      let pos = next
-      for (let i = 0; i < n; i++) {
-        const r = parseReply(buf, pos)
-        if (!r) return undefined
-        items.push(r[0])
-        pos = r[1]
-      }
-      return [items, pos]
-    }
-    default:
-      throw new Error(`bad reply type byte ${String(type)} from redis`)
-  }
-}
-
-function command(args: readonly (string | Buffer)[]): Buffer {
-  const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)]
-  for (const a of args) {
-    const b = typeof a === 'string' ? Buffer.from(a) : a
-    parts.push(Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n'))
-  }
-  return Buffer.concat(parts)
-}
-
-/** One connection, replies matched to commands in order; any failure drops it whole. */
-class RespConnection {
-  private readonly socket: net.Socket
-  private buf: Buffer = Buffer.alloc(0)
-  private readonly waiting: ((reply: Reply | Error) => void)[] = []
-  dead = false
-  onPush: ((reply: Reply) => void) | undefined
-  /** Called once when the connection is lost (or closed). */
-  onDead: (() => void) | undefined
-
-  constructor(
-    host: string,
-    port: number,
-    private readonly maxReplyBytes: number
-  ) {
-    this.socket = net.connect({ host, port, noDelay: true })
-    this.socket.on('data', (chunk: Buffer) => this.onData(chunk))
-    this.socket.on('error', () => this.fail(new Error('redis connection error')))
-    this.socket.on('close', () => this.fail(new Error('redis connection closed')))
-  }
-
-  private onData(chunk: Buffer): void {
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk])
-    if (this.buf.length > this.maxReplyBytes) {
-      this.fail(new Error('redis reply too large'))
-      return
-    }
-    try {
-      for (;;) {
-        const r = parseReply(this.buf, 0)
-        if (!r) break
-        this.buf = this.buf.subarray(r[1])
-        const resolve = this.waiting.shift()
-        if (resolve) resolve(r[0])
-        else this.onPush?.(r[0])
-      }
-    } catch (error) {
-      this.fail(error as Error)
-    }
-  }
-
-  private fail(error: Error): void {
-    if (this.dead) return
-    this.dead = true
-    this.socket.destroy()
-    for (const resolve of this.waiting.splice(0)) resolve(error)
-    this.onDead?.()
-  }
-
-  close(): void {
-    this.fail(new Error('closed'))
-  }
-
-  send(args: readonly (string | Buffer)[], timeoutMs: number): Promise<Reply> {
-    if (this.dead) return Promise.reject(new Error('redis connection is down'))
-    return new Promise((resolve, reject) => {
-      // A late reply would answer the wrong command: a timeout drops the connection.
-      const timer = setTimeout(() => this.fail(new Error('redis timed out')), timeoutMs)
-      this.waiting.push((reply) => {
-        clearTimeout(timer)
-        if (reply instanceof Error) reject(reply)
-        else resolve(reply)
-      })
-      this.socket.write(command(args))
-    })
-  }
 }
 
 const RESUBSCRIBE_MIN_MS = 100
@@ -208,26 +86,10 @@ for i = 1, sets do
 end
 return 0`
 
-/** The URL as it may appear in a log or an error: its password replaced by `***`. */
-export function redactedUrl(text: string): string {
-  try {
-    const url = new URL(text)
-    if (url.password !== '') url.password = '***'
-    return url.toString()
-  } catch {
-    return '(not a URL)'
-  }
-}
-
 export class RedisStore implements CacheStore {
-  private readonly host: string
-  private readonly port: number
-  private readonly password: string | undefined
-  private readonly db: number
+  private readonly client: RedisClient
   private readonly prefix: string
   private readonly timeoutMs: number
-  private readonly maxReplyBytes: number
-  private conn: Promise<RespConnection> | undefined
   private sub: RespConnection | undefined
   private closed = false
   /** `refused`: results not stored because a write moved a generation since their lookup. */
@@ -235,25 +97,12 @@ export class RedisStore implements CacheStore {
   private readonly id = `${process.pid}-${Math.random().toString(36).slice(2)}`
 
   constructor(options: SharedStoreOptions) {
-    let url: URL
-    try {
-      url = new URL(options.url)
-    } catch {
-      throw new PoolConfigError('the cache store must be a URL like redis://127.0.0.1:6379')
-    }
-    if (url.protocol !== 'redis:') {
-      throw new PoolConfigError(`the cache store must use redis:// (got ${url.protocol})`)
-    }
-    this.host = urlHost(url)
-    this.port = url.port === '' ? 6379 : Number(url.port)
-    this.password = url.password === '' ? undefined : decodeURIComponent(url.password)
-    this.db = url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0
-    if (!Number.isInteger(this.db) || this.db < 0 || this.db > 10_000) {
-      throw new PoolConfigError(`bad redis database number in ${redactedUrl(options.url)}`)
-    }
+    this.client = new RedisClient(
+      parseRedisUrl(options.url, 'the cache store'),
+      options.maxReplyBytes ?? 16 * 1024 * 1024
+    )
     this.prefix = options.prefix ?? 'wharf:pool:'
     this.timeoutMs = options.timeoutMs ?? 50
-    this.maxReplyBytes = options.maxReplyBytes ?? 16 * 1024 * 1024
     this.log = options.log ?? (() => undefined)
   }
 
@@ -272,14 +121,13 @@ export class RedisStore implements CacheStore {
 
   /** Connects both connections (fails start-up when Redis is unreachable or refuses AUTH). */
   async start(): Promise<void> {
-    await this.connection(2000)
+    await this.client.connection(2000)
     await this.subscribe()
   }
 
   private async subscribe(): Promise<void> {
-    const sub = new RespConnection(this.host, this.port, this.maxReplyBytes)
+    const sub = await this.client.open(2000)
     try {
-      await this.hello(sub, 2000)
       await sub.send(['SUBSCRIBE', `${this.prefix}invalidate`], 2000)
     } catch (error) {
       sub.close()
@@ -335,39 +183,8 @@ export class RedisStore implements CacheStore {
     this.resubscribeTimer.unref()
   }
 
-  private async hello(conn: RespConnection, timeoutMs: number): Promise<void> {
-    if (this.password !== undefined) {
-      const r = await conn.send(['AUTH', this.password], timeoutMs)
-      if (r instanceof ReplyError) throw new PoolConfigError(`redis refused AUTH: ${r.message}`)
-    }
-    if (this.db !== 0) await conn.send(['SELECT', String(this.db)], timeoutMs)
-  }
-
-  private async connection(timeoutMs: number): Promise<RespConnection> {
-    const current = this.conn
-    if (current) {
-      const c = await current
-      if (!c.dead) return c
-    }
-    const made = (async () => {
-      const c = new RespConnection(this.host, this.port, this.maxReplyBytes)
-      await this.hello(c, timeoutMs)
-      const pong = await c.send(['PING'], timeoutMs)
-      if (pong instanceof ReplyError) throw new Error(`redis: ${pong.message}`)
-      return c
-    })()
-    this.conn = made
-    made.catch(() => {
-      if (this.conn === made) this.conn = undefined
-    })
-    return made
-  }
-
-  private async run(args: readonly (string | Buffer)[], timeoutMs = 2000): Promise<Reply> {
-    const c = await this.connection(Math.max(timeoutMs, 1000))
-    const r = await c.send(args, timeoutMs)
-    if (r instanceof ReplyError) throw r
-    return r
+  private run(args: readonly (string | Buffer)[], timeoutMs = 2000): Promise<Reply> {
+    return this.client.run(args, timeoutMs)
   }
 
   private generationKeys(relations: readonly string[]): string[] {
@@ -488,8 +305,6 @@ export class RedisStore implements CacheStore {
     clearTimeout(this.resubscribeTimer)
     this.vouches = false
     this.sub?.close()
-    const c = this.conn
-    this.conn = undefined
-    if (c) (await c.catch(() => undefined))?.close()
+    await this.client.close()
   }
 }
