@@ -122,6 +122,12 @@ export class RuntimePool implements ServiceTarget {
    */
   async deploy(data: RuntimeData): Promise<{ drained: Promise<void> }> {
     const version = this.version + 1
+    if (this.options.sharedSockets !== undefined && this.version === 0 && !this.brokered()) {
+      this.options.log(
+        'warn',
+        `${this.options.name ?? 'the Worker'}: wharf.serve.shared_sockets applies to brokered connections only; with isolation "none" the runtimes dial themselves and only the host's own limits hold`
+      )
+    }
     await this.options.sharedSockets?.start()
     const broker = this.makeBroker(data)
     const fresh = Array.from({ length: this.options.settings.processes }, () =>
