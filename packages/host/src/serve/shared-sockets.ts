@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto'
 import { parseRedisUrl, redactedUrl, RedisClient } from '@wharf/pool'
 import { WharfSharedStateError } from '../errors.js'
 import type { ServeLog } from './log.js'
+import { SlotLedger } from './slot-ledger.js'
 
 export interface SharedSocketSettings {
   /** `redis://[:password@]host:port[/db]`. */
@@ -64,23 +65,14 @@ const RELEASE = `local v = redis.call('HINCRBY', KEYS[1], ARGV[1], -tonumber(ARG
 if v < 0 then redis.call('HSET', KEYS[1], ARGV[1], 0) end
 return 0`
 
-interface Waiter {
-  readonly owner: number
-  readonly grant: () => void
-  readonly refuse: (reason: string) => void
-  readonly timer: NodeJS.Timeout
-}
-
 export class SharedSockets {
   private readonly client: RedisClient
   private readonly countsKey: string
   private readonly hostsKey: string
   private readonly host = randomUUID()
-  private readonly held = new Map<number, number>()
-  /** Held plus asked for: what the heartbeat reports, so an acquire in flight is never lost. */
-  private claimed = 0
-  private readonly queue: Waiter[] = []
-  private retrying = false
+  private readonly ledger = new SlotLedger()
+  /** An acquire is in flight: the heartbeat reports it too, so Redis's count is never short. */
+  private asking = false
   private retryTimer: NodeJS.Timeout | undefined
   private heartbeat: NodeJS.Timeout | undefined
   private unavailableSince: number | undefined
@@ -122,59 +114,38 @@ export class SharedSockets {
 
   /** This host's sockets of the Worker (held, not waiting). */
   get openSockets(): number {
-    let n = 0
-    for (const v of this.held.values()) n += v
-    return n
+    return this.ledger.total
   }
 
   get queuedSockets(): number {
-    return this.queue.length
+    return this.ledger.queued
   }
 
   acquire(owner: number): Promise<void> {
     if (this.closed) return Promise.reject(new Error('shared socket limit: the host is closing'))
-    if (this.queue.length >= this.limits.maxQueued) {
+    if (this.ledger.queued >= this.limits.maxQueued) {
       return Promise.reject(new Error('shared socket limit: the queue is full'))
     }
-    return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = {
-        owner,
-        grant: resolve,
-        refuse: (reason) => reject(new Error(reason)),
-        timer: setTimeout(() => {
-          this.remove(waiter)
-          waiter.refuse(
-            `shared socket limit: waited ${this.limits.queueTimeoutMs} ms for one of the ${this.settings.maxOpen} sockets Worker ${this.worker} may hold across its hosts`
-          )
-        }, this.limits.queueTimeoutMs),
-      }
-      this.queue.push(waiter)
-      this.retry()
-    })
+    const waited = this.ledger.wait(
+      owner,
+      this.limits.queueTimeoutMs,
+      `shared socket limit: waited ${this.limits.queueTimeoutMs} ms for one of the ${this.settings.maxOpen} sockets Worker ${this.worker} may hold across its hosts`
+    )
+    this.retry()
+    return waited
   }
 
   /** Gives back up to `n` of `owner`'s slots. */
   release(owner: number, n = 1): void {
-    const has = this.held.get(owner) ?? 0
-    const count = Math.min(Math.max(0, Math.floor(n)), has)
+    const count = this.ledger.give(owner, n)
     if (count === 0) return
-    if (has - count === 0) this.held.delete(owner)
-    else this.held.set(owner, has - count)
-    this.claimed -= count
-    this.client
-      .run(['EVAL', RELEASE, '1', this.countsKey, this.host, String(count)], COMMAND_TIMEOUT_MS)
-      .catch((error: unknown) => this.lost(error)) // the next heartbeat writes the count back
-    this.retry()
+    this.giveBack(count)
   }
 
   /** The runtime is gone: its slots are free and its waiting dials fail. */
   releaseAll(owner: number): void {
-    this.release(owner, this.held.get(owner) ?? 0)
-    for (const waiter of [...this.queue]) {
-      if (waiter.owner !== owner) continue
-      this.remove(waiter)
-      waiter.refuse('the runtime process exited')
-    }
+    this.release(owner, this.ledger.heldBy(owner))
+    this.ledger.refuse(owner, 'the runtime process exited')
   }
 
   /** Stops counting this host. */
@@ -183,10 +154,7 @@ export class SharedSockets {
     this.closed = true
     clearInterval(this.heartbeat)
     clearTimeout(this.retryTimer)
-    for (const waiter of this.queue.splice(0)) {
-      clearTimeout(waiter.timer)
-      waiter.refuse('shared socket limit: the host is closing')
-    }
+    this.ledger.refuse(undefined, 'shared socket limit: the host is closing')
     await this.client
       .run(['HDEL', this.countsKey, this.host], COMMAND_TIMEOUT_MS)
       .then(() => this.client.run(['ZREM', this.hostsKey, this.host], COMMAND_TIMEOUT_MS))
@@ -204,7 +172,7 @@ export class SharedSockets {
         this.hostsKey,
         this.host,
         String(HOST_TTL_MS),
-        String(this.claimed),
+        String(this.ledger.total + (this.asking ? 1 : 0)),
       ],
       timeoutMs
     )
@@ -213,15 +181,35 @@ export class SharedSockets {
 
   /** Serves the queue's head, one Redis call at a time, in order. */
   private retry(): void {
-    if (this.retrying || this.closed) return
-    const head = this.queue[0]
-    if (head === undefined) return
+    if (this.asking || this.closed || this.ledger.head === undefined) return
     clearTimeout(this.retryTimer)
     this.retryTimer = undefined
-    this.retrying = true
-    this.claimed++
-    this.client
-      .run(
+    this.asking = true
+    this.ask().then(
+      (granted) => {
+        this.asking = false
+        if (granted === 'refused') {
+          this.retry()
+        } else if (granted) {
+          // The head may have left (timed out, its runtime exited) while Redis answered.
+          if (this.closed || !this.ledger.grantHead()) this.giveBack(1)
+          this.retry()
+        } else if (this.ledger.head !== undefined) {
+          this.retryTimer = setTimeout(() => this.retry(), RETRY_MS)
+          this.retryTimer.unref()
+        }
+      },
+      (error: unknown) => {
+        this.asking = false
+        this.log('error', `shared socket limit: ${String(error)}`)
+      }
+    )
+  }
+
+  /** One slot from Redis: true, false when all are taken, 'refused' when Redis is lost and the policy refuses. */
+  private async ask(): Promise<boolean | 'refused'> {
+    try {
+      const reply = await this.client.run(
         [
           'EVAL',
           ACQUIRE,
@@ -234,65 +222,28 @@ export class SharedSockets {
         ],
         COMMAND_TIMEOUT_MS
       )
-      .then(
-        (reply) => {
-          this.back()
-          return reply !== -1
-        },
-        (error: unknown) => {
-          this.lost(error)
-          if (this.settings.onUnavailable === 'refuse') {
-            this.claimed--
-            this.refuseHead('shared socket limit: Redis cannot be reached')
-            return undefined
-          }
-          return true
-        }
-      )
-      .then((granted) => {
-        this.retrying = false
-        if (granted === undefined) {
-          this.retry()
-          return
-        }
-        if (!granted) this.claimed--
-        const waiter = this.queue[0]
-        if (granted && waiter !== undefined && !this.closed) {
-          this.remove(waiter)
-          this.held.set(waiter.owner, (this.held.get(waiter.owner) ?? 0) + 1)
-          waiter.grant()
-          this.retry()
-        } else if (granted) {
-          // The waiter left (timed out, its runtime exited) while Redis answered.
-          this.giveBack()
-        } else if (this.queue.length > 0) {
-          this.retryTimer = setTimeout(() => this.retry(), RETRY_MS)
-          this.retryTimer.unref()
-        }
-      })
-      .catch((error: unknown) => this.log('error', `shared socket limit: ${String(error)}`))
+      this.back()
+      return reply !== -1
+    } catch (error) {
+      this.lost(error)
+      if (this.settings.onUnavailable === 'allow') return true // the next heartbeat counts it
+      const head = this.ledger.head
+      if (head !== undefined) {
+        this.ledger.remove(head)
+        head.refuse('shared socket limit: Redis cannot be reached')
+      }
+      return 'refused'
+    }
   }
 
-  /** Returns a slot Redis granted to a waiter that is gone. */
-  private giveBack(): void {
-    this.claimed--
-    this.client
-      .run(['EVAL', RELEASE, '1', this.countsKey, this.host, '1'], COMMAND_TIMEOUT_MS)
-      .catch((error: unknown) => this.lost(error))
+  /** Returns `n` slots to Redis (the next heartbeat corrects a lost one), then serves waiters. */
+  private giveBack(n: number): void {
+    if (!this.closed) {
+      this.client
+        .run(['EVAL', RELEASE, '1', this.countsKey, this.host, String(n)], COMMAND_TIMEOUT_MS)
+        .catch((error: unknown) => this.lost(error))
+    }
     this.retry()
-  }
-
-  private refuseHead(reason: string): void {
-    const waiter = this.queue[0]
-    if (waiter === undefined) return
-    this.remove(waiter)
-    waiter.refuse(reason)
-  }
-
-  private remove(waiter: Waiter): void {
-    clearTimeout(waiter.timer)
-    const i = this.queue.indexOf(waiter)
-    if (i >= 0) this.queue.splice(i, 1)
   }
 
   private lost(error: unknown): void {
