@@ -1,5 +1,6 @@
 // Request and response bodies stream through the host: a 3 MiB upload echoed back by the Worker,
-// a 6 MiB streamed response read slowly (backpressure), and repeated Set-Cookie headers.
+// a 6 MiB streamed response read slowly (backpressure), and repeated Set-Cookie headers. Bodies
+// made from bytes or a string are sent whole (http-bridge.ts), as the Worker's Response holds them.
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import http from 'node:http'
@@ -61,5 +62,23 @@ describe('wharf dev: bodies', () => {
     assert.equal(reply.body[0], 1)
     assert.equal(reply.body[reply.body.length - 1], 96)
     assert.deepEqual(reply.headers['set-cookie'], ['a=1', 'b=2'])
+  })
+
+  it('sends a body made from bytes whole, as the Response copied it, and uses it up', async () => {
+    const reply = await request(`${wharf.url}/fixed`, 'GET')
+    assert.equal(reply.status, 200)
+    assert.equal(reply.headers['x-fixed'], 'yes')
+    assert.equal(reply.headers['content-length'], '6')
+    assert.equal(reply.headers['transfer-encoding'], undefined)
+    assert.equal(reply.body.toString(), 'héllo')
+    // As after reading it: the Worker's Response reports its body used.
+    assert.equal((await request(`${wharf.url}/fixed-used`, 'GET')).body.toString(), 'true')
+  })
+
+  it('sends nothing of a string body the Worker read itself', async () => {
+    const reply = await request(`${wharf.url}/partly-read`, 'GET')
+    assert.equal(reply.status, 200)
+    assert.equal(reply.headers['content-length'], '0')
+    assert.equal(reply.body.length, 0)
   })
 })

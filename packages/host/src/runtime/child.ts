@@ -18,7 +18,7 @@ import { RequestScope, requestStore } from './request-scope.js'
 import { SocketLimiter } from './socket-runtime.js'
 import { DialBroker } from '../broker.js'
 import { carryClosesWith, dial, onDialReply, routeFetchThrough } from './dial-client.js'
-import { toRequest, writeResponse } from './http-bridge.js'
+import { toRequest, trackFixedBodies, writeResponse } from './http-bridge.js'
 import { ServeRuntime, type Tracked } from './serve-runtime.js'
 import { SubrequestLimit } from './subrequest-limit.js'
 import { vpcBinding, type DialVia } from './vpc-bindings.js'
@@ -299,6 +299,8 @@ async function start(data: RuntimeData): Promise<void> {
         Promise.resolve(assets.fetch(new Request(input, init))),
     })
   }
+  // Before the Worker's code runs: its Responses are made with the tracked class.
+  trackFixedBodies()
   let worker: LoadedWorker
   try {
     hooks?.beginStartup()

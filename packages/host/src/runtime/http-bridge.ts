@@ -5,6 +5,53 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 
+/** A Response made from a string or bytes: its body stream as made, and what it holds. */
+interface FixedBody {
+  readonly stream: ReadableStream<Uint8Array>
+  readonly chunk: string | Uint8Array
+}
+
+const fixedBodies = new WeakMap<Response, FixedBody>()
+let tracking = false
+
+/** The bytes `new Response(body)` holds for a buffer source, copied as undici copies them. */
+function fixedChunk(body: unknown): string | Uint8Array | undefined {
+  if (typeof body === 'string') return body
+  if (body instanceof ArrayBuffer) return new Uint8Array(body.slice(0))
+  if (ArrayBuffer.isView(body))
+    return new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength))
+  return undefined
+}
+
+/**
+ * Makes the global `Response` remember the bodies made from a string or bytes, so that
+ * writeResponse sends them in one write instead of reading their stream (a reader, two reads and
+ * a turn of the event loop per response). Only the construction is observed: the global is a
+ * Proxy of the same class (`instanceof`, statics, subclasses and the prototype are unchanged;
+ * the prototype's `constructor` is the global again). Idempotent.
+ */
+export function trackFixedBodies(): void {
+  if (tracking) return
+  tracking = true
+  const Original = globalThis.Response
+  const Tracked = new Proxy(Original, {
+    construct(target, args: ConstructorParameters<typeof Response>, newTarget) {
+      const response = Reflect.construct(target, args, newTarget as typeof Response)
+      const chunk = fixedChunk(args[0])
+      if (chunk !== undefined && response.body !== null)
+        fixedBodies.set(response, { stream: response.body, chunk })
+      return response
+    },
+  })
+  Object.defineProperty(Original.prototype, 'constructor', {
+    value: Tracked,
+    writable: true,
+    enumerable: false,
+    configurable: true,
+  })
+  globalThis.Response = Tracked
+}
+
 export function toRequest(req: IncomingMessage, origin: string): Request {
   const headers = new Headers()
   const raw = req.rawHeaders
@@ -55,14 +102,19 @@ function drained(res: ServerResponse): Promise<void> {
   })
 }
 
-const nextTurn = (): Promise<null> => new Promise((resolve) => setImmediate(resolve, null))
-
 /** Streams `response` into `res`. Resolves when the body is fully written or the client left. */
 export async function writeResponse(res: ServerResponse, response: Response): Promise<void> {
   writeHead(res, response)
   const body = response.body
   if (body === null) {
     res.end()
+    return
+  }
+  const fixed = fixedBodies.get(response)
+  if (fixed !== undefined && fixed.stream === body && !body.locked && !response.bodyUsed) {
+    // What reading it would leave: the body used, its stream closed.
+    body.cancel().catch(() => undefined)
+    res.end(fixed.chunk)
     return
   }
   const reader = body.getReader()
@@ -78,7 +130,12 @@ export async function writeResponse(res: ServerResponse, response: Response): Pr
     }
     // Most bodies are one chunk: when the stream ends at once, send it with a Content-Length.
     const next = reader.read()
-    const soon = await Promise.race([next, nextTurn()])
+    let turn: NodeJS.Immediate | undefined
+    const soon = await Promise.race([
+      next,
+      new Promise<null>((resolve) => (turn = setImmediate(resolve, null))),
+    ])
+    clearImmediate(turn)
     if (soon?.done === true) {
       res.end(bytes(first.value))
       return
