@@ -632,7 +632,8 @@ export class MysqlSession {
       }
     }
     try {
-      this.lease = await this.shared.pool.acquire()
+      // An idle connection is taken without the pool's promise (the common case).
+      this.lease = this.shared.pool.takeIdle() ?? (await this.shared.pool.acquire())
     } catch (error) {
       if (error instanceof PoolExhaustedError) this.error(ER.TOO_MANY, error.message)
       else

@@ -49,8 +49,9 @@ export class StatementAnalysis {
    */
   query(text: string): QueryFacts {
     return this.queries.get(text, (t) => {
+      // Not through `refusal()`: a stream of ever-new texts (pgbench -S) costs one insertion.
       const blankedText = sql.blank(t)
-      return new QueryFacts(t, blankedText, this.refusal(blankedText))
+      return new QueryFacts(t, blankedText, sql.refusal(blankedText))
     })
   }
 

@@ -240,14 +240,16 @@ export class Session {
     }
     if (i < messages.length) this.takeIdle()
     const conn = this.lease.conn
-    conn?.cork()
+    // Corked only for several messages (P B D E S): one (a simple Query) is one write anyway.
+    const cork = conn !== undefined && messages.length - i > 1
+    if (cork) conn.cork()
     try {
       for (; i < messages.length; i++) {
         const msg = messages[i]
         if (msg) this.onClientMessage(msg)
       }
     } finally {
-      conn?.uncork()
+      if (cork) conn.uncork()
     }
   }
 
