@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import net from 'node:net'
+import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from '../../test-support/servers.js'
 
@@ -72,23 +73,33 @@ export function cpuOfTree(pid: number | undefined, depth = 0): number | undefine
   return total
 }
 
-/** `wharf pool` (20 origin connections, trust auth on loopback) in its own process. */
+/** The load average as printed next to every figure: `1.00 2.00 3.00`. */
+export const loadText = (): string =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')
+
+/**
+ * `wharf pool` (20 origin connections, trust auth on loopback) in its own process; `wharf` is
+ * another checkout's `packages/host/bin/wharf.js` for an A/B.
+ */
 export async function spawnWharfPool(
   upstream: string,
-  extra: readonly string[]
+  extra: readonly string[],
+  options: { wharf?: string; maxConnections?: number } = {}
 ): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort()
   const child = spawn(
     process.execPath,
     [
-      WHARF,
+      options.wharf ?? WHARF,
       'pool',
       '--upstream',
       upstream,
       '--listen',
       `127.0.0.1:${port}`,
       '--max-connections',
-      '20',
+      String(options.maxConnections ?? 20),
       '--stats-interval',
       '0',
       ...extra,

@@ -7,16 +7,12 @@
 //
 //   npx tsx bench/pool/mysql-ab.ts --variant base=/tmp/wharf-base --variant new=. \
 //     [--modes point,read-only,hot] [--runs 3] [--duration 5] [--threads 8] [--cache]
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { loadavg } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
-import { parseArgs, promisify } from 'node:util'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
 import { startMariaDb } from '../../test-support/mariadb.js'
-import { freePort } from '../../test-support/servers.js'
-import { cpuOf, median, stopChildren, waitForPort } from './common.js'
-
-const run = promisify(execFile)
+import { cpuOf, loadText, median, spawnWharfPool, stopChildren, waitForPort } from './common.js'
+import { mariaDbPid, mysqlUpstream, sysbenchFor, type MysqlMode } from './mysql.js'
 
 const COUNTERS = [
   'Questions',
@@ -33,8 +29,6 @@ const COUNTERS = [
   'Bytes_received',
   'Bytes_sent',
 ] as const
-
-type Mode = 'point' | 'read-only' | 'read-only-autocommit' | 'hot'
 
 const { values } = parseArgs({
   options: {
@@ -54,17 +48,14 @@ const variants = values.variant.map((v) => {
   if (at <= 0) throw new Error(`--variant NAME=CHECKOUT (got ${v})`)
   return { name: v.slice(0, at), root: resolve(v.slice(at + 1)) }
 })
-const modes = values.modes.split(',') as Mode[]
+const modes = values.modes.split(',') as MysqlMode[]
 const runs = Number(values.runs)
 const duration = Number(values.duration)
 const threads = Number(values.threads)
 if (spawnSync('sysbench', ['--version']).status !== 0) throw new Error('sysbench not found')
 
 const log = (line: string): void => void process.stderr.write(line + '\n')
-const load = (): string =>
-  loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ')
+const load = loadText
 log(`mysql-ab: load average ${load()}`)
 
 /** `strace -c -f` attached to a process until stopped: calls by name. */
@@ -95,47 +86,18 @@ function straceOf(pid: number): { stop(): Promise<Map<string, number>> } {
 const server = await startMariaDb()
 const children: ChildProcess[] = []
 try {
-  const common = (port: number, password: string): string[] => [
-    '--db-driver=mysql',
-    '--mysql-host=127.0.0.1',
-    `--mysql-port=${port}`,
-    `--mysql-user=${server.user}`,
-    `--mysql-password=${password}`,
-    `--mysql-db=${server.database}`,
-    '--mysql-ssl=off',
-    '--tables=1',
-  ]
-  await run(
-    'sysbench',
-    ['oltp_common', ...common(server.port, server.password), '--table-size=10000', 'prepare'],
-    {
-      timeout: 300_000,
-    }
-  )
-  const originPid = Number(readFileSync(join(dirname(server.dataDir), 'mysqld.pid'), 'utf8').trim())
-  const upstream = `mysql://${server.user}:${encodeURIComponent(server.password)}@127.0.0.1:${server.port}/${server.database}?ssl-mode=DISABLED`
+  const bench = sysbenchFor(server, threads)
+  await bench.prepare()
+  const originPid = mariaDbPid(server)
+  const upstream = mysqlUpstream(server)
   const targets: { name: string; port: number; password: string; pid?: number }[] = [
     { name: 'direct', port: server.port, password: server.password },
   ]
   for (const v of variants) {
-    const port = await freePort()
-    const child = spawn(
-      process.execPath,
-      [
-        join(v.root, 'packages', 'host', 'bin', 'wharf.js'),
-        'pool',
-        '--upstream',
-        upstream,
-        '--listen',
-        `127.0.0.1:${port}`,
-        '--max-connections',
-        values['max-connections'],
-        '--stats-interval',
-        '0',
-        ...(values.cache ? [] : ['--no-cache']),
-      ],
-      { stdio: 'ignore' }
-    )
+    const { port, child } = await spawnWharfPool(upstream, values.cache ? [] : ['--no-cache'], {
+      wharf: join(v.root, 'packages', 'host', 'bin', 'wharf.js'),
+      maxConnections: Number(values['max-connections']),
+    })
     children.push(child)
     await waitForPort(port)
     targets.push({ name: v.name, port, password: '', ...(child.pid ? { pid: child.pid } : {}) })
@@ -153,32 +115,8 @@ try {
     return m
   }
 
-  const sysbench = async (
-    port: number,
-    password: string,
-    mode: Mode,
-    seconds: number
-  ): Promise<{ tps: number; transactions: number }> => {
-    const test = mode === 'point' || mode === 'hot' ? 'oltp_point_select' : 'oltp_read_only'
-    const { stdout } = await run(
-      'sysbench',
-      [
-        test,
-        ...common(port, password),
-        `--table-size=${mode === 'hot' ? 1000 : 10000}`,
-        `--rand-type=${mode === 'hot' ? 'pareto' : 'uniform'}`,
-        ...(mode === 'read-only-autocommit' ? ['--skip_trx=on'] : []),
-        `--threads=${threads}`,
-        `--time=${seconds}`,
-        '--report-interval=0',
-        'run',
-      ],
-      { timeout: (seconds + 60) * 1000 }
-    )
-    const tx = /transactions:\s+(\d+)\s+\(([\d.]+) per sec/.exec(stdout)
-    if (!tx) throw new Error(`no transactions in sysbench output:\n${stdout}`)
-    return { tps: Number(tx[2]), transactions: Number(tx[1]) }
-  }
+  const sysbench = (port: number, password: string, mode: MysqlMode, seconds: number) =>
+    bench.run(port, password, mode, seconds)
 
   // Warm-up: every pool opens its connections, the JIT settles.
   for (const t of targets) await sysbench(t.port, t.password, 'point', 3)

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
 import { startDelayProxy, type DelayProxy } from '../../test-support/delay-proxy.js'
-import { startMariaDb } from '../../test-support/mariadb.js'
+import { startMariaDb, type MariaDbServer } from '../../test-support/mariadb.js'
 import {
   cpuOf,
   jsonChild,
@@ -73,6 +73,84 @@ export interface MysqlBenchResult {
 const TABLE_SIZE = 10_000
 const HOT_ROWS = 1_000
 
+export interface SysbenchRun {
+  readonly tps: number
+  readonly qps: number
+  readonly transactions: number
+  readonly errors: number
+}
+
+/**
+ * Debian's sysbench against one MariaDB (or a pooler in front of it, `port`): `prepare` makes
+ * the table (10,000 rows), `run` one mode for `seconds`. Shared with mysql-ab.ts.
+ */
+export function sysbenchFor(server: MariaDbServer, threads: number) {
+  const common = (port: number, password: string): string[] => [
+    '--db-driver=mysql',
+    '--mysql-host=127.0.0.1',
+    `--mysql-port=${port}`,
+    `--mysql-user=${server.user}`,
+    `--mysql-password=${password}`,
+    `--mysql-db=${server.database}`,
+    '--mysql-ssl=off',
+    '--tables=1',
+  ]
+  return {
+    prepare: () =>
+      run(
+        'sysbench',
+        [
+          'oltp_common',
+          ...common(server.port, server.password),
+          `--table-size=${TABLE_SIZE}`,
+          'prepare',
+        ],
+        { timeout: 300_000 }
+      ),
+    async run(
+      port: number,
+      password: string,
+      mode: MysqlMode,
+      seconds: number
+    ): Promise<SysbenchRun> {
+      const test = mode === 'point' || mode === 'hot' ? 'oltp_point_select' : 'oltp_read_only'
+      const args = [
+        test,
+        ...common(port, password),
+        // The table has 10,000 rows; a smaller --table-size only narrows the ids drawn.
+        `--table-size=${mode === 'hot' ? HOT_ROWS : TABLE_SIZE}`,
+        `--rand-type=${mode === 'hot' ? 'pareto' : 'uniform'}`,
+        ...(mode === 'read-only-autocommit' ? ['--skip_trx=on'] : []),
+        `--threads=${threads}`,
+        `--time=${seconds}`,
+        '--report-interval=0',
+        'run',
+      ]
+      const { stdout } = await run('sysbench', args, { timeout: (seconds + 60) * 1000 })
+      const tx = /transactions:\s+(\d+)\s+\(([\d.]+) per sec/.exec(stdout)
+      const q = /queries:\s+(\d+)\s+\(([\d.]+) per sec/.exec(stdout)
+      const errs = /ignored errors:\s+(\d+)/.exec(stdout)
+      if (!tx || !q) throw new Error(`no transactions in sysbench output:\n${stdout}`)
+      return {
+        tps: Number(tx[2]),
+        qps: Number(q[2]),
+        transactions: Number(tx[1]),
+        errors: Number(errs?.[1] ?? 0),
+      }
+    },
+  }
+}
+
+/** MariaDB's own pid (test-support/mariadb.ts writes it next to the data directory). */
+export function mariaDbPid(server: MariaDbServer): number {
+  return Number(readFileSync(join(dirname(server.dataDir), 'mysqld.pid'), 'utf8').trim())
+}
+
+/** The upstream URL of a `wharf pool` in front of `port` (MariaDB, or a proxy to it). */
+export function mysqlUpstream(server: MariaDbServer, port = server.port): string {
+  return `mysql://${server.user}:${encodeURIComponent(server.password)}@127.0.0.1:${port}/${server.database}?ssl-mode=DISABLED`
+}
+
 interface FarRun {
   readonly p50: number
   readonly p99: number
@@ -104,33 +182,11 @@ export async function runMysqlBench(
   const children: ChildProcess[] = []
   let proxy: DelayProxy | undefined
   try {
-    const common = (port: number, user: string, password: string): string[] => [
-      '--db-driver=mysql',
-      '--mysql-host=127.0.0.1',
-      `--mysql-port=${port}`,
-      `--mysql-user=${user}`,
-      `--mysql-password=${password}`,
-      `--mysql-db=${server.database}`,
-      '--mysql-ssl=off',
-      '--tables=1',
-    ]
+    const bench = sysbenchFor(server, threads)
     log(`mysql bench: MariaDB on ${server.port}; sysbench prepare (${TABLE_SIZE} rows)`)
-    await run(
-      'sysbench',
-      [
-        'oltp_common',
-        ...common(server.port, server.user, server.password),
-        `--table-size=${TABLE_SIZE}`,
-        'prepare',
-      ],
-      { timeout: 300_000 }
-    )
-    // test-support/mariadb.ts writes the server's pid next to the data directory.
-    const originPid = Number(
-      readFileSync(join(dirname(server.dataDir), 'mysqld.pid'), 'utf8').trim()
-    )
-    const upstream = (port: number): string =>
-      `mysql://${server.user}:${encodeURIComponent(server.password)}@127.0.0.1:${port}/${server.database}?ssl-mode=DISABLED`
+    await bench.prepare()
+    const originPid = mariaDbPid(server)
+    const upstream = (port: number): string => mysqlUpstream(server, port)
     const started = async (
       up: string,
       extra: string[]
@@ -153,27 +209,10 @@ export async function runMysqlBench(
       t: (typeof targets)[number],
       mode: MysqlMode,
       seconds: number
-    ): Promise<{ tps: number; qps: number; transactions: number }> => {
-      const test = mode === 'point' || mode === 'hot' ? 'oltp_point_select' : 'oltp_read_only'
-      const args = [
-        test,
-        ...common(t.port, server.user, t.password),
-        // The table has 10,000 rows; a smaller --table-size only narrows the ids drawn.
-        `--table-size=${mode === 'hot' ? HOT_ROWS : TABLE_SIZE}`,
-        `--rand-type=${mode === 'hot' ? 'pareto' : 'uniform'}`,
-        ...(mode === 'read-only-autocommit' ? ['--skip_trx=on'] : []),
-        `--threads=${threads}`,
-        `--time=${seconds}`,
-        '--report-interval=0',
-        'run',
-      ]
-      const { stdout } = await run('sysbench', args, { timeout: (seconds + 60) * 1000 })
-      const tx = /transactions:\s+(\d+)\s+\(([\d.]+) per sec/.exec(stdout)
-      const q = /queries:\s+(\d+)\s+\(([\d.]+) per sec/.exec(stdout)
-      const errs = /ignored errors:\s+(\d+)/.exec(stdout)
-      if (!tx || !q) throw new Error(`no transactions in sysbench output:\n${stdout}`)
-      if (Number(errs?.[1] ?? 0) > 0) log(`mysql bench: ${t.target} ${mode}: ${errs?.[1]} errors`)
-      return { tps: Number(tx[2]), qps: Number(q[2]), transactions: Number(tx[1]) }
+    ): Promise<SysbenchRun> => {
+      const r = await bench.run(t.port, t.password, mode, seconds)
+      if (r.errors > 0) log(`mysql bench: ${t.target} ${mode}: ${r.errors} errors`)
+      return r
     }
 
     // Warm every pool, the JIT and the cache (10,000 keys of point selects) before measuring.

@@ -466,14 +466,19 @@ export class MysqlOrigin {
         return p.payload
       })
     }
-    const definitions = async (n: number): Promise<void> => {
-      for (let i = 0; i < n; i++) {
-        const d = next()
-        if (d instanceof Promise) await d
-      }
-      let eof = next()
-      if (eof instanceof Promise) eof = await eof
+    const checkEof = (eof: Buffer): void => {
       if (!isEof(eof)) throw new ProtocolError('the origin sent no EOF after column definitions')
+    }
+    /** `n` definitions and their EOF; a promise only if it has to wait for bytes. */
+    const definitions = (n: number, from = 0): Promise<void> | undefined => {
+      for (let i = from; i < n; i++) {
+        const d = next()
+        if (d instanceof Promise) return d.then(() => definitions(n, i + 1))
+      }
+      const eof = next()
+      if (eof instanceof Promise) return eof.then(checkEof)
+      checkEof(eof)
+      return undefined
     }
     const first = await next()
     if (first[0] === 0xff) return { status: this.status, error: parseErr(first) }
@@ -503,7 +508,8 @@ export class MysqlOrigin {
         throw new ProtocolError('the origin asked for a LOCAL INFILE file')
       } else {
         const columns = new Cursor(p).lenenc()
-        await definitions(columns)
+        const waiting = definitions(columns)
+        if (waiting) await waiting
         for (;;) {
           let row = next()
           if (row instanceof Promise) row = await row

@@ -81,6 +81,8 @@ interface ClientStatement {
   readonly analysis: sql.Analysis
   /** The key of its origin statements in `MysqlOrigin.prepared` (schema and text). */
   readonly preparedKey: string
+  /** `cacheKey()` of its executes up to the parameters, built once. */
+  readonly keyPrefix: string
   readonly params: number
   readonly columns: number
   /** Parameter types from the last execute that sent them (a reused connection lacks them). */
@@ -254,18 +256,32 @@ export class MysqlSession {
 
   // ---- input --------------------------------------------------------------------------------
 
-  /** Handles packets one at a time; commands never overlap. */
+  /**
+   * Handles packets one at a time; commands never overlap. A command the memory cache answers is
+   * handled right here, synchronously (no promise, no pause): the common case of a hot set.
+   */
   private pump(): void {
     if (this.busy || this.stage === 'closed') return
     let packet: Packet | undefined
-    try {
-      packet = this.reader.next()
-    } catch (error) {
-      this.seq = 1 // the answer to the command that was too large
-      this.fatal(ER.TOO_LARGE, (error as Error).message)
+    let answered = 0
+    // Bounded: a client sending many hits at once yields to the event loop now and then.
+    while (answered < 256) {
+      try {
+        packet = this.reader.next()
+      } catch (error) {
+        this.seq = 1 // the answer to the command that was too large
+        this.fatal(ER.TOO_LARGE, (error as Error).message)
+        return
+      }
+      if (!packet || !this.fromMemory(packet)) break
+      answered++
+      packet = undefined
+    }
+    if (answered > 0) this.flush()
+    if (!packet) {
+      if (answered === 256) setImmediate(() => this.pump())
       return
     }
-    if (!packet) return
     this.busy = true
     this.socket.pause()
     this.handle(packet)
@@ -276,10 +292,77 @@ export class MysqlSession {
       })
       .finally(() => {
         this.busy = false
+        this.missed = undefined
         if (this.stage === 'closed') return
         this.socket.resume()
         this.pump()
       })
+  }
+
+  /**
+   * A memory lookup done by `fromMemory` that missed: the command's handler goes on from there
+   * (the store, then the origin) instead of looking again.
+   */
+  private missed: { key: string; mark: number } | undefined
+
+  /**
+   * Answers a cacheable COM_QUERY or COM_STMT_EXECUTE from the memory cache, if it can: the key
+   * is the statement's (kept since prepare, or the text's) and the parameter bytes as sent, the
+   * answer the cached packets as framed (sequence ids from 1, as the reply to a command's 0).
+   * False: the command goes through `handle` (anything else, a miss, anything odd).
+   */
+  private fromMemory(packet: Packet): boolean {
+    const cache = this.shared.cache
+    if (!cache || this.stage !== 'ready' || packet.lastSeq !== 0) return false
+    if (this.lease !== undefined && this.holding()) return false
+    const p = packet.payload
+    let key: string
+    let request: MysqlCacheRequest
+    if (p[0] === COM.STMT_EXECUTE) {
+      if (p.length < 10) return false
+      const st = this.statements.get(p.readUInt32LE(1))
+      const info = st?.analysis.read
+      if (!st || info?.cacheable !== true || st.longData || (p[5] ?? 0) & CURSOR_FLAGS) {
+        return false
+      }
+      // The iteration count is always 1; onExecute writes 1 whatever was sent, so the key does.
+      if (p[6] !== 1 || p[7] !== 0 || p[8] !== 0 || p[9] !== 0) return false
+      let tail: Buffer
+      if (st.params === 0) tail = p.subarray(5, 10)
+      else {
+        const bound = 10 + ((st.params + 7) >> 3)
+        const typesEnd = bound + 1 + st.params * 2
+        if (p.length < bound + 1) return false
+        if (p[bound] === 1) {
+          // As sent, this is the command onExecute builds: flags, count, nulls, 1, types, values.
+          if (p.length < typesEnd) return false
+          st.types = Buffer.from(p.subarray(bound + 1, typesEnd))
+          tail = p.subarray(5)
+        } else {
+          if (!st.types) return false
+          tail = Buffer.concat([p.subarray(5, bound), ONE, st.types, p.subarray(bound + 1)])
+        }
+      }
+      key = st.keyPrefix + tail.toString('base64')
+      request = { database: st.database, text: st.text, execute: tail, tables: info.tables }
+    } else if (p[0] === COM.QUERY) {
+      const text = p.subarray(1).toString('utf8')
+      const analysis = sql.analyze(text)
+      const info = analysis.read
+      if (info?.cacheable !== true || analysis.refusal || analysis.stmts.length !== 1) return false
+      request = { database: this.database, text, tables: info.tables }
+      key = cacheKey(request)
+    } else return false
+    const mark = cache.mark()
+    const hit = cache.get(key)
+    if (!hit) {
+      this.missed = { key, mark }
+      return false
+    }
+    this.out.push(hit.result.rows)
+    this.outBytes += hit.result.rows.length
+    if (hit.shouldRefresh) this.shared.refresh(key, request)
+    return true
   }
 
   private async handle(packet: Packet): Promise<void> {
@@ -549,7 +632,8 @@ export class MysqlSession {
       }
     }
     try {
-      this.lease = await this.shared.pool.acquire()
+      // An idle connection is taken without the pool's promise (the common case).
+      this.lease = this.shared.pool.takeIdle() ?? (await this.shared.pool.acquire())
     } catch (error) {
       if (error instanceof PoolExhaustedError) this.error(ER.TOO_MANY, error.message)
       else
@@ -744,8 +828,11 @@ export class MysqlSession {
     const cache = this.shared.cache
     if (!cache) return { mark: 0, token: undefined }
     // Taken before anything is read: a write heard after it means the answer may predate it.
-    const mark = cache.mark()
-    let hit = cache.get(key)
+    // `fromMemory` looked in memory already when it handed the command on.
+    const missed = this.missed
+    this.missed = undefined
+    const mark = missed?.key === key ? missed.mark : cache.mark()
+    let hit = missed?.key === key ? undefined : cache.get(key)
     let token: StoreToken | undefined
     if (!hit && cache.store) {
       const lookup = await cache.store.get(key, request.tables)
@@ -889,6 +976,7 @@ export class MysqlSession {
         database: this.database,
         analysis,
         preparedKey: preparedKey(this.database, text),
+        keyPrefix: executeKeyPrefix(this.database, text),
         params: result.params,
         columns: result.columns,
         types: undefined,
@@ -1043,9 +1131,16 @@ export function preparedKey(database: string, text: string): string {
 
 export function cacheKey(request: MysqlCacheRequest): string {
   return request.execute
-    ? `mysql:x\0${request.database}\0${request.text}\0${request.execute.toString('base64')}`
+    ? executeKeyPrefix(request.database, request.text) + request.execute.toString('base64')
     : `mysql:q\0${request.database}\0${request.text}`
 }
+
+/** `cacheKey()` of a prepared statement's executes, up to the parameter bytes. */
+function executeKeyPrefix(database: string, text: string): string {
+  return `mysql:x\0${database}\0${text}\0`
+}
+
+const ONE = Buffer.from([1])
 
 /** A captured response (framed, sequence ids from 1) as a cache entry. */
 /** A cacheable request the cache could not answer: what storing its answer needs. */

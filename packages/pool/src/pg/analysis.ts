@@ -12,7 +12,8 @@ export class StatementAnalysis {
   private readonly refusals = new TextMemo<sql.Refusal | null>()
   /** Cacheable reads' relations (views expanded), null: not cacheable. Valid for `catalog`. */
   private readonly readsMemo = new TextMemo<string[] | null>()
-  private readonly simpleKeys = new TextMemo<string>()
+  /** A simple Query's text: what every arrival of it needs, read once. */
+  private readonly queries = new TextMemo<QueryFacts>()
   private catalog: CatalogSnapshot | undefined
 
   constructor(private readonly currentCatalog: () => CatalogSnapshot) {}
@@ -41,10 +42,43 @@ export class StatementAnalysis {
     )
   }
 
+  /**
+   * A simple Query's text read once for every later arrival: one lookup by the text as received
+   * answers the refusal check, the cacheable read and the cache key (where a message used to
+   * blank its text and look it up once per question).
+   */
+  query(text: string): QueryFacts {
+    return this.queries.get(text, (t) => {
+      // Not through `refusal()`: a stream of ever-new texts (pgbench -S) costs one insertion.
+      const blankedText = sql.blank(t)
+      return new QueryFacts(t, blankedText, sql.refusal(blankedText))
+    })
+  }
+
+  /** `reads()` of a simple Query, kept with its facts while the catalog snapshot holds. */
+  queryReads(facts: QueryFacts): readonly string[] | undefined {
+    const catalog = this.currentCatalog()
+    if (facts.readsCatalog !== catalog) {
+      facts.reads = this.reads(facts.blanked)
+      facts.readsCatalog = catalog
+    }
+    return facts.reads
+  }
+}
+
+export class QueryFacts {
+  reads: readonly string[] | undefined
+  readsCatalog: CatalogSnapshot | undefined
+  private cacheKey: string | undefined
+
+  constructor(
+    readonly text: string,
+    readonly blanked: string,
+    readonly refusal: sql.Refusal | undefined
+  ) {}
+
   /** The cache key of a simple Query with this text (a hash: Redis keys stay short). */
-  simpleKey(text: string): string {
-    return this.simpleKeys.get(text, (t) =>
-      createHash('sha256').update('Q\0').update(t).digest('base64')
-    )
+  get key(): string {
+    return (this.cacheKey ??= createHash('sha256').update('Q\0').update(this.text).digest('base64'))
   }
 }

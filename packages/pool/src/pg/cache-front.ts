@@ -71,9 +71,10 @@ export class CacheFront {
   }
 
   private simple(msg: QueryMessage): CacheRequest | undefined {
-    const relations = this.analysis.reads(blanked(msg))
+    const facts = this.analysis.query(msg.text)
+    const relations = this.analysis.queryReads(facts)
     if (!relations) return undefined
-    const key = this.analysis.simpleKey(msg.text)
+    const key = facts.key
     return {
       key,
       simple: true,

@@ -240,14 +240,16 @@ export class Session {
     }
     if (i < messages.length) this.takeIdle()
     const conn = this.lease.conn
-    conn?.cork()
+    // Corked only for several messages (P B D E S): one (a simple Query) is one write anyway.
+    const cork = conn !== undefined && messages.length - i > 1
+    if (cork) conn.cork()
     try {
       for (; i < messages.length; i++) {
         const msg = messages[i]
         if (msg) this.onClientMessage(msg)
       }
     } finally {
-      conn?.uncork()
+      if (cork) conn.uncork()
     }
   }
 
@@ -263,7 +265,7 @@ export class Session {
       return messages.length - start
     }
     if (first.type === 'Q') {
-      const refused = this.shared.analysis.refusal(blanked(first))
+      const refused = this.shared.analysis.query(first.text).refusal
       if (refused) {
         this.shared.stats.refused++
         this.send(Buffer.concat([refusal(refused.what).simple, m.READY[this.txStatus]]))
@@ -392,7 +394,8 @@ export class Session {
     if (this.skipToSync && msg.type !== 'S' && msg.type !== 'H' && msg.type !== 'X') return
     switch (msg.type) {
       case 'Q': {
-        const refused = this.shared.analysis.refusal(blanked(msg))
+        const facts = this.shared.analysis.query(msg.text)
+        const refused = facts.refusal
         if (refused) {
           this.shared.stats.refused++
           this.replies.fake(
@@ -401,7 +404,7 @@ export class Session {
           )
           return
         }
-        this.noteStatement(blanked(msg))
+        this.noteStatement(facts.blanked)
         this.replies.forward('query')
         conn.write(msg.frame.raw)
         return
