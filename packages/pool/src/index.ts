@@ -23,5 +23,3 @@ export { prometheus, serveMetrics } from './core/metrics.js'
 export { DEFAULT_CACHE } from './core/cache.js'
 export type { CacheOptions } from './core/cache.js'
 export type { OriginDial } from './core/origin-dial.js'
-// The Redis client the pooler's cache store uses, for `@wharf/host`'s state shared across hosts.
-export { RedisClient, parseRedisUrl, redactedUrl } from './core/redis-client.js'

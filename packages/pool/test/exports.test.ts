@@ -1,5 +1,6 @@
 // @wharf/pool's exports map: exactly the documented names, no internals (the Redis store, the
-// cache, the origin pool, the wire codecs and the SQL scanner are not public).
+// cache, the origin pool, the wire codecs and the SQL scanner are not public; ./redis is the
+// client alone, for the host's shared state).
 import { join } from 'node:path'
 import { it } from 'node:test'
 import { checkExportsMap } from '../../../test-support/exports-map.js'
@@ -25,6 +26,7 @@ it('every entry of the exports map exposes exactly its documented names', async 
         'serveMetrics',
         'startPool',
       ],
+      './redis': ['RedisClient', 'parseRedisUrl', 'redactedUrl'],
     },
     [
       'RedisStore',

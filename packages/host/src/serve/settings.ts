@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os'
 import { basename } from 'node:path'
 import { findConfig, parseConfigFile, validateConfig, type WorkerConfig } from '../config.js'
 import { configError, usageError } from '../errors.js'
-import { parseRedisUrl } from '@wharf/pool'
+import { parseRedisUrl } from '@wharf/pool/redis'
 import type { SharedSocketSettings } from './shared-sockets.js'
 
 export interface ServeSettings {

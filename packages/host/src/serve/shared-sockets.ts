@@ -12,7 +12,7 @@
  * decides: `allow` (the default) admits on the host's own limits alone, `refuse` fails the dial.
  */
 import { randomUUID } from 'node:crypto'
-import { parseRedisUrl, redactedUrl, RedisClient } from '@wharf/pool'
+import { parseRedisUrl, redactedUrl, RedisClient } from '@wharf/pool/redis'
 import { WharfSharedStateError } from '../errors.js'
 import type { ServeLog } from './log.js'
 import { SlotLedger } from './slot-ledger.js'
