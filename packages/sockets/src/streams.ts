@@ -332,16 +332,60 @@ const nativeDefaultRelease = ReadableStreamDefaultReader.prototype.releaseLock
 const nativeByobRelease = ReadableStreamBYOBReader.prototype.releaseLock
 /* eslint-enable @typescript-eslint/unbound-method */
 
+/** A released reader's or writer's `stream.ended` at the release (see releasedClosed). */
+const kEndedAtRelease = Symbol('wharf.endedAtRelease')
+const kClosedAfterRelease = Symbol('wharf.closedAfterRelease')
+type ReleasedState = Released & {
+  [kEndedAtRelease]?: true | Error | undefined
+  [kClosedAfterRelease]?: Promise<void>
+}
+
+function keepClosed(target: object, ended: true | Error | undefined): void {
+  ;(target as ReleasedState)[kEndedAtRelease] = ended
+  ;(target as ReleasedState)[kReleased] = true
+}
+
 /**
  * After releaseLock(), workerd keeps a reader's or writer's `closed` as it was when it had already
  * settled, and otherwise rejects it with its own message (Node rejects it anew with its wording).
+ * Made on first access: most released readers and writers never look at it, and the error's
+ * stack trace and a per-instance property cost every request otherwise.
  */
-function keepClosed(target: object, ended: true | Error | undefined, released: string): void {
-  const closed =
-    ended === true ? Promise.resolve() : Promise.reject(ended ?? new TypeError(released))
-  closed.catch(noop)
-  Object.defineProperty(target, 'closed', { value: closed, configurable: true })
+function closedGetter(
+  native: ((this: object) => Promise<void>) | undefined,
+  released: string
+): (this: object) => Promise<void> | undefined {
+  return function closed(this: object) {
+    const self = this as ReleasedState
+    if (self[kReleased] !== true) return native?.call(this)
+    let closed = self[kClosedAfterRelease]
+    if (closed === undefined) {
+      const ended = self[kEndedAtRelease]
+      closed = ended === true ? Promise.resolve() : Promise.reject(ended ?? new TypeError(released))
+      closed.catch(noop)
+      self[kClosedAfterRelease] = closed
+    }
+    return closed
+  }
 }
+
+function nativeClosedGetter(proto: object): ((this: object) => Promise<void>) | undefined {
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called with .call(this)
+  return Object.getOwnPropertyDescriptor(proto, 'closed')?.get as
+    ((this: object) => Promise<void>) | undefined
+}
+const readerClosed = closedGetter(
+  nativeClosedGetter(ReadableStreamDefaultReader.prototype),
+  msg.READER_RELEASED
+)
+const byobReaderClosed = closedGetter(
+  nativeClosedGetter(ReadableStreamBYOBReader.prototype),
+  msg.READER_RELEASED
+)
+const writerClosed = closedGetter(
+  nativeClosedGetter(WritableStreamDefaultWriter.prototype),
+  msg.WRITER_RELEASED
+)
 
 /** workerd refuses to release a reader while one of its reads is outstanding. */
 function releaseLock(this: OwnedReader): void {
@@ -354,8 +398,7 @@ function releaseLock(this: OwnedReader): void {
   const ended = owner.ended
   if (this instanceof ReadableStreamBYOBReader) nativeByobRelease.call(this)
   else nativeDefaultRelease.call(this)
-  ;(this as Released)[kReleased] = true
-  keepClosed(this, ended, msg.READER_RELEASED)
+  keepClosed(this, ended)
 }
 
 /**
@@ -386,6 +429,7 @@ function cancel(this: OwnedReader, reason?: unknown): Promise<void> {
 }
 
 const defaultReaderProto = Object.create(ReadableStreamDefaultReader.prototype, {
+  closed: { get: readerClosed, enumerable: true, configurable: true },
   releaseLock: { value: releaseLock, writable: true, configurable: true },
   cancel: { value: cancel, writable: true, configurable: true },
   read: {
@@ -398,6 +442,7 @@ const defaultReaderProto = Object.create(ReadableStreamDefaultReader.prototype, 
 }) as object
 
 const byobReaderProto = Object.create(ReadableStreamBYOBReader.prototype, {
+  closed: { get: byobReaderClosed, enumerable: true, configurable: true },
   releaseLock: { value: releaseLock, writable: true, configurable: true },
   cancel: { value: cancel, writable: true, configurable: true },
   read: {
@@ -411,6 +456,7 @@ const byobReaderProto = Object.create(ReadableStreamBYOBReader.prototype, {
 }) as object
 
 const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
+  closed: { get: writerClosed, enumerable: true, configurable: true },
   write: {
     value: function write(this: OwnedWriter, chunk?: unknown): Promise<void> {
       const owner = this[kWriterOwner]
@@ -552,10 +598,9 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
       } else {
         nativeWriterRelease.call(this)
       }
-      ;(this as Released)[kReleased] = true
       // workerd: a writer closed for good (aborted) reports that before the release.
       ;(this as MaybeDoneWriter)[kWriterState] ??= WriterState.Released
-      keepClosed(this, ended, msg.WRITER_RELEASED)
+      keepClosed(this, ended)
     },
     writable: true,
     configurable: true,
