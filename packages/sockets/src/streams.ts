@@ -36,6 +36,8 @@ export interface ReaderOwner {
   /** A cancel()/abort() was called and runs on the next microtask (close() lets it go first). */
   beginOp(): void
   endOp(): void
+  /** Takes a default reader's read (already `pendingRead`) past the stream, if it can. */
+  readDirect(read: Deferred<unknown>): boolean
 }
 
 /** What a socket writer consults: implemented by the socket's write side. */
@@ -278,6 +280,7 @@ function socketRead(
   const d = deferred<unknown>()
   d.reader = this
   owner.pendingRead = d
+  if (!byob && owner.readDirect(d)) return d.promise
   native.call(this, view).then(
     (result) => {
       if (owner.pendingRead === d) owner.pendingRead = undefined
