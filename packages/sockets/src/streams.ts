@@ -82,6 +82,8 @@ export interface WriterOwner {
   queuedWrite: Promise<void> | undefined
   /** A releaseLock() waiting for the stream to start; getWriter() runs it first. */
   deferredRelease: (() => void) | undefined
+  /** Hands `bytes` straight to the connection when the stream holds nothing (see write()). */
+  writeDirect(bytes: Uint8Array): Promise<void> | undefined
   beginOp(): void
   endOp(): void
 }
@@ -500,6 +502,18 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
       // workerd rejects a non-byte chunk but leaves the stream usable.
       if (bytes === undefined) return rejected(new TypeError(msg.WRITE_BAD_TYPE))
       if (bytes === null || bytes.byteLength === 0) return Promise.resolve()
+      // Nothing queued or in flight, no close() or abort() under way: the stream would pass the
+      // chunk straight to the sink, which writes it and settles at once. Do that without the
+      // stream's write request, queue and promise turns.
+      if (
+        owner.connected &&
+        owner.started &&
+        (this as CloseCalled)[kCloseCalled] !== true &&
+        (this as WithPendingOp)[kPendingOp] === undefined
+      ) {
+        const direct = owner.writeDirect(bytes)
+        if (direct !== undefined) return direct
+      }
       const done = owner.trackWrite()
       const p = nativeWrite.call(this, bytes)
       p.then(done, done)
