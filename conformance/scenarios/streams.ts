@@ -340,4 +340,28 @@ export const streamScenarios: Scenario[] = [
       await s.close()
     },
   },
+  {
+    id: 'stream-structured-clone',
+    title: 'structuredClone() of the socket streams, without and with a transfer list',
+    servers: echo,
+    async run(k) {
+      const s = k.connect(k.addr())
+      await s.opened
+      const attempt = (name: string, f: () => unknown) => {
+        try {
+          f()
+          k.trace(name, 'ok')
+        } catch {
+          // Node 20 throws a TypeError where Node 22+ and workerd throw a DataCloneError.
+          k.trace(name, 'throws')
+        }
+      }
+      attempt('clone-readable', () => structuredClone(s.readable))
+      attempt('clone-writable', () => structuredClone(s.writable))
+      attempt('transfer-readable', () => structuredClone(s.readable, { transfer: [s.readable] }))
+      attempt('transfer-writable', () => structuredClone(s.writable, { transfer: [s.writable] }))
+      k.trace('locked', [s.readable.locked, s.writable.locked])
+      await s.close()
+    },
+  },
 ]
