@@ -99,30 +99,39 @@ export interface Deferred<T> {
   reader?: object
 }
 
-export function deferred<T>(handled = false): Deferred<T> {
-  let resolve!: (value: T) => void
-  let reject!: (reason: unknown) => void
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  // An unobserved rejection of opened/closed must never crash the process (workerd marks them handled).
-  if (handled) promise.catch(noop)
-  const d: Deferred<T> = {
-    promise,
-    settled: false,
-    resolve(value) {
-      if (d.settled) return
-      d.settled = true
-      resolve(value)
-    },
-    reject(reason) {
-      if (d.settled) return
-      d.settled = true
-      reject(reason)
-    },
+/** One class, so every socket's `opened`, `closed` and read share the methods (no closures). */
+class SettleOnce<T> implements Deferred<T> {
+  readonly promise: Promise<T>
+  settled = false
+  detached: boolean | undefined = undefined
+  reader: object | undefined = undefined
+  #resolve!: (value: T) => void
+  #reject!: (reason: unknown) => void
+
+  constructor(handled: boolean) {
+    this.promise = new Promise<T>((res, rej) => {
+      this.#resolve = res
+      this.#reject = rej
+    })
+    // An unobserved rejection of opened/closed must never crash the process (workerd marks them handled).
+    if (handled) this.promise.catch(noop)
   }
-  return d
+
+  resolve(value: T): void {
+    if (this.settled) return
+    this.settled = true
+    this.#resolve(value)
+  }
+
+  reject(reason: unknown): void {
+    if (this.settled) return
+    this.settled = true
+    this.#reject(reason)
+  }
+}
+
+export function deferred<T>(handled = false): Deferred<T> {
+  return new SettleOnce<T>(handled)
 }
 
 export function noop(): void {}
