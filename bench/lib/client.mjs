@@ -68,5 +68,6 @@ if (scenario === 'hold') {
   const result = await run(params)
   const cpu = process.cpuUsage(cpu0)
   if (result.ops) result.cpuUsPerOp = (cpu.user + cpu.system) / result.ops
+  if (result.bytes) result.cpuUsPerMiB = (cpu.user + cpu.system) / (result.bytes / 1048576)
   console.log(JSON.stringify(result))
 }

@@ -262,4 +262,106 @@ export const streamScenarios: Scenario[] = [
       k.trace('head', (await k.server(undefined, 'close')).head)
     },
   },
+  // A socket reader's reads take a shortcut past the stream while nothing is queued; these hand
+  // the same readable to another consumer afterwards, which must see the stream as a read left it.
+  {
+    id: 'stream-read-then-response-disturbed',
+    title: 'one reader.read(), releaseLock(): new Response(readable) refuses the disturbed stream',
+    servers: { main: { kind: 'greet', text: 'hi', then: 'open' } },
+    async run(k) {
+      const s = k.connect(k.addr())
+      const reader = s.readable.getReader()
+      const r = await reader.read()
+      k.trace('read', k.text(r.value as Uint8Array))
+      reader.releaseLock()
+      let response = 'accepted'
+      try {
+        new Response(s.readable)
+      } catch (error) {
+        response = (error as Error).name
+      }
+      k.trace('response', response)
+      k.trace('locked', s.readable.locked)
+      await s.close()
+    },
+  },
+  {
+    id: 'stream-read-then-for-await',
+    title: 'the first chunk through a reader, the rest by for await; then EOF',
+    servers: { main: { kind: 'slow', chunks: ['abc', 'def', 'ghi'], intervalMs: 40 } },
+    async run(k) {
+      const s = k.connect(k.addr())
+      const reader = s.readable.getReader()
+      const first = await reader.read()
+      k.trace('first', k.text(first.value as Uint8Array))
+      reader.releaseLock()
+      let rest = ''
+      for await (const chunk of s.readable) rest += k.text(chunk)
+      k.trace('rest', rest)
+      k.trace('closed', await k.outcome(s.closed, 5000))
+    },
+  },
+  {
+    id: 'stream-read-then-pipe',
+    title: 'the first chunk through a reader, the rest piped into a WritableStream',
+    servers: { main: { kind: 'slow', chunks: ['abc', 'def', 'ghi'], intervalMs: 40 } },
+    async run(k) {
+      const s = k.connect(k.addr())
+      const reader = s.readable.getReader()
+      const first = await reader.read()
+      k.trace('first', k.text(first.value as Uint8Array))
+      reader.releaseLock()
+      let rest = ''
+      const sink = new WritableStream({
+        write(chunk) {
+          rest += k.text(chunk as Uint8Array)
+        },
+      })
+      k.trace('pipe', await k.outcome(s.readable.pipeTo(sink), 5000))
+      k.trace('rest', rest)
+    },
+  },
+  {
+    id: 'stream-reads-across-relock',
+    title: 'reads, releaseLock(), a new reader reads on; a read pending at cancel() then rejects',
+    servers: { main: { kind: 'slow', chunks: ['abc', 'def'], intervalMs: 40 } },
+    async run(k) {
+      const s = k.connect(k.addr())
+      const a = s.readable.getReader()
+      k.trace('a', k.text((await a.read()).value as Uint8Array))
+      a.releaseLock()
+      const b = s.readable.getReader()
+      k.trace('b', k.text((await b.read()).value as Uint8Array))
+      k.watch('b.closed', b.closed)
+      const pending = b.read()
+      k.watch('pending', pending)
+      k.trace('cancel', await k.outcome(b.cancel('enough')))
+      await k.outcome(pending, 1000)
+      await s.close()
+    },
+  },
+  {
+    id: 'stream-structured-clone',
+    title: 'structuredClone() of the socket streams, without and with a transfer list',
+    servers: echo,
+    async run(k) {
+      const s = k.connect(k.addr())
+      await s.opened
+      const attempt = (name: string, f: () => unknown) => {
+        try {
+          f()
+          k.trace(name, 'ok')
+        } catch {
+          // Node 20 throws a TypeError where Node 22+ and workerd throw a DataCloneError.
+          k.trace(name, 'throws')
+        }
+      }
+      attempt('clone-readable', () => structuredClone(s.readable))
+      attempt('clone-writable', () => structuredClone(s.writable))
+      attempt('transfer-readable', () => structuredClone(s.readable, { transfer: [s.readable] }))
+      attempt('transfer-writable', () => structuredClone(s.writable, { transfer: [s.writable] }))
+      k.trace('locked', [s.readable.locked, s.writable.locked])
+      await s.close()
+    },
+  },
 ]

@@ -128,6 +128,19 @@ export function parseTarget(addressString: string): ParsedConnect['target'] {
   return { host, port }
 }
 
+const IPV4_LITERAL = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}):(\d{1,5})$/
+
+/**
+ * `a.b.c.d:port` with a port the URL parser accepts (up to 65535): the host and the port's value.
+ * Anything else (names, IPv6, out-of-range ports) takes the URL parser's path.
+ */
+function parseIpv4Literal(addressString: string): { host: string; port: number } | undefined {
+  const m = IPV4_LITERAL.exec(addressString)
+  if (m === null) return undefined
+  const port = Number(m[2])
+  return port > 65535 ? undefined : { host: m[1] as string, port }
+}
+
 function validateNodeOptions(raw: RawOptions): NodeSocketOptions {
   const node: NodeSocketOptions = {}
   if (raw.ca !== undefined) {
@@ -175,26 +188,36 @@ export function parseConnectArguments(
   // 2. JSG conversion of `options`.
   const raw = convertOptions(options)
 
+  let literal: { host: string; port: number } | undefined
   if (isObject) {
     domain = objectHostname
     addressString = `${objectHostname}:${objectPort}`
     httpPort = objectPort === 443 || objectPort === 80
   } else {
     addressString = toJsString(address)
-    // WHATWG URL parsing with a non-special scheme, as workerd's jsg::Url::tryParse("fake://" + s).
-    let url: URL
-    try {
-      url = new URL('fake://' + addressString)
-    } catch {
-      throw typeError(msg.ADDRESS_UNPARSABLE)
+    literal = parseIpv4Literal(addressString)
+    if (literal !== undefined) {
+      // What the URL parser gives such a string: the host verbatim (a non-special URL's host is
+      // opaque) and the port's value. Skips the URL parser on the commonest form.
+      domain = literal.host
+      httpPort = literal.port === 443 || literal.port === 80
+    } else {
+      // WHATWG URL parsing with a non-special scheme, as workerd's jsg::Url::tryParse("fake://" + s).
+      let url: URL
+      try {
+        url = new URL('fake://' + addressString)
+      } catch {
+        throw typeError(msg.ADDRESS_UNPARSABLE)
+      }
+      if (url.hostname === '') throw typeError(msg.ADDRESS_NO_HOSTNAME)
+      if (url.port === '') throw typeError(msg.ADDRESS_NO_PORT)
+      domain = url.hostname
+      httpPort = url.port === '443' || url.port === '80'
     }
-    if (url.hostname === '') throw typeError(msg.ADDRESS_NO_HOSTNAME)
-    if (url.port === '') throw typeError(msg.ADDRESS_NO_PORT)
-    domain = url.hostname
-    httpPort = url.port === '443' || url.port === '80'
   }
-  // 3. The whole host:port string must be short and made of host characters only.
-  if (!VALID_HOST_CHARS.test(addressString)) throw typeError(msg.ADDRESS_INVALID_HOST)
+  // 3. The whole host:port string must be short and made of host characters only (a literal is).
+  if (literal === undefined && !VALID_HOST_CHARS.test(addressString))
+    throw typeError(msg.ADDRESS_INVALID_HOST)
   // 4. secureTransport after the address checks, then the remaining options in order.
   const secureTransport = parseSecureTransport(raw.secureTransport)
   const allowHalfOpen = Boolean(raw.allowHalfOpen)
@@ -206,7 +229,8 @@ export function parseConnectArguments(
   return {
     addressString,
     domain: tlsName,
-    target: parseTarget(addressString),
+    target:
+      literal === undefined ? parseTarget(addressString) : literal.port === 0 ? undefined : literal,
     httpPort,
     secureTransport,
     allowHalfOpen,

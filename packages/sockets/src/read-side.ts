@@ -41,6 +41,21 @@ type ReadState = (typeof ReadState)[keyof typeof ReadState]
 // eslint-disable-next-line @typescript-eslint/unbound-method -- called with .call(stream)
 const nativeStreamCancel = ReadableStream.prototype.cancel
 
+/**
+ * The field of Node's web streams that holds a stream's state (`disturbed`, `state`): found by
+ * its description on a probe stream, undefined when this Node lays streams out otherwise, which
+ * turns the direct read path off (every read then goes through the stream).
+ */
+const kStreamState: symbol | undefined = (() => {
+  const probe = new ReadableStream()
+  const key = Object.getOwnPropertySymbols(probe).find((k) => k.description === 'kState')
+  if (key === undefined) return undefined
+  const state = (probe as unknown as Record<symbol, { disturbed?: unknown; state?: unknown }>)[key]
+  return state?.disturbed === false && state.state === 'readable' ? key : undefined
+})()
+type StreamState = { disturbed: boolean; state: string }
+type ReadResult = { done: false; value: Uint8Array } | { done: true; value: undefined }
+
 /** Transfers a received chunk into the stream without copying when it owns its whole buffer. */
 function ownBytes(chunk: Buffer): Uint8Array {
   if (chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength) {
@@ -63,6 +78,10 @@ export class ReadSide implements ReaderOwner {
   private paused = true
   /** A pull is waiting for data (set by the stream, cleared by the next chunk or EOF). */
   private pullPending = false
+  /** A socket reader's read that the next chunk or EOF settles directly (see readDirect). */
+  private direct: Deferred<unknown> | undefined
+  /** What the direct read settles with, on the next microtask (see settleDirect). */
+  private directResult: ReadResult | undefined
 
   constructor(host: ReadHost) {
     this.host = host
@@ -135,6 +154,56 @@ export class ReadSide implements ReaderOwner {
     }
   }
 
+  /**
+   * Serves a socket reader's read without the stream machinery, when nothing is queued and the
+   * stream is still readable: the next chunk (or EOF) settles `read` itself, which skips the
+   * controller's queue, its read request and two promise turns on every read. `read` is already
+   * the pending read, so close, failure and cancel settle it as they settle any read. Any other
+   * consumer (pipeTo, Response, for-await, a BYOB reader) locks the stream with a native reader
+   * and reads through the stream: nothing here changes what it sees, since nothing was queued.
+   */
+  readDirect(read: Deferred<unknown>): boolean {
+    const stream = this.stream
+    const controller = this.controller
+    if (kStreamState === undefined || stream === undefined || controller === undefined) return false
+    if (this.endedAs !== undefined || controller.desiredSize !== 0) return false
+    if (this.state !== ReadState.Open && this.state !== ReadState.EofPending) return false
+    const state = (stream as unknown as Record<symbol, StreamState>)[kStreamState] as StreamState
+    if (state.state !== 'readable') return false
+    // A read disturbs the stream (new Response(readable) then refuses it), as a native read does.
+    state.disturbed = true
+    this.direct = read
+    this.pull()
+    return true
+  }
+
+  /**
+   * Hands a chunk or EOF to the direct read, if one is still in flight. It settles a microtask
+   * later, when the stream's own read request would have reached the socket reader: close, a
+   * failure or a cancel in between takes the read over exactly as before.
+   */
+  private settleDirect(result: ReadResult): boolean {
+    const direct = this.direct
+    if (direct === undefined || this.directResult !== undefined) return false
+    if (this.pendingRead !== direct) {
+      this.direct = undefined
+      return false
+    }
+    this.directResult = result
+    queueMicrotask(this.finishDirect)
+    return true
+  }
+
+  private readonly finishDirect = (): void => {
+    const direct = this.direct
+    const result = this.directResult
+    this.direct = undefined
+    this.directResult = undefined
+    if (direct === undefined || result === undefined || this.pendingRead !== direct) return
+    this.pendingRead = undefined
+    if (direct.detached !== true) direct.resolve(result)
+  }
+
   private pull(): void {
     if (this.state === ReadState.EofPending) {
       this.deliverEof()
@@ -147,6 +216,7 @@ export class ReadSide implements ReaderOwner {
   onData(chunk: Buffer, node: NodeSocket): void {
     if (this.state === ReadState.Cancelled || this.host.closing) return
     this.pullPending = false
+    if (this.settleDirect({ done: false, value: ownBytes(chunk) })) return
     const controller = this.controller
     if (controller === undefined) return
     controller.enqueue(ownBytes(chunk))
@@ -167,6 +237,7 @@ export class ReadSide implements ReaderOwner {
     this.state = ReadState.Eof
     this.pullPending = false
     this.close()
+    this.settleDirect({ done: true, value: undefined })
     this.host.onEofRead()
   }
 

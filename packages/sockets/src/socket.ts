@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert'
 import type net from 'node:net'
+import { performance } from 'node:perf_hooks'
 import type tls from 'node:tls'
 import type { ParsedConnect, SecureTransport } from './address.js'
 import { Connection, establish, type SetupHost } from './connection.js'
@@ -47,20 +48,41 @@ const kCreate = Symbol('wharf.socket.create')
 const CLOSE_CONNECT_GRACE_MS = 5000
 /** How long teardown waits for buffered writes to reach the kernel before destroying anyway. */
 const END_FLUSH_TIMEOUT_MS = 5000
+/** How often the sockets past that wait are looked for (so the bound is 5–6 s). */
+const END_SWEEP_INTERVAL_MS = 1000
+
+/** Sockets whose end() has not finished, each with the time it gets destroyed anyway. */
+const ending = new Set<{ readonly deadline: number; readonly done: () => void }>()
+let sweeper: NodeJS.Timeout | undefined
+
+/** One interval for every closing socket, instead of a timer per close (it runs on every request). */
+function sweepEnding(): void {
+  const now = performance.now()
+  for (const entry of ending) if (entry.deadline <= now) entry.done()
+  if (ending.size === 0 && sweeper !== undefined) {
+    clearInterval(sweeper)
+    sweeper = undefined
+  }
+}
 
 function endThenDestroy(node: net.Socket): Promise<void> {
   return new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer)
-      node.destroy()
-      resolve()
+    const entry = {
+      deadline: performance.now() + END_FLUSH_TIMEOUT_MS,
+      done: () => {
+        if (!ending.delete(entry)) return
+        node.destroy()
+        resolve()
+      },
     }
-    const timer = setTimeout(done, END_FLUSH_TIMEOUT_MS)
-    node.once('close', done)
+    ending.add(entry)
+    // The process stays up while the socket is open; the sweep alone must not keep it up.
+    sweeper ??= setInterval(sweepEnding, END_SWEEP_INTERVAL_MS).unref()
+    node.once('close', entry.done)
     if (node.writableEnded) {
-      if (node.writableFinished) done()
-      else node.once('finish', done)
-    } else node.end(done)
+      if (node.writableFinished) entry.done()
+      else node.once('finish', entry.done)
+    } else node.end(entry.done)
   })
 }
 

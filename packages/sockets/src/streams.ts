@@ -36,6 +36,8 @@ export interface ReaderOwner {
   /** A cancel()/abort() was called and runs on the next microtask (close() lets it go first). */
   beginOp(): void
   endOp(): void
+  /** Takes a default reader's read (already `pendingRead`) past the stream, if it can. */
+  readDirect(read: Deferred<unknown>): boolean
 }
 
 /** What a socket writer consults: implemented by the socket's write side. */
@@ -80,6 +82,8 @@ export interface WriterOwner {
   queuedWrite: Promise<void> | undefined
   /** A releaseLock() waiting for the stream to start; getWriter() runs it first. */
   deferredRelease: (() => void) | undefined
+  /** Hands `bytes` straight to the connection when the stream holds nothing (see write()). */
+  writeDirect(bytes: Uint8Array): Promise<void> | undefined
   beginOp(): void
   endOp(): void
 }
@@ -95,30 +99,39 @@ export interface Deferred<T> {
   reader?: object
 }
 
-export function deferred<T>(handled = false): Deferred<T> {
-  let resolve!: (value: T) => void
-  let reject!: (reason: unknown) => void
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  // An unobserved rejection of opened/closed must never crash the process (workerd marks them handled).
-  if (handled) promise.catch(noop)
-  const d: Deferred<T> = {
-    promise,
-    settled: false,
-    resolve(value) {
-      if (d.settled) return
-      d.settled = true
-      resolve(value)
-    },
-    reject(reason) {
-      if (d.settled) return
-      d.settled = true
-      reject(reason)
-    },
+/** One class, so every socket's `opened`, `closed` and read share the methods (no closures). */
+class SettleOnce<T> implements Deferred<T> {
+  readonly promise: Promise<T>
+  settled = false
+  detached: boolean | undefined = undefined
+  reader: object | undefined = undefined
+  #resolve!: (value: T) => void
+  #reject!: (reason: unknown) => void
+
+  constructor(handled: boolean) {
+    this.promise = new Promise<T>((res, rej) => {
+      this.#resolve = res
+      this.#reject = rej
+    })
+    // An unobserved rejection of opened/closed must never crash the process (workerd marks them handled).
+    if (handled) this.promise.catch(noop)
   }
-  return d
+
+  resolve(value: T): void {
+    if (this.settled) return
+    this.settled = true
+    this.#resolve(value)
+  }
+
+  reject(reason: unknown): void {
+    if (this.settled) return
+    this.settled = true
+    this.#reject(reason)
+  }
+}
+
+export function deferred<T>(handled = false): Deferred<T> {
+  return new SettleOnce<T>(handled)
 }
 
 export function noop(): void {}
@@ -278,6 +291,7 @@ function socketRead(
   const d = deferred<unknown>()
   d.reader = this
   owner.pendingRead = d
+  if (!byob && owner.readDirect(d)) return d.promise
   native.call(this, view).then(
     (result) => {
       if (owner.pendingRead === d) owner.pendingRead = undefined
@@ -332,16 +346,60 @@ const nativeDefaultRelease = ReadableStreamDefaultReader.prototype.releaseLock
 const nativeByobRelease = ReadableStreamBYOBReader.prototype.releaseLock
 /* eslint-enable @typescript-eslint/unbound-method */
 
+/** A released reader's or writer's `stream.ended` at the release (see releasedClosed). */
+const kEndedAtRelease = Symbol('wharf.endedAtRelease')
+const kClosedAfterRelease = Symbol('wharf.closedAfterRelease')
+type ReleasedState = Released & {
+  [kEndedAtRelease]?: true | Error | undefined
+  [kClosedAfterRelease]?: Promise<void>
+}
+
+function keepClosed(target: object, ended: true | Error | undefined): void {
+  ;(target as ReleasedState)[kEndedAtRelease] = ended
+  ;(target as ReleasedState)[kReleased] = true
+}
+
 /**
  * After releaseLock(), workerd keeps a reader's or writer's `closed` as it was when it had already
  * settled, and otherwise rejects it with its own message (Node rejects it anew with its wording).
+ * Made on first access: most released readers and writers never look at it, and the error's
+ * stack trace and a per-instance property cost every request otherwise.
  */
-function keepClosed(target: object, ended: true | Error | undefined, released: string): void {
-  const closed =
-    ended === true ? Promise.resolve() : Promise.reject(ended ?? new TypeError(released))
-  closed.catch(noop)
-  Object.defineProperty(target, 'closed', { value: closed, configurable: true })
+function closedGetter(
+  native: ((this: object) => Promise<void>) | undefined,
+  released: string
+): (this: object) => Promise<void> | undefined {
+  return function closed(this: object) {
+    const self = this as ReleasedState
+    if (self[kReleased] !== true) return native?.call(this)
+    let closed = self[kClosedAfterRelease]
+    if (closed === undefined) {
+      const ended = self[kEndedAtRelease]
+      closed = ended === true ? Promise.resolve() : Promise.reject(ended ?? new TypeError(released))
+      closed.catch(noop)
+      self[kClosedAfterRelease] = closed
+    }
+    return closed
+  }
 }
+
+function nativeClosedGetter(proto: object): ((this: object) => Promise<void>) | undefined {
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called with .call(this)
+  return Object.getOwnPropertyDescriptor(proto, 'closed')?.get as
+    ((this: object) => Promise<void>) | undefined
+}
+const readerClosed = closedGetter(
+  nativeClosedGetter(ReadableStreamDefaultReader.prototype),
+  msg.READER_RELEASED
+)
+const byobReaderClosed = closedGetter(
+  nativeClosedGetter(ReadableStreamBYOBReader.prototype),
+  msg.READER_RELEASED
+)
+const writerClosed = closedGetter(
+  nativeClosedGetter(WritableStreamDefaultWriter.prototype),
+  msg.WRITER_RELEASED
+)
 
 /** workerd refuses to release a reader while one of its reads is outstanding. */
 function releaseLock(this: OwnedReader): void {
@@ -354,8 +412,7 @@ function releaseLock(this: OwnedReader): void {
   const ended = owner.ended
   if (this instanceof ReadableStreamBYOBReader) nativeByobRelease.call(this)
   else nativeDefaultRelease.call(this)
-  ;(this as Released)[kReleased] = true
-  keepClosed(this, ended, msg.READER_RELEASED)
+  keepClosed(this, ended)
 }
 
 /**
@@ -386,6 +443,7 @@ function cancel(this: OwnedReader, reason?: unknown): Promise<void> {
 }
 
 const defaultReaderProto = Object.create(ReadableStreamDefaultReader.prototype, {
+  closed: { get: readerClosed, enumerable: true, configurable: true },
   releaseLock: { value: releaseLock, writable: true, configurable: true },
   cancel: { value: cancel, writable: true, configurable: true },
   read: {
@@ -398,6 +456,7 @@ const defaultReaderProto = Object.create(ReadableStreamDefaultReader.prototype, 
 }) as object
 
 const byobReaderProto = Object.create(ReadableStreamBYOBReader.prototype, {
+  closed: { get: byobReaderClosed, enumerable: true, configurable: true },
   releaseLock: { value: releaseLock, writable: true, configurable: true },
   cancel: { value: cancel, writable: true, configurable: true },
   read: {
@@ -411,6 +470,7 @@ const byobReaderProto = Object.create(ReadableStreamBYOBReader.prototype, {
 }) as object
 
 const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
+  closed: { get: writerClosed, enumerable: true, configurable: true },
   write: {
     value: function write(this: OwnedWriter, chunk?: unknown): Promise<void> {
       const owner = this[kWriterOwner]
@@ -451,6 +511,18 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
       // workerd rejects a non-byte chunk but leaves the stream usable.
       if (bytes === undefined) return rejected(new TypeError(msg.WRITE_BAD_TYPE))
       if (bytes === null || bytes.byteLength === 0) return Promise.resolve()
+      // Nothing queued or in flight, no close() or abort() under way: the stream would pass the
+      // chunk straight to the sink, which writes it and settles at once. Do that without the
+      // stream's write request, queue and promise turns.
+      if (
+        owner.connected &&
+        owner.started &&
+        (this as CloseCalled)[kCloseCalled] !== true &&
+        (this as WithPendingOp)[kPendingOp] === undefined
+      ) {
+        const direct = owner.writeDirect(bytes)
+        if (direct !== undefined) return direct
+      }
       const done = owner.trackWrite()
       const p = nativeWrite.call(this, bytes)
       p.then(done, done)
@@ -552,10 +624,9 @@ const writerProto = Object.create(WritableStreamDefaultWriter.prototype, {
       } else {
         nativeWriterRelease.call(this)
       }
-      ;(this as Released)[kReleased] = true
       // workerd: a writer closed for good (aborted) reports that before the release.
       ;(this as MaybeDoneWriter)[kWriterState] ??= WriterState.Released
-      keepClosed(this, ended, msg.WRITER_RELEASED)
+      keepClosed(this, ended)
     },
     writable: true,
     configurable: true,

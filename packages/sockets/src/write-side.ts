@@ -193,6 +193,30 @@ export class WriteSide implements WriterOwner {
     }
   }
 
+  /**
+   * Writes `bytes` to the connection at once, as the sink would, when the stream has nothing
+   * queued or in flight and Node's buffer stays under its high-water mark (the sink then settles
+   * the write at once too). Undefined: not taken, the write must take the stream's path.
+   */
+  writeDirect(bytes: Uint8Array): Promise<void> | undefined {
+    if (this.pendingWrites !== 0 || this.state !== WriteState.Open || this.aborted) return undefined
+    if (this.endedAs !== undefined || this.controller === undefined || this.host.closing) {
+      return undefined
+    }
+    const node = this.host.node
+    if (node === undefined || node.destroyed || node.writableEnded || node.writableNeedDrain) {
+      return undefined
+    }
+    if (node.writableLength + bytes.byteLength >= node.writableHighWaterMark) return undefined
+    if (node.write(bytes)) return Promise.resolve()
+    // Refused after all: the write failed at once (the peer is gone) and the socket is being
+    // destroyed. Settle as the sink's wait does, counted as a write in flight meanwhile.
+    const done = this.trackWrite()
+    const p = this.awaitDrain(node)
+    p.then(done, done)
+    return p
+  }
+
   /** Resolves once every write accepted so far has reached the kernel (or failed). */
   flushWrites(): Promise<void> {
     if (this.pendingWrites === 0) return Promise.resolve()
@@ -249,6 +273,11 @@ export class WriteSide implements WriterOwner {
     // handed to the kernel, so settle now. Above it, wait for the write to drain: that wait is
     // the backpressure the Worker sees through writer.ready. Failures surface via 'error'.
     if (node.write(bytes)) return undefined
+    return this.awaitDrain(node)
+  }
+
+  /** The sink's backpressure: resolves on 'drain', rejects as lost on 'close'. */
+  private awaitDrain(node: NodeSocket): Promise<void> {
     return new Promise((resolve, reject) => {
       const onDrain = () => {
         node.off('close', onClose)

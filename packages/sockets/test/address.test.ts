@@ -113,3 +113,39 @@ test('HTTP ports get the "consider using fetch" hint', async () => {
     await assert.rejects(s.opened, { message: msg.CONNECT_FAILED + msg.HTTP_PORT_HINT })
   }
 })
+
+test('IPv4 literals skip the URL parser yet parse exactly as it does', async () => {
+  const { parseConnectArguments, parseTarget } = await import('../src/address.js')
+  const inputs = [
+    '127.0.0.1:80',
+    '127.0.0.1:0443',
+    '10.0.0.1:65535',
+    '999.1.1.1:5',
+    '127.0.0.1:0',
+    '127.0.0.1:00000',
+    '127.0.0.1:65536',
+    '127.0.0.1:99999',
+    '1.2.3.4:000080',
+  ]
+  for (const input of inputs) {
+    let expected: unknown
+    try {
+      const url = new URL('fake://' + input)
+      expected = {
+        domain: url.hostname,
+        httpPort: url.port === '443' || url.port === '80',
+        target: parseTarget(input),
+      }
+    } catch {
+      expected = msg.ADDRESS_UNPARSABLE
+    }
+    let actual: unknown
+    try {
+      const p = parseConnectArguments(1, input, undefined)
+      actual = { domain: p.domain, httpPort: p.httpPort, target: p.target }
+    } catch (error) {
+      actual = (error as Error).message
+    }
+    assert.deepEqual(actual, expected, input)
+  }
+})

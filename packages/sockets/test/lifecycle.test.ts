@@ -1,8 +1,10 @@
 // opened / closed / close() / failures: values and the order in which things settle.
+import net from 'node:net'
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect, Socket } from '../src/index.js'
 import * as msg from '../src/messages.js'
+import { setSocketRuntime } from '../src/runtime.js'
 import {
   echoServer,
   refusedPort,
@@ -201,4 +203,38 @@ test('writes before opened are delivered in order', async (t) => {
   await waitFor(() => Buffer.concat(server.received).length === 3)
   assert.equal(Buffer.concat(server.received).toString(), 'abc')
   await s.close()
+})
+
+test('close() with bytes Node still buffers for a peer that never reads: destroyed after the flush bound', async (t) => {
+  const server = await tcpServer((s) => s.pause(), false)
+  t.after(() => server.close())
+  let node: net.Socket | undefined
+  // An in-process dial, only to see the Node socket's buffer.
+  setSocketRuntime({
+    admit: () => ({
+      dial: (target) =>
+        new Promise((resolve, reject) => {
+          const s = net.connect({ host: target.hostname, port: target.port })
+          s.once('connect', () => resolve((node = s)))
+          s.once('error', reject)
+        }),
+    }),
+  })
+  t.after(() => setSocketRuntime(undefined))
+  const socket = connect(`127.0.0.1:${server.port}`)
+  await socket.opened
+  assert.ok(node)
+  const writer = socket.writable.getWriter()
+  const chunk = new Uint8Array(1024)
+  // Fill the kernel's buffers until Node itself holds bytes: every write has settled (they stay
+  // under Node's 16 KiB mark), so only end() is left waiting. Bounded at 256 MiB.
+  for (let i = 0; i < 262_144 && node.writableLength === 0; i++) await writer.write(chunk)
+  assert.ok(node.writableLength > 0 && node.writableLength < 16384, `${node.writableLength}`)
+  writer.releaseLock()
+  const t0 = performance.now()
+  const closed = await settleWithin(socket.close(), 10_000)
+  const ms = performance.now() - t0
+  assert.equal(closed.state, 'fulfilled')
+  assert.ok(ms >= 4500 && ms < 8000, `close() took ${Math.round(ms)} ms`)
+  assert.equal(node.destroyed, true)
 })
