@@ -163,6 +163,20 @@ function bindingsTable(
   ]
 }
 
+/** `assets` as the runtime takes it (`wharf dev` and `wharf serve` alike). */
+export function assetsData(config: WorkerConfig): Pick<RuntimeData, 'assets'> {
+  if (config.assets === undefined) return {}
+  return {
+    assets: {
+      ...config.assets,
+      hasWorker: true,
+      navigationPrefersAssets:
+        (config.compatibilityDate ?? '') >= '2025-04-01' ||
+        config.compatibilityFlags.includes('assets_navigation_prefers_asset_serving'),
+    },
+  }
+}
+
 /** What a reload is for: the bundle's inputs, the config files, secrets and the assets. */
 export function reloadTargets(
   config: WorkerConfig,
@@ -347,17 +361,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       origin,
       vars: { ...vars, ...current.vars, ...secretsOf(current), ...options.vars },
       secrets: Object.keys({ ...secretsOf(current), ...options.vars }),
-      ...(current.assets === undefined
-        ? {}
-        : {
-            assets: {
-              ...current.assets,
-              hasWorker: true,
-              navigationPrefersAssets:
-                (current.compatibilityDate ?? '') >= '2025-04-01' ||
-                current.compatibilityFlags.includes('assets_navigation_prefers_asset_serving'),
-            },
-          }),
+      ...assetsData(current),
       limits: current.limits,
       ...(current.subrequests === undefined ? {} : { subrequests: current.subrequests }),
       egress: {
