@@ -9,6 +9,7 @@ import net, { type AddressInfo } from 'node:net'
 import type http from 'node:http'
 import type { WorkerConfig } from '../config.js'
 import { readDevSecrets } from '../dotenv.js'
+import { unsupportedWarning } from '../unsupported-bindings.js'
 import { resolveSandbox, type SandboxMode } from '../sandbox.js'
 import { assetsData, selfAddresses } from '../dev.js'
 import { listenError } from '../errors.js'
@@ -168,6 +169,17 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     await tunnels?.close()
   }
   try {
+    // The same lines as `wharf dev`: a field without effect, or a binding nothing provides,
+    // is said once at start, never silently dropped.
+    for (const field of config.ignored) {
+      log('warn', `config field "${field}" is read but has no effect in wharf serve: ignored`, {
+        event: 'config_ignored',
+        field,
+      })
+    }
+    for (const b of config.unsupported) {
+      log('warn', unsupportedWarning(b), { event: 'binding_unsupported', binding: b.binding })
+    }
     const exceptions: ScopedException[] = []
     const serviceVars: Record<string, string> = {}
     for (const service of config.exampleServices) {
@@ -269,6 +281,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         secrets: Object.keys(secrets),
         ...assetsData(current),
         limits: current.limits,
+        ...(current.unsupported.length === 0 ? {} : { unsupported: current.unsupported }),
         egress: {
           ...current.egress,
           allow: [...current.egress.allow, ...(options.allow ?? [])],
