@@ -6,6 +6,7 @@
 //
 //   node scripts/try-real-projects.mjs [--pg postgres://…] [--my mysql://…] [--probe PATH]...
 //                                      [--post PATH=JSON]... [--allow RULE]... [--var KEY:VALUE]...
+//                                      [--serve [--processes N]]
 //                                      DIR|SCRIPT...
 //
 // --pg (or --my, for a project whose bindings are mysql://) sets
@@ -13,7 +14,8 @@
 // project (the project's own localConnectionString is used otherwise). --post sends a POST with a
 // JSON body after the GETs, in order. A file instead of a directory runs `wharf dev SCRIPT`. Each project is
 // started, waited for (Ready or an error, 30 s at most), sent GET for each probe path (default
-// `/`), and stopped. Cold start to Ready is measured for each.
+// `/`), and stopped. Cold start to Ready is measured for each. --serve runs `wharf serve` (N
+// runtime processes, default 2) instead of `wharf dev`.
 import { spawn } from 'node:child_process'
 import { readFileSync, existsSync, statSync } from 'node:fs'
 import http from 'node:http'
@@ -33,6 +35,8 @@ const { values, positionals } = parseArgs({
     allow: { type: 'string', multiple: true },
     var: { type: 'string', multiple: true },
     timeout: { type: 'string', default: '30000' },
+    serve: { type: 'boolean', default: false },
+    processes: { type: 'string', default: '2' },
   },
 })
 if (positionals.length === 0) {
@@ -82,7 +86,9 @@ async function tryProject(dir) {
     for (const b of bindings(dir))
       env[`CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_${b}`] = origin
   }
-  const args = [bin, 'dev', dir, '--port', '0', '--no-watch']
+  const args = values.serve
+    ? [bin, 'serve', dir, '--port', '0', '--processes', values.processes]
+    : [bin, 'dev', dir, '--port', '0', '--no-watch']
   for (const rule of values.allow ?? []) args.push('--allow', rule)
   for (const v of values.var ?? []) args.push('--var', v)
   const started = performance.now()
@@ -93,7 +99,7 @@ async function tryProject(dir) {
   const outcome = await new Promise((resolveStart) => {
     const timer = setTimeout(() => resolveStart({ kind: 'timeout' }), timeoutMs)
     const check = () => {
-      const ready = /Ready on (http:\/\/\S+)/.exec(out)
+      const ready = /(?:Ready on|serving \S+ on) (http:\/\/[^\s,]+)/.exec(out)
       if (ready) {
         clearTimeout(timer)
         resolveStart({ kind: 'ready', url: ready[1], ms: Math.round(performance.now() - started) })

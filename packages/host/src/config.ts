@@ -17,6 +17,7 @@ import type { SandboxMode } from './sandbox.js'
 import { MODULE_TYPES, type ModuleRule, type ModuleType } from './bundle/rules.js'
 import type { BuildSettings } from './bundle/index.js'
 import { selectEnvironment } from './environments.js'
+import { unsupportedBindings, type UnsupportedBinding } from './unsupported-bindings.js'
 
 export const CONFIG_FILES = ['wrangler.json', 'wrangler.jsonc', 'wrangler.toml'] as const
 
@@ -123,6 +124,8 @@ export interface WorkerConfig {
   readonly redirect?: ConfigRedirect
   /** Fields read but without effect in wharf (each gets one line at start). */
   readonly ignored: readonly string[]
+  /** Bindings of products wharf does not provide: each `env.NAME` throws when used. */
+  readonly unsupported: readonly UnsupportedBinding[]
   readonly assets?: AssetsConfig
   readonly name?: string
   /** Absolute path of the Worker module. */
@@ -454,9 +457,13 @@ export function validateConfig(raw: Json, file: string, projectDir?: string): Wo
     !(isObject(value) && Object.values(value).every((v) => !configures(v)))
   const isDefault = (field: string, value: unknown): boolean =>
     field in WRANGLER_DEFAULTS && JSON.stringify(WRANGLER_DEFAULTS[field]) === JSON.stringify(value)
+  // Their fields get a line per binding instead (unsupportedWarning), not the generic one.
+  const unsupported = unsupportedBindings(raw)
+  const unsupportedFields = new Set(unsupported.map((b) => b.field))
   const ignored = Object.keys(raw).filter(
     (key) =>
       !USED_FIELDS.has(key) &&
+      !unsupportedFields.has(key) &&
       !REDIRECT_FIELDS.has(key) &&
       configures(raw[key]) &&
       !isDefault(key, raw[key])
@@ -697,6 +704,7 @@ export function validateConfig(raw: Json, file: string, projectDir?: string): Wo
   return {
     file,
     ignored,
+    unsupported,
     ...(assets === undefined ? {} : { assets }),
     ...(name === undefined ? {} : { name }),
     main,

@@ -7,6 +7,7 @@ import { networkInterfaces } from 'node:os'
 import { dirname, join, relative, sep } from 'node:path'
 import { loadConfig, type WorkerConfig } from './config.js'
 import { readDevSecrets } from './dotenv.js'
+import { unsupportedWarning } from './unsupported-bindings.js'
 import { startEchoService, type ExampleServer } from './example-service.js'
 import { startHyperdrive, type StartedBinding } from './hyperdrive.js'
 import { originRoutes, startTunnels, type StartedTunnels } from './tunnels.js'
@@ -144,6 +145,7 @@ function bindingsTable(
   }
   if (config.assets?.binding !== undefined)
     rows.push([`env.${config.assets.binding}`, 'Assets', 'local'])
+  for (const b of config.unsupported) rows.push([`env.${b.binding}`, b.kind, 'not supported'])
   for (const e of exceptions) {
     if (e.label.startsWith('example_service:')) {
       rows.push([
@@ -161,6 +163,20 @@ function bindingsTable(
     `${'Binding'.padEnd(width)}  ${'Resource'.padEnd(kind)}  Mode`,
     ...rows.map(([a, b, c]) => `${a.padEnd(width)}  ${b.padEnd(kind)}  ${c}`),
   ]
+}
+
+/** `assets` as the runtime takes it (`wharf dev` and `wharf serve` alike). */
+export function assetsData(config: WorkerConfig): Pick<RuntimeData, 'assets'> {
+  if (config.assets === undefined) return {}
+  return {
+    assets: {
+      ...config.assets,
+      hasWorker: true,
+      navigationPrefersAssets:
+        (config.compatibilityDate ?? '') >= '2025-04-01' ||
+        config.compatibilityFlags.includes('assets_navigation_prefers_asset_serving'),
+    },
+  }
 }
 
 /** What a reload is for: the bundle's inputs, the config files, secrets and the assets. */
@@ -280,6 +296,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     for (const field of config.ignored) {
       log(`[wharf:warn] config field "${field}" is read but has no effect in wharf dev: ignored`)
     }
+    for (const b of config.unsupported) log(`[wharf:warn] ${unsupportedWarning(b)}`)
     const secrets = readDevSecrets(dirname(config.file), options.env)
     for (const file of secrets.files) log(`[wharf:info] Using secrets defined in ${file}`)
     // Decided once per host: a reload that changes it needs a restart (said in the docs).
@@ -347,19 +364,10 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       origin,
       vars: { ...vars, ...current.vars, ...secretsOf(current), ...options.vars },
       secrets: Object.keys({ ...secretsOf(current), ...options.vars }),
-      ...(current.assets === undefined
-        ? {}
-        : {
-            assets: {
-              ...current.assets,
-              hasWorker: true,
-              navigationPrefersAssets:
-                (current.compatibilityDate ?? '') >= '2025-04-01' ||
-                current.compatibilityFlags.includes('assets_navigation_prefers_asset_serving'),
-            },
-          }),
+      ...assetsData(current),
       limits: current.limits,
       ...(current.subrequests === undefined ? {} : { subrequests: current.subrequests }),
+      ...(current.unsupported.length === 0 ? {} : { unsupported: current.unsupported }),
       egress: {
         ...current.egress,
         allow: [...current.egress.allow, ...(options.allow ?? [])],

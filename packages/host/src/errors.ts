@@ -191,6 +191,24 @@ export class WharfRpcUnsupportedError extends TypeError {
   }
 }
 
+/** What the Worker gets when it uses one (Worker-visible, so an `Error` as workerd's are). */
+export class WharfUnsupportedBindingError extends Error {
+  declare readonly code: 'ERR_WHARF_UNSUPPORTED_BINDING'
+  constructor(
+    b: { readonly binding: string; readonly kind: string; readonly field: string },
+    member: string
+  ) {
+    super(
+      `env.${b.binding}.${member}: env.${b.binding} is ${b.kind} (${b.field} in the config), which wharf does not provide`
+    )
+    this.name = 'Error'
+    Object.defineProperty(this, 'code', {
+      value: 'ERR_WHARF_UNSUPPORTED_BINDING',
+      enumerable: true,
+    })
+  }
+}
+
 /** A config error naming the file: `<file>: <message>`. */
 export function configError(file: string, message: string): WharfConfigError {
   return new WharfConfigError(`${file}: ${message}`)

@@ -2,6 +2,7 @@
 import type { SocketTerms } from '@wharf/sockets/runtime'
 import type { Limits, EgressConfig } from './config.js'
 import type { AssetsOptions } from './assets/index.js'
+import type { UnsupportedBinding } from './unsupported-bindings.js'
 
 /** What the egress policy of `@wharf/sockets` decides with (the broker and the runtime share it). */
 export type EgressPolicy = NonNullable<SocketTerms['policy']>
@@ -94,6 +95,8 @@ export interface RuntimeData {
   }[]
   /** `wharf.outbound`: every fetch() goes to the Outbound Worker, connect() to its handler. */
   readonly outbound?: boolean
+  /** Bindings of products wharf does not provide: each `env.NAME` throws when used. */
+  readonly unsupported?: readonly UnsupportedBinding[]
   /** `limits.subrequests` as the config sets it (`wharf dev`; serve's is in `serve`). */
   readonly subrequests?: number
   /** Set by `wharf serve` only: the production limits and reporting (see runtime/serve-runtime.ts). */

@@ -23,6 +23,7 @@ import { ServeRuntime, type Tracked } from './serve-runtime.js'
 import { SubrequestLimit } from './subrequest-limit.js'
 import { vpcBinding, type DialVia } from './vpc-bindings.js'
 import { AssetServer } from '../assets/index.js'
+import { unsupportedBinding } from '../unsupported-bindings.js'
 import { countFetchConnections, limitFetch } from './fetch-limit.js'
 import {
   builtinsFor,
@@ -275,6 +276,7 @@ async function start(data: RuntimeData): Promise<void> {
   if (maxSubrequests !== undefined) {
     limiter.limitSubrequests(new SubrequestLimit(maxSubrequests, () => hooks?.subrequestDenied()))
   }
+  for (const b of data.unsupported ?? []) workerEnv[b.binding] = unsupportedBinding(b)
   Object.assign(workerEnv, data.vars)
   for (const h of data.hyperdrive) {
     workerEnv[h.binding] = hyperdriveBinding(h.binding, h.info, h.error)

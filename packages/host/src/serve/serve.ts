@@ -9,8 +9,9 @@ import net, { type AddressInfo } from 'node:net'
 import type http from 'node:http'
 import type { WorkerConfig } from '../config.js'
 import { readDevSecrets } from '../dotenv.js'
+import { unsupportedWarning } from '../unsupported-bindings.js'
 import { resolveSandbox, type SandboxMode } from '../sandbox.js'
-import { selfAddresses } from '../dev.js'
+import { assetsData, selfAddresses } from '../dev.js'
 import { listenError } from '../errors.js'
 import { startEchoService, type ExampleServer } from '../example-service.js'
 import { startHyperdrive, type StartedBinding } from '../hyperdrive.js'
@@ -168,6 +169,17 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     await tunnels?.close()
   }
   try {
+    // The same lines as `wharf dev`: a field without effect, or a binding nothing provides,
+    // is said once at start, never silently dropped.
+    for (const field of config.ignored) {
+      log('warn', `config field "${field}" is read but has no effect in wharf serve: ignored`, {
+        event: 'config_ignored',
+        field,
+      })
+    }
+    for (const b of config.unsupported) {
+      log('warn', unsupportedWarning(b), { event: 'binding_unsupported', binding: b.binding })
+    }
     const exceptions: ScopedException[] = []
     const serviceVars: Record<string, string> = {}
     for (const service of config.exampleServices) {
@@ -247,45 +259,57 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
     ]
     // Each dispatch namespace's user Workers, found once the other Workers are read (below).
     let members: NamespaceMembers = new Map()
-    const buildData = (current: WorkerConfig, built: Bundle): RuntimeData => ({
-      main: built.entry,
-      source: current.main,
-      ...(built.unbundled ? { unbundled: true } : {}),
-      origin: url,
-      vars: {
-        ...serviceVars,
-        ...current.vars,
+    // What the runtime needs of the config is what `wharf dev` gives it (dev.ts `buildData`):
+    // the project directory (a no_bundle Worker's packages), the compatibility date and flags
+    // (process.env, node:fs), the secrets' names and the static assets.
+    const buildData = (current: WorkerConfig, built: Bundle): RuntimeData => {
+      const secrets = {
         ...readDevSecrets(dirname(current.file), options.env).values,
         ...options.vars,
-      },
-      limits: current.limits,
-      egress: {
-        ...current.egress,
-        allow: [...current.egress.allow, ...(options.allow ?? [])],
-        deny: [...current.egress.deny, ...(options.deny ?? [])],
-      },
-      exceptions,
-      hostAddresses,
-      hyperdrive: hyperdrive.map((h) => ({
-        binding: h.binding,
-        ...(h.info ? { info: h.info } : {}),
-        ...(h.error === undefined ? {} : { error: h.error }),
-      })),
-      ...(tunnels === undefined ? {} : { vpc: tunnels.bindings }),
-      // The bindings wired at start (a deploy keeps them: the routes are the host's).
-      services: config.services.bindings.map((b) => b.binding),
-      ...dispatchRuntimeData(config, members),
-      ...(config.services.outbound === undefined ? {} : { outbound: true }),
-      // The pool fills in the limits per process; the format is the host's.
-      serve: {
-        cpuMs: 0,
-        memoryMb: 0,
-        startupMs: 0,
-        subrequests: 0,
-        logFormat: options.logFormat ?? 'text',
-        tag: '',
-      },
-    })
+      }
+      return {
+        main: built.entry,
+        source: current.main,
+        ...(built.unbundled ? { unbundled: true } : {}),
+        projectDir: dirname(current.file),
+        ...(current.compatibilityDate === undefined
+          ? {}
+          : { compatibilityDate: current.compatibilityDate }),
+        compatibilityFlags: current.compatibilityFlags,
+        origin: url,
+        vars: { ...serviceVars, ...current.vars, ...secrets },
+        secrets: Object.keys(secrets),
+        ...assetsData(current),
+        limits: current.limits,
+        ...(current.unsupported.length === 0 ? {} : { unsupported: current.unsupported }),
+        egress: {
+          ...current.egress,
+          allow: [...current.egress.allow, ...(options.allow ?? [])],
+          deny: [...current.egress.deny, ...(options.deny ?? [])],
+        },
+        exceptions,
+        hostAddresses,
+        hyperdrive: hyperdrive.map((h) => ({
+          binding: h.binding,
+          ...(h.info ? { info: h.info } : {}),
+          ...(h.error === undefined ? {} : { error: h.error }),
+        })),
+        ...(tunnels === undefined ? {} : { vpc: tunnels.bindings }),
+        // The bindings wired at start (a deploy keeps them: the routes are the host's).
+        services: config.services.bindings.map((b) => b.binding),
+        ...dispatchRuntimeData(config, members),
+        ...(config.services.outbound === undefined ? {} : { outbound: true }),
+        // The pool fills in the limits per process; the format is the host's.
+        serve: {
+          cpuMs: 0,
+          memoryMb: 0,
+          startupMs: 0,
+          subrequests: 0,
+          logFormat: options.logFormat ?? 'text',
+          tag: '',
+        },
+      }
+    }
     // The other Workers (-c), an Outbound Worker's `main`, and the routes between them.
     const workers: { name: string; config: WorkerConfig; settings: ServeSettings }[] = [
       { name: primaryName, config, settings },

@@ -204,5 +204,8 @@ export function loadServeConfig(
 ): { config: WorkerConfig; settings: ServeSettings } {
   const path = findConfig(dir, file)
   const raw = applyEnvironment(parseConfigFile(path), path, env)
-  return { config: validateConfig(raw, path), settings: readServeSettings(raw, path) }
+  const config = validateConfig(raw, path)
+  // validateConfig lists the limits only serve reads as without effect (they are, in dev).
+  const ignored = config.ignored.filter((field) => field !== 'limits.cpu_ms')
+  return { config: { ...config, ignored }, settings: readServeSettings(raw, path) }
 }

@@ -44,6 +44,7 @@ export function outboundConfig(owner: WorkerConfig, main: string): WorkerConfig 
     ignored: [],
     build: { ...owner.build, main },
     assets: undefined,
+    unsupported: [],
   }
 }
 
@@ -147,6 +148,7 @@ export function serviceRuntimeData(
     origin: ctx.origin,
     vars: { ...config.vars, ...secrets },
     secrets: Object.keys(secrets),
+    ...(config.unsupported.length === 0 ? {} : { unsupported: config.unsupported }),
     limits: config.limits,
     ...(config.subrequests === undefined ? {} : { subrequests: config.subrequests }),
     egress: {
