@@ -21,6 +21,8 @@ import {
 } from '../src/servers.js'
 import type { RunResult, TraceEntry } from '../src/types.js'
 import { COMPATIBILITY_DATE, WORKERD_BIN } from '../src/workerd.js'
+import { differingLines, statusOf, type Status } from '../src/suite.js'
+import { netDifferences } from './differences.js'
 import { makeNetKit } from './kit.js'
 import type { NetScenario } from './types.js'
 
@@ -243,6 +245,8 @@ export interface NetOutcome {
   expected: TraceEntry[]
   actual: TraceEntry[]
   match: boolean
+  /** As the connect() suite's: a documented difference must be exactly its recorded lines. */
+  status: Status
 }
 
 /** Runs every scenario in both runtimes (`concurrency` at a time) and compares the traces. */
@@ -283,7 +287,9 @@ export async function runNetSuite(
             wr.failure === undefined &&
             nr.failure === undefined &&
             JSON.stringify(expected) === JSON.stringify(actual)
-          outcomes.push({ scenario: s, workerd: wr, wharf: nr, expected, actual, match })
+          const lines = differingLines(expected, actual)
+          const status = statusOf(netDifferences[s.id], match, lines, [wr, nr])
+          outcomes.push({ scenario: s, workerd: wr, wharf: nr, expected, actual, match, status })
         } finally {
           await Promise.all([stopServers(w.live), stopServers(n.live)])
         }

@@ -89,7 +89,7 @@ function broken(r: RunResult): string | undefined {
 }
 
 export function statusOf(
-  difference: Difference | undefined,
+  difference: Pick<Difference, 'lines'> | undefined,
   equal: boolean,
   lines: string[],
   runs: RunResult[]

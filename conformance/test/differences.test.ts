@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { loadDifferences, type Difference } from '../src/differences.js'
+import { netDifferences } from '../node-net/differences.js'
 import { differingLines, statusOf } from '../src/suite.js'
 import type { RunResult, TraceEntry } from '../src/types.js'
 
@@ -62,5 +63,17 @@ describe('DIFFERENCES.md entries', () => {
       /records no expected/
     )
     assert.throws(() => load('# Known gaps\n\n## x\n\n```diff\n- a\n```\n'), /gives no reason/)
+  })
+})
+
+describe('node:net differences', () => {
+  it('each gives a reason and records well-formed workerd/wharf line pairs', () => {
+    for (const [id, d] of Object.entries(netDifferences)) {
+      assert.ok(d.reason.length > 20, `${id}: reason`)
+      assert.ok(d.lines.length >= 2 && d.lines.length % 2 === 0, `${id}: line pairs`)
+      d.lines.forEach((line, i) =>
+        assert.match(line, i % 2 === 0 ? /^- workerd: / : /^\+ wharf: {3}/, `${id}: line ${i}`)
+      )
+    }
   })
 })
