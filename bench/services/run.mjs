@@ -4,7 +4,10 @@
 // same echo Worker (its wharf.tcp listener), and to a plain Node TCP echo server for reference,
 // under one `wharf dev`, or with --serve one `wharf serve` (one runtime process per Worker)
 // (needs `npm run build`).
-// Usage: node bench/services/run.mjs [--runs 3] [--trips 2000] [--mb 16] [--serve]
+// Usage: node bench/services/run.mjs [--runs 15] [--trips 2000] [--mb 32] [--serve]
+// On 2 cores single bulk runs of one mode spread over 2x (360 to 1,020 MiB/s, idle machine): the
+// two runtimes and the supervisor share the cores. Three runs of 16 MiB gave ratios 0.70x to
+// 1.04x for one build; the medians of 15 or more runs are what to compare.
 import { spawn } from 'node:child_process'
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -16,9 +19,9 @@ import { parseArgs } from 'node:util'
 
 const { values } = parseArgs({
   options: {
-    runs: { type: 'string', default: '3' },
+    runs: { type: 'string', default: '15' },
     trips: { type: 'string', default: '2000' },
-    mb: { type: 'string', default: '16' },
+    mb: { type: 'string', default: '32' },
     serve: { type: 'boolean', default: false },
   },
 })
