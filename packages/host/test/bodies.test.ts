@@ -75,6 +75,31 @@ describe('wharf dev: bodies', () => {
     assert.equal((await request(`${wharf.url}/fixed-used`, 'GET')).body.toString(), 'true')
   })
 
+  it("frames the body itself, as workerd: the Worker's connection and framing headers are dropped", async () => {
+    const fixed = await request(`${wharf.url}/framing`, 'GET')
+    // `content-length: 5` on a two-byte body would leave the client waiting for three more.
+    assert.equal(fixed.body.toString(), 'hi')
+    assert.equal(fixed.headers['content-length'], '2')
+    // (the request above asked for close; this one keeps the connection, the Worker's `close` not)
+    const agent = new http.Agent({ keepAlive: true })
+    const kept = await new Promise<http.IncomingMessage>((resolve, reject) =>
+      http.get(`${wharf.url}/framing`, { agent }, resolve).on('error', reject)
+    )
+    kept.resume()
+    agent.destroy()
+    assert.equal(kept.headers.connection, 'keep-alive')
+    for (const name of ['upgrade', 'te', 'trailer']) assert.equal(fixed.headers[name], undefined)
+    assert.notEqual(fixed.headers['keep-alive'], 'timeout=1')
+    assert.equal(fixed.headers['proxy-connection'], 'kept')
+    const streamed = await request(`${wharf.url}/framing?stream`, 'GET')
+    assert.equal(streamed.body.toString(), 'abcd')
+    assert.equal(streamed.headers['content-length'], undefined)
+    assert.equal(streamed.headers['transfer-encoding'], 'chunked')
+    const head = await request(`${wharf.url}/framing`, 'HEAD')
+    assert.equal(head.headers['content-length'], '2', "HEAD: the body's length, as workerd")
+    assert.equal(head.body.length, 0)
+  })
+
   it('sends nothing of a string body the Worker read itself', async () => {
     const reply = await request(`${wharf.url}/partly-read`, 'GET')
     assert.equal(reply.status, 200)

@@ -40,7 +40,8 @@ describe('wharf dev: a socket stashed in module scope', () => {
     assert.equal((await get(`${wharf.url}/stash?port=${server.port}`)).body, 'stashed')
     // `opened` resolves when the client's connect completes; the server's accept can come later.
     await until(() => server.conns.length > first, 5000, 'the server saw the connection')
-    const conn = server.conns[first]!
+    const conn = server.conns[first]
+    assert.ok(conn)
     await until(() => conn.ended, 5000, 'FIN once the stashing request ended')
     assert.equal((await get(`${wharf.url}/write`)).body, crossRequest('Writable'))
     assert.equal((await get(`${wharf.url}/read`)).body, crossRequest('Readable'))

@@ -46,6 +46,7 @@ function hostModule(specifier: string): string | undefined {
 export const CLOUDFLARE_MODULES: Readonly<Record<string, () => string | undefined>> = {
   'cloudflare:sockets': () => hostModule('@wharf/sockets'),
   'cloudflare:workers': () => new URL('../runtime/cloudflare-workers.js', import.meta.url).href,
+  'cloudflare:node': () => new URL('../runtime/cloudflare-node.js', import.meta.url).href,
 }
 
 /**

@@ -80,11 +80,26 @@ function bytes(value: unknown): Uint8Array {
   )
 }
 
+/**
+ * Response headers workerd does not send as the Worker set them: the connection's own (hop by
+ * hop) and the body's framing, which it derives from the body (a Worker's `content-length: 5`
+ * on a two-byte body would otherwise leave the client waiting for three more).
+ */
+const HOST_FRAMED = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'content-length',
+  'upgrade',
+  'te',
+  'trailer',
+])
+
 function writeHead(res: ServerResponse, response: Response): void {
   res.statusCode = response.status
   if (response.statusText !== '') res.statusMessage = response.statusText
   response.headers.forEach((value, name) => {
-    if (name !== 'set-cookie') res.setHeader(name, value)
+    if (name !== 'set-cookie' && !HOST_FRAMED.has(name)) res.setHeader(name, value)
   })
   const cookies = response.headers.getSetCookie()
   if (cookies.length > 0) res.setHeader('set-cookie', cookies)
@@ -114,6 +129,8 @@ export async function writeResponse(res: ServerResponse, response: Response): Pr
   if (fixed !== undefined && fixed.stream === body && !body.locked && !response.bodyUsed) {
     // What reading it would leave: the body used, its stream closed.
     body.cancel().catch(() => undefined)
+    // Node sends no Content-Length for HEAD; workerd sends the body's.
+    if (res.req.method === 'HEAD') res.setHeader('content-length', Buffer.byteLength(fixed.chunk))
     res.end(fixed.chunk)
     return
   }

@@ -1,6 +1,6 @@
 /**
- * Module resolution for the Worker's graph in the runtime process: `cloudflare:workers` maps to the
- * host's implementation, and the `workerd` and `worker` export conditions are added (wrangler
+ * Module resolution for the Worker's graph in the runtime process: `cloudflare:workers` and
+ * `cloudflare:node` map to the host's implementations, and the `workerd` and `worker` export conditions are added (wrangler
  * bundles with them; `browser` is left out because Node is not a browser). `cloudflare:sockets`
  * comes from `@wharf/sockets/register`.
  */
@@ -57,6 +57,12 @@ export function resolveWith<R>(
 ): R | ResolveResult {
   if (specifier === 'cloudflare:workers')
     return { url: target, format: 'module', shortCircuit: true }
+  if (specifier === 'cloudflare:node')
+    return {
+      url: new URL('./cloudflare-node.js', target).href,
+      format: 'module',
+      shortCircuit: true,
+    }
   const replacement = replacedBuiltin(table, specifier, context.parentURL)
   if (replacement !== undefined) return { url: replacement, format: 'module', shortCircuit: true }
   const conditions = context.conditions ?? []
