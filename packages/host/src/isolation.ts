@@ -23,7 +23,7 @@ const NONE: Isolation = {
   kind: 'none',
   wrapper: [],
   description:
-    'none: the egress policy governs cloudflare:sockets and fetch(), but not node:net used directly',
+    'none: the egress policy governs cloudflare:sockets, fetch() and node:http, but not node:net used directly',
 }
 
 let probed: Isolation | undefined | null = null

@@ -18,6 +18,8 @@ import { RequestScope, requestStore } from './request-scope.js'
 import { SocketLimiter } from './socket-runtime.js'
 import { DialBroker } from '../broker.js'
 import { carryClosesWith, dial, onDialReply, routeFetchThrough } from './dial-client.js'
+import { routeClientConnections } from './node/http.js'
+import { installWorkerGlobals } from './worker-globals.js'
 import { toRequest, trackFixedBodies, writeResponse } from './http-bridge.js'
 import { ServeRuntime, type Tracked } from './serve-runtime.js'
 import { SubrequestLimit } from './subrequest-limit.js'
@@ -229,12 +231,7 @@ async function start(data: RuntimeData): Promise<void> {
   registerResolution(builtinsFor(compat))
   shapeProcess(compat, data.vars)
   if (compat.nodejsCompat) setBundle(bundleFiles(data.main, data.source, data.unbundled === true))
-  // pg and others detect Workers by navigator.userAgent (Node 21+ defines its own navigator).
-  Object.defineProperty(globalThis, 'navigator', {
-    value: { userAgent: 'Cloudflare-Workers' },
-    configurable: true,
-    writable: true,
-  })
+  installWorkerGlobals()
   // Isolated, connections are opened by the supervisor's broker, which holds the egress policy;
   // otherwise the same broker logic runs here (no IPC round trip, but node:net is not stopped).
   // `wharf serve` only: limits, watchdog, per-request reports.
@@ -266,6 +263,7 @@ async function start(data: RuntimeData): Promise<void> {
   }
   const limiter = new SocketLimiter(data.limits, opener, dialVia)
   routeFetchThrough(opener, data.limits.connectTimeoutMs)
+  routeClientConnections(opener, data.limits.connectTimeoutMs)
   setSocketRuntime(limiter)
   if (data.outbound === true)
     globalThis.fetch = outboundFetch(dialVia, data.limits.connectTimeoutMs)

@@ -1,12 +1,105 @@
 /**
- * `node:http` for Worker code, as workerd gives it: Node's own module, except that a server's
- * `listen()` binds nothing. It registers the server on a Worker-local port, where
- * `cloudflare:node`'s `httpServerHandler()` and `handleAsNodeRequest()` find it
- * (runtime/cloudflare-node.ts). A Worker cannot accept connections from the network, and on the
- * host it must not: under `--isolation none` a real bind would listen on the host's ports.
- * The client side (`request`, `get`, `Agent`) is Node's.
+ * `node:http` for Worker code, as workerd gives it: Node's own module, with two changes.
+ *
+ * - A server's `listen()` binds nothing. It registers the server on a Worker-local port, where
+ *   `cloudflare:node`'s `httpServerHandler()` and `handleAsNodeRequest()` find it
+ *   (runtime/cloudflare-node.ts). A Worker cannot accept connections from the network, and on
+ *   the host it must not: under `--isolation none` a real bind would listen on the host's ports.
+ * - A client request's connection is opened the way `fetch()`'s are (`routeClientConnections`):
+ *   through the dial broker and the egress policy. Node's own Agent would connect from this
+ *   process, which isolated has no network, and which unisolated would skip the policy.
  */
 import http from 'node:http'
+import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { unbracketHost } from '@wharf/sockets/runtime'
+
+/** Opens a connection as `fetch()` does (set by the runtime at start-up). */
+export type OpenConnection = (
+  target: { hostname: string; port: number },
+  signal?: AbortSignal
+) => Promise<Socket>
+
+let openConnection: OpenConnection | undefined
+let connectTimeoutMs = 30_000
+
+/** Every Worker `node:http`/`node:https` client connection is opened by `open`. */
+export function routeClientConnections(open: OpenConnection, timeoutMs: number): void {
+  openConnection = open
+  connectTimeoutMs = timeoutMs
+}
+
+type ConnectionCallback = (error: Error | null, socket?: Duplex) => void
+
+/** Opens `options`' host and port through the broker; `secure` wraps the socket in TLS. */
+export function brokeredConnection(
+  options: { host?: string | null; hostname?: string | null; port?: number | string | null },
+  callback: ConnectionCallback,
+  secure?: (socket: Socket) => Duplex
+): void {
+  const open = openConnection
+  if (open === undefined) {
+    callback(new Error('wharf: node:http has no connection route in this process'))
+    return
+  }
+  const hostname = unbracketHost(options.hostname ?? options.host ?? 'localhost')
+  const port = Number(options.port) || (secure ? 443 : 80)
+  open({ hostname, port }, AbortSignal.timeout(connectTimeoutMs)).then(
+    (socket) => {
+      callback(null, secure ? secure(socket) : socket)
+      // The broker hands sockets over paused (unread). Resumed after the callback, whose
+      // request attaches its 'data' listener first (both on the next tick, in this order).
+      socket.resume()
+    },
+    (error: unknown) => callback(error instanceof Error ? error : new Error(String(error)))
+  )
+}
+
+export class Agent extends http.Agent {
+  // Node's Agent takes the callback form: the socket arrives once the broker has dialled.
+  override createConnection(options: object, callback: ConnectionCallback): undefined {
+    brokeredConnection(options, callback)
+    return undefined
+  }
+}
+
+export const globalAgent = new Agent({ keepAlive: true })
+
+type RequestArgs = [unknown, unknown?, unknown?]
+
+/**
+ * Node's (url?, options?, callback?) with `agent` made explicit: this module's when unset, a new
+ * one for `agent: false` (Node would make its own), the caller's own otherwise. `https.request`
+ * overwrites `_defaultAgent`, so the default has to be the `agent` option itself.
+ */
+export function withAgent(args: RequestArgs, fallback: http.Agent): unknown[] {
+  const [first, second, third] = args
+  const pick = (options: { agent?: unknown; createConnection?: unknown }): object => {
+    if (typeof options.createConnection === 'function') return options
+    if (options.agent === false)
+      return { ...options, agent: new (fallback.constructor as new () => http.Agent)() }
+    if (options.agent === undefined || options.agent === null)
+      return { ...options, agent: fallback }
+    return options
+  }
+  if (typeof first === 'string' || first instanceof URL) {
+    if (typeof second === 'object' && second !== null) return [first, pick(second), third]
+    return [first, pick({}), second]
+  }
+  return [pick((first ?? {})), second]
+}
+
+export function request(...args: RequestArgs): http.ClientRequest {
+  return (http.request as (...a: unknown[]) => http.ClientRequest)(
+    ...withAgent(args, globalAgent)
+  )
+}
+
+export function get(...args: RequestArgs): http.ClientRequest {
+  const req = request(...args)
+  req.end()
+  return req
+}
 
 /** workerd's first port for `listen()` / `listen(0)`. */
 const FIRST_EPHEMERAL_PORT = 49152
@@ -154,4 +247,4 @@ export function createServer(...args: unknown[]): Server {
 
 export * from 'node:http'
 
-export default { ...http, Server, createServer }
+export default { ...http, Agent, Server, createServer, get, globalAgent, request }
