@@ -86,13 +86,11 @@ export function withAgent(args: RequestArgs, fallback: http.Agent): unknown[] {
     if (typeof second === 'object' && second !== null) return [first, pick(second), third]
     return [first, pick({}), second]
   }
-  return [pick((first ?? {})), second]
+  return [pick(first ?? {}), second]
 }
 
 export function request(...args: RequestArgs): http.ClientRequest {
-  return (http.request as (...a: unknown[]) => http.ClientRequest)(
-    ...withAgent(args, globalAgent)
-  )
+  return (http.request as (...a: unknown[]) => http.ClientRequest)(...withAgent(args, globalAgent))
 }
 
 export function get(...args: RequestArgs): http.ClientRequest {
