@@ -209,6 +209,16 @@ export class WharfUnsupportedBindingError extends Error {
   }
 }
 
+/** A `cloudflare:node` function workerd has and wharf does not (Worker-visible: an `Error`). */
+export class WharfNotImplementedError extends Error {
+  declare readonly code: 'ERR_WHARF_NOT_IMPLEMENTED'
+  constructor(what: string) {
+    super(`${what} is not implemented by wharf`)
+    this.name = 'Error'
+    Object.defineProperty(this, 'code', { value: 'ERR_WHARF_NOT_IMPLEMENTED', enumerable: true })
+  }
+}
+
 /** A config error naming the file: `<file>: <message>`. */
 export function configError(file: string, message: string): WharfConfigError {
   return new WharfConfigError(`${file}: ${message}`)

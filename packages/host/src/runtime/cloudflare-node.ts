@@ -16,6 +16,7 @@
  */
 import http from 'node:http'
 import { Duplex, Readable } from 'node:stream'
+import { WharfNotImplementedError } from '../errors.js'
 import { failRequestsOn, serverOnPort, type Server } from './node/http.js'
 
 /** Statuses whose Response has no body (the Response constructor refuses one). */
@@ -158,9 +159,7 @@ export function httpServerHandler(target: number | { port: number } | ServerLike
 
 function notProvided(name: string): () => never {
   return () => {
-    throw Object.assign(new Error(`cloudflare:node ${name}() is not implemented by wharf`), {
-      code: 'ERR_WHARF_NOT_IMPLEMENTED',
-    })
+    throw new WharfNotImplementedError(`cloudflare:node ${name}()`)
   }
 }
 
