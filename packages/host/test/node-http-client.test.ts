@@ -6,7 +6,8 @@ import assert from 'node:assert/strict'
 import http from 'node:http'
 import https from 'node:https'
 import type { AddressInfo } from 'node:net'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { testPki } from '../../../test-support/certs.js'
@@ -95,6 +96,27 @@ describe('wharf dev: node:http and node:https clients in a Worker', () => {
         '200 served GET /secure'
       )
       assert.equal(seen.length, before + 4)
+    })
+
+    it(`--isolation ${isolation}: a socketPath (a host's local socket file) is refused`, async () => {
+      const wharf = started[started.length - 1]
+      assert.ok(wharf)
+      const dir = mkdtempSync(join(tmpdir(), 'wharf-http-sock-'))
+      const path = join(dir, 's')
+      const local = http.createServer(handler)
+      await new Promise<void>((resolve) => local.listen(path, resolve))
+      try {
+        const before = seen.length
+        const reply = await get(`${wharf.url}/socket-path?path=${encodeURIComponent(path)}`)
+        assert.equal(
+          reply.body,
+          'error Error: wharf: node:http socketPath is not available to a Worker'
+        )
+        assert.equal(seen.length, before, 'nothing reached the local socket')
+      } finally {
+        local.close()
+        rmSync(dir, { recursive: true, force: true })
+      }
     })
 
     it(`--isolation ${isolation}: the egress policy refuses a denied server, which sees nothing`, async () => {

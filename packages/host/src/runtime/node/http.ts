@@ -33,13 +33,23 @@ type ConnectionCallback = (error: Error | null, socket?: Duplex) => void
 
 /** Opens `options`' host and port through the broker; `secure` wraps the socket in TLS. */
 export function brokeredConnection(
-  options: { host?: string | null; hostname?: string | null; port?: number | string | null },
+  options: {
+    host?: string | null
+    hostname?: string | null
+    port?: number | string | null
+    socketPath?: string | null
+  },
   callback: ConnectionCallback,
   secure?: (socket: Socket) => Duplex
 ): void {
   const open = openConnection
   if (open === undefined) {
     callback(new Error('wharf: node:http has no connection route in this process'))
+    return
+  }
+  // A local socket file is the host's, not the network's: no Worker may open one.
+  if (typeof options.socketPath === 'string') {
+    callback(new Error('wharf: node:http socketPath is not available to a Worker'))
     return
   }
   const hostname = unbracketHost(options.hostname ?? options.host ?? 'localhost')
