@@ -144,17 +144,31 @@ type ServerLike = Pick<Server, 'address'>
 export function httpServerHandler(target: number | { port: number } | ServerLike): {
   fetch(request: Request): Promise<Response>
 } {
-  const portNow = (): number => {
-    if (typeof target === 'number') return target
-    if ('port' in target && typeof target.port === 'number') return target.port
-    const address = 'address' in target ? target.address() : null
-    if (address === null) throw new Error('httpServerHandler: the server is not listening')
-    return address.port
+  // workerd's checks and messages, made when the handler is made.
+  if (target === null || target === undefined)
+    throw new Error('Server descriptor cannot be null or undefined')
+  const undetermined = (): Error => new Error('Failed to determine port for server')
+  let portNow: () => number
+  if (typeof target === 'number') portNow = () => target
+  else if (typeof target === 'object' && typeof (target as { port?: unknown }).port === 'number')
+    portNow = () => (target as { port: number }).port
+  else if (typeof target === 'object' && typeof (target as ServerLike).address === 'function') {
+    // A server that listens later (or again): its port when each request arrives.
+    portNow = () => {
+      const address = (target as ServerLike).address()
+      if (address === null) throw undetermined()
+      return address.port
+    }
+  } else throw undetermined()
+  return {
+    fetch: (request: Request) => {
+      try {
+        return handleAsNodeRequest(portNow(), request)
+      } catch (error) {
+        return Promise.reject(error instanceof Error ? error : new Error(String(error)))
+      }
+    },
   }
-  if (typeof target !== 'number' && (typeof target !== 'object' || target === null)) {
-    throw new TypeError('httpServerHandler expects a port, { port } or a node:http server')
-  }
-  return { fetch: (request: Request) => handleAsNodeRequest(portNow(), request) }
 }
 
 function notProvided(name: string): () => never {
