@@ -126,6 +126,8 @@ export interface WorkerConfig {
   readonly ignored: readonly string[]
   /** Bindings of products wharf does not provide: each `env.NAME` throws when used. */
   readonly unsupported: readonly UnsupportedBinding[]
+  /** `version_metadata.binding`: env.NAME holds the running version's id, tag and timestamp. */
+  readonly versionMetadata?: string
   readonly assets?: AssetsConfig
   readonly name?: string
   /** Absolute path of the Worker module. */
@@ -247,6 +249,7 @@ export function findRedirect(dir: string, userConfig?: string): ConfigRedirect |
 /** Top-level fields wharf reads and acts on. */
 const USED_FIELDS = new Set([
   '$schema',
+  'version_metadata',
   'vpc_networks',
   'vpc_services',
   'services',
@@ -690,6 +693,16 @@ export function validateConfig(raw: Json, file: string, projectDir?: string): Wo
 
   const build = validateBuild(raw, file, main, fail, str, bool)
   const assets = validateAssets(raw.assets, dirname(file), fail, str)
+  let versionMetadata: string | undefined
+  const metadata = raw.version_metadata
+  if (metadata !== undefined) {
+    const binding = isObject(metadata)
+      ? str(metadata.binding, 'version_metadata.binding')
+      : fail('version_metadata', 'must be an object')
+    if (binding === undefined || !IDENTIFIER.test(binding))
+      fail('version_metadata.binding', 'is not a valid binding name')
+    versionMetadata = binding
+  }
   const name = str(raw.name, 'name')
   const vpc = parseVpc(raw, isObject(raw.wharf) ? raw.wharf : undefined, file)
   for (const h of hyperdrive) {
@@ -705,6 +718,7 @@ export function validateConfig(raw: Json, file: string, projectDir?: string): Wo
     file,
     ignored,
     unsupported,
+    ...(versionMetadata === undefined ? {} : { versionMetadata }),
     ...(assets === undefined ? {} : { assets }),
     ...(name === undefined ? {} : { name }),
     main,

@@ -3,6 +3,7 @@
  * reloads it (a fresh runtime process) when its files change.
  */
 import net, { type AddressInfo } from 'node:net'
+import { newVersionMetadata } from './version-metadata.js'
 import { networkInterfaces } from 'node:os'
 import { dirname, join, relative, sep } from 'node:path'
 import { loadConfig, type WorkerConfig } from './config.js'
@@ -145,6 +146,8 @@ function bindingsTable(
   }
   if (config.assets?.binding !== undefined)
     rows.push([`env.${config.assets.binding}`, 'Assets', 'local'])
+  if (config.versionMetadata !== undefined)
+    rows.push([`env.${config.versionMetadata}`, 'Worker Version Metadata', 'local'])
   for (const b of config.unsupported) rows.push([`env.${b.binding}`, b.kind, 'not supported'])
   for (const e of exceptions) {
     if (e.label.startsWith('example_service:')) {
@@ -356,6 +359,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       main: bundle.entry,
       source: current.main,
       ...(bundle.unbundled ? { unbundled: true } : {}),
+      ...(bundle.moduleFormats === undefined ? {} : { moduleFormats: bundle.moduleFormats }),
       projectDir: dirname(current.file),
       ...(current.compatibilityDate === undefined
         ? {}
@@ -368,6 +372,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       limits: current.limits,
       ...(current.subrequests === undefined ? {} : { subrequests: current.subrequests }),
       ...(current.unsupported.length === 0 ? {} : { unsupported: current.unsupported }),
+      ...newVersionMetadata(current.versionMetadata),
       egress: {
         ...current.egress,
         allow: [...current.egress.allow, ...(options.allow ?? [])],

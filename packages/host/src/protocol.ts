@@ -3,6 +3,7 @@ import type { SocketTerms } from '@wharf/sockets/runtime'
 import type { Limits, EgressConfig } from './config.js'
 import type { AssetsOptions } from './assets/index.js'
 import type { UnsupportedBinding } from './unsupported-bindings.js'
+import type { VersionMetadata } from './version-metadata.js'
 
 /** What the egress policy of `@wharf/sockets` decides with (the broker and the runtime share it). */
 export type EgressPolicy = NonNullable<SocketTerms['policy']>
@@ -59,6 +60,8 @@ export interface RuntimeData {
   readonly source?: string
   /** `no_bundle`: imports are as written, so the runtime resolves `cloudflare:*` itself. */
   readonly unbundled?: boolean
+  /** `no_bundle`: modules Node loads in a format their extension does not say, by path. */
+  readonly moduleFormats?: Readonly<Record<string, 'module' | 'commonjs'>>
   /** `http://HOST:PORT` of the dev server, for `request.url`. */
   readonly origin: string
   /** Bindings from config vars, secrets (.dev.vars / .env) and --var, merged in that order. */
@@ -97,6 +100,8 @@ export interface RuntimeData {
   readonly outbound?: boolean
   /** Bindings of products wharf does not provide: each `env.NAME` throws when used. */
   readonly unsupported?: readonly UnsupportedBinding[]
+  /** `version_metadata`: env[binding] is `{ id, tag, timestamp }`. */
+  readonly versionMetadata?: VersionMetadata
   /** `limits.subrequests` as the config sets it (`wharf dev`; serve's is in `serve`). */
   readonly subrequests?: number
   /** Set by `wharf serve` only: the production limits and reporting (see runtime/serve-runtime.ts). */

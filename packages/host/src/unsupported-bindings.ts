@@ -47,7 +47,6 @@ const FIELDS: readonly {
   },
   { field: 'browser', kind: 'Browser Rendering', entries: single, key: 'binding' },
   { field: 'images', kind: 'Images', entries: single, key: 'binding' },
-  { field: 'version_metadata', kind: 'version metadata', entries: single, key: 'binding' },
   { field: 'send_email', kind: 'an email sender', entries: list, key: 'name' },
   { field: 'mtls_certificates', kind: 'an mTLS certificate', entries: list, key: 'binding' },
   { field: 'secrets_store_secrets', kind: 'a Secrets Store secret', entries: list, key: 'binding' },

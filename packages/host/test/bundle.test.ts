@@ -2,7 +2,7 @@
 // directory imports, tsconfig paths, JSX, rules, define, alias), stack traces name the user's
 // files, Node built-ins follow nodejs_compat, and a broken edit keeps the last good version.
 import assert from 'node:assert/strict'
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -118,5 +118,51 @@ describe('wharf dev: a syntax error mid-session', () => {
       'Dune',
       'Persuasion',
     ])
+  })
+})
+
+describe('wharf dev: module-rule files from packages, found as wrangler finds them', () => {
+  let dir: string
+  let wharf: Wharf
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'wharf-rule-pkg-'))
+    const pkg = join(dir, 'node_modules', '@scope', 'numbers')
+    mkdirSync(join(pkg, 'lib'), { recursive: true })
+    writeFileSync(
+      join(pkg, 'package.json'),
+      JSON.stringify({ name: '@scope/numbers', exports: { './answer.wasm': './lib/answer.wasm' } })
+    )
+    cpSync(
+      join(FIXTURES, 'no-bundle-modules', 'src', 'answer.wasm'),
+      join(pkg, 'lib', 'answer.wasm')
+    )
+    writeFileSync(join(pkg, 'lib', 'unexported.txt'), 'not in exports\n')
+    writeFileSync(
+      join(dir, 'wrangler.json'),
+      JSON.stringify({ name: 'rule-pkg', main: 'index.js', compatibility_date: '2025-06-01' })
+    )
+    writeFileSync(
+      join(dir, 'index.js'),
+      `import answer from '@scope/numbers/answer.wasm'
+import text from '@scope/numbers/lib/unexported.txt'
+export default {
+  async fetch() {
+    const instance = await WebAssembly.instantiate(answer)
+    return Response.json({ answer: instance.exports.answer(), text })
+  },
+}
+`
+    )
+    wharf = await startWharf(dir, ['--no-watch'])
+  })
+  after(async () => {
+    await wharf?.stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('a package file by its exports, and one by its path in the package', async () => {
+    const reply = await get(wharf.url)
+    assert.equal(reply.status, 200, reply.body)
+    assert.deepEqual(JSON.parse(reply.body), { answer: 42, text: 'not in exports\n' })
   })
 })

@@ -3,13 +3,11 @@
 // Worker file runs in both, and each request must get the same answer. `/inner/*` compares the
 // Response handleAsNodeRequest returns exactly, framing headers included.
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { freePort } from '../../../test-support/servers.js'
-import { FIXTURES, ROOT, get, startWharf, type Wharf } from './helpers.js'
+import { FIXTURES, startWharf, type Wharf } from './helpers.js'
+import { startWorkerd, type RunningWorkerd } from './workerd-helpers.js'
 
 const DIR = join(FIXTURES, 'node-http-server')
 const CONFIG = JSON.parse(readFileSync(join(DIR, 'wrangler.json'), 'utf8')) as {
@@ -38,47 +36,13 @@ async function ask(origin: string, path: string, init?: RequestInit): Promise<An
   return { status: res.status, statusText: res.statusText, body: await res.text(), headers }
 }
 
-async function startWorkerd(): Promise<{ origin: string; stop: () => void }> {
-  const { ensureWorkerd } = (await import(join(ROOT, 'scripts', 'ensure-workerd.mjs'))) as {
-    ensureWorkerd: () => string
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'wharf-node-http-'))
-  const port = await freePort()
-  writeFileSync(join(dir, 'worker.js'), readFileSync(join(DIR, 'worker.js')))
-  writeFileSync(
-    join(dir, 'config.capnp'),
-    `using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [ ( name = "main", worker = (
-    modules = [ ( name = "worker.js", esModule = embed "worker.js" ) ],
-    compatibilityDate = "${CONFIG.compatibility_date}",
-    compatibilityFlags = [${CONFIG.compatibility_flags.map((f) => JSON.stringify(f)).join(', ')}],
-  ) ) ],
-  sockets = [ ( name = "http", address = "127.0.0.1:${port}", http = (), service = "main" ) ],
-);
-`
-  )
-  const child: ChildProcess = spawn(ensureWorkerd(), ['serve', join(dir, 'config.capnp')], {
-    stdio: 'ignore',
+function startNodeHttpWorkerd(): Promise<RunningWorkerd> {
+  return startWorkerd({
+    modules: [{ name: 'worker.js', type: 'esModule', file: join(DIR, 'worker.js') }],
+    compatibilityDate: CONFIG.compatibility_date,
+    compatibilityFlags: CONFIG.compatibility_flags,
+    readyPath: '/listen-state',
   })
-  const stop = (): void => {
-    child.kill('SIGKILL')
-    rmSync(dir, { recursive: true, force: true })
-  }
-  const origin = `http://127.0.0.1:${port}`
-  const deadline = Date.now() + 20_000
-  for (;;) {
-    try {
-      await get(`${origin}/listen-state`, 2000)
-      return { origin, stop }
-    } catch (error) {
-      if (Date.now() > deadline) {
-        stop()
-        throw error
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
-  }
 }
 
 const BIG = 'x'.repeat(300_000)
@@ -105,11 +69,11 @@ const CASES: [string, string, RequestInit?][] = [
 ]
 
 describe('cloudflare:node httpServerHandler, against workerd 1.20261117.1', () => {
-  let workerd: { origin: string; stop: () => void }
+  let workerd: RunningWorkerd
   let wharf: Wharf
   before(async () => {
     ;[workerd, wharf] = await Promise.all([
-      startWorkerd(),
+      startNodeHttpWorkerd(),
       startWharf(DIR, ['--no-watch', '--isolation', 'none']),
     ])
   })

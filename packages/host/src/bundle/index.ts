@@ -5,13 +5,29 @@
  * directory (plus the host's own runtime modules), which keeps sandboxing simple. `wharf dev`
  * rebuilds incrementally through one esbuild context; `wharf serve` can call `buildWorker`.
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import * as esbuild from 'esbuild'
 import { WharfBuildError } from '../errors.js'
 import { RULE_NAMESPACE, workerPlugin } from './plugin.js'
-import { effectiveRules, ruleFor, type ModuleRule } from './rules.js'
+import {
+  effectiveRules,
+  isValueModuleType,
+  MAX_VALUE_MODULE_BYTES,
+  ruleFor,
+  valueModuleSource,
+  type ModuleRule,
+  type ModuleType,
+} from './rules.js'
 
 /** What the bundler needs from the config (WorkerConfig has all of it). */
 export interface BuildSettings {
@@ -46,6 +62,11 @@ export interface WorkerBundle {
   readonly ms: number
   /** Whether the runtime must resolve `cloudflare:*` itself (no_bundle leaves imports as written). */
   readonly unbundled: boolean
+  /**
+   * no_bundle: files Node must load in a format their extension does not say (CommonJS by a rule,
+   * Text, Data and CompiledWasm modules), by absolute path in `dir`.
+   */
+  readonly moduleFormats?: Readonly<Record<string, 'module' | 'commonjs'>>
 }
 
 const ENTRY_NAME = 'worker'
@@ -91,19 +112,33 @@ const NODE_ENV_DEFINES: Readonly<Record<string, string>> = Object.fromEntries(
 
 const MAX_ADDITIONAL = 5000
 
-/** ESModule and CommonJS files under base_dir (wrangler's find_additional_modules), bounded. */
-function additionalModules(settings: BuildSettings): string[] {
+/** A module of a `no_bundle` Worker: its path under base_dir and the rule type it loads as. */
+interface UnbundledModule {
+  readonly path: string
+  readonly relative: string
+  readonly type: ModuleType
+}
+
+/**
+ * A `no_bundle` Worker's modules: main, and with find_additional_modules every file under
+ * base_dir a module rule matches (JavaScript by its extension where no rule does), bounded.
+ */
+function unbundledModules(settings: BuildSettings): UnbundledModule[] {
   const base = settings.baseDir ?? dirname(settings.main)
   const rules = effectiveRules(settings.rules ?? [])
-  const found: string[] = []
+  const typeOf = (file: string): ModuleType | undefined =>
+    ruleFor(rules, file) ??
+    (/\.(m?js|ts|mts)$/.test(file) ? 'ESModule' : /\.c[jt]s$/.test(file) ? 'CommonJS' : undefined)
+  const mainRelative = relative(base, settings.main)
+  const found: UnbundledModule[] = [
+    { path: settings.main, relative: mainRelative, type: 'ESModule' },
+  ]
+  if (settings.findAdditionalModules !== true) return found
   for (const file of readdirSync(base, { recursive: true, encoding: 'utf8' })) {
     if (/(^|[\\/])(node_modules|\.git|\.wrangler)([\\/]|$)/.test(file)) continue
-    const type =
-      ruleFor(rules, file) ??
-      (/\.(m?js|ts|mts)$/.test(file) ? 'ESModule' : /\.c[jt]s$/.test(file) ? 'CommonJS' : undefined)
-    if (type !== 'ESModule' && type !== 'CommonJS') continue
-    const path = join(base, file)
-    if (path !== settings.main) found.push(path)
+    const type = typeOf(file)
+    if (type === undefined || file === mainRelative) continue
+    found.push({ path: join(base, file), relative: file, type })
     if (found.length > MAX_ADDITIONAL) {
       throw new WharfBuildError(
         `find_additional_modules: more than ${MAX_ADDITIONAL} modules under ${base}`
@@ -113,21 +148,70 @@ function additionalModules(settings: BuildSettings): string[] {
   return found
 }
 
-function options(settings: BuildSettings, outdir: string): esbuild.BuildOptions {
+/**
+ * Where a `no_bundle` module lands in the version directory: at its own path, since imports are
+ * left as written (TypeScript becomes the JavaScript its imports name).
+ */
+export function unbundledTarget(relativePath: string): string {
+  return relativePath
+    .replace(/\.(?:tsx?|jsx)$/, '.js')
+    .replace(/\.mts$/, '.mjs')
+    .replace(/\.cts$/, '.cjs')
+}
+
+/**
+ * esbuild names every output `.js`; an entry whose target has another extension is built under
+ * a stand-in name (`x~cjs.js`) and written to its target.
+ */
+function esbuildOutName(target: string): string {
+  return target.endsWith('.js') ? target.slice(0, -3) : target.replace(/\.([^./\\]+)$/, '~$1')
+}
+
+function writeInto(dir: string, name: string, contents: Uint8Array | string): void {
+  const target = join(dir, name)
+  mkdirSync(dirname(target), { recursive: true })
+  writeFileSync(target, contents)
+}
+
+/** A CommonJS module's source as it is, or the ES module a Text, Data or CompiledWasm file is. */
+function otherModuleContents(module: UnbundledModule): Uint8Array | string {
+  let bytes: Buffer
+  try {
+    if (statSync(module.path).size > MAX_VALUE_MODULE_BYTES) {
+      throw new WharfBuildError(`${module.path} is larger than 64 MiB`)
+    }
+    bytes = readFileSync(module.path)
+  } catch (error) {
+    if (error instanceof WharfBuildError) throw error
+    throw new WharfBuildError(`cannot read ${module.path}: ${(error as Error).message}`)
+  }
+  return isValueModuleType(module.type) ? valueModuleSource(module.type, bytes) : bytes
+}
+
+/** The format Node must load a `no_bundle` module as where its extension would say otherwise. */
+function nodeFormat(module: UnbundledModule, target: string): 'module' | 'commonjs' | undefined {
+  if (module.type === 'CommonJS') return target.endsWith('.cjs') ? undefined : 'commonjs'
+  if (module.type === 'ESModule') return /\.m?js$/.test(target) ? undefined : 'module'
+  return 'module' // Text, Data and CompiledWasm are written as the ES modules they become
+}
+
+function options(
+  settings: BuildSettings,
+  outdir: string,
+  modules: readonly UnbundledModule[]
+): esbuild.BuildOptions {
   const rules = effectiveRules(settings.rules ?? [])
   const bundle = settings.noBundle !== true
   const entryPoints = bundle
     ? { [ENTRY_NAME]: settings.main }
-    : [
-        settings.main,
-        ...(settings.findAdditionalModules === true ? additionalModules(settings) : []),
-      ]
+    : modules
+        .filter((m) => m.type === 'ESModule')
+        .map((m) => ({ in: m.path, out: esbuildOutName(unbundledTarget(m.relative)) }))
   return {
     entryPoints,
     absWorkingDir: settings.root,
     bundle,
     outdir,
-    ...(bundle ? {} : { outbase: settings.baseDir ?? dirname(settings.main) }),
     write: false,
     format: 'esm',
     platform: 'neutral',
@@ -174,6 +258,7 @@ export function bundleInputs(keys: readonly string[], root: string): string[] {
  */
 export class WorkerBuilder {
   private context: esbuild.BuildContext | undefined
+  private modules: UnbundledModule[] | undefined
   private readonly outRoot: string
   private version = 0
 
@@ -193,9 +278,12 @@ export class WorkerBuilder {
     const started = performance.now()
     // Every version dir sits at the same depth as `build/`, so relative source-map paths hold.
     const outdir = join(this.outRoot, 'build')
+    const unbundled = this.settings.noBundle === true
     let result: esbuild.BuildResult
     try {
-      this.context ??= await esbuild.context(options(this.settings, outdir))
+      // A no_bundle Worker's modules are found once, with the context (as wrangler does at start).
+      this.modules ??= unbundled ? unbundledModules(this.settings) : []
+      this.context ??= await esbuild.context(options(this.settings, outdir, this.modules))
       result = await this.context.rebuild()
     } catch (error) {
       throw buildError(error)
@@ -203,29 +291,44 @@ export class WorkerBuilder {
     const dir = join(this.outRoot, `v${++this.version}`)
     mkdirSync(dir, { recursive: true })
     writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n')
+    const renamed = new Map<string, string>(
+      this.modules.map((m) => {
+        const target = unbundledTarget(m.relative)
+        return [`${esbuildOutName(target)}.js`, target] as const
+      })
+    )
     for (const file of result.outputFiles ?? []) {
-      const target = join(dir, relative(outdir, file.path))
-      mkdirSync(dirname(target), { recursive: true })
-      writeFileSync(target, file.contents)
+      const name = relative(outdir, file.path)
+      writeInto(dir, renamed.get(name) ?? name, file.contents)
+    }
+    const formats: Record<string, 'module' | 'commonjs'> = {}
+    const inputs = bundleInputs(Object.keys(result.metafile?.inputs ?? {}), this.settings.root)
+    for (const module of this.modules) {
+      const target = unbundledTarget(module.relative)
+      const format = nodeFormat(module, target)
+      if (format !== undefined) formats[join(dir, target)] = format
+      if (module.type === 'ESModule') continue
+      // CommonJS is written as it is (Node runs it, told its format); Text, Data and
+      // CompiledWasm as the ES module each becomes.
+      writeInto(dir, target, otherModuleContents(module))
+      inputs.push(module.path)
     }
     // Older versions may still serve while they drain; keep the two before this one.
     if (this.version > 3) {
       rmSync(join(this.outRoot, `v${this.version - 3}`), { recursive: true, force: true })
     }
-    const entry =
-      this.settings.noBundle === true
-        ? join(
-            dir,
-            relative(this.settings.baseDir ?? dirname(this.settings.main), this.settings.main)
-          ).replace(/\.[cm]?[jt]sx?$/, '.js')
-        : join(dir, `${ENTRY_NAME}.mjs`)
+    const base = this.settings.baseDir ?? dirname(this.settings.main)
+    const entry = unbundled
+      ? join(dir, unbundledTarget(relative(base, this.settings.main)))
+      : join(dir, `${ENTRY_NAME}.mjs`)
     return {
       dir,
       entry,
-      inputs: bundleInputs(Object.keys(result.metafile?.inputs ?? {}), this.settings.root),
+      inputs,
       warnings: result.warnings.length > 0 ? [formatMessages(result.warnings)] : [],
       ms: Math.round(performance.now() - started),
-      unbundled: this.settings.noBundle === true,
+      unbundled,
+      ...(Object.keys(formats).length > 0 ? { moduleFormats: formats } : {}),
     }
   }
 

@@ -4,8 +4,8 @@
  * under nodejs_compat), `alias`, and the Text/Data/CompiledWasm module rules.
  */
 import { createRequire } from 'node:module'
-import { readFileSync } from 'node:fs'
-import { isAbsolute, join, resolve as resolvePath } from 'node:path'
+import { existsSync, readFileSync, statSync } from 'node:fs'
+import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Plugin, PluginBuild } from 'esbuild'
 import {
@@ -16,7 +16,14 @@ import {
   unavailableMessage,
   type BuiltinTarget,
 } from './node-builtins.js'
-import { ruleFor, type ModuleRule } from './rules.js'
+import {
+  isValueModuleType,
+  MAX_VALUE_MODULE_BYTES,
+  ruleFor,
+  valueModuleSource,
+  type ModuleRule,
+  type ValueModuleType,
+} from './rules.js'
 
 export interface PluginSettings {
   readonly flags: readonly string[]
@@ -29,8 +36,9 @@ const STUB_NS = 'wharf-stub'
 /** The namespace of module-rule files (Text, Data, CompiledWasm): the watcher reads it. */
 export const RULE_NAMESPACE = 'wharf-rule'
 const RULE_NS = RULE_NAMESPACE
+/** Marks the plugin's own resolve of a rule file through esbuild (so it is not seen again). */
+const RULE_PROBE = 'wharf-rule-probe'
 const NPM_NS = 'wharf-npm'
-const MAX_RULE_FILE = 64 * 1024 * 1024
 
 const hostRequire = createRequire(import.meta.url)
 
@@ -186,38 +194,68 @@ export function workerPlugin(settings: PluginSettings): Plugin {
       }
 
       // Module rules: Text (a string), Data (an ArrayBuffer), CompiledWasm (a WebAssembly.Module).
-      build.onResolve({ filter: /\.[A-Za-z0-9]+(\?module)?$/ }, (args) => {
+      build.onResolve({ filter: /\.[A-Za-z0-9]+(\?module)?$/ }, async (args) => {
         if (args.namespace !== 'file' || args.path.startsWith('cloudflare:')) return undefined
+        if (args.pluginData === RULE_PROBE) return undefined
         const type = ruleFor(settings.rules, args.path)
-        if (type !== 'Text' && type !== 'Data' && type !== 'CompiledWasm') return undefined
+        if (!isValueModuleType(type)) return undefined
         const clean = args.path.replace(/\?module$/, '')
-        const path = isAbsolute(clean) ? clean : resolvePath(args.resolveDir, clean)
+        if (isAbsolute(clean) || /^\.\.?\//.test(clean)) {
+          return { path: resolvePath(args.resolveDir, clean), namespace: RULE_NS, pluginData: type }
+        }
+        // A package's file, as wrangler finds it: by the package's directory when the file is
+        // there (exports or not), else through its exports.
+        const exported = await build.resolve(clean, {
+          kind: args.kind,
+          importer: args.importer,
+          resolveDir: args.resolveDir,
+          pluginData: RULE_PROBE,
+        })
+        const path =
+          packageFile(clean, args.resolveDir) ??
+          (exported.errors.length === 0 && exported.path !== '' ? exported.path : undefined) ??
+          resolvePath(args.resolveDir, clean)
         return { path, namespace: RULE_NS, pluginData: type }
       })
       build.onLoad({ filter: /.*/, namespace: RULE_NS }, (args) => {
-        const type = args.pluginData as string
+        const type = args.pluginData as ValueModuleType
         let bytes: Buffer
         try {
           bytes = readFileSync(args.path)
         } catch (error) {
           return { errors: [{ text: `cannot read ${args.path}: ${(error as Error).message}` }] }
         }
-        if (bytes.length > MAX_RULE_FILE) {
+        if (bytes.length > MAX_VALUE_MODULE_BYTES) {
           return { errors: [{ text: `${args.path} is larger than 64 MiB` }] }
         }
-        const watchFiles = [args.path]
-        if (type === 'Text') {
-          return {
-            contents: `export default ${JSON.stringify(bytes.toString('utf8'))};`,
-            loader: 'js',
-            watchFiles,
-          }
+        return {
+          contents: valueModuleSource(type, bytes),
+          loader: 'js',
+          watchFiles: [args.path],
         }
-        const b64 = JSON.stringify(bytes.toString('base64'))
-        const data = `Uint8Array.from(atob(${b64}), (c) => c.charCodeAt(0))`
-        const value = type === 'Data' ? `${data}.buffer` : `new WebAssembly.Module(${data})`
-        return { contents: `export default ${value};`, loader: 'js', watchFiles }
       })
     },
   }
+}
+
+/**
+ * `pkg/sub/path.ext` (or `@scope/pkg/…`) as a file in the nearest `node_modules/pkg` above `from`
+ * that has it, ignoring the package's exports (the `resolve` package's lookup, which wrangler
+ * uses for rule files). Bounded by the directory depth.
+ */
+export function packageFile(specifier: string, from: string): string | undefined {
+  const parts = specifier.split('/')
+  const nameLength = specifier.startsWith('@') ? 2 : 1
+  if (parts.length <= nameLength || parts.some((p) => p === '..' || p === '')) return undefined
+  const name = parts.slice(0, nameLength).join('/')
+  const rest = parts.slice(nameLength).join('/')
+  let dir = resolvePath(from)
+  for (let depth = 0; depth < 64; depth++) {
+    const candidate = join(dir, 'node_modules', name, rest)
+    if (existsSync(candidate) && statSync(candidate).isFile()) return candidate
+    const parent = dirname(dir)
+    if (parent === dir) return undefined
+    dir = parent
+  }
+  return undefined
 }

@@ -55,3 +55,24 @@ export function ruleFor(rules: readonly ModuleRule[], path: string): ModuleType 
   }
   return undefined
 }
+
+/** The module types a rule loads as a value: the file's content is the default export. */
+export type ValueModuleType = 'Text' | 'Data' | 'CompiledWasm'
+
+export function isValueModuleType(type: ModuleType | undefined): type is ValueModuleType {
+  return type === 'Text' || type === 'Data' || type === 'CompiledWasm'
+}
+
+/** Files a rule loads as a value are read whole; past this they are refused. */
+export const MAX_VALUE_MODULE_BYTES = 64 * 1024 * 1024
+
+/**
+ * The ES module a Text, Data or CompiledWasm file becomes: a string, an ArrayBuffer or a
+ * WebAssembly.Module as its default export, as workerd gives them.
+ */
+export function valueModuleSource(type: ValueModuleType, bytes: Uint8Array): string {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  if (type === 'Text') return `export default ${JSON.stringify(buffer.toString('utf8'))};`
+  const data = `Uint8Array.from(atob(${JSON.stringify(buffer.toString('base64'))}), (c) => c.charCodeAt(0))`
+  return `export default ${type === 'Data' ? `${data}.buffer` : `new WebAssembly.Module(${data})`};`
+}

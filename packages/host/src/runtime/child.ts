@@ -21,6 +21,7 @@ import { carryClosesWith, dial, onDialReply, routeFetchThrough } from './dial-cl
 import { routeClientConnections } from './node/http.js'
 import { installWorkerGlobals } from './worker-globals.js'
 import { toRequest, trackFixedBodies, writeResponse } from './http-bridge.js'
+import { installRequestCf, receivedWithCf } from './request-cf.js'
 import { ServeRuntime, type Tracked } from './serve-runtime.js'
 import { SubrequestLimit } from './subrequest-limit.js'
 import { vpcBinding, type DialVia } from './vpc-bindings.js'
@@ -122,6 +123,7 @@ async function serve(
       try {
         if (tracked) hooks?.enter(tracked)
         const request = toRequest(req, data.origin)
+        if (service === undefined) receivedWithCf(request, req)
         response =
           service === undefined
             ? (assets?.route(request) ?? (await worker.fetch(request, ctx)))
@@ -228,7 +230,7 @@ async function start(data: RuntimeData): Promise<void> {
   // Always: cloudflare:workers for no_bundle, and workerd's stand-ins for the built-ins the
   // bundle leaves to the runtime (node-builtins.ts) or a computed import() reaches.
   const compat = compatOf(data)
-  registerResolution(builtinsFor(compat))
+  registerResolution(builtinsFor(compat), data.moduleFormats)
   shapeProcess(compat, data.vars)
   if (compat.nodejsCompat) setBundle(bundleFiles(data.main, data.source, data.unbundled === true))
   installWorkerGlobals()
@@ -275,6 +277,10 @@ async function start(data: RuntimeData): Promise<void> {
     limiter.limitSubrequests(new SubrequestLimit(maxSubrequests, () => hooks?.subrequestDenied()))
   }
   for (const b of data.unsupported ?? []) workerEnv[b.binding] = unsupportedBinding(b)
+  if (data.versionMetadata !== undefined) {
+    const { binding, id, tag, timestamp } = data.versionMetadata
+    workerEnv[binding] = Object.freeze({ id, tag, timestamp })
+  }
   Object.assign(workerEnv, data.vars)
   for (const h of data.hyperdrive) {
     workerEnv[h.binding] = hyperdriveBinding(h.binding, h.info, h.error)
@@ -301,6 +307,7 @@ async function start(data: RuntimeData): Promise<void> {
   }
   // Before the Worker's code runs: its Responses are made with the tracked class.
   trackFixedBodies()
+  installRequestCf()
   let worker: LoadedWorker
   try {
     hooks?.beginStartup()

@@ -10,9 +10,13 @@ import { connect } from '@wharf/sockets'
 import { env as workerEnv, type ExecutionContext } from './cloudflare-workers.js'
 import type { HyperdriveInfo } from '../protocol.js'
 import {
+  loadWith,
   replacedBuiltin,
   resolveWith,
   type Builtins,
+  type LoadContext,
+  type LoadResult,
+  type ModuleFormats,
   type ResolveContext,
   type ResolveResult,
 } from './loader-hooks.js'
@@ -55,22 +59,35 @@ export function builtinsFor(compat: Compat): Builtins {
   return { replaced, hostPrefixes: hostPrefixes() }
 }
 
-export function registerResolution(builtins: Builtins): void {
+export function registerResolution(
+  builtins: Builtins,
+  modulePaths: Readonly<Record<string, 'module' | 'commonjs'>> = {}
+): void {
   const workersUrl = new URL('./cloudflare-workers.js', import.meta.url).href
+  const formats: ModuleFormats = Object.fromEntries(
+    Object.entries(modulePaths).map(([path, format]) => [pathToFileURL(path).href, format])
+  )
   installBuiltinGuards(builtins)
   type Next = (s: string, c: ResolveContext) => ResolveResult
+  type NextLoad = (url: string, c: LoadContext) => LoadResult
   const registerHooks = (
     Module as unknown as {
       registerHooks?: (hooks: {
         resolve: (s: string, c: ResolveContext, next: Next) => ResolveResult
+        load?: (url: string, c: LoadContext, next: NextLoad) => LoadResult
       }) => unknown
     }
   ).registerHooks
   if (typeof registerHooks === 'function') {
-    registerHooks({ resolve: (s, c, next) => resolveWith(workersUrl, s, c, next, builtins) })
+    registerHooks({
+      resolve: (s, c, next) => resolveWith(workersUrl, s, c, next, builtins),
+      ...(Object.keys(formats).length > 0
+        ? { load: (url, c, next) => loadWith(url, c, next, formats) }
+        : {}),
+    })
   } else {
     Module.register(new URL('./loader-hooks.js', import.meta.url), {
-      data: { workersUrl, builtins },
+      data: { workersUrl, builtins, formats },
     })
     // module.register() hooks never see require(): CommonJS Worker code gets them here.
     type ResolveFilename = (

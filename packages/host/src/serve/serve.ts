@@ -5,6 +5,7 @@
  * Workers (`-c` more than once) each get their own runtime pool, joined by service bindings.
  */
 import { dirname } from 'node:path'
+import { newVersionMetadata } from '../version-metadata.js'
 import net, { type AddressInfo } from 'node:net'
 import type http from 'node:http'
 import type { WorkerConfig } from '../config.js'
@@ -271,6 +272,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         main: built.entry,
         source: current.main,
         ...(built.unbundled ? { unbundled: true } : {}),
+        ...(built.moduleFormats === undefined ? {} : { moduleFormats: built.moduleFormats }),
         projectDir: dirname(current.file),
         ...(current.compatibilityDate === undefined
           ? {}
@@ -282,6 +284,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         ...assetsData(current),
         limits: current.limits,
         ...(current.unsupported.length === 0 ? {} : { unsupported: current.unsupported }),
+        ...newVersionMetadata(current.versionMetadata),
         egress: {
           ...current.egress,
           allow: [...current.egress.allow, ...(options.allow ?? [])],

@@ -120,8 +120,7 @@ export class ServedWorker {
       ...serviceRuntimeData(
         o.name,
         o.config,
-        bundle.entry,
-        bundle.unbundled === true,
+        bundle,
         {
           origin: o.origin,
           hostAddresses: o.hostAddresses,

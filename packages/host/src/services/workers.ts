@@ -5,6 +5,7 @@
  * each Worker in its own workerd. Also the checks that tie the configs together.
  */
 import { watch, type FSWatcher } from 'node:fs'
+import { newVersionMetadata } from '../version-metadata.js'
 import { dirname, join } from 'node:path'
 import type { WorkerConfig } from '../config.js'
 import { readDevSecrets } from '../dotenv.js'
@@ -13,7 +14,7 @@ import type { Isolation } from '../isolation.js'
 import type { RuntimeData } from '../protocol.js'
 import type { Sandbox } from '../sandbox.js'
 import { WorkerProcess } from '../supervisor.js'
-import { WorkerBuilder } from '../bundle/index.js'
+import { WorkerBuilder, type WorkerBundle } from '../bundle/index.js'
 import type { ServiceHub } from './hub.js'
 import { dispatchRuntimeData, type NamespaceMembers } from './dispatch.js'
 import type { Route } from '../tunnels.js'
@@ -126,8 +127,7 @@ export interface RunningWorker {
 export function serviceRuntimeData(
   name: string,
   config: WorkerConfig,
-  entry: string,
-  unbundled: boolean,
+  bundle: Pick<WorkerBundle, 'entry' | 'unbundled' | 'moduleFormats'>,
   ctx: Pick<
     ServiceWorkerContext,
     'origin' | 'hostAddresses' | 'env' | 'allow' | 'deny' | 'members'
@@ -136,10 +136,11 @@ export function serviceRuntimeData(
 ): RuntimeData {
   const secrets = readDevSecrets(dirname(config.file), ctx.env).values
   return {
-    main: entry,
+    main: bundle.entry,
     name,
     source: config.main,
-    ...(unbundled ? { unbundled: true } : {}),
+    ...(bundle.unbundled ? { unbundled: true } : {}),
+    ...(bundle.moduleFormats === undefined ? {} : { moduleFormats: bundle.moduleFormats }),
     projectDir: dirname(config.file),
     ...(config.compatibilityDate === undefined
       ? {}
@@ -149,6 +150,7 @@ export function serviceRuntimeData(
     vars: { ...config.vars, ...secrets },
     secrets: Object.keys(secrets),
     ...(config.unsupported.length === 0 ? {} : { unsupported: config.unsupported }),
+    ...newVersionMetadata(config.versionMetadata),
     limits: config.limits,
     ...(config.subrequests === undefined ? {} : { subrequests: config.subrequests }),
     egress: {
@@ -200,14 +202,7 @@ export async function startServiceWorker(
   const build = async (): Promise<RuntimeData> => {
     const bundle = await builder.build()
     for (const warning of bundle.warnings) ctx.log(`[wharf:warn] build (${name}): ${warning}`)
-    return serviceRuntimeData(
-      name,
-      config,
-      bundle.entry,
-      bundle.unbundled === true,
-      ctx,
-      outboundOf(config, name) !== undefined
-    )
+    return serviceRuntimeData(name, config, bundle, ctx, outboundOf(config, name) !== undefined)
   }
   const start = async (): Promise<WorkerProcess> => {
     const next = new WorkerProcess(data, ctx.isolation, ctx.sandbox, routes)
