@@ -360,6 +360,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       source: current.main,
       ...(bundle.unbundled ? { unbundled: true } : {}),
       ...(bundle.moduleFormats === undefined ? {} : { moduleFormats: bundle.moduleFormats }),
+      ...(bundle.serviceWorker === true ? { serviceWorker: true } : {}),
       projectDir: dirname(current.file),
       ...(current.compatibilityDate === undefined
         ? {}

@@ -62,6 +62,8 @@ export interface RuntimeData {
   readonly unbundled?: boolean
   /** `no_bundle`: modules Node loads in a format their extension does not say, by path. */
   readonly moduleFormats?: Readonly<Record<string, 'module' | 'commonjs'>>
+  /** The service-worker syntax: bindings are globals, requests go to `fetch` listeners. */
+  readonly serviceWorker?: boolean
   /** `http://HOST:PORT` of the dev server, for `request.url`. */
   readonly origin: string
   /** Bindings from config vars, secrets (.dev.vars / .env) and --var, merged in that order. */

@@ -15,6 +15,10 @@ export interface WorkerdModule {
 
 export interface WorkerdOptions {
   readonly modules: readonly WorkerdModule[]
+  /** A script in the service-worker syntax instead of modules. */
+  readonly serviceWorker?: { readonly file: string }
+  /** Text bindings. */
+  readonly bindings?: Readonly<Record<string, string>>
   readonly compatibilityDate: string
   readonly compatibilityFlags?: readonly string[]
   /** A path that answers once the Worker is up (any status). */
@@ -42,12 +46,22 @@ export async function startWorkerd(options: WorkerdOptions): Promise<RunningWork
     .map((m) => `( name = ${JSON.stringify(m.name)}, ${m.type} = embed "modules/${m.name}" )`)
     .join(',\n      ')
   const flags = (options.compatibilityFlags ?? []).map((f) => JSON.stringify(f)).join(', ')
+  if (options.serviceWorker !== undefined)
+    copyFileSync(options.serviceWorker.file, join(dir, 'service-worker.js'))
+  const code =
+    options.serviceWorker === undefined
+      ? `modules = [
+      ${modules}
+    ],`
+      : 'serviceWorkerScript = embed "service-worker.js",'
+  const bindings = Object.entries(options.bindings ?? {})
+    .map(([name, text]) => `( name = ${JSON.stringify(name)}, text = ${JSON.stringify(text)} )`)
+    .join(', ')
   const config = `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [ ( name = "main", worker = (
-    modules = [
-      ${modules}
-    ],
+    ${code}
+    bindings = [${bindings}],
     compatibilityDate = "${options.compatibilityDate}",
     compatibilityFlags = [${flags}],
   ) ) ],

@@ -67,6 +67,8 @@ export interface WorkerBundle {
    * Text, Data and CompiledWasm modules), by absolute path in `dir`.
    */
   readonly moduleFormats?: Readonly<Record<string, 'module' | 'commonjs'>>
+  /** The entry exports nothing: the service-worker syntax, as wrangler decides it. */
+  readonly serviceWorker?: boolean
 }
 
 const ENTRY_NAME = 'worker'
@@ -165,6 +167,12 @@ export function unbundledTarget(relativePath: string): string {
  */
 function esbuildOutName(target: string): string {
   return target.endsWith('.js') ? target.slice(0, -3) : target.replace(/\.([^./\\]+)$/, '~$1')
+}
+
+/** Whether the bundle's entry exports nothing (wrangler then uploads it as a service worker). */
+function exportsNothing(metafile: esbuild.Metafile | undefined): boolean {
+  const entry = Object.values(metafile?.outputs ?? {}).find((o) => o.entryPoint !== undefined)
+  return entry !== undefined && entry.exports.length === 0
 }
 
 function writeInto(dir: string, name: string, contents: Uint8Array | string): void {
@@ -329,6 +337,7 @@ export class WorkerBuilder {
       ms: Math.round(performance.now() - started),
       unbundled,
       ...(Object.keys(formats).length > 0 ? { moduleFormats: formats } : {}),
+      ...(!unbundled && exportsNothing(result.metafile) ? { serviceWorker: true } : {}),
     }
   }
 

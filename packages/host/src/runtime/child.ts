@@ -22,6 +22,7 @@ import { routeClientConnections } from './node/http.js'
 import { installWorkerGlobals } from './worker-globals.js'
 import { toRequest, trackFixedBodies, writeResponse } from './http-bridge.js'
 import { installRequestCf, receivedWithCf } from './request-cf.js'
+import { exposeBindingsAsGlobals, installEventListeners } from './service-worker.js'
 import { ServeRuntime, type Tracked } from './serve-runtime.js'
 import { SubrequestLimit } from './subrequest-limit.js'
 import { vpcBinding, type DialVia } from './vpc-bindings.js'
@@ -311,6 +312,14 @@ async function start(data: RuntimeData): Promise<void> {
   let worker: LoadedWorker
   try {
     hooks?.beginStartup()
+    installEventListeners()
+    if (data.serviceWorker === true) {
+      for (const name of exposeBindingsAsGlobals(workerEnv)) {
+        console.error(
+          `[wharf:warn] binding ${name} is not a global of this service-worker Worker: the global of that name stays`
+        )
+      }
+    }
     worker = await loadWorker(data.main, data.source)
   } catch (error) {
     send({ t: 'loadError', message: stack(error) })

@@ -21,6 +21,7 @@ import {
   type ResolveResult,
 } from './loader-hooks.js'
 import type { Compat } from './node/compat.js'
+import { dispatchFetch, hasFetchListeners } from './service-worker.js'
 
 /** The host's own code (its dist, @wharf/sockets, undici): it always gets the real built-ins. */
 function hostPrefixes(): string[] {
@@ -248,7 +249,16 @@ export async function loadWorker(entry: string, source = entry): Promise<LoadedW
             : undefined,
     }
   }
+  // The service-worker syntax: no handler exported, `fetch` listeners added instead.
+  if (exported === undefined && hasFetchListeners()) {
+    const fetch = (request: Request, ctx: ExecutionContext): Promise<unknown> =>
+      dispatchFetch(request, ctx)
+    return {
+      fetch,
+      handlers: (entrypoint) => (entrypoint === undefined ? { fetch } : undefined),
+    }
+  }
   throw new Error(
-    `${source}: the Worker module has ${describeExport(exported)} (expected \`export default { fetch(request, env, ctx) { … } }\` or a class extending WorkerEntrypoint)`
+    `${source}: the Worker module has ${describeExport(exported)} (expected \`export default { fetch(request, env, ctx) { … } }\`, a class extending WorkerEntrypoint, or \`addEventListener('fetch', …)\`)`
   )
 }

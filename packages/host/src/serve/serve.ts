@@ -273,6 +273,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         source: current.main,
         ...(built.unbundled ? { unbundled: true } : {}),
         ...(built.moduleFormats === undefined ? {} : { moduleFormats: built.moduleFormats }),
+        ...(built.serviceWorker === true ? { serviceWorker: true } : {}),
         projectDir: dirname(current.file),
         ...(current.compatibilityDate === undefined
           ? {}

@@ -127,7 +127,7 @@ export interface RunningWorker {
 export function serviceRuntimeData(
   name: string,
   config: WorkerConfig,
-  bundle: Pick<WorkerBundle, 'entry' | 'unbundled' | 'moduleFormats'>,
+  bundle: Pick<WorkerBundle, 'entry' | 'unbundled' | 'moduleFormats' | 'serviceWorker'>,
   ctx: Pick<
     ServiceWorkerContext,
     'origin' | 'hostAddresses' | 'env' | 'allow' | 'deny' | 'members'
@@ -141,6 +141,7 @@ export function serviceRuntimeData(
     source: config.main,
     ...(bundle.unbundled ? { unbundled: true } : {}),
     ...(bundle.moduleFormats === undefined ? {} : { moduleFormats: bundle.moduleFormats }),
+    ...(bundle.serviceWorker === true ? { serviceWorker: true } : {}),
     projectDir: dirname(config.file),
     ...(config.compatibilityDate === undefined
       ? {}
