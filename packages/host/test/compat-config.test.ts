@@ -71,6 +71,10 @@ describe('wharf dev: static assets', () => {
     // /api/* runs the Worker first, except the negated /api/docs/*.
     assert.match((await get(`${wharf.url}/api/env`)).body, /"stage":"top"/)
     assert.equal((await get(`${wharf.url}/api/docs/readme.txt`)).body, 'api docs\n')
+    // A negated path is the assets' alone, as Cloudflare's router has it: a miss is their 404
+    // page (not_found_handling), never the Worker.
+    const missing = await get(`${wharf.url}/api/docs/missing`)
+    assert.deepEqual(missing, { status: 404, body: '<h1>not found</h1>\n' })
   })
 
   it('env.ASSETS.fetch() serves assets to the Worker', async () => {

@@ -184,6 +184,35 @@ describe('wharf dev: main, resolved as wrangler resolves it', () => {
   })
 })
 
+describe('wharf dev: a redirected config with environments', () => {
+  it('is refused with wrangler’s message, naming each environment and who should fix it', async () => {
+    const { dir, remove } = tempTree({
+      'wrangler.jsonc': '{ "name": "app", "main": "src/index.js" }',
+      'src/index.js': 'export default { fetch: () => new Response("source") }\n',
+      'build/index.js': 'export default { fetch: () => new Response("built") }\n',
+      'build/wrangler.json': JSON.stringify({
+        name: 'app',
+        main: 'index.js',
+        env: { staging: { vars: { A: '1' } }, testing: {} },
+      }),
+      '.wrangler/deploy/config.json': '{ "configPath": "../../build/wrangler.json" }',
+    })
+    try {
+      const run = await runWharf(['dev', dir, '--port', '0'])
+      assert.notEqual(run.code, 0)
+      const out = run.stdout + run.stderr
+      assert.match(out, /ERR_WHARF_CONFIG/)
+      assert.match(
+        out,
+        /Redirected configurations cannot include environments but the following have been found:\n\t- staging\n\t- testing/
+      )
+      assert.match(out, /Report this issue to the tool's author/)
+    } finally {
+      remove()
+    }
+  })
+})
+
 describe('wharf dev: bundle details wrangler users rely on', () => {
   // A stand-in for npm's `debug`: a Node build in `main`, a browser build in `browser`.
   const files = (flags: string): Record<string, string> => ({

@@ -27,6 +27,8 @@ export class AssetServer {
   private readonly ignore: Ignore
   private readonly etags = new Map<string, { stamp: string; etag: string }>()
 
+  private patterns: { exclude: RegExp[]; include: RegExp[] } | undefined
+
   constructor(private readonly options: AssetsOptions) {
     const ignoreFile = join(options.directory, '.assetsignore')
     this.ignore = existsSync(ignoreFile)
@@ -34,14 +36,21 @@ export class AssetServer {
       : parseIgnore('')
   }
 
-  /** Whether `pathname` goes to the Worker before assets are tried (`run_worker_first`). */
-  workerFirst(pathname: string): boolean {
+  /**
+   * Static routing (`run_worker_first` as a list), as Cloudflare's router decides it: a path an
+   * exclusion (`!/…`) matches goes to the assets alone (a miss is their 404 or SPA page, never
+   * the Worker); else one an inclusion matches goes to the Worker; else the default order.
+   */
+  private staticRoute(pathname: string): 'assets' | 'worker' | undefined {
     const rwf = this.options.runWorkerFirst
-    if (typeof rwf === 'boolean') return rwf
-    const match = (p: string): boolean =>
-      new RegExp(`^${p.replace(/[.+^${}()|[\]\\?]/g, '\\$&').replace(/\*/g, '.*')}$`).test(pathname)
-    if (rwf.some((p) => p.startsWith('!') && match(p.slice(1)))) return false
-    return rwf.some((p) => !p.startsWith('!') && match(p))
+    if (typeof rwf === 'boolean') return rwf ? 'worker' : undefined
+    this.patterns ??= {
+      exclude: rwf.filter((p) => p.startsWith('!')).map((p) => pathPattern(p.slice(1))),
+      include: rwf.filter((p) => !p.startsWith('!')).map(pathPattern),
+    }
+    if (this.patterns.exclude.some((re) => re.test(pathname))) return 'assets'
+    if (this.patterns.include.some((re) => re.test(pathname))) return 'worker'
+    return undefined
   }
 
   /**
@@ -50,7 +59,9 @@ export class AssetServer {
    */
   route(request: Request): Response | undefined {
     const url = new URL(request.url)
-    if (this.workerFirst(url.pathname)) return undefined
+    const routed = this.staticRoute(url.pathname)
+    if (routed === 'worker') return undefined
+    if (routed === 'assets') return this.fetch(request)
     if (request.method !== 'GET' && request.method !== 'HEAD') return undefined
     const found = this.find(url.pathname, false)
     if (found !== undefined) return this.respond(request, url, found)
@@ -194,4 +205,9 @@ export class AssetServer {
       headers,
     })
   }
+}
+
+/** A `run_worker_first` path pattern (`*` is any run of characters) as a whole-path RegExp. */
+function pathPattern(pattern: string): RegExp {
+  return new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\?]/g, '\\$&').replace(/\*/g, '.*')}$`)
 }
