@@ -748,6 +748,7 @@ export function validateConfig(raw: Json, file: string, projectDir?: string): Wo
     build: {
       ...build,
       compatibilityFlags: strList(raw.compatibility_flags, 'compatibility_flags'),
+      ...(compatibilityDate === undefined ? {} : { compatibilityDate }),
     },
     vpc,
     services: parseServices(raw, isObject(raw.wharf) ? raw.wharf : undefined, file),

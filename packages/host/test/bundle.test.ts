@@ -6,7 +6,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { FIXTURES, get, runWharf, startWharf, type Wharf } from './helpers.js'
+import { FIXTURES, get, runWharf, startWharf, tempProject, type Wharf } from './helpers.js'
 
 describe('wharf dev: the Worker is bundled as wrangler bundles it', () => {
   let wharf: Wharf
@@ -57,6 +57,46 @@ describe('wharf dev: Node built-ins follow nodejs_compat', () => {
       assert.equal(body.netConnect, 'function')
     } finally {
       await wharf.stop()
+    }
+  })
+
+  it('before workerd has a built-in, its import is unenv’s stand-in, as in wrangler’s bundle', async () => {
+    // child_process and worker_threads arrive in workerd on 2026-03-17, cluster on 2025-12-04.
+    const project = tempProject({
+      'wrangler.json': JSON.stringify({
+        main: 'worker.js',
+        compatibility_date: '2025-06-01',
+        compatibility_flags: ['nodejs_compat'],
+      }),
+      'worker.js': `import { spawn } from 'node:child_process'
+import cluster from 'cluster'
+import required from './uses-require.cjs'
+export default {
+  async fetch() {
+    const out = { cluster: cluster.isPrimary, required }
+    try { spawn('ls') } catch (error) { out.spawn = error.message }
+    try { await import(\`node:\${'worker_threads'}\`) } catch (error) { out.computed = error.message }
+    return Response.json(out)
+  },
+}
+`,
+      'uses-require.cjs':
+        "const cp = require('node:child_process')\nmodule.exports = typeof cp.execFileSync\n",
+    })
+    const wharf = await startWharf(project.dir, ['--no-watch'])
+    try {
+      const reply = await get(wharf.url)
+      assert.equal(reply.status, 200, reply.body)
+      assert.deepEqual(JSON.parse(reply.body), {
+        cluster: true,
+        required: 'function',
+        spawn: '[unenv] child_process.spawn is not implemented yet!',
+        // A computed import is not bundled: the runtime answers as workerd does at that date.
+        computed: 'No such module "node:worker_threads".',
+      })
+    } finally {
+      await wharf.stop()
+      project.remove()
     }
   })
 

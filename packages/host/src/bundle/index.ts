@@ -36,6 +36,7 @@ export interface BuildSettings {
   /** The project directory (the config file's): relative paths and tsconfig lookup start here. */
   readonly root: string
   readonly compatibilityFlags: readonly string[]
+  readonly compatibilityDate?: string
   readonly rules?: readonly ModuleRule[]
   readonly define?: Readonly<Record<string, string>>
   readonly alias?: Readonly<Record<string, string>>
@@ -241,7 +242,14 @@ function options(
     ...(settings.jsxFactory === undefined ? {} : { jsxFactory: settings.jsxFactory }),
     ...(settings.jsxFragment === undefined ? {} : { jsxFragment: settings.jsxFragment }),
     plugins: bundle
-      ? [workerPlugin({ flags: settings.compatibilityFlags, rules, alias: settings.alias ?? {} })]
+      ? [
+          workerPlugin({
+            flags: settings.compatibilityFlags,
+            date: settings.compatibilityDate,
+            rules,
+            alias: settings.alias ?? {},
+          }),
+        ]
       : [],
   }
 }

@@ -8,6 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs'
 import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Plugin, PluginBuild } from 'esbuild'
+import { compatOf } from '../runtime/node/compat.js'
 import {
   NPM_ALIASES,
   STUB_EXPORTS,
@@ -27,6 +28,8 @@ import {
 
 export interface PluginSettings {
   readonly flags: readonly string[]
+  /** The compatibility date: which built-ins workerd has yet (the rest are unenv's stand-ins). */
+  readonly date?: string | undefined
   readonly rules: readonly ModuleRule[]
   readonly alias: Readonly<Record<string, string>>
 }
@@ -49,6 +52,17 @@ function hostModule(specifier: string): string | undefined {
   } catch {
     return undefined
   }
+}
+
+/**
+ * A built-in workerd does not have yet at the Worker's date is, in wrangler's nodejs_compat
+ * bundle, unenv's stand-in (the version wrangler pins): importing works, and each function
+ * throws `[unenv] … is not implemented yet!` when called. A driver that imports child_process
+ * for a path it never takes (nodemailer's sendmail transport) then loads as under wrangler dev.
+ * A computed `import()` reaches the runtime instead, which answers as workerd does.
+ */
+function unenvModule(name: string): string | undefined {
+  return hostModule(`unenv/node/${name}`)
 }
 
 export const CLOUDFLARE_MODULES: Readonly<Record<string, () => string | undefined>> = {
@@ -88,6 +102,14 @@ function targetSpecifier(name: string, target: BuiltinTarget): string {
 
 export function workerPlugin(settings: PluginSettings): Plugin {
   const table = builtinsFor(settings.flags)
+  const compat = compatOf({ compatibilityDate: settings.date, compatibilityFlags: settings.flags })
+  const missingAtDate = new Set(
+    compat.nodejsCompat
+      ? Object.entries(compat.modules)
+          .filter(([, exists]) => !exists)
+          .map(([name]) => name)
+      : []
+  )
   return {
     name: 'wharf-worker',
     setup(build: PluginBuild) {
@@ -137,9 +159,12 @@ export function workerPlugin(settings: PluginSettings): Plugin {
           if (!args.path.startsWith('node:') && Object.keys(table).length === 0) return undefined
           return { errors: [{ text: unavailableMessage(name, settings.flags) }] }
         }
-        const specifier = targetSpecifier(name, target)
+        const specifier =
+          (missingAtDate.has(name) ? unenvModule(name) : undefined) ?? targetSpecifier(name, target)
         if (args.kind === 'require-call') {
-          return { path: specifier, namespace: REQUIRE_NS }
+          // Named by the built-in: a target path ending in `.mjs` (unenv's) would make esbuild
+          // treat the CommonJS shim as an ES module.
+          return { path: name, namespace: REQUIRE_NS, pluginData: specifier }
         }
         if (specifier.startsWith(STUB_PREFIX)) {
           return { path: specifier.slice(STUB_PREFIX.length), namespace: STUB_NS }
@@ -149,7 +174,7 @@ export function workerPlugin(settings: PluginSettings): Plugin {
 
       // require('node:x') in an ESM bundle: a tiny CommonJS module that re-exports the import.
       build.onLoad({ filter: /.*/, namespace: REQUIRE_NS }, (args) => ({
-        contents: `import * as ns from ${JSON.stringify(args.path)};\nmodule.exports = ns.default ?? ns;\n`,
+        contents: `import * as ns from ${JSON.stringify(args.pluginData as string)};\nmodule.exports = ns.default ?? ns;\n`,
         loader: 'js',
       }))
       build.onResolve({ filter: /.*/, namespace: REQUIRE_NS }, (args) =>
