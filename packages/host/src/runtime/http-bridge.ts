@@ -52,6 +52,12 @@ export function trackFixedBodies(): void {
   globalThis.Response = Tracked
 }
 
+/**
+ * The platform's class, taken before the Worker's globals are set up: the host's own requests
+ * skip the construct trap of the global (request-cf.ts), which only the Worker's need.
+ */
+const NativeRequest = globalThis.Request
+
 export function toRequest(req: IncomingMessage, origin: string): Request {
   const headers = new Headers()
   const raw = req.rawHeaders
@@ -62,7 +68,7 @@ export function toRequest(req: IncomingMessage, origin: string): Request {
     method !== 'HEAD' &&
     (req.headers['transfer-encoding'] !== undefined ||
       (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0'))
-  return new Request(origin + (req.url ?? '/'), {
+  return new NativeRequest(origin + (req.url ?? '/'), {
     method,
     headers,
     ...(hasBody ? { body: Readable.toWeb(req) as ReadableStream<Uint8Array>, duplex: 'half' } : {}),
