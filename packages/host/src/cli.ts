@@ -7,6 +7,7 @@ import { statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 import { parseArgs } from 'node:util'
+import { takeWranglerFlags } from './wrangler-flags.js'
 import { startDev } from './dev.js'
 import { checkRuleFlags, isolationFlag, portFlag, untilStopped } from './cli-flags.js'
 import { egressCheck } from './egress-check.js'
@@ -48,8 +49,10 @@ export function parseVar(value: string): [string, string] {
 }
 
 async function devCommand(argv: string[]): Promise<number> {
+  const wrangler = takeWranglerFlags(argv)
+  for (const line of wrangler.warnings) process.stderr.write(`[wharf:warn] ${line}\n`)
   const { values, positionals } = parseArgs({
-    args: argv,
+    args: wrangler.argv,
     allowPositionals: true,
     options: {
       port: { type: 'string' },
