@@ -18,6 +18,7 @@ import { MODULE_TYPES, type ModuleRule, type ModuleType } from './bundle/rules.j
 import type { BuildSettings } from './bundle/index.js'
 import { selectEnvironment } from './environments.js'
 import { unsupportedBindings, type UnsupportedBinding } from './unsupported-bindings.js'
+import { parseRateLimits, parseUnsafeRateLimits, type RateLimitBinding } from './rate-limits.js'
 
 export const CONFIG_FILES = ['wrangler.json', 'wrangler.jsonc', 'wrangler.toml'] as const
 
@@ -126,6 +127,8 @@ export interface WorkerConfig {
   readonly ignored: readonly string[]
   /** Bindings of products wharf does not provide: each `env.NAME` throws when used. */
   readonly unsupported: readonly UnsupportedBinding[]
+  /** `ratelimits`: env.NAME.limit({ key }) counts in fixed windows, as wrangler dev does. */
+  readonly rateLimits: readonly RateLimitBinding[]
   /** `version_metadata.binding`: env.NAME holds the running version's id, tag and timestamp. */
   readonly versionMetadata?: string
   readonly assets?: AssetsConfig
@@ -262,6 +265,7 @@ export function findRedirect(dir: string, userConfig?: string): ConfigRedirect |
 const USED_FIELDS = new Set([
   '$schema',
   'version_metadata',
+  'ratelimits',
   'vpc_networks',
   'vpc_services',
   'services',
@@ -475,9 +479,12 @@ export function validateConfig(raw: Json, file: string, projectDir?: string): Wo
   // Their fields get a line per binding instead (unsupportedWarning), not the generic one.
   const unsupported = unsupportedBindings(raw)
   const unsupportedFields = new Set(unsupported.map((b) => b.field))
+  // `unsafe` is read for its ratelimit bindings; anything else in it is ignored (one line).
+  const unsafe = parseUnsafeRateLimits(raw.unsafe, fail)
   const ignored = Object.keys(raw).filter(
     (key) =>
       !USED_FIELDS.has(key) &&
+      !(key === 'unsafe' && !unsafe.rest) &&
       !unsupportedFields.has(key) &&
       !REDIRECT_FIELDS.has(key) &&
       configures(raw[key]) &&
@@ -730,6 +737,7 @@ export function validateConfig(raw: Json, file: string, projectDir?: string): Wo
     file,
     ignored,
     unsupported,
+    rateLimits: [...parseRateLimits(raw.ratelimits, fail), ...unsafe.rateLimits],
     ...(versionMetadata === undefined ? {} : { versionMetadata }),
     ...(assets === undefined ? {} : { assets }),
     ...(name === undefined ? {} : { name }),

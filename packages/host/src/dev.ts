@@ -146,6 +146,8 @@ function bindingsTable(
   }
   if (config.assets?.binding !== undefined)
     rows.push([`env.${config.assets.binding}`, 'Assets', 'local'])
+  for (const r of config.rateLimits)
+    rows.push([`env.${r.binding} (${r.limit} per ${r.period} s)`, 'Rate Limit', 'local'])
   if (config.versionMetadata !== undefined)
     rows.push([`env.${config.versionMetadata}`, 'Worker Version Metadata', 'local'])
   for (const b of config.unsupported) rows.push([`env.${b.binding}`, b.kind, 'not supported'])
@@ -374,6 +376,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       ...(current.subrequests === undefined ? {} : { subrequests: current.subrequests }),
       ...(current.unsupported.length === 0 ? {} : { unsupported: current.unsupported }),
       ...newVersionMetadata(current.versionMetadata),
+      ...(current.rateLimits.length === 0 ? {} : { rateLimits: current.rateLimits }),
       egress: {
         ...current.egress,
         allow: [...current.egress.allow, ...(options.allow ?? [])],

@@ -4,6 +4,7 @@ import type { Limits, EgressConfig } from './config.js'
 import type { AssetsOptions } from './assets/index.js'
 import type { UnsupportedBinding } from './unsupported-bindings.js'
 import type { VersionMetadata } from './version-metadata.js'
+import type { RateLimitBinding } from './rate-limits.js'
 
 /** What the egress policy of `@wharf/sockets` decides with (the broker and the runtime share it). */
 export type EgressPolicy = NonNullable<SocketTerms['policy']>
@@ -102,6 +103,8 @@ export interface RuntimeData {
   readonly outbound?: boolean
   /** Bindings of products wharf does not provide: each `env.NAME` throws when used. */
   readonly unsupported?: readonly UnsupportedBinding[]
+  /** `ratelimits`: env[binding].limit({ key }). */
+  readonly rateLimits?: readonly RateLimitBinding[]
   /** `version_metadata`: env[binding] is `{ id, tag, timestamp }`. */
   readonly versionMetadata?: VersionMetadata
   /** `limits.subrequests` as the config sets it (`wharf dev`; serve's is in `serve`). */

@@ -50,7 +50,6 @@ const FIELDS: readonly {
   { field: 'send_email', kind: 'an email sender', entries: list, key: 'name' },
   { field: 'mtls_certificates', kind: 'an mTLS certificate', entries: list, key: 'binding' },
   { field: 'secrets_store_secrets', kind: 'a Secrets Store secret', entries: list, key: 'binding' },
-  { field: 'ratelimits', kind: 'a rate limiter', entries: list, key: 'name' },
   { field: 'pipelines', kind: 'a Pipeline', entries: list, key: 'binding' },
   { field: 'worker_loaders', kind: 'a Worker Loader', entries: list, key: 'binding' },
 ]

@@ -22,6 +22,7 @@ import { routeClientConnections } from './node/http.js'
 import { installWorkerGlobals } from './worker-globals.js'
 import { toRequest, trackFixedBodies, writeResponse } from './http-bridge.js'
 import { installRequestCf, receivedWithCf } from './request-cf.js'
+import { rateLimitBinding } from './rate-limit.js'
 import { exposeBindingsAsGlobals, installEventListeners } from './service-worker.js'
 import { ServeRuntime, type Tracked } from './serve-runtime.js'
 import { SubrequestLimit } from './subrequest-limit.js'
@@ -278,6 +279,7 @@ async function start(data: RuntimeData): Promise<void> {
     limiter.limitSubrequests(new SubrequestLimit(maxSubrequests, () => hooks?.subrequestDenied()))
   }
   for (const b of data.unsupported ?? []) workerEnv[b.binding] = unsupportedBinding(b)
+  for (const r of data.rateLimits ?? []) workerEnv[r.binding] = rateLimitBinding(r)
   if (data.versionMetadata !== undefined) {
     const { binding, id, tag, timestamp } = data.versionMetadata
     workerEnv[binding] = Object.freeze({ id, tag, timestamp })

@@ -286,6 +286,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         limits: current.limits,
         ...(current.unsupported.length === 0 ? {} : { unsupported: current.unsupported }),
         ...newVersionMetadata(current.versionMetadata),
+        ...(current.rateLimits.length === 0 ? {} : { rateLimits: current.rateLimits }),
         egress: {
           ...current.egress,
           allow: [...current.egress.allow, ...(options.allow ?? [])],

@@ -46,6 +46,7 @@ export function outboundConfig(owner: WorkerConfig, main: string): WorkerConfig 
     build: { ...owner.build, main },
     assets: undefined,
     unsupported: [],
+    rateLimits: [],
   }
 }
 
@@ -152,6 +153,7 @@ export function serviceRuntimeData(
     secrets: Object.keys(secrets),
     ...(config.unsupported.length === 0 ? {} : { unsupported: config.unsupported }),
     ...newVersionMetadata(config.versionMetadata),
+    ...(config.rateLimits.length === 0 ? {} : { rateLimits: config.rateLimits }),
     limits: config.limits,
     ...(config.subrequests === undefined ? {} : { subrequests: config.subrequests }),
     egress: {
