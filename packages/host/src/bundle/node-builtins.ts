@@ -69,7 +69,7 @@ export const NODEJS_COMPAT_BUILTINS: Readonly<Record<string, BuiltinTarget>> = {
   http2: STUB,
   inspector: NODE,
   'inspector/promises': STUB,
-  module: STUB,
+  module: NODE,
   readline: STUB,
   'readline/promises': STUB,
   repl: STUB,
