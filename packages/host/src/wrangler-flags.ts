@@ -78,6 +78,7 @@ export function takeWranglerFlags(argv: readonly string[]): WranglerFlags {
       continue
     }
     if (name === 'local') continue // wharf runs everything locally
+    if (name === 'remote' && match?.[2] === 'false') continue // local, as wharf always is
     if (name === 'remote')
       throw usageError(
         '--remote runs the Worker on Cloudflare, which wharf does not do: wharf runs it here'

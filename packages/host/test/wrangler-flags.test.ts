@@ -34,6 +34,10 @@ describe('wrangler dev flags in wharf dev', () => {
     )
   })
 
+  it('--remote=false and --local=… mean what wharf always is', () => {
+    assert.deepEqual(takeWranglerFlags(['--remote=false', '--local=true', '.']).argv, ['.'])
+  })
+
   it('does not take the next flag as a value, and leaves everything after -- alone', () => {
     const { argv } = takeWranglerFlags(['--log-level', '--port', '8787', '--', '--inspector-port'])
     assert.deepEqual(argv, ['--port', '8787', '--', '--inspector-port'])
