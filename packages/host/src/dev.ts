@@ -3,10 +3,10 @@
  * reloads it (a fresh runtime process) when its files change.
  */
 import net, { type AddressInfo } from 'node:net'
-import { newVersionMetadata } from './version-metadata.js'
 import { networkInterfaces } from 'node:os'
 import { dirname, join, relative, sep } from 'node:path'
 import { loadConfig, type WorkerConfig } from './config.js'
+import { bundleFields, runtimeBindingFields } from './runtime-fields.js'
 import { readDevSecrets } from './dotenv.js'
 import { unsupportedWarning } from './unsupported-bindings.js'
 import { startEchoService, type ExampleServer } from './example-service.js'
@@ -358,11 +358,8 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
     // Each dispatch namespace's user Workers, found once the other Workers are read (below).
     let members: NamespaceMembers = new Map()
     const buildData = (current: WorkerConfig, bundle: WorkerBundle): RuntimeData => ({
-      main: bundle.entry,
+      ...bundleFields(bundle),
       source: current.main,
-      ...(bundle.unbundled ? { unbundled: true } : {}),
-      ...(bundle.moduleFormats === undefined ? {} : { moduleFormats: bundle.moduleFormats }),
-      ...(bundle.serviceWorker === true ? { serviceWorker: true } : {}),
       projectDir: dirname(current.file),
       ...(current.compatibilityDate === undefined
         ? {}
@@ -374,9 +371,7 @@ export async function startDev(options: DevOptions): Promise<DevServer> {
       ...assetsData(current),
       limits: current.limits,
       ...(current.subrequests === undefined ? {} : { subrequests: current.subrequests }),
-      ...(current.unsupported.length === 0 ? {} : { unsupported: current.unsupported }),
-      ...newVersionMetadata(current.versionMetadata),
-      ...(current.rateLimits.length === 0 ? {} : { rateLimits: current.rateLimits }),
+      ...runtimeBindingFields(current),
       egress: {
         ...current.egress,
         allow: [...current.egress.allow, ...(options.allow ?? [])],

@@ -5,10 +5,10 @@
  * Workers (`-c` more than once) each get their own runtime pool, joined by service bindings.
  */
 import { dirname } from 'node:path'
-import { newVersionMetadata } from '../version-metadata.js'
 import net, { type AddressInfo } from 'node:net'
 import type http from 'node:http'
 import type { WorkerConfig } from '../config.js'
+import { bundleFields, runtimeBindingFields } from '../runtime-fields.js'
 import { readDevSecrets } from '../dotenv.js'
 import { unsupportedWarning } from '../unsupported-bindings.js'
 import { resolveSandbox, type SandboxMode } from '../sandbox.js'
@@ -269,11 +269,8 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         ...options.vars,
       }
       return {
-        main: built.entry,
+        ...bundleFields(built),
         source: current.main,
-        ...(built.unbundled ? { unbundled: true } : {}),
-        ...(built.moduleFormats === undefined ? {} : { moduleFormats: built.moduleFormats }),
-        ...(built.serviceWorker === true ? { serviceWorker: true } : {}),
         projectDir: dirname(current.file),
         ...(current.compatibilityDate === undefined
           ? {}
@@ -284,9 +281,7 @@ export async function startServe(options: ServeOptions): Promise<ServeHandle> {
         secrets: Object.keys(secrets),
         ...assetsData(current),
         limits: current.limits,
-        ...(current.unsupported.length === 0 ? {} : { unsupported: current.unsupported }),
-        ...newVersionMetadata(current.versionMetadata),
-        ...(current.rateLimits.length === 0 ? {} : { rateLimits: current.rateLimits }),
+        ...runtimeBindingFields(current),
         egress: {
           ...current.egress,
           allow: [...current.egress.allow, ...(options.allow ?? [])],

@@ -5,7 +5,7 @@
  * each Worker in its own workerd. Also the checks that tie the configs together.
  */
 import { watch, type FSWatcher } from 'node:fs'
-import { newVersionMetadata } from '../version-metadata.js'
+import { bundleFields, runtimeBindingFields } from '../runtime-fields.js'
 import { dirname, join } from 'node:path'
 import type { WorkerConfig } from '../config.js'
 import { readDevSecrets } from '../dotenv.js'
@@ -137,12 +137,9 @@ export function serviceRuntimeData(
 ): RuntimeData {
   const secrets = readDevSecrets(dirname(config.file), ctx.env).values
   return {
-    main: bundle.entry,
+    ...bundleFields(bundle),
     name,
     source: config.main,
-    ...(bundle.unbundled ? { unbundled: true } : {}),
-    ...(bundle.moduleFormats === undefined ? {} : { moduleFormats: bundle.moduleFormats }),
-    ...(bundle.serviceWorker === true ? { serviceWorker: true } : {}),
     projectDir: dirname(config.file),
     ...(config.compatibilityDate === undefined
       ? {}
@@ -151,9 +148,7 @@ export function serviceRuntimeData(
     origin: ctx.origin,
     vars: { ...config.vars, ...secrets },
     secrets: Object.keys(secrets),
-    ...(config.unsupported.length === 0 ? {} : { unsupported: config.unsupported }),
-    ...newVersionMetadata(config.versionMetadata),
-    ...(config.rateLimits.length === 0 ? {} : { rateLimits: config.rateLimits }),
+    ...runtimeBindingFields(config),
     limits: config.limits,
     ...(config.subrequests === undefined ? {} : { subrequests: config.subrequests }),
     egress: {
