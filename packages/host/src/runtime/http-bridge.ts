@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
+import { observeConstruction } from './global-class.js'
 
 /** A Response made from a string or bytes: its body stream as made, and what it holds. */
 interface FixedBody {
@@ -26,30 +27,17 @@ function fixedChunk(body: unknown): string | Uint8Array | undefined {
 /**
  * Makes the global `Response` remember the bodies made from a string or bytes, so that
  * writeResponse sends them in one write instead of reading their stream (a reader, two reads and
- * a turn of the event loop per response). Only the construction is observed: the global is a
- * Proxy of the same class (`instanceof`, statics, subclasses and the prototype are unchanged;
- * the prototype's `constructor` is the global again). Idempotent.
+ * a turn of the event loop per response). Only the construction is observed
+ * (`observeConstruction`). Idempotent.
  */
 export function trackFixedBodies(): void {
   if (tracking) return
   tracking = true
-  const Original = globalThis.Response
-  const Tracked = new Proxy(Original, {
-    construct(target, args: ConstructorParameters<typeof Response>, newTarget) {
-      const response = Reflect.construct(target, args, newTarget as typeof Response)
-      const chunk = fixedChunk(args[0])
-      if (chunk !== undefined && response.body !== null)
-        fixedBodies.set(response, { stream: response.body, chunk })
-      return response
-    },
+  globalThis.Response = observeConstruction(globalThis.Response, (response, [body]) => {
+    const chunk = fixedChunk(body)
+    if (chunk !== undefined && response.body !== null)
+      fixedBodies.set(response, { stream: response.body, chunk })
   })
-  Object.defineProperty(Original.prototype, 'constructor', {
-    value: Tracked,
-    writable: true,
-    enumerable: false,
-    configurable: true,
-  })
-  globalThis.Response = Tracked
 }
 
 /**

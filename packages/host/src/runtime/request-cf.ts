@@ -7,6 +7,7 @@
  * The object is made on first read, so requests that never look pay nothing for it.
  */
 import type { IncomingMessage } from 'node:http'
+import { observeConstruction } from './global-class.js'
 
 /** The request's own figures; the object is built from them when `cf` is first read. */
 interface IncomingFacts {
@@ -105,8 +106,7 @@ export function receivedWithCf(request: Request, req: IncomingMessage): void {
 
 /**
  * Gives `Request` its `cf` accessor, `init.cf` and the copy in `new Request(request)` and
- * `clone()`. The global becomes a Proxy of the same class (as the tracked `Response`), so
- * `instanceof`, statics and subclasses are unchanged. Idempotent.
+ * `clone()`; the global observes construction (`observeConstruction`). Idempotent.
  */
 export function installRequestCf(): void {
   if (installed) return
@@ -130,22 +130,10 @@ export function installRequestCf(): void {
     enumerable: true,
     configurable: true,
   })
-  const WithCf = new Proxy(Original, {
-    construct(target, args: ConstructorParameters<typeof Request>, newTarget) {
-      const request = Reflect.construct(target, args, newTarget as typeof Request)
-      const [input, init] = args
-      const given = (init as { cf?: unknown } | undefined)?.cf
-      if (given !== undefined && given !== null) values.set(request, copied(given))
-      else if (input instanceof Original && (values.has(input) || incoming.has(input)))
-        values.set(request, copied(cfOf(input)))
-      return request
-    },
+  globalThis.Request = observeConstruction(Original, (request, [input, init]) => {
+    const given = (init as { cf?: unknown } | undefined)?.cf
+    if (given !== undefined && given !== null) values.set(request, copied(given))
+    else if (input instanceof Original && (values.has(input) || incoming.has(input)))
+      values.set(request, copied(cfOf(input)))
   })
-  Object.defineProperty(Original.prototype, 'constructor', {
-    value: WithCf,
-    writable: true,
-    enumerable: false,
-    configurable: true,
-  })
-  globalThis.Request = WithCf
 }
