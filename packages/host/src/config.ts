@@ -19,6 +19,7 @@ import type { BuildSettings } from './bundle/index.js'
 import { selectEnvironment } from './environments.js'
 import { unsupportedBindings, type UnsupportedBinding } from './unsupported-bindings.js'
 import { parseRateLimits, parseUnsafeRateLimits, type RateLimitBinding } from './rate-limits.js'
+import { IDENTIFIER, isObject } from './config-values.js'
 
 export const CONFIG_FILES = ['wrangler.json', 'wrangler.jsonc', 'wrangler.toml'] as const
 
@@ -373,12 +374,6 @@ function position(text: string, offset: number): { line: number; column: number 
   const before = text.slice(0, offset).split('\n')
   return { line: before.length, column: (before.at(-1)?.length ?? 0) + 1 }
 }
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/
 
 /** Validates the fields the host reads; every error names the file and the field. */
 export function validateConfig(raw: Json, file: string, projectDir?: string): WorkerConfig {

@@ -3,6 +3,8 @@
  * validated as wrangler does (a period of 10 or 60 seconds). The runtime counts them
  * (runtime/rate-limit.ts).
  */
+import { IDENTIFIER, isObject } from './config-values.js'
+
 export interface RateLimitBinding {
   readonly binding: string
   readonly namespace: string
@@ -12,12 +14,7 @@ export interface RateLimitBinding {
 
 type Fail = (field: string, message: string) => never
 
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/
 const MAX_BINDINGS = 1000
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 export function parseRateLimits(value: unknown, fail: Fail): RateLimitBinding[] {
   if (value === undefined) return []

@@ -115,10 +115,13 @@ const NODE_ENV_DEFINES: Readonly<Record<string, string>> = Object.fromEntries(
 
 const MAX_ADDITIONAL = 5000
 
-/** A module of a `no_bundle` Worker: its path under base_dir and the rule type it loads as. */
+/**
+ * A module of a `no_bundle` Worker: its path, where it lands in the version directory (its path
+ * under base_dir, see unbundledTarget) and the rule type it loads as.
+ */
 interface UnbundledModule {
   readonly path: string
-  readonly relative: string
+  readonly target: string
   readonly type: ModuleType
 }
 
@@ -133,15 +136,16 @@ function unbundledModules(settings: BuildSettings): UnbundledModule[] {
     ruleFor(rules, file) ??
     (/\.(m?js|ts|mts)$/.test(file) ? 'ESModule' : /\.c[jt]s$/.test(file) ? 'CommonJS' : undefined)
   const mainRelative = relative(base, settings.main)
+  // main first: the entry is the first module's target.
   const found: UnbundledModule[] = [
-    { path: settings.main, relative: mainRelative, type: 'ESModule' },
+    { path: settings.main, target: unbundledTarget(mainRelative), type: 'ESModule' },
   ]
   if (settings.findAdditionalModules !== true) return found
   for (const file of readdirSync(base, { recursive: true, encoding: 'utf8' })) {
     if (/(^|[\\/])(node_modules|\.git|\.wrangler)([\\/]|$)/.test(file)) continue
     const type = typeOf(file)
     if (type === undefined || file === mainRelative) continue
-    found.push({ path: join(base, file), relative: file, type })
+    found.push({ path: join(base, file), target: unbundledTarget(file), type })
     if (found.length > MAX_ADDITIONAL) {
       throw new WharfBuildError(
         `find_additional_modules: more than ${MAX_ADDITIONAL} modules under ${base}`
@@ -155,7 +159,7 @@ function unbundledModules(settings: BuildSettings): UnbundledModule[] {
  * Where a `no_bundle` module lands in the version directory: at its own path, since imports are
  * left as written (TypeScript becomes the JavaScript its imports name).
  */
-export function unbundledTarget(relativePath: string): string {
+function unbundledTarget(relativePath: string): string {
   return relativePath
     .replace(/\.(?:tsx?|jsx)$/, '.js')
     .replace(/\.mts$/, '.mjs')
@@ -198,9 +202,9 @@ function otherModuleContents(module: UnbundledModule): Uint8Array | string {
 }
 
 /** The format Node must load a `no_bundle` module as where its extension would say otherwise. */
-function nodeFormat(module: UnbundledModule, target: string): 'module' | 'commonjs' | undefined {
-  if (module.type === 'CommonJS') return target.endsWith('.cjs') ? undefined : 'commonjs'
-  if (module.type === 'ESModule') return /\.m?js$/.test(target) ? undefined : 'module'
+function nodeFormat({ type, target }: UnbundledModule): 'module' | 'commonjs' | undefined {
+  if (type === 'CommonJS') return target.endsWith('.cjs') ? undefined : 'commonjs'
+  if (type === 'ESModule') return /\.m?js$/.test(target) ? undefined : 'module'
   return 'module' // Text, Data and CompiledWasm are written as the ES modules they become
 }
 
@@ -215,7 +219,7 @@ function options(
     ? { [ENTRY_NAME]: settings.main }
     : modules
         .filter((m) => m.type === 'ESModule')
-        .map((m) => ({ in: m.path, out: esbuildOutName(unbundledTarget(m.relative)) }))
+        .map((m) => ({ in: m.path, out: esbuildOutName(m.target) }))
   return {
     entryPoints,
     absWorkingDir: settings.root,
@@ -308,10 +312,7 @@ export class WorkerBuilder {
     mkdirSync(dir, { recursive: true })
     writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n')
     const renamed = new Map<string, string>(
-      this.modules.map((m) => {
-        const target = unbundledTarget(m.relative)
-        return [`${esbuildOutName(target)}.js`, target] as const
-      })
+      this.modules.map((m) => [`${esbuildOutName(m.target)}.js`, m.target])
     )
     for (const file of result.outputFiles ?? []) {
       const name = relative(outdir, file.path)
@@ -320,23 +321,20 @@ export class WorkerBuilder {
     const formats: Record<string, 'module' | 'commonjs'> = {}
     const inputs = bundleInputs(Object.keys(result.metafile?.inputs ?? {}), this.settings.root)
     for (const module of this.modules) {
-      const target = unbundledTarget(module.relative)
-      const format = nodeFormat(module, target)
-      if (format !== undefined) formats[join(dir, target)] = format
+      const format = nodeFormat(module)
+      if (format !== undefined) formats[join(dir, module.target)] = format
       if (module.type === 'ESModule') continue
       // CommonJS is written as it is (Node runs it, told its format); Text, Data and
       // CompiledWasm as the ES module each becomes.
-      writeInto(dir, target, otherModuleContents(module))
+      writeInto(dir, module.target, otherModuleContents(module))
       inputs.push(module.path)
     }
     // Older versions may still serve while they drain; keep the two before this one.
     if (this.version > 3) {
       rmSync(join(this.outRoot, `v${this.version - 3}`), { recursive: true, force: true })
     }
-    const base = this.settings.baseDir ?? dirname(this.settings.main)
-    const entry = unbundled
-      ? join(dir, unbundledTarget(relative(base, this.settings.main)))
-      : join(dir, `${ENTRY_NAME}.mjs`)
+    // no_bundle: main's own target (the first module); bundled: the one output.
+    const entry = join(dir, this.modules[0]?.target ?? `${ENTRY_NAME}.mjs`)
     return {
       dir,
       entry,

@@ -230,6 +230,9 @@ export function workerPlugin(settings: PluginSettings): Plugin {
         }
         // A package's file, as wrangler finds it: by the package's directory when the file is
         // there (exports or not), else through its exports.
+        const inPackage = packageFile(clean, args.resolveDir)
+        if (inPackage !== undefined)
+          return { path: inPackage, namespace: RULE_NS, pluginData: type }
         const exported = await build.resolve(clean, {
           kind: args.kind,
           importer: args.importer,
@@ -237,9 +240,9 @@ export function workerPlugin(settings: PluginSettings): Plugin {
           pluginData: RULE_PROBE,
         })
         const path =
-          packageFile(clean, args.resolveDir) ??
-          (exported.errors.length === 0 && exported.path !== '' ? exported.path : undefined) ??
-          resolvePath(args.resolveDir, clean)
+          exported.errors.length === 0 && exported.path !== ''
+            ? exported.path
+            : resolvePath(args.resolveDir, clean)
         return { path, namespace: RULE_NS, pluginData: type }
       })
       build.onLoad({ filter: /.*/, namespace: RULE_NS }, (args) => {

@@ -160,15 +160,8 @@ export function httpServerHandler(target: number | { port: number } | ServerLike
       return address.port
     }
   } else throw undetermined()
-  return {
-    fetch: (request: Request) => {
-      try {
-        return handleAsNodeRequest(portNow(), request)
-      } catch (error) {
-        return Promise.reject(error instanceof Error ? error : new Error(String(error)))
-      }
-    },
-  }
+  // async: a port that cannot be determined rejects the request's promise, never throws.
+  return { fetch: async (request: Request) => handleAsNodeRequest(portNow(), request) }
 }
 
 function notProvided(name: string): () => never {

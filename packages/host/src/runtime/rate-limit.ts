@@ -13,7 +13,7 @@ const PERIODS = [10, 60]
 const MAX_KEYS = 100_000
 
 interface Bucket {
-  epoch: number
+  readonly epoch: number
   readonly counts: Map<string, number>
 }
 
@@ -51,7 +51,8 @@ function take(namespace: string, key: string, limit: number, period: number): bo
 export function rateLimitBinding(config: RateLimitBinding): object {
   return Object.freeze({
     limit(options: unknown): Promise<{ success: boolean }> {
-      try {
+      // A bad option rejects the returned promise (the executor's throw), as miniflare's does.
+      return new Promise((resolve) => {
         check(typeof options === 'object' && options !== null, 'invalid rate limit options')
         const invalid = Object.keys(options).filter((k) => !OPTION_KEYS.includes(k))
         check(invalid.length === 0, `bad rate limit options: [${invalid.join(',')}]`)
@@ -64,10 +65,8 @@ export function rateLimitBinding(config: RateLimitBinding): object {
         check(typeof limit === 'number', `limit must be a number: ${String(limit)}`)
         check(typeof period === 'number', `period must be a number: ${String(period)}`)
         check(PERIODS.includes(period), `unsupported period: ${period}`)
-        return Promise.resolve({ success: take(config.namespace, key, limit, period) })
-      } catch (error) {
-        return Promise.reject(error instanceof Error ? error : new Error(String(error)))
-      }
+        resolve({ success: take(config.namespace, key, limit, period) })
+      })
     },
   })
 }

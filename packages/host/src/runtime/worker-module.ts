@@ -48,10 +48,10 @@ export function builtinsFor(compat: Compat): Builtins {
     // The virtual file system: workerd has node:fs/promises under nodejs_compat at every date
     // and flag tried (2024-09-23 on, and with disable_nodejs_fs_module); node:fs by `compat.fs`.
     replaced['fs/promises'] = new URL('./node/fs/promises.js', import.meta.url).href
-    // Servers listen on Worker-local ports (cloudflare:node), never on the host's; clients
-    // connect through the broker, as fetch() does.
     // workerd's node:module (builtinModules, isBuiltin, a createRequire for built-ins).
     replaced.module = new URL('./node/module.js', import.meta.url).href
+    // Servers listen on Worker-local ports (cloudflare:node), never on the host's; clients
+    // connect through the broker, as fetch() does.
     replaced.http = new URL('./node/http.js', import.meta.url).href
     replaced.https = new URL('./node/https.js', import.meta.url).href
     replaced.fs = compat.fs
