@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { FIXTURES, get, startWharf, type Wharf } from './helpers.js'
+import { FIXTURES, get, type Wharf } from './helpers.js'
 import { startServed, type Served } from './serve-helpers.js'
-import { startWorkerd, type RunningWorkerd, type WorkerdModule } from './workerd-helpers.js'
+import { startSideBySide, type RunningWorkerd, type WorkerdModule } from './workerd-helpers.js'
 
 const DIR = join(FIXTURES, 'no-bundle-modules')
 
@@ -32,18 +32,15 @@ const PATHS = ['/', '/strings/sv.json', '/strings/es.json']
 describe('no_bundle: modules by their paths and rules, against workerd', () => {
   let workerd: RunningWorkerd
   let wharf: Wharf
+  let stop: (() => Promise<void>) | undefined
   before(async () => {
-    ;[workerd, wharf] = await Promise.all([
-      startWorkerd({
-        modules: MODULES.map(([name, type]) => ({ name, type, file: join(DIR, 'src', name) })),
-        compatibilityDate: '2025-06-01',
-      }),
-      startWharf(DIR, ['--no-watch'], 30_000),
-    ])
+    ;({ workerd, wharf, stop } = await startSideBySide(DIR, {
+      modules: MODULES.map(([name, type]) => ({ name, type, file: join(DIR, 'src', name) })),
+      compatibilityDate: '2025-06-01',
+    }))
   })
   after(async () => {
-    workerd?.stop()
-    await wharf?.stop()
+    await stop?.()
   })
 
   for (const path of PATHS) {

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { FIXTURES, startWharf, type Wharf } from './helpers.js'
-import { startWorkerd, type RunningWorkerd } from './workerd-helpers.js'
+import { FIXTURES, type Wharf } from './helpers.js'
+import { startSideBySide, type RunningWorkerd } from './workerd-helpers.js'
 
 const DIR = join(FIXTURES, 'node-http-server')
 const CONFIG = JSON.parse(readFileSync(join(DIR, 'wrangler.json'), 'utf8')) as {
@@ -36,15 +36,6 @@ async function ask(origin: string, path: string, init?: RequestInit): Promise<An
   return { status: res.status, statusText: res.statusText, body: await res.text(), headers }
 }
 
-function startNodeHttpWorkerd(): Promise<RunningWorkerd> {
-  return startWorkerd({
-    modules: [{ name: 'worker.js', type: 'esModule', file: join(DIR, 'worker.js') }],
-    compatibilityDate: CONFIG.compatibility_date,
-    compatibilityFlags: CONFIG.compatibility_flags,
-    readyPath: '/listen-state',
-  })
-}
-
 const BIG = 'x'.repeat(300_000)
 
 const CASES: [string, string, RequestInit?][] = [
@@ -71,15 +62,21 @@ const CASES: [string, string, RequestInit?][] = [
 describe('cloudflare:node httpServerHandler, against workerd 1.20261117.1', () => {
   let workerd: RunningWorkerd
   let wharf: Wharf
+  let stop: (() => Promise<void>) | undefined
   before(async () => {
-    ;[workerd, wharf] = await Promise.all([
-      startNodeHttpWorkerd(),
-      startWharf(DIR, ['--no-watch', '--isolation', 'none']),
-    ])
+    ;({ workerd, wharf, stop } = await startSideBySide(
+      DIR,
+      {
+        modules: [{ name: 'worker.js', type: 'esModule', file: join(DIR, 'worker.js') }],
+        compatibilityDate: CONFIG.compatibility_date,
+        compatibilityFlags: CONFIG.compatibility_flags,
+        readyPath: '/listen-state',
+      },
+      ['--no-watch', '--isolation', 'none']
+    ))
   })
   after(async () => {
-    workerd?.stop()
-    await wharf?.stop()
+    await stop?.()
   })
 
   for (const [title, path, init] of CASES) {

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { FIXTURES, get, startWharf, type Wharf } from './helpers.js'
-import { startWorkerd, type RunningWorkerd } from './workerd-helpers.js'
+import { FIXTURES, get, type Wharf } from './helpers.js'
+import { startSideBySide, type RunningWorkerd } from './workerd-helpers.js'
 
 const DIR = join(FIXTURES, 'node-module')
 const CONFIG = JSON.parse(readFileSync(join(DIR, 'wrangler.json'), 'utf8')) as {
@@ -16,19 +16,16 @@ const CONFIG = JSON.parse(readFileSync(join(DIR, 'wrangler.json'), 'utf8')) as {
 describe('node:module, against workerd', () => {
   let workerd: RunningWorkerd
   let wharf: Wharf
+  let stop: (() => Promise<void>) | undefined
   before(async () => {
-    ;[workerd, wharf] = await Promise.all([
-      startWorkerd({
-        modules: [{ name: 'worker.js', type: 'esModule', file: join(DIR, 'worker.js') }],
-        compatibilityDate: CONFIG.compatibility_date,
-        compatibilityFlags: CONFIG.compatibility_flags,
-      }),
-      startWharf(DIR, ['--no-watch'], 30_000),
-    ])
+    ;({ workerd, wharf, stop } = await startSideBySide(DIR, {
+      modules: [{ name: 'worker.js', type: 'esModule', file: join(DIR, 'worker.js') }],
+      compatibilityDate: CONFIG.compatibility_date,
+      compatibilityFlags: CONFIG.compatibility_flags,
+    }))
   })
   after(async () => {
-    workerd?.stop()
-    await wharf?.stop()
+    await stop?.()
   })
 
   it('answers as workerd does', async () => {

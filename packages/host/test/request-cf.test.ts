@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { FIXTURES, get, startWharf, type Wharf } from './helpers.js'
+import { FIXTURES, get, type Wharf } from './helpers.js'
 import { startServed, type Served } from './serve-helpers.js'
-import { startWorkerd, type RunningWorkerd } from './workerd-helpers.js'
+import { startSideBySide, type RunningWorkerd } from './workerd-helpers.js'
 
 const DIR = join(FIXTURES, 'request-cf')
 
@@ -18,18 +18,15 @@ async function json(url: string, headers: Record<string, string> = {}): Promise<
 describe('request.cf and version_metadata', () => {
   let workerd: RunningWorkerd
   let wharf: Wharf
+  let stop: (() => Promise<void>) | undefined
   before(async () => {
-    ;[workerd, wharf] = await Promise.all([
-      startWorkerd({
-        modules: [{ name: 'worker.js', type: 'esModule', file: join(DIR, 'worker.js') }],
-        compatibilityDate: '2025-06-01',
-      }),
-      startWharf(DIR, ['--no-watch'], 30_000),
-    ])
+    ;({ workerd, wharf, stop } = await startSideBySide(DIR, {
+      modules: [{ name: 'worker.js', type: 'esModule', file: join(DIR, 'worker.js') }],
+      compatibilityDate: '2025-06-01',
+    }))
   })
   after(async () => {
-    workerd?.stop()
-    await wharf?.stop()
+    await stop?.()
   })
 
   it('made, given, copied and cloned requests carry cf as in workerd', async () => {

@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { FIXTURES, get, startWharf, type Wharf } from './helpers.js'
+import { FIXTURES, get, type Wharf } from './helpers.js'
 import { startServed, type Served } from './serve-helpers.js'
-import { startWorkerd, type RunningWorkerd } from './workerd-helpers.js'
+import { startSideBySide, type RunningWorkerd } from './workerd-helpers.js'
 
 const DIR = join(FIXTURES, 'service-worker')
 
@@ -16,20 +16,17 @@ const BOTH_FAIL = ['/throw', '/late', '/not-a-response', '/no-respond-with']
 describe('the service-worker syntax, against workerd', () => {
   let workerd: RunningWorkerd
   let wharf: Wharf
+  let stop: (() => Promise<void>) | undefined
   before(async () => {
-    ;[workerd, wharf] = await Promise.all([
-      startWorkerd({
-        serviceWorker: { file: join(DIR, 'worker.js') },
-        bindings: { GREETING: 'hello from a binding' },
-        modules: [],
-        compatibilityDate: '2025-06-01',
-      }),
-      startWharf(DIR, ['--no-watch'], 30_000),
-    ])
+    ;({ workerd, wharf, stop } = await startSideBySide(DIR, {
+      serviceWorker: { file: join(DIR, 'worker.js') },
+      bindings: { GREETING: 'hello from a binding' },
+      modules: [],
+      compatibilityDate: '2025-06-01',
+    }))
   })
   after(async () => {
-    workerd?.stop()
-    await wharf?.stop()
+    await stop?.()
   })
 
   for (const path of SAME_ANSWER) {

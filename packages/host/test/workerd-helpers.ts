@@ -4,7 +4,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { freePort } from '../../../test-support/servers.js'
-import { ROOT, get } from './helpers.js'
+import { ROOT, get, startWharf, type Wharf } from './helpers.js'
 
 /** A module of a workerd config: its name (as imports see it), its type and its file. */
 export interface WorkerdModule {
@@ -89,5 +89,40 @@ const config :Workerd.Config = (
       }
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
+  }
+}
+
+export interface SideBySide {
+  readonly workerd: RunningWorkerd
+  readonly wharf: Wharf
+  /** Stops both. */
+  readonly stop: () => Promise<void>
+}
+
+/**
+ * workerd and `wharf dev` on the same Worker, started together. If either fails to start, the
+ * other is stopped before the error is passed on.
+ */
+export async function startSideBySide(
+  dir: string,
+  workerd: WorkerdOptions,
+  wharfArgs: string[] = ['--no-watch']
+): Promise<SideBySide> {
+  const [oracle, ours] = await Promise.allSettled([
+    startWorkerd(workerd),
+    startWharf(dir, wharfArgs, 30_000),
+  ])
+  if (oracle.status === 'rejected' || ours.status === 'rejected') {
+    if (oracle.status === 'fulfilled') oracle.value.stop()
+    if (ours.status === 'fulfilled') await ours.value.stop()
+    throw oracle.status === 'rejected' ? oracle.reason : (ours as PromiseRejectedResult).reason
+  }
+  return {
+    workerd: oracle.value,
+    wharf: ours.value,
+    stop: async () => {
+      oracle.value.stop()
+      await ours.value.stop()
+    },
   }
 }
