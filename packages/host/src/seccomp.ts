@@ -8,7 +8,9 @@
  * mounts and new namespaces, keyrings, bpf, userfaultfd, perf events, io_uring (whose operations
  * would bypass this filter), module loading, and the terminal ioctls TIOCSTI (push keystrokes)
  * and TIOCLINUX; `kill()` of a process group (pid <= 0, which can reach processes outside the
- * PID namespace); `clone()` with namespace flags. `clone3()` answers ENOSYS (its flags are behind
+ * PID namespace); `clone()` with namespace flags, and every new process: fork, vfork, and a
+ * `clone()` that is not a thread. Node's permission model refuses child processes to JavaScript;
+ * this refuses them to native code too (the runtime may load the host's fd-channel module). `clone3()` answers ENOSYS (its flags are behind
  * a pointer a filter cannot read), so glibc falls back to `clone()`. Any other architecture or
  * ABI than the one the host runs (i386 or x32 calls on x86_64) kills the process.
  */
@@ -37,6 +39,7 @@ const TIOCSPGRP = 0x5410
 const TIOCSTI = 0x5412
 const TIOCLINUX = 0x541c
 /** CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET. */
+const CLONE_THREAD = 0x00010000
 const CLONE_NEW_ANY =
   0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
 const X32_SYSCALL_BIT = 0x40000000
@@ -46,6 +49,8 @@ export interface SeccompTable {
   readonly x32: boolean
   /** Denied outright with EPERM. */
   readonly denied: readonly number[]
+  /** fork and vfork, where the architecture has them (aarch64 forks through clone only). */
+  readonly forks: readonly number[]
   readonly ioctl: number
   readonly kill: number
   readonly clone: number
@@ -68,6 +73,7 @@ const TABLES: Partial<Record<NodeJS.Architecture, SeccompTable>> = {
       249, 250, 321, 323, 298, 425, 426, 427, 175, 313, 176, 303, 304, 167, 168, 169, 163, 179, 103,
       172, 173, 212,
     ],
+    forks: [57, 58],
     ioctl: 16,
     kill: 62,
     clone: 56,
@@ -81,6 +87,7 @@ const TABLES: Partial<Record<NodeJS.Architecture, SeccompTable>> = {
       117, 270, 271, 104, 294, 40, 39, 41, 51, 428, 429, 430, 431, 432, 433, 442, 97, 268, 217, 218,
       219, 280, 282, 241, 425, 426, 427, 105, 273, 106, 264, 265, 224, 225, 142, 89, 60, 116, 18,
     ],
+    forks: [],
     ioctl: 29,
     kill: 129,
     clone: 220,
@@ -108,7 +115,7 @@ export function filterProgram(table: SeccompTable | undefined = TABLES[arch]): I
     [LD_W_ABS, 0, 0, NR],
   ]
   if (table.x32) out.push([JGE_K, 0, 1, X32_SYSCALL_BIT], [RET_K, 0, 0, RET_KILL_PROCESS])
-  for (const nr of table.denied) out.push([JEQ_K, 0, 1, nr], deny)
+  for (const nr of [...table.denied, ...table.forks]) out.push([JEQ_K, 0, 1, nr], deny)
   out.push([JEQ_K, 0, 1, table.clone3], [RET_K, 0, 0, RET_ERRNO | ENOSYS])
   // Each block below starts with the syscall number in A and ends in a return, so a jump past one
   // lands on the next block's test of A.
@@ -130,10 +137,12 @@ export function filterProgram(table: SeccompTable | undefined = TABLES[arch]): I
     allow,
     deny
   )
+  // clone(): a namespace flag is refused; then only a thread is allowed.
   out.push(
-    [JEQ_K, 0, 4, table.clone],
+    [JEQ_K, 0, 5, table.clone],
     [LD_W_ABS, 0, 0, ARG0_LO],
-    [JSET_K, 1, 0, CLONE_NEW_ANY],
+    [JSET_K, 2, 0, CLONE_NEW_ANY],
+    [JSET_K, 0, 1, CLONE_THREAD],
     allow,
     deny
   )

@@ -105,6 +105,20 @@ describe('seccomp filter', { skip: !seccompSupported() && `no filter for ${proce
     assert.notEqual(inSandbox(false, SCRIPT, ['435', '0', '0']), `errno ${ENOSYS}`)
   })
 
+  it('a new process is refused: fork() (a clone without CLONE_THREAD), and the fork syscall', () => {
+    const forkScript = `
+my $p = fork();
+if (!defined $p) { print "errno " . ($! + 0) } elsif ($p == 0) { exit 0 } else { waitpid($p, 0); print "ok" }
+`
+    assert.equal(inSandbox(true, forkScript, []), `errno ${EPERM}`)
+    assert.equal(inSandbox(false, forkScript, []), 'ok')
+    if (x64) {
+      // The raw fork and vfork syscalls (x86_64 only); unfiltered, vfork would share perl's memory.
+      assert.equal(inSandbox(true, SCRIPT, ['57']), `errno ${EPERM}`)
+      assert.equal(inSandbox(true, SCRIPT, ['58']), `errno ${EPERM}`)
+    }
+  })
+
   it('ioctl(TIOCSTI) is refused on any descriptor', () => {
     assert.equal(inSandbox(true, TIOCSTI_SCRIPT, []), `errno ${EPERM}`)
     // /dev/null is no terminal: without the filter the kernel says so (ENOTTY).
