@@ -3,12 +3,14 @@
  * supervisor, outside the runtime process (which, isolated in its own network namespace, has no
  * route anywhere). Every request from the runtime is hostile input: it is validated, checked
  * against the egress policy here, connected to exactly the checked address, and the connected
- * socket is passed back to the runtime as a file descriptor.
+ * socket is passed back to the runtime as a file descriptor. Where the native fd channel is
+ * built, the connection it passes is never a Node socket here, only a descriptor.
  */
 import net from 'node:net'
 import { EgressDeniedError } from '@wharf/sockets/runtime'
 import { createHostPolicy, type HostPolicyOptions } from './egress.js'
 import { WharfDialTimeoutError } from './errors.js'
+import { connectForPassing, hasFdChannel, type Passable } from './fd-channel.js'
 import type { DialReply, DialRequest, EgressPolicy, RuntimeData } from './protocol.js'
 import type { Route } from './tunnels.js'
 
@@ -79,7 +81,7 @@ export class DialBroker {
   /** Answers one dial request exactly once through `reply`. Never throws. */
   async handle(
     message: unknown,
-    reply: (answer: DialReply, socket?: net.Socket) => void
+    reply: (answer: DialReply, socket?: Passable) => void
   ): Promise<void> {
     if (!isDialRequest(message)) {
       const id = (message as { id?: unknown } | null)?.id
@@ -97,7 +99,7 @@ export class DialBroker {
     try {
       const socket =
         message.via === undefined
-          ? await this.open(hostname, port)
+          ? await this.openToPass(hostname, port)
           : await this.openVia(message.via, hostname, port)
       reply({ t: 'dialed', id, ok: true }, socket)
     } catch (error) {
@@ -118,7 +120,26 @@ export class DialBroker {
    * Checks `hostname:port` against the policy and connects to the checked address. Rejects with
    * the policy's reason (and `workerMessage`, e.g. port 25's) or the connect error.
    */
-  async open(hostname: string, port: number, signal?: AbortSignal): Promise<net.Socket> {
+  open(hostname: string, port: number, signal?: AbortSignal): Promise<net.Socket> {
+    return this.decideAndConnect(hostname, port, signal, (address, bounded) =>
+      this.connect(address, port, bounded)
+    )
+  }
+
+  /** As `open`, for a connection that only travels on: a bare descriptor where that is built. */
+  private openToPass(hostname: string, port: number): Promise<Passable> {
+    if (!hasFdChannel()) return this.open(hostname, port)
+    return this.decideAndConnect(hostname, port, undefined, (address, bounded) =>
+      connectForPassing(address, port, bounded)
+    )
+  }
+
+  private async decideAndConnect<T>(
+    hostname: string,
+    port: number,
+    signal: AbortSignal | undefined,
+    connect: (address: string, bounded: AbortSignal) => Promise<T>
+  ): Promise<T> {
     // One controller and one plain timer per dial, cleared when it settles: on every request,
     // AbortSignal.timeout() (a weakly held timer) and AbortSignal.any() cost more.
     const bounded = new AbortController()
@@ -134,7 +155,9 @@ export class DialBroker {
       if (!decision.allowed) {
         throw new EgressDeniedError(decision.rule, decision.reason, decision.workerMessage)
       }
-      return await this.connect(decision.address, port, bounded.signal)
+      // A policy that answered after the deadline: 'abort' has fired already and will not again.
+      if (bounded.signal.aborted) throw new WharfDialTimeoutError(decision.address, port)
+      return await connect(decision.address, bounded.signal)
     } finally {
       clearTimeout(timer)
       signal?.removeEventListener('abort', onAbort)
@@ -151,11 +174,6 @@ export class DialBroker {
   /** Connects to the checked address itself, unread (paused) so no byte stays behind here. */
   private connect(address: string, port: number, signal: AbortSignal): Promise<net.Socket> {
     return new Promise((resolve, reject) => {
-      // A policy that answered after the deadline: 'abort' has fired already and will not again.
-      if (signal.aborted) {
-        reject(new WharfDialTimeoutError(address, port))
-        return
-      }
       const socket = net.connect({ host: address, port, allowHalfOpen: true })
       socket.pause()
       const onAbort = (): void => {

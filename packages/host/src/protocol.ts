@@ -21,7 +21,10 @@ export interface DialRequest {
   readonly closed?: number
 }
 
-/** To the runtime: the outcome; on success the connected socket travels as the message handle. */
+/**
+ * To the runtime: the outcome; on success the connected socket travels as the message handle (or
+ * the descriptor that comes with it on the fd channel).
+ */
 export interface DialReply {
   readonly t: 'dialed'
   readonly id: number
@@ -86,6 +89,11 @@ export interface RuntimeData {
    * broker. Otherwise the runtime applies the same policy in-process (faster, not isolated).
    */
   readonly brokered?: boolean
+  /**
+   * The descriptor of the runtime's end of the fd channel (fd-channel.ts), when the supervisor
+   * made one: dial requests and every message that carries a socket then travel on it.
+   */
+  readonly fdChannel?: number
   /** A Worker other than the primary (`-c`): its name, on its log lines. */
   readonly name?: string
   /** `services` bindings: `env.BINDING` reaches another Worker of the host (services/). */
@@ -191,7 +199,8 @@ export interface RuntimeTiming {
 }
 
 export type FromRuntime =
-  | { t: 'ready'; startupCpuMs?: number; timing?: RuntimeTiming }
+  /** `channel`: the runtime listens on its fd channel; the supervisor may send on it now. */
+  | { t: 'ready'; startupCpuMs?: number; timing?: RuntimeTiming; channel?: boolean }
   | { t: 'loadError'; message: string; code?: string }
   | DialRequest
   | RuntimeTick

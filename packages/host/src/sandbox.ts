@@ -46,7 +46,7 @@ export interface Sandbox {
 export const SANDBOX_UID = 65534
 
 const LAYERS =
-  'bubblewrap (own mount, PID, user and IPC namespaces; read-only bundle and modules, private /tmp; uid 65534, no capabilities; SECCOMP) + Node permission model (no child processes, addons, WASI or file writes)'
+  'bubblewrap (own mount, PID, user and IPC namespaces; read-only bundle and modules, private /tmp; uid 65534, no capabilities; SECCOMP) + Node permission model (no child processes, WASI or file writes; native addons only under the seccomp filter, for the fd channel)'
 
 /** Finds `name` on the PATH the supervisor was started with (the runtime gets no PATH). */
 export function which(name: string): string | undefined {
@@ -193,7 +193,7 @@ export function resolveSandbox(mode: SandboxMode): Sandbox {
   if (outcome.ok && bwrap !== undefined) {
     const seccomp = outcome.seccomp ? seccompFilter() : undefined
     const layer = seccomp
-      ? 'seccomp filter (no ptrace, mounts, namespaces, keyrings, bpf, io_uring, TIOCSTI)'
+      ? 'seccomp filter (no new processes, ptrace, mounts, namespaces, keyrings, bpf, io_uring, TIOCSTI)'
       : `no seccomp filter (${outcome.why ?? 'unavailable'})`
     return {
       kind: 'bwrap',
@@ -229,6 +229,8 @@ export interface RuntimeLayout {
   readonly hostRoot: string
   /** Files and directories the Worker itself needs (its project, its main's directory). */
   readonly worker: readonly string[]
+  /** The host's native module directory (the fd channel's `native/build`), when it is used. */
+  readonly native?: string
 }
 
 /** Everything the runtime reads, as `[source, destination]`: the same path inside and out. */
@@ -241,6 +243,7 @@ export function readablePaths(layout: RuntimeLayout): {
   const host = realpathSync(layout.hostRoot)
   binds.set(join(host, 'package.json'), join(host, 'package.json'))
   binds.set(join(host, 'dist'), join(host, 'dist'))
+  if (layout.native !== undefined) binds.set(realpathSync(layout.native), layout.native)
   const seen = new Set<string>()
   const addPackage = (from: string, name: string): void => {
     const dirs = packageDirs(from, name)
@@ -274,10 +277,17 @@ export function readablePaths(layout: RuntimeLayout): {
  * runs its hooks in one, and `wharf serve`'s CPU/memory watchdog is one (`hostThreads`). Worker
  * code still gets workerd's `node:worker_threads` stand-in (runtime/node/worker_threads.ts).
  */
-export function permissionFlags(paths: readonly string[], hostThreads = false): string[] {
+export function permissionFlags(
+  paths: readonly string[],
+  hostThreads = false,
+  addons = false
+): string[] {
   const flags = process.allowedNodeEnvironmentFlags
   const flag = flags.has('--permission') ? '--permission' : '--experimental-permission'
   const out = [flag, ...paths.map((p) => `--allow-fs-read=${p}`)]
+  // The fd channel's module. Native code bypasses the permission model, so this is only asked
+  // for under the seccomp filter, which refuses new processes to native code too.
+  if (addons) out.push('--allow-addons')
   const registerHooks = (createRequire(import.meta.url)('node:module') as Record<string, unknown>)
     .registerHooks
   if (hostThreads || typeof registerHooks !== 'function') out.push('--allow-worker')
@@ -332,7 +342,7 @@ export function runtimeCommand(
   const readable = [...binds.map(([, dest]) => dest), ...links.map(([, path]) => path)]
   args.push(
     options.node,
-    ...permissionFlags(readable, options.hostThreads),
+    ...permissionFlags(readable, options.hostThreads, options.layout.native !== undefined),
     ...options.nodeArgs,
     options.entry
   )

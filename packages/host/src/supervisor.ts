@@ -10,6 +10,7 @@ import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DialBroker } from './broker.js'
 import { WharfRuntimeExitError, loadError } from './errors.js'
+import { FdChannel, PassableFd, fdChannelDirectory, type Passable } from './fd-channel.js'
 import type { Isolation } from './isolation.js'
 import type {
   DialReply,
@@ -34,7 +35,7 @@ export interface WorkerProcessOptions {
   /** Extra Node flags, e.g. `--max-old-space-size`. */
   readonly execArgv?: readonly string[]
   /** Answers dial requests instead of this process's own broker (host-wide socket limits). */
-  readonly dial?: (message: unknown, reply: (answer: DialReply, socket?: Socket) => void) => void
+  readonly dial?: (message: unknown, reply: (answer: DialReply, socket?: Passable) => void) => void
   /** Every other message from the runtime (ticks, socket closes). */
   readonly onMessage?: (message: FromRuntime) => void
   /** Opens fd 4 in the runtime: its watchdog writes why it stopped the process there. */
@@ -73,6 +74,11 @@ export class WorkerProcess {
   timing: RuntimeTiming | undefined
 
   private broker: DialBroker | undefined
+  /** The fd channel (isolated runtimes, where the native module is built), and its child's fd. */
+  private channel: FdChannel | undefined
+  private channelFd: number | undefined
+  /** The runtime said it listens on the channel: messages with sockets go there from now. */
+  private channelReady = false
 
   private readonly cleanup: () => void
   private readonly inboundWaiting = new Map<number, (ok: boolean | Error) => void>()
@@ -91,6 +97,12 @@ export class WorkerProcess {
     options: WorkerProcessOptions = {}
   ) {
     this.cleanup = () => undefined
+    // Dials and passed sockets skip Node's IPC channel where they can (fd-channel.ts): isolated,
+    // and sandboxed only under the seccomp filter (the runtime then loads a native module).
+    const pair =
+      isolation.kind === 'netns' && (sandbox.kind === 'off' || sandbox.seccomp !== undefined)
+        ? FdChannel.pair()
+        : undefined
     // Workers code is built for workerd: packages that publish a Workers build under the
     // "workerd"/"worker" export conditions (pg-cloudflare, postgres.js) must resolve to it, for
     // require() too (the loader hooks cover import() only on Node 20). Sandboxed, the host's own
@@ -107,6 +119,7 @@ export class WorkerProcess {
       layout: {
         hostRoot: HOST_ROOT,
         worker: options.workerPaths ?? (input ? workerPaths(input) : []),
+        ...(pair ? { native: fdChannelDirectory() } : {}),
       },
       isolated: isolation.kind === 'netns',
       wrapper: isolation.wrapper,
@@ -114,19 +127,38 @@ export class WorkerProcess {
       hostThreads: options.reasonPipe === true,
       seccompFd: options.reasonPipe ? 5 : 4,
     })
-    const stdio: ('ignore' | 'inherit' | 'ipc' | 'pipe')[] = ['ignore', 'inherit', 'inherit', 'ipc']
+    const stdio: ('ignore' | 'inherit' | 'ipc' | 'pipe' | number)[] = [
+      'ignore',
+      'inherit',
+      'inherit',
+      'ipc',
+    ]
     if (options.reasonPipe) stdio.push('pipe')
-    if (command.seccomp) stdio.push('pipe')
+    const filterFd = command.seccomp ? stdio.push('pipe') - 1 : undefined
+    if (pair) this.channelFd = stdio.push(pair[1]) - 1
     // A minimal environment, never the host's: Node adds only its IPC channel's variables.
     this.child = spawn(command.file, command.args, {
       stdio,
       env: command.env,
     })
+    if (pair) {
+      FdChannel.closeFd(pair[1])
+      this.channel = new FdChannel(
+        pair[0],
+        (message) => {
+          this.onChannelMessage(message, options)
+          return false
+        },
+        () => {
+          this.channel = undefined
+          this.channelReady = false
+        }
+      )
+    }
     // bwrap reads the filter to EOF before it starts Node; the pipe then closes on both sides.
     // Node opens each extra 'pipe' as a socket pair: writable from this side.
-    const filter = command.seccomp
-      ? (this.child.stdio[stdio.length - 1] as Writable | null)
-      : undefined
+    const filter =
+      filterFd === undefined ? undefined : (this.child.stdio[filterFd] as Writable | null)
     filter?.on('error', () => undefined)
     filter?.end(command.seccomp)
     const reasons = this.child.stdio[4]
@@ -138,6 +170,7 @@ export class WorkerProcess {
       this.child.once('exit', (code, signal) => {
         this.exited = true
         this.exitSignal = signal
+        this.channel?.close()
         for (const answer of [...this.inboundWaiting.values()])
           answer(new WharfRuntimeExitError(code))
         this.cleanup()
@@ -153,12 +186,10 @@ export class WorkerProcess {
       this.child.on('message', (raw: unknown, handle?: unknown) => {
         closeHandle(handle)
         if (DialBroker.matches(raw)) {
-          const reply = (answer: DialReply, socket?: Socket): void => {
-            if (!this.send(answer, socket)) socket?.destroy()
-          }
-          if (options.dial) options.dial(raw, reply)
-          // Before init no Worker code has run: a dial request then is dropped.
-          else if (this.broker) void this.broker.handle(raw, reply)
+          // Answered on the channel it came on (hostile code may speak the IPC protocol).
+          this.dial(raw, options, (answer, socket) => {
+            if (!this.sendOnIpc(answer, socket)) socket?.destroy()
+          })
           return
         }
         const message = raw as FromRuntime | null
@@ -175,6 +206,7 @@ export class WorkerProcess {
         }
         if (message.t === 'ready') {
           this.timing = runtimeTiming((message as { timing?: unknown }).timing)
+          this.channelReady = this.channel !== undefined && message.channel === true
           resolve()
         } else if (message.t === 'loadError') {
           const code = (message as { code?: unknown }).code
@@ -191,6 +223,25 @@ export class WorkerProcess {
     if (input) this.init(input)
   }
 
+  private dial(
+    message: unknown,
+    options: WorkerProcessOptions,
+    reply: (answer: DialReply, socket?: Passable) => void
+  ): void {
+    if (options.dial) options.dial(message, reply)
+    // Before init no Worker code has run: a dial request then is dropped.
+    else if (this.broker) void this.broker.handle(message, reply)
+  }
+
+  /** Only dial requests come this way; the answer goes back on the channel it came on. */
+  private onChannelMessage(message: unknown, options: WorkerProcessOptions): void {
+    if (!DialBroker.matches(message)) return
+    this.dial(message, options, (answer, socket) => {
+      const sent = this.channel?.send(answer, socket) === true || this.sendOnIpc(answer, socket)
+      if (!sent) socket?.destroy()
+    })
+  }
+
   /** Whether the process is still running (a spare may have died while it waited). */
   get alive(): boolean {
     return !this.exited
@@ -201,17 +252,38 @@ export class WorkerProcess {
     if (this.broker) throw new Error('the runtime is already initialised')
     // The policy lives here, outside the runtime process: the runtime can only ask.
     this.broker = DialBroker.forRuntime(input, routes)
-    this.send({ t: 'init', data: { ...input, brokered: this.isolation.kind === 'netns' } })
+    this.send({
+      t: 'init',
+      data: {
+        ...input,
+        brokered: this.isolation.kind === 'netns',
+        ...(this.channelFd === undefined ? {} : { fdChannel: this.channelFd }),
+      },
+    })
   }
 
   get pid(): number | undefined {
     return this.child.pid
   }
 
-  private send(message: ToRuntime, handle?: Socket): boolean {
+  /**
+   * Sends on the fd channel once the runtime listens there (the init message, which can be
+   * large, always goes on the IPC channel). False if the runtime is gone: `handle` is then the
+   * caller's.
+   */
+  private send(message: ToRuntime, handle?: Passable): boolean {
+    if (this.exited) return false
+    if (this.channelReady && message.t !== 'init' && this.channel?.send(message, handle) === true)
+      return true
+    return this.sendOnIpc(message, handle)
+  }
+
+  private sendOnIpc(message: ToRuntime, handle?: Passable): boolean {
     if (this.exited || !this.child.connected) return false
-    this.child.send(message, handle, (error) => {
-      if (error) handle?.destroy()
+    // A bare descriptor (the broker's fast connect) travels on the IPC channel as a socket.
+    const socket = handle instanceof PassableFd ? handle.toSocket() : handle
+    this.child.send(message, socket, (error) => {
+      if (error) socket?.destroy()
     })
     return true
   }

@@ -67,12 +67,14 @@ export async function runWharf(
 export async function startWharf(
   dir: string,
   args: string[] = [],
-  timeoutMs = 20_000
+  timeoutMs = 20_000,
+  env: NodeJS.ProcessEnv = process.env
 ): Promise<Wharf> {
   requireBuild()
   const child = spawn(process.execPath, [BIN, 'dev', dir, '--port', '0', ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
+    env,
   })
   let out = ''
   const listeners = new Set<() => void>()

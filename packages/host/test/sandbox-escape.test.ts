@@ -7,9 +7,12 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { compileNative } from '../../../scripts/build-native.mjs'
+import { hasFdChannel } from '../src/fd-channel.js'
 import { BIN, FIXTURES, ROOT, childPids, get, startWharf, type Wharf } from './helpers.js'
 
 const FIXTURE = join(FIXTURES, 'sandbox-escape')
+const PROBE = join(FIXTURE, 'native-probe.node')
 const SECRET = `host-secret-${process.pid}-${Date.now()}`
 
 interface Expect {
@@ -55,10 +58,15 @@ const EXPECT: Record<string, Expect> = {
   'child_process.execSync': { sandboxed: DENIED, off: /^reached: uid=\d+/ },
   'child_process.spawnSync of node': { sandboxed: DENIED, off: /^reached: \d+/ },
   'process.binding(spawn_sync)': { sandboxed: DENIED, off: /^reached: function$/ },
-  // libm is no addon: with loading allowed it loads, then "did not self-register".
-  'process.dlopen of a shared library': {
-    sandboxed: /^blocked: ERR_DLOPEN_DISABLED /,
-    off: /^blocked: ERR_DLOPEN_FAILED Module did not self-register/,
+  // An addon of the Worker's own. With the fd channel the runtime may load addons (the permission
+  // layer allows them only under the seccomp filter); without it, loading is refused outright.
+  'native code: fork()': {
+    sandboxed: hasFdChannel() ? /^reached: errno 1$/ : /^blocked: ERR_DLOPEN_DISABLED /,
+    off: /^reached: forked$/,
+  },
+  'native code: open /etc/passwd': {
+    sandboxed: hasFdChannel() ? /^reached: errno 2$/ : /^blocked: ERR_DLOPEN_DISABLED /,
+    off: /^reached: opened$/,
   },
   WASI: { sandboxed: DENIED, off: /^reached: function$/ },
   // The supervisor's PID does not exist in the runtime's PID namespace.
@@ -72,6 +80,8 @@ describe('sandbox: Worker code cannot get out of its runtime process', () => {
   let host: string
 
   before(async () => {
+    const failed = compileNative(join(FIXTURES, 'native-probe/probe.c'), PROBE)
+    assert.equal(failed, undefined, `the native probe did not build: ${failed}`)
     host = mkdtempSync(join(tmpdir(), 'wharf-escape-host-'))
     writeFileSync(join(host, 'secret.mjs'), "export default 'host-secret-module'\n")
     writeFileSync(join(host, 'secret2.mjs'), "export default 'host-secret-module'\n")
@@ -89,6 +99,7 @@ describe('sandbox: Worker code cannot get out of its runtime process', () => {
     await Promise.all([sandboxed?.stop(), off?.stop()])
     rmSync(host, { recursive: true, force: true })
     rmSync(join(FIXTURE, 'written-by-worker'), { force: true })
+    rmSync(PROBE, { force: true })
   })
 
   const ask = async (wharf: Wharf, attempt: string): Promise<string> => {

@@ -8,7 +8,6 @@ import '@wharf/sockets/register'
 import http from 'node:http'
 // The real process, by import: Worker code may replace globalThis.process (unenv's polyfill does).
 import process from 'node:process'
-import type { Socket } from 'node:net'
 import { setSocketRuntime } from '@wharf/sockets/runtime'
 import { env as workerEnv, type ExecutionContext } from './cloudflare-workers.js'
 import { WharfStartupError } from '../errors.js'
@@ -18,6 +17,7 @@ import { RequestScope, requestStore } from './request-scope.js'
 import { SocketLimiter } from './socket-runtime.js'
 import { DialBroker } from '../broker.js'
 import { carryClosesWith, dial, onDialReply, routeFetchThrough } from './dial-client.js'
+import { onSupervisorMessage, openFdChannel } from './supervisor-link.js'
 import { routeClientConnections } from './node/http.js'
 import { installWorkerGlobals } from './worker-globals.js'
 import { toRequest, trackFixedBodies, writeResponse } from './http-bridge.js'
@@ -65,7 +65,7 @@ process.on('unhandledRejection', (reason) => {
   console.error('[wharf:error] unhandled rejection in the Worker:', reason)
 })
 // Dial replies may arrive at any time, even while the Worker module loads (a top-level fetch).
-process.on('message', (message: unknown, handle?: Socket) => {
+onSupervisorMessage((message, handle) => {
   onDialReply(message, handle)
 })
 // Request lines are batched: whatever way the process ends, the last ones are written.
@@ -227,6 +227,8 @@ const serviceConnections = new WeakMap<object, { entrypoint?: string }>()
 
 async function start(data: RuntimeData): Promise<void> {
   const initAt = performance.now()
+  // Before the Worker loads: its top-level code may dial already.
+  const channelOpen = data.fdChannel !== undefined && openFdChannel(data.fdChannel)
   // Stack traces and error pages name the user's files and lines (the bundle's source map).
   process.setSourceMapsEnabled(true)
   // Always: cloudflare:workers for no_bundle, and workerd's stand-ins for the built-ins the
@@ -371,7 +373,7 @@ async function start(data: RuntimeData): Promise<void> {
   })
   server.keepAliveTimeout = 5000
   hooks?.attach(server)
-  process.on('message', (message: ToRuntime, handle?: Socket) => {
+  onSupervisorMessage((message, handle) => {
     if (message.t === 'conn' && handle !== undefined) {
       if (draining) handle.destroy()
       else {
@@ -422,7 +424,11 @@ async function start(data: RuntimeData): Promise<void> {
       }, DRAIN_GRACE_MS)
     }
   })
-  send({ t: 'ready', timing: { init: Math.round(initAt), loaded: Math.round(loadedAt) } })
+  send({
+    t: 'ready',
+    timing: { init: Math.round(initAt), loaded: Math.round(loadedAt) },
+    ...(channelOpen ? { channel: true } : {}),
+  })
 }
 
 process.once('message', (message: ToRuntime) => {

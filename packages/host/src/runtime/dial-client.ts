@@ -5,12 +5,11 @@
  */
 import type { Socket } from 'node:net'
 import tls from 'node:tls'
-// The real process, by import: Worker code may replace globalThis.process (unenv's polyfill does).
-import process from 'node:process'
 import { unbracketHost } from '@wharf/sockets/runtime'
 import { setLazyGlobalDispatcher, undici } from './lazy-undici.js'
 import { WharfDialError } from '../errors.js'
 import type { DialReply, DialRequest } from '../protocol.js'
+import { sendDialRequest } from './supervisor-link.js'
 
 interface Waiter {
   resolve(socket: Socket): void
@@ -75,11 +74,6 @@ export function dial(
         reject(error)
       },
     })
-    if (process.send === undefined) {
-      waiting.delete(id)
-      reject(new Error('no supervisor to dial through'))
-      return
-    }
     const closed = takeClosed?.() ?? 0
     const request: DialRequest = {
       t: 'dial',
@@ -89,7 +83,11 @@ export function dial(
       ...(via === undefined ? {} : { via }),
       ...(closed > 0 ? { closed } : {}),
     }
-    process.send(request)
+    if (!sendDialRequest(request)) {
+      waiting.delete(id)
+      signal?.removeEventListener('abort', onAbort)
+      reject(new Error('no supervisor to dial through'))
+    }
   })
 }
 

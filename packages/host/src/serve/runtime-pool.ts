@@ -9,6 +9,7 @@
 import type { Socket } from 'node:net'
 import { constants } from 'node:os'
 import { DialBroker } from '../broker.js'
+import type { Passable } from '../fd-channel.js'
 import { WharfRuntimeExitError, WharfStartupError } from '../errors.js'
 import type { Isolation } from '../isolation.js'
 import type { Sandbox } from '../sandbox.js'
@@ -347,7 +348,7 @@ export class RuntimePool implements ServiceTarget {
         reasonPipe: true,
         ...(this.brokered()
           ? {
-              dial: (message: unknown, reply: (answer: DialReply, socket?: Socket) => void) => {
+              dial: (message: unknown, reply: (answer: DialReply, socket?: Passable) => void) => {
                 if (ref.rt) this.dial(ref.rt, broker, message, reply)
               },
             }
@@ -410,7 +411,7 @@ export class RuntimePool implements ServiceTarget {
     rt: Runtime,
     broker: DialBroker,
     message: unknown,
-    reply: (answer: DialReply, socket?: Socket) => void
+    reply: (answer: DialReply, socket?: Passable) => void
   ): void {
     const { metrics } = this.options
     const id = (message as { id?: unknown } | null)?.id

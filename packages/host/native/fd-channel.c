@@ -1,0 +1,480 @@
+/*
+ * A message channel over an AF_UNIX SOCK_SEQPACKET socket pair that carries one file descriptor
+ * with a message (SCM_RIGHTS). The supervisor answers a runtime's dial request with the
+ * connected socket's descriptor on it.
+ *
+ * Why not Node's IPC channel: it passes one handle at a time, holds every later message until the
+ * receiver acknowledges it, and pays for a JSON envelope and an acknowledgement per handle. That
+ * cost the supervisor 180-390 us of CPU per passed socket (docs/performance.md); one sendmsg()
+ * and one recvmsg() cost a few microseconds. No maintained npm package passes descriptors over a
+ * SOCK_SEQPACKET socket with libuv readiness, and this is the isolation path's core.
+ *
+ * Messages are bounded (MAX_MESSAGE bytes); a longer or truncated one is dropped with any
+ * descriptor it carried. At most one descriptor is taken per message; extra ones are closed. A
+ * readable wake reads at most MAX_PER_WAKE messages so that a flooding peer cannot starve the
+ * event loop.
+ */
+#include <errno.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <node_api.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define MAX_MESSAGE 8192
+#define MAX_PER_WAKE 64
+#define MAX_FDS 4
+
+typedef struct {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref on_message;
+  napi_ref on_writable;
+  napi_async_context context;
+  int fd;
+  int events;
+  int closing;
+  /* The JS external and the libuv handle each hold one; the last to let go frees it. */
+  int holders;
+} channel_t;
+
+#define CALL(env, expr)                                                                 \
+  do {                                                                                  \
+    if ((expr) != napi_ok) {                                                            \
+      napi_throw_error((env), NULL, "fd-channel: N-API call failed"); \
+      return NULL;                                                                      \
+    }                                                                                   \
+  } while (0)
+
+static napi_value throw_errno(napi_env env, const char *what, int error) {
+  char text[160];
+  snprintf(text, sizeof text, "fd-channel: %s: %s", what, strerror(error));
+  napi_throw_error(env, NULL, text);
+  return NULL;
+}
+
+static void close_fds(int *fds, int count) {
+  for (int i = 0; i < count; i++) close(fds[i]);
+}
+
+static void on_closed(uv_handle_t *handle) {
+  channel_t *channel = (channel_t *)handle->data;
+  napi_delete_reference(channel->env, channel->on_message);
+  napi_delete_reference(channel->env, channel->on_writable);
+  napi_async_destroy(channel->env, channel->context);
+  if (--channel->holders == 0) free(channel);
+}
+
+static void close_channel(channel_t *channel) {
+  if (channel->closing) return;
+  channel->closing = 1;
+  uv_poll_stop(&channel->poll);
+  close(channel->fd);
+  channel->fd = -1;
+  uv_close((uv_handle_t *)&channel->poll, on_closed);
+}
+
+/* The external was collected: close the channel if its owner never did. */
+static void finalize_channel(napi_env env, void *data, void *hint) {
+  channel_t *channel = (channel_t *)data;
+  if (!channel->closing) close_channel(channel);
+  if (--channel->holders == 0) free(channel);
+}
+
+/* Calls `ref` with (message, fd) inside a callback scope, so promises it settles run after it. */
+static void call_back(channel_t *channel, napi_ref ref, int argc, const char *data, size_t length,
+                      int fd) {
+  napi_env env = channel->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) {
+    if (fd >= 0) close(fd);
+    return;
+  }
+  napi_value callback, receiver, argv[2], result;
+  if (napi_get_reference_value(env, ref, &callback) != napi_ok || callback == NULL ||
+      napi_get_global(env, &receiver) != napi_ok) {
+    if (fd >= 0) close(fd);
+    napi_close_handle_scope(env, scope);
+    return;
+  }
+  if (argc > 0) {
+    if (data == NULL) napi_get_null(env, &argv[0]);
+    else napi_create_string_utf8(env, data, length, &argv[0]);
+    napi_create_int32(env, fd, &argv[1]);
+  }
+  napi_make_callback(env, channel->context, receiver, callback, (size_t)argc, argv, &result);
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_poll(uv_poll_t *poll, int status, int events) {
+  channel_t *channel = (channel_t *)poll->data;
+  if (channel->closing) return;
+  if (status == 0 && (events & UV_WRITABLE)) {
+    channel->events &= ~UV_WRITABLE;
+    uv_poll_start(&channel->poll, channel->events, on_poll);
+    call_back(channel, channel->on_writable, 0, NULL, 0, -1);
+    if (channel->closing) return;
+  }
+  if (status != 0 || (events & (UV_READABLE | UV_DISCONNECT)) == 0) {
+    if (status != 0) {
+      close_channel(channel);
+      call_back(channel, channel->on_message, 2, NULL, 0, -1);
+    }
+    return;
+  }
+  static char buffer[MAX_MESSAGE + 1];
+  for (int n = 0; n < MAX_PER_WAKE && !channel->closing; n++) {
+    union {
+      struct cmsghdr header;
+      char space[CMSG_SPACE(sizeof(int) * MAX_FDS)];
+    } control;
+    struct iovec iov = {buffer, sizeof buffer};
+    struct msghdr message = {0};
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control.space;
+    message.msg_controllen = sizeof control.space;
+    ssize_t got = recvmsg(channel->fd, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    }
+    int fds[MAX_FDS];
+    int fd_count = 0;
+    if (got >= 0) {
+      for (struct cmsghdr *c = CMSG_FIRSTHDR(&message); c != NULL; c = CMSG_NXTHDR(&message, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count && fd_count < MAX_FDS; i++) {
+          memcpy(&fds[fd_count++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        }
+      }
+    }
+    if (got <= 0) {
+      /* End of stream (the peer closed) or an error: the channel is over. */
+      close_fds(fds, fd_count);
+      close_channel(channel);
+      call_back(channel, channel->on_message, 2, NULL, 0, -1);
+      return;
+    }
+    if ((message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || (size_t)got > MAX_MESSAGE) {
+      close_fds(fds, fd_count);
+      continue;
+    }
+    if (fd_count > 1) close_fds(fds + 1, fd_count - 1);
+    call_back(channel, channel->on_message, 2, buffer, (size_t)got, fd_count > 0 ? fds[0] : -1);
+  }
+}
+
+static channel_t *unwrap(napi_env env, napi_value value) {
+  channel_t *channel = NULL;
+  if (napi_get_value_external(env, value, (void **)&channel) != napi_ok || channel == NULL) {
+    napi_throw_type_error(env, NULL, "fd-channel: not a channel");
+    return NULL;
+  }
+  return channel;
+}
+
+/* socketPair(): [fd, fd], both close-on-exec (a spawn's stdio entry is dup2()ed without it). */
+static napi_value socket_pair(napi_env env, napi_callback_info info) {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) {
+    return throw_errno(env, "socketpair", errno);
+  }
+  napi_value result, a, b;
+  CALL(env, napi_create_array_with_length(env, 2, &result));
+  CALL(env, napi_create_int32(env, fds[0], &a));
+  CALL(env, napi_create_int32(env, fds[1], &b));
+  CALL(env, napi_set_element(env, result, 0, a));
+  CALL(env, napi_set_element(env, result, 1, b));
+  return result;
+}
+
+/* open(fd, onMessage(text | null, fd), onWritable()): channel. The channel owns fd. */
+static napi_value open_channel(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], name, external;
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  if (argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+    napi_throw_type_error(env, NULL, "fd-channel: open(fd, onMessage, onWritable)");
+    return NULL;
+  }
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return throw_errno(env, "fcntl", errno);
+  uv_loop_t *loop;
+  CALL(env, napi_get_uv_event_loop(env, &loop));
+  channel_t *channel = calloc(1, sizeof *channel);
+  if (channel == NULL) return throw_errno(env, "calloc", ENOMEM);
+  channel->env = env;
+  channel->fd = fd;
+  channel->holders = 2;
+  channel->events = UV_READABLE | UV_DISCONNECT;
+  if (uv_poll_init(loop, &channel->poll, fd) != 0) {
+    free(channel);
+    return throw_errno(env, "uv_poll_init", EINVAL);
+  }
+  channel->poll.data = channel;
+  CALL(env, napi_create_reference(env, argv[1], 1, &channel->on_message));
+  CALL(env, napi_create_reference(env, argv[2], 1, &channel->on_writable));
+  CALL(env, napi_create_string_utf8(env, "WharfFdChannel", NAPI_AUTO_LENGTH, &name));
+  CALL(env, napi_async_init(env, NULL, name, &channel->context));
+  uv_poll_start(&channel->poll, channel->events, on_poll);
+  /* Never what keeps a process alive: its owner's other handles decide that. */
+  uv_unref((uv_handle_t *)&channel->poll);
+  CALL(env, napi_create_external(env, channel, finalize_channel, NULL, &external));
+  return external;
+}
+
+/*
+ * send(channel, text, fd): 0 when sent, 1 when the socket's buffer is full (onWritable is then
+ * called once it drains), -errno when the channel is broken. `fd` (or -1) travels with the
+ * message; the caller still owns and closes its copy.
+ */
+static napi_value send_message(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], result;
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) {
+    napi_throw_type_error(env, NULL, "fd-channel: send(channel, text, fd)");
+    return NULL;
+  }
+  channel_t *channel = unwrap(env, argv[0]);
+  if (channel == NULL) return NULL;
+  static char buffer[MAX_MESSAGE + 1];
+  size_t length;
+  CALL(env, napi_get_value_string_utf8(env, argv[1], buffer, sizeof buffer, &length));
+  if (length >= MAX_MESSAGE) {
+    napi_throw_range_error(env, NULL, "fd-channel: message too long");
+    return NULL;
+  }
+  int32_t fd;
+  CALL(env, napi_get_value_int32(env, argv[2], &fd));
+  int status = 0;
+  if (channel->closing) status = -EPIPE;
+  else {
+    struct iovec iov = {buffer, length};
+    union {
+      struct cmsghdr header;
+      char space[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct msghdr message = {0};
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    if (fd >= 0) {
+      memset(&control, 0, sizeof control);
+      message.msg_control = control.space;
+      message.msg_controllen = sizeof control.space;
+      struct cmsghdr *c = CMSG_FIRSTHDR(&message);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int));
+      memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
+    ssize_t sent;
+    do sent = sendmsg(channel->fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+    while (sent < 0 && errno == EINTR);
+    if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+      status = 1;
+      channel->events |= UV_WRITABLE;
+      uv_poll_start(&channel->poll, channel->events, on_poll);
+    } else if (sent < 0) status = -errno;
+  }
+  CALL(env, napi_create_int32(env, status, &result));
+  return result;
+}
+
+/* close(channel): stops it and closes its descriptor. Idempotent. */
+static napi_value close_message_channel(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) return NULL;
+  channel_t *channel = unwrap(env, argv[0]);
+  if (channel != NULL) close_channel(channel);
+  return NULL;
+}
+
+typedef struct {
+  uv_poll_t poll;
+  napi_env env;
+  napi_ref callback;
+  napi_async_context context;
+  int fd;
+  int done;
+  int failed; /* connect()'s own error, when it failed at once */
+  int holders; /* as channel_t's */
+} dial_t;
+
+static void on_dial_closed(uv_handle_t *handle) {
+  dial_t *dial = (dial_t *)handle->data;
+  napi_delete_reference(dial->env, dial->callback);
+  napi_async_destroy(dial->env, dial->context);
+  if (--dial->holders == 0) free(dial);
+}
+
+static void abandon_dial(dial_t *dial) {
+  if (dial->done) return;
+  dial->done = 1;
+  uv_poll_stop(&dial->poll);
+  close(dial->fd);
+  dial->fd = -1;
+  uv_close((uv_handle_t *)&dial->poll, on_dial_closed);
+}
+
+static void finalize_dial(napi_env env, void *data, void *hint) {
+  dial_t *dial = (dial_t *)data;
+  abandon_dial(dial);
+  if (--dial->holders == 0) free(dial);
+}
+
+/* Settles a dial once: callback(0, fd) with the connected descriptor, or callback(errno, -1). */
+static void settle_dial(dial_t *dial, int error) {
+  if (dial->done) return;
+  dial->done = 1;
+  uv_poll_stop(&dial->poll);
+  int fd = dial->fd;
+  dial->fd = -1;
+  if (error != 0 && fd >= 0) {
+    close(fd);
+    fd = -1;
+  }
+  uv_close((uv_handle_t *)&dial->poll, on_dial_closed);
+  napi_env env = dial->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) {
+    if (fd >= 0) close(fd);
+    return;
+  }
+  napi_value callback, receiver, argv[2], result;
+  if (napi_get_reference_value(env, dial->callback, &callback) != napi_ok || callback == NULL ||
+      napi_get_global(env, &receiver) != napi_ok) {
+    if (fd >= 0) close(fd);
+    napi_close_handle_scope(env, scope);
+    return;
+  }
+  napi_create_int32(env, error, &argv[0]);
+  napi_create_int32(env, fd, &argv[1]);
+  napi_make_callback(env, dial->context, receiver, callback, 2, argv, &result);
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_dial_poll(uv_poll_t *poll, int status, int events) {
+  dial_t *dial = (dial_t *)poll->data;
+  int error = dial->failed;
+  socklen_t length = sizeof error;
+  if (error == 0 && getsockopt(dial->fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+  if (error == 0 && status != 0) error = EIO;
+  settle_dial(dial, error);
+}
+
+/*
+ * connect(address, port, callback(errno, fd)): dial, a TCP connection to a numeric IPv4 or IPv6
+ * address that the caller has already checked. No Node socket object is made: the descriptor
+ * only travels on. The callback always runs later, never inside this call. cancel(dial) closes
+ * it unsettled (the callback is then never called).
+ */
+static napi_value tcp_connect(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], name, external;
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char address[64];
+  size_t address_length;
+  int32_t port;
+  if (argc < 3 ||
+      napi_get_value_string_utf8(env, argv[0], address, sizeof address, &address_length) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &port) != napi_ok || port < 1 || port > 65535) {
+    napi_throw_type_error(env, NULL, "fd-channel: connect(address, port, callback)");
+    return NULL;
+  }
+  struct sockaddr_storage target;
+  socklen_t target_length;
+  memset(&target, 0, sizeof target);
+  struct sockaddr_in *v4 = (struct sockaddr_in *)&target;
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&target;
+  if (inet_pton(AF_INET, address, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons((uint16_t)port);
+    target_length = sizeof *v4;
+  } else if (inet_pton(AF_INET6, address, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons((uint16_t)port);
+    target_length = sizeof *v6;
+  } else {
+    napi_throw_type_error(env, NULL, "fd-channel: not a numeric address");
+    return NULL;
+  }
+  int fd = socket(target.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  int connected = connect(fd, (struct sockaddr *)&target, target_length);
+  int error = connected == 0 ? 0 : errno;
+  uv_loop_t *loop;
+  dial_t *dial = calloc(1, sizeof *dial);
+  if (dial == NULL || napi_get_uv_event_loop(env, &loop) != napi_ok ||
+      uv_poll_init(loop, &dial->poll, fd) != 0) {
+    free(dial);
+    close(fd);
+    return throw_errno(env, "uv_poll_init", ENOMEM);
+  }
+  dial->poll.data = dial;
+  dial->env = env;
+  dial->fd = fd;
+  dial->holders = 2;
+  CALL(env, napi_create_reference(env, argv[2], 1, &dial->callback));
+  CALL(env, napi_create_string_utf8(env, "WharfDial", NAPI_AUTO_LENGTH, &name));
+  CALL(env, napi_async_init(env, NULL, name, &dial->context));
+  CALL(env, napi_create_external(env, dial, finalize_dial, NULL, &external));
+  /* Completion or failure shows as writability (or an error); even an immediate answer settles
+     there, so the callback never runs inside this call. */
+  if (error != EINPROGRESS && error != 0) dial->failed = error;
+  uv_poll_start(&dial->poll, UV_WRITABLE, on_dial_poll);
+  return external;
+}
+
+/* cancel(dial): abandons a dial in progress; its callback is never called. Idempotent. */
+static napi_value cancel_dial(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  dial_t *dial = NULL;
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_value_external(env, argv[0], (void **)&dial) != napi_ok || dial == NULL) {
+    return NULL;
+  }
+  abandon_dial(dial);
+  return NULL;
+}
+
+/* closeFd(fd): closes a descriptor this process received and will not use. */
+static napi_value close_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc >= 1 && napi_get_value_int32(env, argv[0], &fd) == napi_ok && fd > 2) close(fd);
+  return NULL;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor properties[] = {
+      {"socketPair", NULL, socket_pair, NULL, NULL, NULL, napi_default, NULL},
+      {"open", NULL, open_channel, NULL, NULL, NULL, napi_default, NULL},
+      {"send", NULL, send_message, NULL, NULL, NULL, napi_default, NULL},
+      {"close", NULL, close_message_channel, NULL, NULL, NULL, napi_default, NULL},
+      {"connect", NULL, tcp_connect, NULL, NULL, NULL, napi_default, NULL},
+      {"cancel", NULL, cancel_dial, NULL, NULL, NULL, napi_default, NULL},
+      {"closeFd", NULL, close_fd, NULL, NULL, NULL, napi_default, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof properties / sizeof *properties, properties) !=
+      napi_ok) {
+    return NULL;
+  }
+  return exports;
+}
