@@ -271,10 +271,12 @@ describe(
     })
     after(() => echo.close())
 
-    for (const [label, env, expected] of [
-      ['isolated, the runtime holds the channel', process.env, true],
+    for (const [label, args, env, expected] of [
+      ['isolated and sandboxed, the runtime holds the channel', [], process.env, true],
+      ['isolated, --sandbox off: the same', ['--sandbox', 'off'], process.env, true],
       [
         'WHARF_FD_CHANNEL=off: the IPC channel alone',
+        [],
         { ...process.env, WHARF_FD_CHANNEL: 'off' },
         false,
       ],
@@ -282,7 +284,7 @@ describe(
       it(`${label}, and connect() works`, async () => {
         const wharf = await startWharf(
           join(FIXTURES, 'escape'),
-          ['--no-watch', '--allow', `127.0.0.1:${echo.port}`],
+          ['--no-watch', '--allow', `127.0.0.1:${echo.port}`, ...args],
           20_000,
           env
         )
