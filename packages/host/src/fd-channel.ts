@@ -6,13 +6,15 @@
  *
  * Node's IPC channel passes one handle at a time and waits for the receiver's acknowledgement
  * before anything else it sends; with a `net.Socket` made in the supervisor for every dial, that
- * was most of the supervisor's CPU per request (docs/performance.md, "The dial channel"). Where
+ * was most of the supervisor's CPU per request (docs/performance.md, "The fd channel"). Where
  * the module is missing (no compiler at install, not Linux) or `WHARF_FD_CHANNEL=off`, the host
  * uses the IPC channel as before: same behaviour, more CPU.
  */
 import { createRequire } from 'node:module'
 import net from 'node:net'
 import { dirname } from 'node:path'
+// The real process, by import: in a runtime, Worker code may replace globalThis.process.
+import process from 'node:process'
 import { fileURLToPath } from 'node:url'
 import { getSystemErrorName } from 'node:util'
 
