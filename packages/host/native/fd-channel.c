@@ -87,29 +87,43 @@ static void finalize_channel(napi_env env, void *data, void *hint) {
   if (--channel->holders == 0) free(channel);
 }
 
-/* Calls `ref` with (message, fd) inside a callback scope, so promises it settles run after it. */
+/* One call's arguments: none, (text or null, int) with `text_arg`, or (int, int). */
+typedef struct {
+  int argc;
+  int text_arg;
+  const char *text;
+  size_t length;
+  int first;
+  int second;
+} args_t;
+
+/*
+ * Calls `ref` with `args` inside a callback scope, so that promises it settles run after it.
+ * Returns 0 when the call could not be made: the caller then closes what it would have handed
+ * over.
+ */
+static int invoke(napi_env env, napi_async_context context, napi_ref ref, const args_t *args) {
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return 0;
+  napi_value callback, receiver, argv[2], result;
+  int ok = napi_get_reference_value(env, ref, &callback) == napi_ok && callback != NULL &&
+           napi_get_global(env, &receiver) == napi_ok;
+  if (ok && args->argc > 0) {
+    if (!args->text_arg) napi_create_int32(env, args->first, &argv[0]);
+    else if (args->text == NULL) napi_get_null(env, &argv[0]);
+    else napi_create_string_utf8(env, args->text, args->length, &argv[0]);
+    napi_create_int32(env, args->second, &argv[1]);
+  }
+  if (ok) napi_make_callback(env, context, receiver, callback, (size_t)args->argc, argv, &result);
+  napi_close_handle_scope(env, scope);
+  return ok;
+}
+
+/* Calls the channel's `ref` with (message, fd), or with nothing when argc is 0. */
 static void call_back(channel_t *channel, napi_ref ref, int argc, const char *data, size_t length,
                       int fd) {
-  napi_env env = channel->env;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) {
-    if (fd >= 0) close(fd);
-    return;
-  }
-  napi_value callback, receiver, argv[2], result;
-  if (napi_get_reference_value(env, ref, &callback) != napi_ok || callback == NULL ||
-      napi_get_global(env, &receiver) != napi_ok) {
-    if (fd >= 0) close(fd);
-    napi_close_handle_scope(env, scope);
-    return;
-  }
-  if (argc > 0) {
-    if (data == NULL) napi_get_null(env, &argv[0]);
-    else napi_create_string_utf8(env, data, length, &argv[0]);
-    napi_create_int32(env, fd, &argv[1]);
-  }
-  napi_make_callback(env, channel->context, receiver, callback, (size_t)argc, argv, &result);
-  napi_close_handle_scope(env, scope);
+  args_t args = {argc, 1, data, length, 0, fd};
+  if (!invoke(channel->env, channel->context, ref, &args) && fd >= 0) close(fd);
 }
 
 static void on_poll(uv_poll_t *poll, int status, int events) {
@@ -346,23 +360,9 @@ static void settle_dial(dial_t *dial, int error) {
     fd = -1;
   }
   uv_close((uv_handle_t *)&dial->poll, on_dial_closed);
-  napi_env env = dial->env;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) {
-    if (fd >= 0) close(fd);
-    return;
-  }
-  napi_value callback, receiver, argv[2], result;
-  if (napi_get_reference_value(env, dial->callback, &callback) != napi_ok || callback == NULL ||
-      napi_get_global(env, &receiver) != napi_ok) {
-    if (fd >= 0) close(fd);
-    napi_close_handle_scope(env, scope);
-    return;
-  }
-  napi_create_int32(env, error, &argv[0]);
-  napi_create_int32(env, fd, &argv[1]);
-  napi_make_callback(env, dial->context, receiver, callback, 2, argv, &result);
-  napi_close_handle_scope(env, scope);
+  /* The async context lives until on_dial_closed, a later turn of the loop. */
+  args_t args = {2, 0, NULL, 0, error, fd};
+  if (!invoke(dial->env, dial->context, dial->callback, &args) && fd >= 0) close(fd);
 }
 
 static void on_dial_poll(uv_poll_t *poll, int status, int events) {
