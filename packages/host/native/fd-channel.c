@@ -31,19 +31,6 @@
 #define MAX_PER_WAKE 64
 #define MAX_FDS 4
 
-typedef struct {
-  uv_poll_t poll;
-  napi_env env;
-  napi_ref on_message;
-  napi_ref on_writable;
-  napi_async_context context;
-  int fd;
-  int events;
-  int closing;
-  /* The JS external and the libuv handle each hold one; the last to let go frees it. */
-  int holders;
-} channel_t;
-
 #define CALL(env, expr)                                                                 \
   do {                                                                                  \
     if ((expr) != napi_ok) {                                                            \
@@ -63,28 +50,103 @@ static void close_fds(int *fds, int count) {
   for (int i = 0; i < count; i++) close(fds[i]);
 }
 
-static void on_closed(uv_handle_t *handle) {
-  channel_t *channel = (channel_t *)handle->data;
-  napi_delete_reference(channel->env, channel->on_message);
-  napi_delete_reference(channel->env, channel->on_writable);
-  napi_async_destroy(channel->env, channel->context);
-  if (--channel->holders == 0) free(channel);
+enum kind { CHANNEL = 1, DIAL = 2 };
+
+/*
+ * What a channel and a dial share: a descriptor under libuv's poll, the JavaScript functions it
+ * calls back, and an async context for them. The JS external and the libuv handle each hold it;
+ * the last to let go frees it.
+ */
+typedef struct {
+  uv_poll_t poll;
+  napi_env env;
+  napi_async_context context;
+  napi_ref callbacks[2];
+  enum kind kind;
+  int fd;
+  int stopped; /* the poll is stopped and the descriptor closed or handed over */
+  int holders;
+} polled_t;
+
+typedef struct {
+  polled_t base; /* callbacks: onMessage, onWritable */
+  int events;
+} channel_t;
+
+typedef struct {
+  polled_t base; /* callbacks: the dial's callback */
+  int failed;    /* connect()'s own error, when it failed at once */
+} dial_t;
+
+static void release(polled_t *polled) {
+  if (--polled->holders == 0) free(polled);
 }
 
-static void close_channel(channel_t *channel) {
-  if (channel->closing) return;
-  channel->closing = 1;
-  uv_poll_stop(&channel->poll);
-  close(channel->fd);
-  channel->fd = -1;
-  uv_close((uv_handle_t *)&channel->poll, on_closed);
+static void on_polled_closed(uv_handle_t *handle) {
+  polled_t *polled = (polled_t *)handle->data;
+  for (int i = 0; i < 2; i++) {
+    if (polled->callbacks[i] != NULL) napi_delete_reference(polled->env, polled->callbacks[i]);
+  }
+  napi_async_destroy(polled->env, polled->context);
+  release(polled);
 }
 
-/* The external was collected: close the channel if its owner never did. */
-static void finalize_channel(napi_env env, void *data, void *hint) {
-  channel_t *channel = (channel_t *)data;
-  if (!channel->closing) close_channel(channel);
-  if (--channel->holders == 0) free(channel);
+/* Stops the poll once and closes the descriptor, unless the caller took it (fd set to -1). */
+static void stop_polled(polled_t *polled) {
+  if (polled->stopped) return;
+  polled->stopped = 1;
+  uv_poll_stop(&polled->poll);
+  if (polled->fd >= 0) close(polled->fd);
+  polled->fd = -1;
+  uv_close((uv_handle_t *)&polled->poll, on_polled_closed);
+}
+
+/* The external was collected: stop it if its owner never did. */
+static void finalize_polled(napi_env env, void *data, void *hint) {
+  stop_polled((polled_t *)data);
+  release((polled_t *)data);
+}
+
+/*
+ * Starts polling `fd` (which it then owns) for `events`, keeping `callbacks`, and makes the
+ * external that holds `polled`; NULL with a pending exception if it cannot.
+ */
+static napi_value start_polled(napi_env env, polled_t *polled, enum kind kind, int fd,
+                               const napi_value *callbacks, int count, const char *name,
+                               int events, uv_poll_cb on_event) {
+  uv_loop_t *loop;
+  napi_value resource, external;
+  polled->kind = kind;
+  polled->env = env;
+  polled->fd = fd;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &polled->poll, fd) != 0) {
+    close(fd);
+    free(polled);
+    return throw_errno(env, "uv_poll_init", EINVAL);
+  }
+  polled->poll.data = polled;
+  polled->holders = 2;
+  CALL(env, napi_create_external(env, polled, finalize_polled, NULL, &external));
+  for (int i = 0; i < count; i++) {
+    CALL(env, napi_create_reference(env, callbacks[i], 1, &polled->callbacks[i]));
+  }
+  CALL(env, napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource));
+  CALL(env, napi_async_init(env, NULL, resource, &polled->context));
+  uv_poll_start(&polled->poll, events, on_event);
+  /* Never what keeps a process alive: its owner's other handles decide that. */
+  uv_unref((uv_handle_t *)&polled->poll);
+  return external;
+}
+
+/* The channel behind an external of this module, or NULL with a TypeError. */
+static channel_t *unwrap_channel(napi_env env, napi_value value) {
+  polled_t *polled = NULL;
+  if (napi_get_value_external(env, value, (void **)&polled) != napi_ok || polled == NULL ||
+      polled->kind != CHANNEL) {
+    napi_throw_type_error(env, NULL, "fd-channel: not a channel");
+    return NULL;
+  }
+  return (channel_t *)polled;
 }
 
 /* One call's arguments: none, (text or null, int) with `text_arg`, or (int, int). */
@@ -123,27 +185,28 @@ static int invoke(napi_env env, napi_async_context context, napi_ref ref, const 
 static void call_back(channel_t *channel, napi_ref ref, int argc, const char *data, size_t length,
                       int fd) {
   args_t args = {argc, 1, data, length, 0, fd};
-  if (!invoke(channel->env, channel->context, ref, &args) && fd >= 0) close(fd);
+  if (!invoke(channel->base.env, channel->base.context, ref, &args) && fd >= 0) close(fd);
 }
 
 static void on_poll(uv_poll_t *poll, int status, int events) {
   channel_t *channel = (channel_t *)poll->data;
-  if (channel->closing) return;
+  polled_t *base = &channel->base;
+  if (base->stopped) return;
   if (status == 0 && (events & UV_WRITABLE)) {
     channel->events &= ~UV_WRITABLE;
-    uv_poll_start(&channel->poll, channel->events, on_poll);
-    call_back(channel, channel->on_writable, 0, NULL, 0, -1);
-    if (channel->closing) return;
+    uv_poll_start(&base->poll, channel->events, on_poll);
+    call_back(channel, base->callbacks[1], 0, NULL, 0, -1);
+    if (base->stopped) return;
   }
   if (status != 0 || (events & (UV_READABLE | UV_DISCONNECT)) == 0) {
     if (status != 0) {
-      close_channel(channel);
-      call_back(channel, channel->on_message, 2, NULL, 0, -1);
+      stop_polled(base);
+      call_back(channel, base->callbacks[0], 2, NULL, 0, -1);
     }
     return;
   }
   static char buffer[MAX_MESSAGE + 1];
-  for (int n = 0; n < MAX_PER_WAKE && !channel->closing; n++) {
+  for (int n = 0; n < MAX_PER_WAKE && !base->stopped; n++) {
     union {
       struct cmsghdr header;
       char space[CMSG_SPACE(sizeof(int) * MAX_FDS)];
@@ -154,7 +217,7 @@ static void on_poll(uv_poll_t *poll, int status, int events) {
     message.msg_iovlen = 1;
     message.msg_control = control.space;
     message.msg_controllen = sizeof control.space;
-    ssize_t got = recvmsg(channel->fd, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    ssize_t got = recvmsg(base->fd, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (got < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
@@ -173,8 +236,8 @@ static void on_poll(uv_poll_t *poll, int status, int events) {
     if (got <= 0) {
       /* End of stream (the peer closed) or an error: the channel is over. */
       close_fds(fds, fd_count);
-      close_channel(channel);
-      call_back(channel, channel->on_message, 2, NULL, 0, -1);
+      stop_polled(base);
+      call_back(channel, base->callbacks[0], 2, NULL, 0, -1);
       return;
     }
     if ((message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || (size_t)got > MAX_MESSAGE) {
@@ -182,17 +245,8 @@ static void on_poll(uv_poll_t *poll, int status, int events) {
       continue;
     }
     if (fd_count > 1) close_fds(fds + 1, fd_count - 1);
-    call_back(channel, channel->on_message, 2, buffer, (size_t)got, fd_count > 0 ? fds[0] : -1);
+    call_back(channel, base->callbacks[0], 2, buffer, (size_t)got, fd_count > 0 ? fds[0] : -1);
   }
-}
-
-static channel_t *unwrap(napi_env env, napi_value value) {
-  channel_t *channel = NULL;
-  if (napi_get_value_external(env, value, (void **)&channel) != napi_ok || channel == NULL) {
-    napi_throw_type_error(env, NULL, "fd-channel: not a channel");
-    return NULL;
-  }
-  return channel;
 }
 
 /* socketPair(): [fd, fd], both close-on-exec (a spawn's stdio entry is dup2()ed without it). */
@@ -213,7 +267,7 @@ static napi_value socket_pair(napi_env env, napi_callback_info info) {
 /* open(fd, onMessage(text | null, fd), onWritable()): channel. The channel owns fd. */
 static napi_value open_channel(napi_env env, napi_callback_info info) {
   size_t argc = 3;
-  napi_value argv[3], name, external;
+  napi_value argv[3];
   CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fd;
   if (argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
@@ -222,28 +276,11 @@ static napi_value open_channel(napi_env env, napi_callback_info info) {
   }
   int flags = fcntl(fd, F_GETFL);
   if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return throw_errno(env, "fcntl", errno);
-  uv_loop_t *loop;
-  CALL(env, napi_get_uv_event_loop(env, &loop));
   channel_t *channel = calloc(1, sizeof *channel);
   if (channel == NULL) return throw_errno(env, "calloc", ENOMEM);
-  channel->env = env;
-  channel->fd = fd;
-  channel->holders = 2;
   channel->events = UV_READABLE | UV_DISCONNECT;
-  if (uv_poll_init(loop, &channel->poll, fd) != 0) {
-    free(channel);
-    return throw_errno(env, "uv_poll_init", EINVAL);
-  }
-  channel->poll.data = channel;
-  CALL(env, napi_create_reference(env, argv[1], 1, &channel->on_message));
-  CALL(env, napi_create_reference(env, argv[2], 1, &channel->on_writable));
-  CALL(env, napi_create_string_utf8(env, "WharfFdChannel", NAPI_AUTO_LENGTH, &name));
-  CALL(env, napi_async_init(env, NULL, name, &channel->context));
-  uv_poll_start(&channel->poll, channel->events, on_poll);
-  /* Never what keeps a process alive: its owner's other handles decide that. */
-  uv_unref((uv_handle_t *)&channel->poll);
-  CALL(env, napi_create_external(env, channel, finalize_channel, NULL, &external));
-  return external;
+  return start_polled(env, &channel->base, CHANNEL, fd, argv + 1, 2, "WharfFdChannel",
+                      channel->events, on_poll);
 }
 
 /*
@@ -259,7 +296,7 @@ static napi_value send_message(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "fd-channel: send(channel, text, fd)");
     return NULL;
   }
-  channel_t *channel = unwrap(env, argv[0]);
+  channel_t *channel = unwrap_channel(env, argv[0]);
   if (channel == NULL) return NULL;
   static char buffer[MAX_MESSAGE + 1];
   size_t length;
@@ -271,7 +308,7 @@ static napi_value send_message(napi_env env, napi_callback_info info) {
   int32_t fd;
   CALL(env, napi_get_value_int32(env, argv[2], &fd));
   int status = 0;
-  if (channel->closing) status = -EPIPE;
+  if (channel->base.stopped) status = -EPIPE;
   else {
     struct iovec iov = {buffer, length};
     union {
@@ -292,84 +329,38 @@ static napi_value send_message(napi_env env, napi_callback_info info) {
       memcpy(CMSG_DATA(c), &fd, sizeof(int));
     }
     ssize_t sent;
-    do sent = sendmsg(channel->fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+    do sent = sendmsg(channel->base.fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
     while (sent < 0 && errno == EINTR);
     if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
       status = 1;
       channel->events |= UV_WRITABLE;
-      uv_poll_start(&channel->poll, channel->events, on_poll);
+      uv_poll_start(&channel->base.poll, channel->events, on_poll);
     } else if (sent < 0) status = -errno;
   }
   CALL(env, napi_create_int32(env, status, &result));
   return result;
 }
 
-/* close(channel): stops it and closes its descriptor. Idempotent. */
-static napi_value close_message_channel(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1) return NULL;
-  channel_t *channel = unwrap(env, argv[0]);
-  if (channel != NULL) close_channel(channel);
-  return NULL;
-}
-
-typedef struct {
-  uv_poll_t poll;
-  napi_env env;
-  napi_ref callback;
-  napi_async_context context;
-  int fd;
-  int done;
-  int failed; /* connect()'s own error, when it failed at once */
-  int holders; /* as channel_t's */
-} dial_t;
-
-static void on_dial_closed(uv_handle_t *handle) {
-  dial_t *dial = (dial_t *)handle->data;
-  napi_delete_reference(dial->env, dial->callback);
-  napi_async_destroy(dial->env, dial->context);
-  if (--dial->holders == 0) free(dial);
-}
-
-static void abandon_dial(dial_t *dial) {
-  if (dial->done) return;
-  dial->done = 1;
-  uv_poll_stop(&dial->poll);
-  close(dial->fd);
-  dial->fd = -1;
-  uv_close((uv_handle_t *)&dial->poll, on_dial_closed);
-}
-
-static void finalize_dial(napi_env env, void *data, void *hint) {
-  dial_t *dial = (dial_t *)data;
-  abandon_dial(dial);
-  if (--dial->holders == 0) free(dial);
-}
-
 /* Settles a dial once: callback(0, fd) with the connected descriptor, or callback(errno, -1). */
 static void settle_dial(dial_t *dial, int error) {
-  if (dial->done) return;
-  dial->done = 1;
-  uv_poll_stop(&dial->poll);
-  int fd = dial->fd;
-  dial->fd = -1;
-  if (error != 0 && fd >= 0) {
-    close(fd);
-    fd = -1;
-  }
-  uv_close((uv_handle_t *)&dial->poll, on_dial_closed);
-  /* The async context lives until on_dial_closed, a later turn of the loop. */
+  polled_t *base = &dial->base;
+  if (base->stopped) return;
+  /* Taken before the stop, which would close it: a connected descriptor goes to the callback. */
+  int fd = error == 0 ? base->fd : -1;
+  if (error == 0) base->fd = -1;
+  stop_polled(base);
+  /* The async context lives until on_polled_closed, a later turn of the loop. */
   args_t args = {2, 0, NULL, 0, error, fd};
-  if (!invoke(dial->env, dial->context, dial->callback, &args) && fd >= 0) close(fd);
+  if (!invoke(base->env, base->context, base->callbacks[0], &args) && fd >= 0) close(fd);
 }
 
 static void on_dial_poll(uv_poll_t *poll, int status, int events) {
   dial_t *dial = (dial_t *)poll->data;
   int error = dial->failed;
   socklen_t length = sizeof error;
-  if (error == 0 && getsockopt(dial->fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+  if (error == 0 && getsockopt(dial->base.fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) {
+    error = errno;
+  }
   if (error == 0 && status != 0) error = EIO;
   settle_dial(dial, error);
 }
@@ -382,7 +373,7 @@ static void on_dial_poll(uv_poll_t *poll, int status, int events) {
  */
 static napi_value tcp_connect(napi_env env, napi_callback_info info) {
   size_t argc = 3;
-  napi_value argv[3], name, external;
+  napi_value argv[3];
   CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   char address[64];
   size_t address_length;
@@ -416,39 +407,33 @@ static napi_value tcp_connect(napi_env env, napi_callback_info info) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   int connected = connect(fd, (struct sockaddr *)&target, target_length);
   int error = connected == 0 ? 0 : errno;
-  uv_loop_t *loop;
   dial_t *dial = calloc(1, sizeof *dial);
-  if (dial == NULL || napi_get_uv_event_loop(env, &loop) != napi_ok ||
-      uv_poll_init(loop, &dial->poll, fd) != 0) {
-    free(dial);
+  if (dial == NULL) {
     close(fd);
-    return throw_errno(env, "uv_poll_init", ENOMEM);
+    return throw_errno(env, "calloc", ENOMEM);
   }
-  dial->poll.data = dial;
-  dial->env = env;
-  dial->fd = fd;
-  dial->holders = 2;
-  CALL(env, napi_create_reference(env, argv[2], 1, &dial->callback));
-  CALL(env, napi_create_string_utf8(env, "WharfDial", NAPI_AUTO_LENGTH, &name));
-  CALL(env, napi_async_init(env, NULL, name, &dial->context));
-  CALL(env, napi_create_external(env, dial, finalize_dial, NULL, &external));
   /* Completion or failure shows as writability (or an error); even an immediate answer settles
      there, so the callback never runs inside this call. */
   if (error != EINPROGRESS && error != 0) dial->failed = error;
-  uv_poll_start(&dial->poll, UV_WRITABLE, on_dial_poll);
-  return external;
+  return start_polled(env, &dial->base, DIAL, fd, argv + 2, 1, "WharfDial", UV_WRITABLE,
+                      on_dial_poll);
 }
 
-/* cancel(dial): abandons a dial in progress; its callback is never called. Idempotent. */
-static napi_value cancel_dial(napi_env env, napi_callback_info info) {
+/*
+ * close(channel) and cancel(dial): stops it and closes its descriptor; a cancelled dial's callback
+ * is never called. Idempotent.
+ */
+static napi_value stop(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  dial_t *dial = NULL;
+  polled_t *polled = NULL;
   CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || napi_get_value_external(env, argv[0], (void **)&dial) != napi_ok || dial == NULL) {
+  if (argc < 1 || napi_get_value_external(env, argv[0], (void **)&polled) != napi_ok ||
+      polled == NULL || (polled->kind != CHANNEL && polled->kind != DIAL)) {
+    napi_throw_type_error(env, NULL, "fd-channel: not a channel or a dial");
     return NULL;
   }
-  abandon_dial(dial);
+  stop_polled(polled);
   return NULL;
 }
 
@@ -467,9 +452,9 @@ NAPI_MODULE_INIT() {
       {"socketPair", NULL, socket_pair, NULL, NULL, NULL, napi_default, NULL},
       {"open", NULL, open_channel, NULL, NULL, NULL, napi_default, NULL},
       {"send", NULL, send_message, NULL, NULL, NULL, napi_default, NULL},
-      {"close", NULL, close_message_channel, NULL, NULL, NULL, napi_default, NULL},
+      {"close", NULL, stop, NULL, NULL, NULL, napi_default, NULL},
       {"connect", NULL, tcp_connect, NULL, NULL, NULL, napi_default, NULL},
-      {"cancel", NULL, cancel_dial, NULL, NULL, NULL, napi_default, NULL},
+      {"cancel", NULL, stop, NULL, NULL, NULL, napi_default, NULL},
       {"closeFd", NULL, close_fd, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof properties / sizeof *properties, properties) !=
