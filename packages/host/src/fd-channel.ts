@@ -227,10 +227,7 @@ export class FdChannel {
   }
 
   private write(text: string, passable: Passable | undefined): boolean {
-    // A socket that closed before it could travel goes as no descriptor: a dial reply without
-    // one is a failed dial to the runtime.
-    const fd = passable === undefined ? -1 : (descriptorOf(passable) ?? -1)
-    const status = this.addon.send(this.handle, text, fd)
+    const status = this.sendNow(text, passable)
     if (status === 1) return this.enqueue(text, passable)
     if (status < 0) {
       this.end()
@@ -240,9 +237,17 @@ export class FdChannel {
     return true
   }
 
+  /** The native send's status: 0 sent, 1 the buffer is full, below 0 the channel is broken. */
+  private sendNow(text: string, passable: Passable | undefined): number {
+    // A socket that closed before it could travel goes as no descriptor: a dial reply without
+    // one is a failed dial to the runtime.
+    const fd = passable === undefined ? -1 : (descriptorOf(passable) ?? -1)
+    return this.addon.send(this.handle, text, fd)
+  }
+
+  /** Past MAX_QUEUED the channel ends, and `passable` is left to the caller, as send() says. */
   private enqueue(text: string, passable: Passable | undefined): boolean {
     if (this.queue.length >= MAX_QUEUED) {
-      passable?.destroy()
       this.end()
       return false
     }
@@ -251,11 +256,8 @@ export class FdChannel {
   }
 
   private flush(): void {
-    while (this.queue.length > 0 && !this.closed) {
-      const next = this.queue[0]
-      if (next === undefined) break
-      const fd = next.passable === undefined ? -1 : (descriptorOf(next.passable) ?? -1)
-      const status = this.addon.send(this.handle, next.text, fd)
+    for (let next = this.queue[0]; next !== undefined && !this.closed; next = this.queue[0]) {
+      const status = this.sendNow(next.text, next.passable)
       if (status === 1) return
       this.queue.shift()
       next.passable?.destroy()
