@@ -86,6 +86,26 @@ function endThenDestroy(node: net.Socket): Promise<void> {
   })
 }
 
+/**
+ * Makes an error the socket makes on every close, read or not, without a stack trace: capturing
+ * one costs several µs a socket under async stack traces (a few percent of a Worker's whole
+ * per-request socket), and its frames would be this library's internals only. workerd makes the
+ * same error in C++, with no JavaScript frames either.
+ */
+function withoutStack<E extends Error>(make: () => E): E {
+  const limit = Error.stackTraceLimit
+  try {
+    Error.stackTraceLimit = 0
+  } catch {
+    return make() // Worker code made the limit read-only: keep its choice
+  }
+  try {
+    return make()
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
 function asError(reason: unknown): Error {
   return reason instanceof Error ? reason : new Error(String(reason))
 }
@@ -349,7 +369,7 @@ class SocketCore
     await this.write.flushWrites()
     // workerd: a reader.cancel() or writer.abort() made in the same turn settles first.
     for (let i = 0; i < 8 && this.opsInFlight > 0; i++) await Promise.resolve()
-    const closedError = new TypeError(msg.SOCKET_CLOSED)
+    const closedError = withoutStack(() => new TypeError(msg.SOCKET_CLOSED))
     // workerd settles `closed` (and close()) first and rejects a pending read only afterwards, on
     // a later turn: drivers (redis-on-workers) rely on that order. Take the read over now.
     const pendingRead = this.read.takePendingRead()
