@@ -38,7 +38,7 @@ export const POOL_USAGE = `Usage: wharf pool --upstream postgres://USER:PASSWORD
   --metrics HOST:PORT        serve Prometheus metrics at /metrics
   --stats-interval S         print a one-line summary every S seconds (default 30, 0 = never)
   --processes N              N pooler processes accepting on one socket (default 1, at most
-                             16; PostgreSQL, not with --wal-publication or --metrics)
+                             16; not with --wal-publication or --metrics)
 The upstream may also come from WHARF_POOL_UPSTREAM.
 `
 
@@ -158,10 +158,8 @@ export async function poolCommand(argv: string[]): Promise<number> {
   const processes = boundedInt(values.processes ?? '1', '--processes', 1, MAX_PROCESSES)
   const worker = process.env[WORKER_ENV]
   if (processes > 1 && worker === undefined) {
-    if (values.metrics !== undefined || options.walInvalidation || /^mysql:/i.test(upstream))
-      throw new PoolConfigError(
-        '--processes: PostgreSQL origins only, and not with --metrics or --wal-publication'
-      )
+    if (values.metrics !== undefined || options.walInvalidation)
+      throw new PoolConfigError('--processes: not with --metrics or --wal-publication')
     return primary(processes, options.listen ?? '127.0.0.1:6543', argv)
   }
   let group: ProcessGroupLink | undefined

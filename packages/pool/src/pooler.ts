@@ -89,7 +89,7 @@ export interface StartPoolOptions {
   /**
    * Set in each process of `wharf pool --processes N` (core/processes.ts): the listening server
    * the primary handed over, and the links to the other processes. `listen` is then unused.
-   * PostgreSQL origins only, and not with `walInvalidation`.
+   * Not with `walInvalidation`.
    */
   readonly processGroup?: ProcessGroupLink
 }
@@ -97,8 +97,6 @@ export interface StartPoolOptions {
 export async function startPool(options: StartPoolOptions): Promise<RunningPool> {
   // A mysql:// origin gets the MySQL front end (packages/pool/src/mysql/).
   const group = options.processGroup
-  if (group && /^mysql:/i.test(options.upstream))
-    throw new PoolConfigError('several processes serve PostgreSQL origins only')
   if (group && options.walInvalidation)
     throw new PoolConfigError('several processes cannot share one WAL stream (walInvalidation)')
   if (/^mysql:/i.test(options.upstream)) return startMysqlPool(options)

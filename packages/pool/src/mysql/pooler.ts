@@ -9,7 +9,8 @@ import { parseListen, urlHost } from '../config.js'
 import { QueryCache } from '../core/cache.js'
 import { OriginPool, type OriginDriver } from '../core/origin-pool.js'
 import type { RedisStore } from '../core/redis-store.js'
-import { listenFirst } from '../core/listener.js'
+import { adoptListener, listenFirst } from '../core/listener.js'
+import { groupPid } from '../core/processes.js'
 import { clientCredentials, commonSettings, openStore, running } from '../core/startup.js'
 import { PoolConfigError } from '../errors.js'
 import type { RunningPool, StartPoolOptions } from '../pooler.js'
@@ -122,7 +123,11 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
     : { method: 'password', user, password, plugins }
 
   // Bound before any origin or Redis connection (see core/listener.ts).
-  const clients = await listenFirst(listen, options.listen ?? '127.0.0.1:3306')
+  const group = options.processGroup
+  const clients = group
+    ? adoptListener(group.server)
+    : await listenFirst(listen, options.listen ?? '127.0.0.1:3306')
+  group?.takeHandedOver((socket) => group.server.emit('connection', socket))
   const server = clients.server
   let store: RedisStore | undefined
   const abandon = async (): Promise<void> => {
@@ -144,6 +149,10 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
     }
   }
   const cache = cacheOptions && new QueryCache(cacheOptions, store)
+  if (cache && group) {
+    cache.onLocalInvalidate = (tables) => group.broadcastInvalidate(tables)
+    group.onInvalidate = (tables) => cache.invalidate(tables, true)
+  }
   // Made while the origin connection opens, not before it.
   const rsa = rsaKeys()
   rsa.catch(() => undefined)
@@ -174,6 +183,8 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
     maxPacketBytes,
     startupTimeoutMs: 10_000,
     sha2Cache: new Set(),
+    // In a process group, the process's index is in each id: no two clients share one.
+    connectionId: group ? (n) => groupPid(group.index, n) : (n) => n % 2 ** 31,
     sessions: new Set(),
     stats: { clients: 0, clientsTotal: 0, refused: 0 },
     refresh: (key, request) => void refresh(key, request),

@@ -68,6 +68,8 @@ export interface MysqlShared {
   readonly startupTimeoutMs: number
   /** Users that completed caching_sha2_password's full path: they may use the fast path. */
   readonly sha2Cache: Set<string>
+  /** The connection id the n-th client is told (the greeting's thread id). */
+  readonly connectionId: (n: number) => number
   readonly sessions: Set<MysqlSession>
   readonly stats: { clients: number; clientsTotal: number; refused: number }
   refresh(key: string, request: MysqlCacheRequest): void
@@ -121,7 +123,7 @@ export class MysqlSession {
   private readonly reader: PacketReader
   private stage: 'greeting' | 'auth' | 'ready' | 'closed' = 'greeting'
   private readonly nonce = newNonce()
-  private readonly connectionId = nextConnectionId++ % 2 ** 31
+  private readonly connectionId: number
   private capabilities = 0
   private user = ''
   private database: string
@@ -145,6 +147,7 @@ export class MysqlSession {
     private readonly shared: MysqlShared
   ) {
     this.socket = socket
+    this.connectionId = shared.connectionId(nextConnectionId++)
     this.database = shared.database
     this.reader = new PacketReader(shared.maxPacketBytes)
     shared.sessions.add(this)

@@ -1,0 +1,132 @@
+// `wharf pool --processes N` with a MySQL origin: clients land on either process, each told a
+// connection id no other client of the group has (the process's index in bits 24-27); prepared
+// statements run in both; a write through one process drops the cached read of the other.
+import assert from 'node:assert/strict'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import mysql from 'mysql2/promise'
+import { startMariaDb, type MariaDbServer } from './helpers.js'
+
+const ROOT = join(import.meta.dirname, '..', '..', '..', '..')
+const BIN = join(ROOT, 'packages', 'host', 'bin', 'wharf.js')
+
+/** The pooler process a client's session lives in. */
+const ownerOf = (conn: mysql.Connection): number => conn.threadId >>> 24
+
+describe('wharf pool --processes with a MySQL origin', () => {
+  let server: MariaDbServer
+  let child: ChildProcess
+  let port = 0
+  let out = ''
+  const clients: mysql.Connection[] = []
+
+  const connect = async (): Promise<mysql.Connection> => {
+    const conn = await mysql.createConnection({
+      host: '127.0.0.1',
+      port,
+      user: server.user,
+      database: server.database,
+      connectTimeout: 10_000,
+    })
+    conn.on('error', () => undefined)
+    clients.push(conn)
+    return conn
+  }
+  /** One client in each process: connections come in batches, so both processes accept some. */
+  const onePerProcess = async (): Promise<[mysql.Connection, mysql.Connection]> => {
+    const by = new Map<number, mysql.Connection>()
+    for (let batch = 0; batch < 10 && by.size < 2; batch++) {
+      for (const c of await Promise.all(Array.from({ length: 8 }, connect))) {
+        if (!by.has(ownerOf(c))) by.set(ownerOf(c), c)
+      }
+    }
+    const a = by.get(0)
+    const b = by.get(1)
+    assert.ok(a && b, `80 connections all went to one process (${[...by.keys()].join()})`)
+    return [a, b]
+  }
+
+  before(async () => {
+    server = await startMariaDb()
+    server.sql(
+      "CREATE TABLE app.kv (k INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO app.kv VALUES (1, 'old')"
+    )
+    child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'pool',
+        '--upstream',
+        `${server.connectionString}?ssl-mode=DISABLED`,
+        '--listen',
+        '127.0.0.1:0',
+        '--processes',
+        '2',
+        '--stats-interval',
+        '0',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] }
+    )
+    child.stdout?.on('data', (c: Buffer) => (out += c.toString()))
+    child.stderr?.on('data', (c: Buffer) => (out += c.toString()))
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      const m = /Ready on mysql:\/\/[^@]*@127\.0\.0\.1:(\d+)\/app \(2 processes\)/.exec(out)
+      if (m) {
+        port = Number(m[1])
+        break
+      }
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`not ready:\n${out}`)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  })
+
+  after(async () => {
+    await Promise.all(clients.map((c) => c.end().catch(() => undefined)))
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r))
+      child.kill('SIGTERM')
+      await exited
+    }
+    await server.stop()
+  })
+
+  it('serves clients from both processes, each with its own connection id', async () => {
+    const [a, b] = await onePerProcess()
+    const [ra] = await a.query('SELECT 1 AS x')
+    const [rb] = await b.query('SELECT 2 AS x')
+    assert.deepEqual(ra, [{ x: 1 }])
+    assert.deepEqual(rb, [{ x: 2 }])
+    const ids = clients.map((c) => c.threadId)
+    assert.equal(new Set(ids).size, ids.length, `connection ids repeat: ${ids.join()}`)
+  })
+
+  it('runs prepared statements in both processes', async () => {
+    const [a, b] = await onePerProcess()
+    for (const conn of [a, b, a, b]) {
+      const [rows] = await conn.execute('SELECT v FROM kv WHERE k = ?', [1])
+      assert.equal((rows as { v: string }[]).length, 1)
+    }
+  })
+
+  it('a write through one process drops the cached read in the other', async () => {
+    const [a, b] = await onePerProcess()
+    const read = async (): Promise<string> => {
+      const [rows] = await a.query('SELECT v FROM kv WHERE k = 1')
+      return (rows as { v: string }[])[0]?.v ?? ''
+    }
+    await b.query("UPDATE kv SET v = 'old' WHERE k = 1")
+    assert.equal(await read(), 'old')
+    // Cached in a's process now: the origin changing behind the pooler does not show...
+    server.sql("UPDATE app.kv SET v = 'behind' WHERE k = 1")
+    assert.equal(await read(), 'old')
+    // ...but a write through the other process does, once its message has gone round.
+    await b.query("UPDATE kv SET v = 'new' WHERE k = 1")
+    const deadline = Date.now() + 5000
+    while ((await read()) !== 'new') {
+      if (Date.now() > deadline) throw new Error("a's process kept the cached read")
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  })
+})
