@@ -63,6 +63,12 @@ export type OnPacket = (payload: Buffer, raw: Buffer | undefined) => void
 const ignore: OnPacket = () => undefined
 
 /**
+ * Receives a run of result-set rows in one slice (headers included, `count` packets with
+ * sequence ids from `firstSeq`) instead of one `OnPacket` call each.
+ */
+export type OnRows = (bytes: Buffer, firstSeq: number, count: number) => void
+
+/**
  * A command packet of `size` payload bytes, framed with sequence id 0, for `commandFramed()`:
  * the caller writes the payload from offset 4, so the command is built in one allocation.
  */
@@ -413,9 +419,10 @@ export class MysqlOrigin {
     payload: Buffer,
     kind: ResponseKind | 'none',
     onPacket?: OnPacket,
-    timeoutMs?: number
+    timeoutMs?: number,
+    onRows?: OnRows
   ): Promise<CommandResult> {
-    return this.exchange(payload, false, kind, onPacket ?? ignore, timeoutMs)
+    return this.exchange(payload, false, kind, onPacket ?? ignore, timeoutMs, onRows)
   }
 
   /** `command()` for a payload already framed with sequence id 0 (see `commandPacket()`). */
@@ -423,9 +430,10 @@ export class MysqlOrigin {
     packet: Buffer,
     kind: ResponseKind,
     onPacket?: OnPacket,
-    timeoutMs?: number
+    timeoutMs?: number,
+    onRows?: OnRows
   ): Promise<CommandResult> {
-    return this.exchange(packet, true, kind, onPacket ?? ignore, timeoutMs)
+    return this.exchange(packet, true, kind, onPacket ?? ignore, timeoutMs, onRows)
   }
 
   private async exchange(
@@ -433,7 +441,8 @@ export class MysqlOrigin {
     isFramed: boolean,
     kind: ResponseKind | 'none',
     onPacket: OnPacket,
-    timeoutMs: number | undefined
+    timeoutMs: number | undefined,
+    onRows: OnRows | undefined
   ): Promise<CommandResult> {
     if (this.busy) throw new OriginError('the origin connection is busy')
     if (this.broken) throw new OriginError('the origin connection is closed')
@@ -442,7 +451,7 @@ export class MysqlOrigin {
       if (isFramed) this.socket.write(bytes)
       else this.send(bytes, 0)
       if (kind === 'none') return { status: this.status }
-      return await this.response(kind, onPacket, timeoutMs)
+      return await this.response(kind, onPacket, timeoutMs, onRows)
     } finally {
       this.busy = false
       this.lastUsed = Date.now()
@@ -452,7 +461,8 @@ export class MysqlOrigin {
   private async response(
     kind: ResponseKind,
     onPacket: OnPacket,
-    timeoutMs: number | undefined
+    timeoutMs: number | undefined,
+    onRows: OnRows | undefined
   ): Promise<CommandResult> {
     // A packet already received is handled at once; only a wait for bytes costs a promise.
     const next = (): Buffer | Promise<Buffer> => {
@@ -511,6 +521,12 @@ export class MysqlOrigin {
         const waiting = definitions(columns)
         if (waiting) await waiting
         for (;;) {
+          // Rows already received go on in one piece where the caller takes them so.
+          const run = onRows && this.reader.takeRows()
+          if (run) {
+            onRows(run.bytes, run.firstSeq, run.count)
+            continue
+          }
           let row = next()
           if (row instanceof Promise) row = await row
           if (row[0] === 0xff) return { status: this.status, error: parseErr(row) }
