@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the integration tests talk to (real servers, never mocks):
 # PostgreSQL (server, pgbench), PgBouncer (benchmark peer), Redis, openssl (test PKI),
-# MariaDB (server and client, for the MySQL pooler), sysbench (its benchmark), bubblewrap
+# MariaDB (server and client, for the MySQL pooler), sysbench (its benchmark), HAProxy (the
+# benchmarks' do-nothing TCP relay, the ceiling of any proxy), bubblewrap
 # (the Worker runtime's sandbox) and Chromium (headless, for wharf serve's operator page).
 # Safe to run again: it installs only what is missing. Needs root for apt-get.
 set -euo pipefail
@@ -16,6 +17,7 @@ command -v runuser >/dev/null || missing+=(util-linux)
 [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
 command -v mariadb >/dev/null || missing+=(mariadb-client)
 command -v sysbench >/dev/null || missing+=(sysbench)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
 command -v bwrap >/dev/null || missing+=(bubblewrap)
 # Headless browser for the wharf serve operator page test.
 command -v chromium >/dev/null || missing+=(chromium)

@@ -1,9 +1,9 @@
 // What the PostgreSQL and MySQL pool benchmarks share: waiting for a port, run statistics, a
 // process's CPU, and `wharf pool` started in its own process.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
-import { loadavg } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from '../../test-support/servers.js'
 
@@ -71,6 +71,61 @@ export function cpuOfTree(pid: number | undefined, depth = 0): number | undefine
     // gone meanwhile: what was read so far
   }
   return total
+}
+
+/**
+ * CPU of this process's children that have exited, in µs: read before and after one
+ * `execFile('sysbench', …)`, the difference is that client's CPU (field 16 + 17 of /proc/self/stat,
+ * children are added once reaped).
+ */
+export function reapedChildrenCpu(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[13]) + Number(fields[14])) * 10_000
+}
+
+/**
+ * HAProxy in TCP mode, one thread, in front of `upstreamPort`: a relay that copies bytes and
+ * nothing else, the most a proxy in the path can leave of a direct connection's throughput here.
+ * Undefined (with the reason) when Debian's haproxy is not installed.
+ */
+export async function startRelay(
+  upstreamPort: number
+): Promise<{ port: number; child: ChildProcess } | { missing: string }> {
+  const binary = ['/usr/sbin/haproxy', '/usr/bin/haproxy'].find((path) => existsSync(path))
+  if (binary === undefined)
+    return { missing: 'haproxy not installed (scripts/install-system-deps.sh)' }
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-relay-'))
+  const config = join(dir, 'haproxy.cfg')
+  writeFileSync(
+    config,
+    [
+      'global',
+      '  nbthread 1',
+      'defaults',
+      '  mode tcp',
+      '  timeout connect 5s',
+      '  timeout client 120s',
+      '  timeout server 120s',
+      'frontend relay',
+      `  bind 127.0.0.1:${port}`,
+      '  default_backend origin',
+      'backend origin',
+      `  server origin 127.0.0.1:${upstreamPort}`,
+      '',
+    ].join('\n')
+  )
+  const child = spawn(binary, ['-f', config, '-db'], { stdio: 'ignore' })
+  try {
+    await waitForPort(port)
+  } catch (error) {
+    child.kill('SIGKILL')
+    throw error
+  } finally {
+    rmSync(dir, { recursive: true, force: true }) // read at start only
+  }
+  return { port, child }
 }
 
 /** The load average as printed next to every figure: `1.00 2.00 3.00`. */

@@ -7,7 +7,7 @@
 //
 //   npx tsx bench/pool/mysql.ts [--duration 10] [--runs 2] [--threads 8] [--far 200] [--json]
 import { execFile, spawnSync, type ChildProcess } from 'node:child_process'
-import { loadavg } from 'node:os'
+import { availableParallelism, loadavg } from 'node:os'
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
@@ -15,7 +15,10 @@ import { startDelayProxy, type DelayProxy } from '../../test-support/delay-proxy
 import { startMariaDb, type MariaDbServer } from '../../test-support/mariadb.js'
 import {
   cpuOf,
+  cpuOfTree,
   jsonChild,
+  reapedChildrenCpu,
+  startRelay,
   median,
   spawnWharfPool,
   stats,
@@ -26,7 +29,7 @@ import {
 
 const run = promisify(execFile)
 
-export type MysqlTarget = 'direct' | 'wharf' | 'wharf+cache'
+export type MysqlTarget = 'direct' | 'relay' | 'wharf' | 'wharf-2p' | 'wharf+cache'
 /** point: oltp_point_select over 10,000 rows; read-only: oltp_read_only (BEGIN … COMMIT);
  * read-only-autocommit: the same statements without the transaction; hot: point selects over
  * ids 1..1,000, Pareto (h = 0.2). */
@@ -42,6 +45,8 @@ export interface MysqlBenchRow {
   readonly cpuUsPerTx?: Stats
   /** CPU of MariaDB per transaction, µs (what the cache saves the origin). */
   readonly originCpuUsPerTx?: Stats
+  /** CPU of sysbench itself per transaction, µs: on 2 cores, no target passes 2 s / this. */
+  readonly clientCpuUsPerTx?: Stats
 }
 
 export interface MysqlFarRow {
@@ -55,6 +60,8 @@ export interface MysqlBenchResult {
   readonly loadBefore: number[]
   readonly loadAfter: number[]
   readonly rows: MysqlBenchRow[]
+  /** Why the relay (HAProxy) row is missing, when it is. */
+  readonly relayMissing?: string
   readonly far?: {
     readonly delayMs: number
     readonly iterations: number
@@ -196,14 +203,41 @@ export async function runMysqlBench(
       return { port: p.port, pid: () => p.child.pid }
     }
     const pool = await started(upstream(server.port), ['--no-cache'])
+    const group = await started(upstream(server.port), ['--no-cache', '--processes', '2'])
     const cached = await started(upstream(server.port), [])
-    await Promise.all([pool.port, cached.port].map((p) => waitForPort(p)))
+    await Promise.all([pool.port, group.port, cached.port].map((p) => waitForPort(p)))
+    const relay = await startRelay(server.port)
+    if ('child' in relay) children.push(relay.child)
+    else log(`mysql bench: no relay row: ${relay.missing}`)
     // wharf pool runs with trust auth on loopback: the origin's user, no password.
-    const targets = [
-      { target: 'direct', port: server.port, password: server.password, pid: () => undefined },
-      { target: 'wharf', port: pool.port, password: '', pid: pool.pid },
-      { target: 'wharf+cache', port: cached.port, password: '', pid: cached.pid },
-    ] as const
+    const targets: {
+      target: MysqlTarget
+      port: number
+      password: string
+      cpu: () => number | undefined
+    }[] = [
+      { target: 'direct', port: server.port, password: server.password, cpu: () => undefined },
+      ...('child' in relay
+        ? [
+            {
+              target: 'relay' as const,
+              port: relay.port,
+              password: server.password,
+              cpu: () => cpuOf(relay.child.pid),
+            },
+          ]
+        : []),
+      { target: 'wharf', port: pool.port, password: '', cpu: () => cpuOf(pool.pid()) },
+      // The primary and its two workers.
+      { target: 'wharf-2p', port: group.port, password: '', cpu: () => cpuOfTree(group.pid()) },
+    ]
+    const cachedTarget = {
+      target: 'wharf+cache' as const,
+      port: cached.port,
+      password: '',
+      cpu: () => cpuOf(cached.pid()),
+    }
+    targets.push(cachedTarget)
 
     const sysbench = async (
       t: (typeof targets)[number],
@@ -217,23 +251,29 @@ export async function runMysqlBench(
 
     // Warm every pool, the JIT and the cache (10,000 keys of point selects) before measuring.
     for (const t of targets) await sysbench(t, 'point', Math.min(5, duration))
-    await sysbench(targets[2], 'point', Math.max(10, duration))
+    await sysbench(cachedTarget, 'point', Math.max(10, duration))
     const modes: MysqlMode[] = ['point', 'read-only', 'read-only-autocommit', 'hot']
     const rows: MysqlBenchRow[] = []
     for (const mode of modes) {
-      if (mode !== 'point') await sysbench(targets[2], mode, Math.min(5, duration))
+      if (mode !== 'point') await sysbench(cachedTarget, mode, Math.min(5, duration))
       const tps = new Map<string, number[]>()
       const qps = new Map<string, number[]>()
       const cpus = new Map<string, number[]>()
       const originCpus = new Map<string, number[]>()
+      const clientCpus = new Map<string, number[]>()
       for (let i = 0; i < runs; i++) {
         for (const t of targets) {
-          const pid = t.pid()
-          const cpu0 = cpuOf(pid)
+          const cpu0 = t.cpu()
           const origin0 = cpuOf(originPid)
+          const client0 = reapedChildrenCpu()
           const r = await sysbench(t, mode, duration)
-          const cpu1 = cpuOf(pid)
+          const cpu1 = t.cpu()
           const origin1 = cpuOf(originPid)
+          const client1 = reapedChildrenCpu()
+          if (r.transactions > 0) {
+            const per = (client1 - client0) / r.transactions
+            clientCpus.set(t.target, [...(clientCpus.get(t.target) ?? []), per])
+          }
           tps.set(t.target, [...(tps.get(t.target) ?? []), r.tps])
           qps.set(t.target, [...(qps.get(t.target) ?? []), r.qps])
           let note = ''
@@ -255,6 +295,7 @@ export async function runMysqlBench(
       for (const t of targets) {
         const c = cpus.get(t.target)
         const o = originCpus.get(t.target)
+        const k = clientCpus.get(t.target)
         rows.push({
           mode,
           target: t.target,
@@ -262,6 +303,7 @@ export async function runMysqlBench(
           qps: stats(qps.get(t.target) ?? []),
           ...(c?.length ? { cpuUsPerTx: stats(c) } : {}),
           ...(o?.length ? { originCpuUsPerTx: stats(o) } : {}),
+          ...(k?.length ? { clientCpuUsPerTx: stats(k) } : {}),
         })
       }
     }
@@ -340,7 +382,13 @@ export async function runMysqlBench(
     }
     const loadAfter = loadavg()
     log(`mysql bench: load average ${loadAfter.map((l) => l.toFixed(2)).join(' ')}`)
-    return { loadBefore, loadAfter, rows, ...(far ? { far } : {}) }
+    return {
+      loadBefore,
+      loadAfter,
+      rows,
+      ...('missing' in relay ? { relayMissing: relay.missing } : {}),
+      ...(far ? { far } : {}),
+    }
   } finally {
     await stopChildren(children)
     await proxy?.close()
@@ -364,28 +412,57 @@ export function formatMysqlTable(result: MysqlBenchResult): string {
   const lines = [
     `load average ${result.loadBefore.map((l) => l.toFixed(2)).join(' ')} before, ${result.loadAfter.map((l) => l.toFixed(2)).join(' ')} after`,
     '',
-    '| sysbench TPS | direct | wharf pool | wharf pool + cache | pool / direct | cache / direct |',
-    '|---|---|---|---|---|---|',
+    '| sysbench TPS | direct | relay (HAProxy) | wharf pool | wharf pool, 2 processes | wharf pool + cache | relay / direct | pool / direct | pool / relay | 2 processes / direct | cache / direct |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ]
   for (const mode of Object.keys(labels) as MysqlMode[]) {
     const d = get('direct', mode)
+    const relay = get('relay', mode)
+    const pool = get('wharf', mode)
+    const group = get('wharf-2p', mode)
+    const cached = get('wharf+cache', mode)
     lines.push(
-      `| ${labels[mode]} | ${cell(d)} | ${cell(get('wharf', mode))} | ${cell(get('wharf+cache', mode))} | ${ratio(get('wharf', mode), d)} | ${ratio(get('wharf+cache', mode), d)} |`
+      `| ${labels[mode]} | ${cell(d)} | ${cell(relay)} | ${cell(pool)} | ${cell(group)} | ${cell(cached)} | ${ratio(relay, d)} | ${ratio(pool, d)} | ${ratio(pool, relay)} | ${ratio(group, d)} | ${ratio(cached, d)} |`
     )
   }
-  const us = (r: MysqlBenchRow | undefined, key: 'cpuUsPerTx' | 'originCpuUsPerTx'): string =>
-    r?.[key] ? r[key].median.toFixed(0) : '-'
+  if (result.relayMissing) lines.push('', `No relay column: ${result.relayMissing}.`)
+  const us = (
+    r: MysqlBenchRow | undefined,
+    key: 'cpuUsPerTx' | 'originCpuUsPerTx' | 'clientCpuUsPerTx'
+  ): string => (r?.[key] ? r[key].median.toFixed(0) : '-')
   lines.push(
     '',
     'Goals: pool >= 0.8x direct (persistent connections); cache >= 2x direct on the hot set.',
+    'The relay (HAProxy, TCP mode, one thread) copies bytes and does nothing else: no proxy in the path can pass its column on this machine.',
     '',
-    '| CPU µs per transaction (median): pooler / MariaDB | direct | wharf pool | wharf pool + cache |',
-    '|---|---|---|---|'
+    '| CPU µs per transaction (median): proxy / MariaDB / sysbench | direct | relay | wharf pool | wharf pool, 2 processes | wharf pool + cache |',
+    '|---|---|---|---|---|---|'
   )
+  const targets: MysqlTarget[] = ['direct', 'relay', 'wharf', 'wharf-2p', 'wharf+cache']
   for (const mode of Object.keys(labels) as MysqlMode[]) {
     const cpu = (t: MysqlTarget): string =>
-      `${us(get(t, mode), 'cpuUsPerTx')} / ${us(get(t, mode), 'originCpuUsPerTx')}`
-    lines.push(`| ${labels[mode]} | ${cpu('direct')} | ${cpu('wharf')} | ${cpu('wharf+cache')} |`)
+      `${us(get(t, mode), 'cpuUsPerTx')} / ${us(get(t, mode), 'originCpuUsPerTx')} / ${us(get(t, mode), 'clientCpuUsPerTx')}`
+    lines.push(`| ${labels[mode]} | ${targets.map(cpu).join(' | ')} |`)
+  }
+  // What sysbench's own CPU leaves for the cache, with every server cost at zero, and with the
+  // least a server answering from memory does: one read and one write a transaction, half of
+  // what the relay (two of each) spends.
+  const hotDirect = get('direct', 'hot')
+  const client = get('wharf+cache', 'hot')?.clientCpuUsPerTx?.median
+  const relayCpu = get('relay', 'hot')?.cpuUsPerTx?.median
+  if (client && hotDirect) {
+    const cores = availableParallelism()
+    const ceiling = (us: number): string => {
+      const tps = (cores * 1e6) / us
+      return `${tps.toFixed(0)} TPS, ${(tps / hotDirect.tps.median).toFixed(2)}x direct`
+    }
+    lines.push(
+      '',
+      `Client ceiling, hot set: sysbench itself spends ${client.toFixed(1)} µs of CPU a transaction, so on ${cores} cores no server passes ${ceiling(client)}` +
+        (relayCpu
+          ? `; one that only reads the query and writes the answer (half the relay's ${relayCpu.toFixed(1)} µs) passes no ${ceiling(client + relayCpu / 2)}.`
+          : '.')
+    )
   }
   const far = result.far
   if (far) {

@@ -12,7 +12,7 @@
 // `runPoolBench()` is exported for the combined report (bench/run.mjs).
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { loadavg, tmpdir } from 'node:os'
+import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
 import { startDelayProxy, type DelayProxy } from '../../test-support/delay-proxy.js'
@@ -22,6 +22,7 @@ import {
   cpuOf,
   cpuOfTree,
   jsonChild,
+  reapedChildrenCpu,
   median,
   spawnWharfPool,
   stats,
@@ -47,6 +48,8 @@ export interface PoolBenchRow {
    * (`--processes 2`), the primary's and both workers' together.
    */
   readonly cpuUsPerTx?: Stats
+  /** CPU of pgbench itself per transaction, µs: on 2 cores, no target passes 2 s / this. */
+  readonly clientCpuUsPerTx?: Stats
 }
 
 /** One target of the far-origin scenario: latency of connect → one query's result, in ms. */
@@ -293,6 +296,7 @@ export async function runPoolBench(options: PoolBenchOptions = {}): Promise<Pool
       if (mode === 'hot') await pgbench(cachePort, 'hot', Math.min(5, duration))
       const results = new Map<string, number[]>()
       const cpus = new Map<string, number[]>()
+      const clientCpus = new Map<string, number[]>()
       // Interleave targets run by run: drift on a shared machine hits every target alike.
       for (let i = 0; i < runs; i++) {
         for (const t of targets) {
@@ -301,8 +305,13 @@ export async function runPoolBench(options: PoolBenchOptions = {}): Promise<Pool
           const pid = servers.pidOf.get(t.port)?.()
           const cpuNow = servers.treeCpu.has(t.port) ? cpuOfTree : cpuOf
           const cpu0 = cpuNow(pid)
+          const client0 = reapedChildrenCpu()
           const { tps, transactions } = await pgbench(t.port, mode, duration)
           const cpu1 = cpuNow(pid)
+          if (transactions > 0) {
+            const perTx = (reapedChildrenCpu() - client0) / transactions
+            clientCpus.set(t.target, [...(clientCpus.get(t.target) ?? []), perTx])
+          }
           results.set(t.target, [...(results.get(t.target) ?? []), tps])
           let cpuNote = ''
           if (cpu0 !== undefined && cpu1 !== undefined && transactions > 0) {
@@ -327,6 +336,9 @@ export async function runPoolBench(options: PoolBenchOptions = {}): Promise<Pool
           connectPerTransaction: mode === 'select-connect',
           tps: stats(results.get(t.target) ?? []),
           ...(cpus.get(t.target)?.length ? { cpuUsPerTx: stats(cpus.get(t.target) ?? []) } : {}),
+          ...(clientCpus.get(t.target)?.length
+            ? { clientCpuUsPerTx: stats(clientCpus.get(t.target) ?? []) }
+            : {}),
         })
       }
     }
@@ -457,6 +469,16 @@ export function formatPoolTable(result: PoolBenchResult): string {
     `- wharf pool, 2 processes / PgBouncer, -S -C: ${ratio(get('wharf-2p', 'select-connect'), get('pgbouncer', 'select-connect'))}`,
     `- wharf pool + cache / direct, hot set: ${ratio(get('wharf+cache', 'hot'), get('direct', 'hot'))} (target >= 2x)`
   )
+  // What pgbench's own CPU leaves: the client alone on every core, the server free.
+  const client = rows.find((r) => r.target === 'wharf+cache' && modeOf(r) === 'hot')
+    ?.clientCpuUsPerTx?.median
+  if (client) {
+    const cores = availableParallelism()
+    const ceiling = (cores * 1e6) / client
+    lines.push(
+      `- client ceiling, hot set: pgbench itself spends ${client.toFixed(1)} µs of CPU a transaction, so on ${cores} cores no server of any kind passes ${ceiling.toFixed(0)} TPS, ${ratio(ceiling, get('direct', 'hot'))} direct`
+    )
+  }
   const far = result.far
   if (far && 'rows' in far) {
     lines.push(
