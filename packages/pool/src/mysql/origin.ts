@@ -63,12 +63,6 @@ export type OnPacket = (payload: Buffer, raw: Buffer | undefined) => void
 const ignore: OnPacket = () => undefined
 
 /**
- * Receives a run of result-set rows in one slice (headers included, `count` packets with
- * sequence ids from `firstSeq`) instead of one `OnPacket` call each.
- */
-export type OnRows = (bytes: Buffer, firstSeq: number, count: number) => void
-
-/**
  * A command packet of `size` payload bytes, framed with sequence id 0, for `commandFramed()`:
  * the caller writes the payload from offset 4, so the command is built in one allocation.
  */
@@ -419,10 +413,9 @@ export class MysqlOrigin {
     payload: Buffer,
     kind: ResponseKind | 'none',
     onPacket?: OnPacket,
-    timeoutMs?: number,
-    onRows?: OnRows
+    timeoutMs?: number
   ): Promise<CommandResult> {
-    return this.exchange(payload, false, kind, onPacket ?? ignore, timeoutMs, onRows)
+    return this.exchange(payload, false, kind, onPacket ?? ignore, timeoutMs)
   }
 
   /** `command()` for a payload already framed with sequence id 0 (see `commandPacket()`). */
@@ -430,10 +423,9 @@ export class MysqlOrigin {
     packet: Buffer,
     kind: ResponseKind,
     onPacket?: OnPacket,
-    timeoutMs?: number,
-    onRows?: OnRows
+    timeoutMs?: number
   ): Promise<CommandResult> {
-    return this.exchange(packet, true, kind, onPacket ?? ignore, timeoutMs, onRows)
+    return this.exchange(packet, true, kind, onPacket ?? ignore, timeoutMs)
   }
 
   private async exchange(
@@ -441,8 +433,7 @@ export class MysqlOrigin {
     isFramed: boolean,
     kind: ResponseKind | 'none',
     onPacket: OnPacket,
-    timeoutMs: number | undefined,
-    onRows: OnRows | undefined
+    timeoutMs: number | undefined
   ): Promise<CommandResult> {
     if (this.busy) throw new OriginError('the origin connection is busy')
     if (this.broken) throw new OriginError('the origin connection is closed')
@@ -451,7 +442,7 @@ export class MysqlOrigin {
       if (isFramed) this.socket.write(bytes)
       else this.send(bytes, 0)
       if (kind === 'none') return { status: this.status }
-      return await this.response(kind, onPacket, timeoutMs, onRows)
+      return await this.response(kind, onPacket, timeoutMs)
     } finally {
       this.busy = false
       this.lastUsed = Date.now()
@@ -461,8 +452,7 @@ export class MysqlOrigin {
   private async response(
     kind: ResponseKind,
     onPacket: OnPacket,
-    timeoutMs: number | undefined,
-    onRows: OnRows | undefined
+    timeoutMs: number | undefined
   ): Promise<CommandResult> {
     // A packet already received is handled at once; only a wait for bytes costs a promise.
     const next = (): Buffer | Promise<Buffer> => {
@@ -521,12 +511,6 @@ export class MysqlOrigin {
         const waiting = definitions(columns)
         if (waiting) await waiting
         for (;;) {
-          // Rows already received go on in one piece where the caller takes them so.
-          const run = onRows && this.reader.takeRows()
-          if (run) {
-            onRows(run.bytes, run.firstSeq, run.count)
-            continue
-          }
           let row = next()
           if (row instanceof Promise) row = await row
           if (row[0] === 0xff) return { status: this.status, error: parseErr(row) }

@@ -73,15 +73,6 @@ export interface Packet {
   readonly raw: Buffer | undefined
 }
 
-/** Whole row packets as received, in one slice of the wire bytes (`PacketReader.takeRows`). */
-export interface RowRun {
-  /** The packets, headers included. */
-  readonly bytes: Buffer
-  readonly count: number
-  /** Sequence id of the first; the others follow it one by one. */
-  readonly firstSeq: number
-}
-
 /** Cuts a byte stream into logical packets, joining split ones; bounded by `maxPayloadBytes`. */
 export class PacketReader {
   private chunks: Buffer[] = []
@@ -144,40 +135,6 @@ export class PacketReader {
       this.firstSeq = -1
       return packet
     }
-  }
-
-  /**
-   * The result-set rows at the front of what was received, as one slice and without a Packet
-   * each: a pooler forwards rows as they are. Stops before the first packet that is not a plain
-   * row (EOF or ERR), one of 16 MiB − 1 (part of a split row), one not yet whole in the first
-   * chunk, one over the size limit, or one whose sequence id breaks the run; `next()` takes
-   * that one. Undefined when there is no such row at the front.
-   */
-  takeRows(): RowRun | undefined {
-    const buf = this.chunks[0]
-    if (this.parts.length > 0 || buf === undefined || buf.length < 5) return undefined
-    const firstSeq = buf[3] ?? 0
-    let at = 0
-    let count = 0
-    let seq = firstSeq
-    while (at + 5 <= buf.length) {
-      const length = (buf[at] ?? 0) | ((buf[at + 1] ?? 0) << 8) | ((buf[at + 2] ?? 0) << 16)
-      const end = at + 4 + length
-      if (length === 0 || length >= MAX_PACKET || length > this.maxPayloadBytes) break
-      if (end > buf.length || buf[at + 3] !== seq) break
-      const head = buf[at + 4]
-      // ERR, or EOF (0xfe under 9 bytes; a row starting 0xfe has an 8-byte length after it).
-      if (head === 0xff || (head === 0xfe && length < 9)) break
-      at = end
-      count++
-      seq = (seq + 1) & 0xff
-    }
-    if (count === 0) return undefined
-    const bytes = buf.subarray(0, at)
-    if (at === buf.length) this.chunks.shift()
-    else this.chunks[0] = buf.subarray(at)
-    this.buffered -= at
-    return { bytes, count, firstSeq }
   }
 
   private join(): Buffer {

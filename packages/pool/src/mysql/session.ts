@@ -707,13 +707,28 @@ export class MysqlSession {
     capture?: { bytes: Buffer[]; size: number; limit: number },
     isFramed = false
   ): Promise<{ status: number; error?: ServerError } | undefined> {
-    const keep = (bytes: Buffer): void => {
-      if (capture && capture.size <= capture.limit) {
-        capture.bytes.push(bytes)
-        capture.size += bytes.length
+    const onPacket = (packet: Buffer, raw: Buffer | undefined): void => {
+      let ok = true
+      if (raw !== undefined && raw[3] === this.seq) {
+        // The origin numbered it as the client expects (both count from the command's seq id):
+        // forwarded as received, without framing it again.
+        this.seq = (this.seq + 1) & 0xff
+        ok = this.write(raw)
+        if (capture && capture.size <= capture.limit) {
+          capture.bytes.push(raw)
+          capture.size += raw.length
+        }
+      } else {
+        const { bytes, next } = frame(packet, this.seq)
+        this.seq = next
+        for (const b of bytes) {
+          ok = this.write(b) && ok
+          if (capture && capture.size <= capture.limit) {
+            capture.bytes.push(b)
+            capture.size += b.length
+          }
+        }
       }
-    }
-    const backPressure = (ok: boolean): void => {
       if (!ok && !this.socket.destroyed && !this.draining) {
         // The client reads slower than the origin sends: stop reading the origin until it drains.
         this.draining = true
@@ -724,42 +739,10 @@ export class MysqlSession {
         })
       }
     }
-    const onPacket = (packet: Buffer, raw: Buffer | undefined): void => {
-      let ok = true
-      if (raw !== undefined && raw[3] === this.seq) {
-        // The origin numbered it as the client expects (both count from the command's seq id):
-        // forwarded as received, without framing it again.
-        this.seq = (this.seq + 1) & 0xff
-        ok = this.write(raw)
-        keep(raw)
-      } else {
-        const { bytes, next } = frame(packet, this.seq)
-        this.seq = next
-        for (const b of bytes) {
-          ok = this.write(b) && ok
-          keep(b)
-        }
-      }
-      backPressure(ok)
-    }
-    // A run of rows goes on as one slice; renumbered (a copy) if the ids are not the client's.
-    const onRows = (bytes: Buffer, firstSeq: number, count: number): void => {
-      let out = bytes
-      if (firstSeq !== this.seq) {
-        out = Buffer.from(bytes)
-        for (let at = 0, seq = this.seq; at + 4 <= out.length; seq = (seq + 1) & 0xff) {
-          out[at + 3] = seq
-          at += 4 + out.readUIntLE(at, 3)
-        }
-      }
-      this.seq = (this.seq + count) & 0xff
-      keep(out)
-      backPressure(this.write(out))
-    }
     try {
       return await (isFramed
-        ? conn.commandFramed(payload, kind, onPacket, undefined, onRows)
-        : conn.command(payload, kind, onPacket, undefined, onRows))
+        ? conn.commandFramed(payload, kind, onPacket)
+        : conn.command(payload, kind, onPacket))
     } catch (error) {
       conn.resume()
       if (error instanceof OriginError || conn.broken) {

@@ -48,41 +48,4 @@ describe('MySQL packets', () => {
     assert.deepEqual(c?.raw, small)
     assert.equal(r.next(), undefined)
   })
-
-  it('takeRows() gives the whole rows at the front as one slice, and stops before the rest', () => {
-    const row = (text: string, seq: number): Buffer =>
-      framed(Buffer.concat([Buffer.from([text.length]), Buffer.from(text)]), seq)
-    const eof = framed(Buffer.from([0xfe, 0, 0, 0x02, 0]), 6)
-    // A row whose first column has an 8-byte length prefix starts with 0xfe too: still a row.
-    const wideRow = framed(Buffer.concat([Buffer.from([0xfe]), Buffer.alloc(8)]), 4)
-    const rows = [row('a', 1), row('bb', 2), row('ccc', 3), wideRow, row('d', 5)]
-    const r = new PacketReader(1024)
-    const all = Buffer.concat([...rows, eof, row('x', 7)])
-    // The last row arrives in two pieces: the run ends before it.
-    const cut = all.length - eof.length - row('x', 7).length - 2
-    r.push(all.subarray(0, cut))
-    r.push(all.subarray(cut))
-    const run = r.takeRows()
-    assert.deepEqual(run, { bytes: Buffer.concat(rows.slice(0, 4)), count: 4, firstSeq: 1 })
-    assert.equal(r.takeRows(), undefined, 'the next row is split over two chunks')
-    assert.deepEqual(r.next()?.raw, rows[4])
-    assert.equal(r.takeRows(), undefined, 'an EOF is not a row')
-    assert.deepEqual(r.next()?.raw, eof)
-    assert.deepEqual(r.takeRows()?.count, 1)
-    assert.equal(r.pending, 0)
-
-    // ERR ends a run; so does a sequence id out of order, and a row over the size limit.
-    const err = framed(Buffer.from([0xff, 0x10, 0x04]), 3)
-    const q = new PacketReader(1024)
-    q.push(Buffer.concat([row('a', 1), row('b', 2), err]))
-    assert.equal(q.takeRows()?.count, 2)
-    assert.equal(q.takeRows(), undefined)
-    assert.equal(q.next()?.payload[0], 0xff)
-    q.push(Buffer.concat([row('a', 9), row('b', 11)]))
-    assert.equal(q.takeRows()?.count, 1)
-    const small = new PacketReader(4)
-    small.push(Buffer.concat([row('a', 1), row('toolong', 2)]))
-    assert.equal(small.takeRows()?.count, 1)
-    assert.throws(() => small.next(), /max_allowed_packet/)
-  })
 })
