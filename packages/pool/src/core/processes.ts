@@ -7,7 +7,7 @@
  *
  * - a CancelRequest reaches whichever process accepted its connection: the backend key's process
  *   id carries the index of the process that owns the session (bits 24-27), and the request is
- *   passed to that one;
+ *   passed to that one; so does a MySQL `KILL`, whose connection id carries the index the same way;
  * - a write one process sees drops the cached results of its tables in every other process.
  */
 import { fork, type ChildProcess } from 'node:child_process'
@@ -40,6 +40,8 @@ export interface ProcessGroupLink {
   readonly server: net.Server
   /** A CancelRequest for a session another process owns. */
   forwardCancel(pid: number, secret: number): void
+  /** A MySQL `KILL [QUERY] id` for a client another process owns (`ownerOf(id)`). */
+  forwardKill(id: number, query: boolean): void
   /** Writes seen here: the other processes drop the same cached results. */
   broadcastInvalidate(tables: readonly string[] | 'all'): void
   /**
@@ -49,6 +51,8 @@ export interface ProcessGroupLink {
   takeHandedOver(start: (socket: net.Socket) => void): void
   /** Set by the pooler: a CancelRequest another process received for one of ours. */
   onCancel: ((pid: number, secret: number) => void) | undefined
+  /** Set by the pooler: a `KILL` another process received for one of our clients. */
+  onKill: ((id: number, query: boolean) => void) | undefined
   /** Set by the pooler: another process saw writes to these tables. */
   onInvalidate: ((tables: readonly string[] | 'all') => void) | undefined
 }
@@ -58,6 +62,7 @@ type Message =
   | { readonly t: 'socket' }
   | { readonly t: 'ready'; readonly url: string }
   | { readonly t: 'cancel'; readonly pid: number; readonly secret: number }
+  | { readonly t: 'kill'; readonly id: number; readonly query: boolean }
   | { readonly t: 'invalidate'; readonly tables: readonly string[] | 'all' }
 
 /** Checks a message from another process of the group (bounded, nothing else accepted). */
@@ -73,6 +78,10 @@ function parse(value: unknown): Message | undefined {
     case 'cancel':
       return Number.isInteger(v.pid) && Number.isInteger(v.secret)
         ? { t: 'cancel', pid: v.pid as number, secret: v.secret as number }
+        : undefined
+    case 'kill':
+      return Number.isInteger(v.id) && typeof v.query === 'boolean'
+        ? { t: 'kill', id: v.id as number, query: v.query }
         : undefined
     case 'invalidate': {
       const tables = v.tables
@@ -116,6 +125,7 @@ export function joinGroup(
         count,
         server: handle,
         forwardCancel: (pid, secret) => send({ t: 'cancel', pid, secret }),
+        forwardKill: (id, query) => send({ t: 'kill', id, query }),
         broadcastInvalidate: (tables) => send({ t: 'invalidate', tables }),
         takeHandedOver(consumer) {
           start = consumer
@@ -123,6 +133,7 @@ export function joinGroup(
           early = undefined
         },
         onCancel: undefined,
+        onKill: undefined,
         onInvalidate: undefined,
       }
       process.on('message', (message: unknown, socket: unknown) => {
@@ -133,6 +144,7 @@ export function joinGroup(
           else if (early && early.length < 1000) early.push(socket)
           else socket.destroy()
         } else if (m?.t === 'cancel') link.onCancel?.(m.pid, m.secret)
+        else if (m?.t === 'kill') link.onKill?.(m.id, m.query)
         else if (m?.t === 'invalidate') link.onInvalidate?.(m.tables)
       })
       resolve(link)
@@ -225,8 +237,8 @@ export async function startGroup(options: PrimaryOptions): Promise<RunningGroup>
           const m = parse(raw)
           if (!m) return
           if (m.t === 'ready') resolve(m.url)
-          else if (m.t === 'cancel') {
-            const owner = workers[ownerOf(m.pid)]
+          else if (m.t === 'cancel' || m.t === 'kill') {
+            const owner = workers[ownerOf(m.t === 'cancel' ? m.pid : m.id)]
             if (owner?.connected && owner !== child) owner.send(m)
           } else if (m.t === 'invalidate') {
             for (const w of workers) if (w !== child && w.connected) w.send(m)

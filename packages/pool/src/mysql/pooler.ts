@@ -10,7 +10,7 @@ import { QueryCache } from '../core/cache.js'
 import { OriginPool, type OriginDriver } from '../core/origin-pool.js'
 import type { RedisStore } from '../core/redis-store.js'
 import { adoptListener, listenFirst } from '../core/listener.js'
-import { groupPid } from '../core/processes.js'
+import { groupPid, ownerOf } from '../core/processes.js'
 import { clientCredentials, commonSettings, openStore, running } from '../core/startup.js'
 import { PoolConfigError } from '../errors.js'
 import type { RunningPool, StartPoolOptions } from '../pooler.js'
@@ -186,9 +186,47 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
     // In a process group, the process's index is in each id: no two clients share one.
     connectionId: group ? (n) => groupPid(group.index, n) : (n) => n % 2 ** 31,
     sessions: new Set(),
+    kill: async (id, query) => {
+      const local = findSession(id)
+      if (local) {
+        await local.killedBy(query)
+        return true
+      }
+      const owner = ownerOf(id)
+      if (!group || owner === group.index || owner >= group.count) return false
+      // Another process's client: passed on; whether it still exists is that process's to see.
+      group.forwardKill(id, query)
+      return true
+    },
+    killOriginQuery,
     stats: { clients: 0, clientsTotal: 0, refused: 0 },
     refresh: (key, request) => void refresh(key, request),
     log,
+  }
+
+  if (group) group.onKill = (id, query) => void findSession(id)?.killedBy(query)
+
+  function findSession(id: number): MysqlSession | undefined {
+    for (const session of shared.sessions) if (session.id === id) return session
+    return undefined
+  }
+
+  async function killOriginQuery(thread: number): Promise<void> {
+    let conn: MysqlOrigin | undefined
+    try {
+      conn = await pool.acquire()
+      const result = await conn.command(
+        Buffer.concat([Buffer.from([COM.QUERY]), Buffer.from(`KILL QUERY ${thread}`)]),
+        'ok',
+        undefined,
+        5000
+      )
+      if (result.error) log(`[wharf:pool] ${name}: KILL QUERY ${thread}: ${result.error.message}`)
+    } catch (error) {
+      log(`[wharf:pool] ${name}: KILL QUERY ${thread}: ${(error as Error).message}`)
+    } finally {
+      if (conn) pool.release(conn)
+    }
   }
 
   /** Stale-while-revalidate: re-runs a cached request on a pooled connection. */

@@ -71,6 +71,13 @@ export interface MysqlShared {
   /** The connection id the n-th client is told (the greeting's thread id). */
   readonly connectionId: (n: number) => number
   readonly sessions: Set<MysqlSession>
+  /**
+   * `KILL [QUERY] id` from a client: finds the client with that connection id (here, or through
+   * the process group) and kills its statement or connection; false when no client has it.
+   */
+  kill(id: number, query: boolean): Promise<boolean>
+  /** Runs `KILL QUERY thread` on the origin, on a pooled connection of its own. */
+  killOriginQuery(thread: number): Promise<void>
   readonly stats: { clients: number; clientsTotal: number; refused: number }
   refresh(key: string, request: MysqlCacheRequest): void
   log(line: string): void
@@ -114,6 +121,8 @@ export const ER = {
   TOO_MANY: [1040, '08004'],
   ORIGIN_GONE: [2013, 'HY000'],
   ORIGIN_DOWN: [2003, 'HY000'],
+  NO_SUCH_THREAD: [1094, 'HY000'],
+  CONNECTION_KILLED: [1927, '70100'],
 } as const satisfies Record<string, readonly [number, string]>
 
 let nextConnectionId = 1
@@ -773,6 +782,8 @@ export class MysqlSession {
       this.refuse(refused)
       return
     }
+    const kill = stmts.length === 1 ? sql.killTarget(stmts[0] ?? '') : undefined
+    if (kill !== undefined) return this.onKill(kill)
     const use = sql.useTarget(text)
     if (use !== undefined) return this.onInitDb(use)
 
@@ -811,6 +822,47 @@ export class MysqlSession {
       if (result.error && stmts.length > 1) this.noteWrites(analysis.writes) // part may have run
     }
     this.settle()
+  }
+
+  /**
+   * KILL names a connection id this pooler gave a client; at the origin that number is some other
+   * connection (or none), so the statement never goes there as it is. The client with that id is
+   * found, and its statement killed on the origin connection it runs on.
+   */
+  private async onKill(kill: { id: number; query: boolean } | 'other'): Promise<void> {
+    if (kill === 'other') {
+      this.refuse('KILL of anything but a connection id (KILL [CONNECTION|QUERY] id)')
+      return
+    }
+    if (kill.id === this.connectionId) {
+      // Its own statement is this KILL; its own connection ends, as MariaDB ends it.
+      if (kill.query) this.send(okPacket(this.status))
+      else this.fatal(ER.CONNECTION_KILLED, 'Connection was killed')
+      return
+    }
+    if (!(await this.shared.kill(kill.id, kill.query))) {
+      this.error(ER.NO_SUCH_THREAD, `Unknown thread id: ${kill.id}`)
+      return
+    }
+    this.send(okPacket(this.status))
+  }
+
+  /** The id the greeting gave the client (what `KILL` and `CONNECTION_ID()` clients use). */
+  get id(): number {
+    return this.connectionId
+  }
+
+  /**
+   * Another client's `KILL` for this one: a statement running on the origin is killed there, and
+   * KILL CONNECTION ends the client too (at once if a response was streaming, else with MariaDB's
+   * error).
+   */
+  async killedBy(query: boolean): Promise<void> {
+    const conn = this.lease
+    if (this.busy && conn && !conn.broken) await this.shared.killOriginQuery(conn.connectionId)
+    if (query || this.stage === 'closed') return
+    if (this.busy) this.gone()
+    else this.fatal(ER.CONNECTION_KILLED, 'Connection was killed')
   }
 
   private noteWrites(w: readonly string[] | 'all'): void {

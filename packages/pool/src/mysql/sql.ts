@@ -78,8 +78,23 @@ export function refusal(stmts: readonly string[]): string | undefined {
       return 'SQL-level DEALLOCATE PREPARE'
     if (word === 'load' && /\blocal\b/i.test(stmt.slice(0, 40))) return 'LOAD DATA LOCAL INFILE'
     if (word === 'use' && stmts.length > 1) return 'USE inside a multi-statement query'
+    if (word === 'kill' && stmts.length > 1) return 'KILL inside a multi-statement query'
   }
   return undefined
+}
+
+/**
+ * `KILL [HARD|SOFT] [CONNECTION|QUERY] id` (one blanked statement): the connection id and whether
+ * only its statement is meant. `'other'` for the KILL forms a pooler cannot map to a client
+ * (`KILL QUERY ID`, `KILL USER`); undefined when the statement is no KILL.
+ */
+export function killTarget(stmt: string): { id: number; query: boolean } | 'other' | undefined {
+  if (firstWord(stmt) !== 'kill') return undefined
+  const m = /^\s*kill\s+(?:(?:hard|soft)\s+)?(?:(connection|query)\s+)?(\d{1,10})\s*$/i.exec(stmt)
+  if (!m) return 'other'
+  const id = Number(m[2])
+  if (id > 0xffffffff) return 'other'
+  return { id, query: m[1]?.toLowerCase() === 'query' }
 }
 
 /** `USE db` alone: the schema it selects, else undefined. */

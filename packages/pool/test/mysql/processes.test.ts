@@ -1,6 +1,7 @@
 // `wharf pool --processes N` with a MySQL origin: clients land on either process, each told a
 // connection id no other client of the group has (the process's index in bits 24-27); prepared
-// statements run in both; a write through one process drops the cached read of the other.
+// statements run in both; KILL reaches a client of the other process; a write through one
+// process drops the cached read of the other.
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
@@ -110,13 +111,31 @@ describe('wharf pool --processes with a MySQL origin', () => {
     }
   })
 
+  it('KILL QUERY reaches the client in the other process', async () => {
+    const [a, b] = await onePerProcess()
+    for (const [sleeper, killer] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      const started = Date.now()
+      const running = sleeper.query('SELECT SLEEP(20)').then(
+        () => 'finished',
+        (error: { errno?: number }) => error.errno
+      )
+      await new Promise((r) => setTimeout(r, 300))
+      await killer.query(`KILL QUERY ${sleeper.threadId}`)
+      // 1317: ER_QUERY_INTERRUPTED, from the origin.
+      assert.equal(await running, 1317)
+      assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`)
+    }
+  })
+
   it('a write through one process drops the cached read in the other', async () => {
     const [a, b] = await onePerProcess()
     const read = async (): Promise<string> => {
       const [rows] = await a.query('SELECT v FROM kv WHERE k = 1')
       return (rows as { v: string }[])[0]?.v ?? ''
     }
-    await b.query("UPDATE kv SET v = 'old' WHERE k = 1")
     assert.equal(await read(), 'old')
     // Cached in a's process now: the origin changing behind the pooler does not show...
     server.sql("UPDATE app.kv SET v = 'behind' WHERE k = 1")
