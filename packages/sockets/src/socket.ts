@@ -88,9 +88,8 @@ function endThenDestroy(node: net.Socket): Promise<void> {
 
 /**
  * Makes an error the socket makes on every close, read or not, without a stack trace: capturing
- * one costs several µs a socket under async stack traces (a few percent of a Worker's whole
- * per-request socket), and its frames would be this library's internals only. workerd makes the
- * same error in C++, with no JavaScript frames either.
+ * one costs several µs a socket under async stack traces, and its frames would be this library's
+ * internals, never the Worker's code.
  */
 function withoutStack<E extends Error>(make: () => E): E {
   const limit = Error.stackTraceLimit

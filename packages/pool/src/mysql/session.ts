@@ -847,7 +847,7 @@ export class MysqlSession {
     this.send(okPacket(this.status))
   }
 
-  /** The id the greeting gave the client (what `KILL` and `CONNECTION_ID()` clients use). */
+  /** The id the greeting gave the client (mysql2's `threadId`, what `KILL` names). */
   get id(): number {
     return this.connectionId
   }
