@@ -469,14 +469,24 @@ export function formatPoolTable(result: PoolBenchResult): string {
     `- wharf pool, 2 processes / PgBouncer, -S -C: ${ratio(get('wharf-2p', 'select-connect'), get('pgbouncer', 'select-connect'))}`,
     `- wharf pool + cache / direct, hot set: ${ratio(get('wharf+cache', 'hot'), get('direct', 'hot'))} (target >= 2x)`
   )
-  // What pgbench's own CPU leaves: the client alone on every core, the server free.
+  // What pgbench's own CPU leaves for the cache: with the server at no cost, and with the least
+  // a server answering from memory does (one read and one write a transaction, half of what
+  // PgBouncer spends relaying the same transaction: two of each).
   const client = rows.find((r) => r.target === 'wharf+cache' && modeOf(r) === 'hot')
     ?.clientCpuUsPerTx?.median
+  const bouncer = rows.find((r) => r.target === 'pgbouncer' && modeOf(r) === 'hot')?.cpuUsPerTx
+    ?.median
   if (client) {
     const cores = availableParallelism()
-    const ceiling = (cores * 1e6) / client
+    const ceiling = (us: number): string => {
+      const tps = (cores * 1e6) / us
+      return `${tps.toFixed(0)} TPS, ${ratio(tps, get('direct', 'hot'))} direct`
+    }
     lines.push(
-      `- client ceiling, hot set: pgbench itself spends ${client.toFixed(1)} µs of CPU a transaction, so on ${cores} cores no server of any kind passes ${ceiling.toFixed(0)} TPS, ${ratio(ceiling, get('direct', 'hot'))} direct`
+      `- client ceiling, hot set: pgbench itself spends ${client.toFixed(1)} µs of CPU a transaction, so on ${cores} cores no server passes ${ceiling(client)}` +
+        (bouncer
+          ? `; one that only reads each query and writes its answer (half PgBouncer's ${bouncer.toFixed(1)} µs) passes no ${ceiling(client + bouncer / 2)}`
+          : '')
     )
   }
   const far = result.far
