@@ -4,6 +4,7 @@
 // shot at whatever origin connection happens to have that number.
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import knex from 'knex'
 import type mysql from 'mysql2/promise'
 import type { RunningPool } from '../../src/index.js'
 import { client, direct, errno, mysqlPooler, startMariaDb, type MariaDbServer } from './helpers.js'
@@ -77,5 +78,42 @@ describe('MySQL pooler: KILL', () => {
     const [rows] = await self.query('SELECT 5 AS x')
     assert.deepEqual(rows, [{ x: 5 }])
     assert.equal(await errno(self.query(`KILL ${self.threadId}`)), 1927)
+  })
+
+  it("knex's timeout(ms, { cancel: true }) kills the statement on the origin", async () => {
+    const db = knex({
+      client: 'mysql2',
+      connection: {
+        host: '127.0.0.1',
+        port: pool.port,
+        user: pool.user,
+        password: pool.password,
+        database: pool.database,
+      },
+      pool: { min: 0, max: 4 },
+    })
+    const sleeping = (): number =>
+      Number(
+        server
+          .sql(
+            "SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE 'SELECT SLEEP(30)%'"
+          )
+          .trim()
+      )
+    try {
+      await assert.rejects(db.raw('SELECT SLEEP(30)').timeout(500, { cancel: true }), {
+        name: 'KnexTimeoutError',
+      })
+      // The statement is gone from the origin, not left running behind the pooler.
+      const deadline = Date.now() + 5000
+      while (sleeping() > 0) {
+        if (Date.now() > deadline) throw new Error('SELECT SLEEP(30) still runs on the origin')
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      const rows = (await db.raw('SELECT 6 AS x')) as [unknown[], unknown]
+      assert.deepEqual(rows[0], [{ x: 6 }])
+    } finally {
+      await db.destroy()
+    }
   })
 })
