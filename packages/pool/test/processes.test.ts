@@ -2,15 +2,12 @@
 // CancelRequest reaches the process owning the session whichever process accepted it; a write
 // through one process drops the cached reads of every other.
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
 import net from 'node:net'
-import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
 import { startPostgres, type PostgresServer } from './helpers.js'
+import { startPoolGroup, type PoolGroup } from './process-group.js'
 
-const ROOT = join(import.meta.dirname, '..', '..', '..')
-const BIN = join(ROOT, 'packages', 'host', 'bin', 'wharf.js')
 const CANCEL_REQUEST_CODE = 80877102
 
 interface Keyed {
@@ -30,9 +27,8 @@ async function until(check: () => Promise<boolean>, what: string, ms = 5000): Pr
 
 describe('wharf pool --processes', () => {
   let server: PostgresServer
-  let child: ChildProcess
+  let group: PoolGroup
   let port = 0
-  let out = ''
   const clients: pg.Client[] = []
 
   const connect = async (): Promise<pg.Client> => {
@@ -69,43 +65,13 @@ describe('wharf pool --processes', () => {
     server = await startPostgres()
     server.psql('CREATE TABLE kv (k int PRIMARY KEY, v text)')
     server.psql("INSERT INTO kv VALUES (1, 'old')")
-    child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'pool',
-        '--upstream',
-        `${server.connectionString}?sslmode=disable`,
-        '--listen',
-        '127.0.0.1:0',
-        '--processes',
-        '2',
-        '--stats-interval',
-        '0',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] }
-    )
-    child.stdout?.on('data', (c: Buffer) => (out += c.toString()))
-    child.stderr?.on('data', (c: Buffer) => (out += c.toString()))
-    const deadline = Date.now() + 30_000
-    for (;;) {
-      const m = /Ready on postgres:\/\/[^@]*@127\.0\.0\.1:(\d+)\/\S* \(2 processes\)/.exec(out)
-      if (m) {
-        port = Number(m[1])
-        break
-      }
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`not ready:\n${out}`)
-      await new Promise((r) => setTimeout(r, 20))
-    }
+    group = await startPoolGroup(`${server.connectionString}?sslmode=disable`)
+    port = group.port
   })
 
   after(async () => {
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)))
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once('exit', r))
-      child.kill('SIGTERM')
-      await exited
-    }
+    await group.stop()
     await server.stop()
   })
 

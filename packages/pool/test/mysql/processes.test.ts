@@ -3,23 +3,18 @@
 // statements run in both; KILL reaches a client of the other process; a write through one
 // process drops the cached read of the other.
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import mysql from 'mysql2/promise'
 import { startMariaDb, type MariaDbServer } from './helpers.js'
-
-const ROOT = join(import.meta.dirname, '..', '..', '..', '..')
-const BIN = join(ROOT, 'packages', 'host', 'bin', 'wharf.js')
+import { startPoolGroup, type PoolGroup } from '../process-group.js'
 
 /** The pooler process a client's session lives in. */
 const ownerOf = (conn: mysql.Connection): number => conn.threadId >>> 24
 
 describe('wharf pool --processes with a MySQL origin', () => {
   let server: MariaDbServer
-  let child: ChildProcess
+  let group: PoolGroup
   let port = 0
-  let out = ''
   const clients: mysql.Connection[] = []
 
   const connect = async (): Promise<mysql.Connection> => {
@@ -53,43 +48,13 @@ describe('wharf pool --processes with a MySQL origin', () => {
     server.sql(
       "CREATE TABLE app.kv (k INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO app.kv VALUES (1, 'old')"
     )
-    child = spawn(
-      process.execPath,
-      [
-        BIN,
-        'pool',
-        '--upstream',
-        `${server.connectionString}?ssl-mode=DISABLED`,
-        '--listen',
-        '127.0.0.1:0',
-        '--processes',
-        '2',
-        '--stats-interval',
-        '0',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] }
-    )
-    child.stdout?.on('data', (c: Buffer) => (out += c.toString()))
-    child.stderr?.on('data', (c: Buffer) => (out += c.toString()))
-    const deadline = Date.now() + 30_000
-    for (;;) {
-      const m = /Ready on mysql:\/\/[^@]*@127\.0\.0\.1:(\d+)\/app \(2 processes\)/.exec(out)
-      if (m) {
-        port = Number(m[1])
-        break
-      }
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`not ready:\n${out}`)
-      await new Promise((r) => setTimeout(r, 20))
-    }
+    group = await startPoolGroup(`${server.connectionString}?ssl-mode=DISABLED`)
+    port = group.port
   })
 
   after(async () => {
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)))
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once('exit', r))
-      child.kill('SIGTERM')
-      await exited
-    }
+    await group.stop()
     await server.stop()
   })
 
