@@ -1,5 +1,6 @@
 // `wharf pool --processes N` in its own process, for the tests of process groups (Postgres and
 // MySQL origins alike): started, waited for until its primary says Ready, and stopped.
+import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 
@@ -56,4 +57,25 @@ export async function startPoolGroup(upstream: string, processes = 2): Promise<P
     }
     await new Promise((r) => setTimeout(r, 20))
   }
+}
+
+/**
+ * One client in each of the first two processes (bounded tries). The kernel gives a connection to
+ * whichever process accepts first, and an idle machine can let one win every sequential connect,
+ * so they come in batches that arrive together. `ownerOf` reads a client's process index.
+ */
+export async function onePerProcess<C>(
+  connect: () => Promise<C>,
+  ownerOf: (client: C) => number
+): Promise<[C, C]> {
+  const by = new Map<number, C>()
+  for (let batch = 0; batch < 10 && by.size < 2; batch++) {
+    for (const c of await Promise.all(Array.from({ length: 8 }, connect))) {
+      if (!by.has(ownerOf(c))) by.set(ownerOf(c), c)
+    }
+  }
+  const a = by.get(0)
+  const b = by.get(1)
+  assert.ok(a && b, `80 connections all went to one process (${[...by.keys()].join()})`)
+  return [a, b]
 }

@@ -6,7 +6,7 @@ import net from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import pg from 'pg'
 import { startPostgres, type PostgresServer } from './helpers.js'
-import { startPoolGroup, type PoolGroup } from './process-group.js'
+import { onePerProcess, startPoolGroup, type PoolGroup } from './process-group.js'
 
 const CANCEL_REQUEST_CODE = 80877102
 
@@ -43,23 +43,7 @@ describe('wharf pool --processes', () => {
     clients.push(c)
     return c
   }
-  /**
-   * One client in each of the two processes (bounded tries). The kernel gives a connection to
-   * whichever process accepts first, and an idle machine can let one win every sequential
-   * connect, so they come in batches that arrive together.
-   */
-  const onePerProcess = async (): Promise<[pg.Client, pg.Client]> => {
-    const by = new Map<number, pg.Client>()
-    for (let batch = 0; batch < 10 && by.size < 2; batch++) {
-      for (const c of await Promise.all(Array.from({ length: 8 }, connect))) {
-        if (!by.has(ownerOf(c))) by.set(ownerOf(c), c)
-      }
-    }
-    const a = by.get(0)
-    const b = by.get(1)
-    assert.ok(a && b, `80 connections all went to one process (${[...by.keys()].join()})`)
-    return [a, b]
-  }
+  const bothProcesses = (): Promise<[pg.Client, pg.Client]> => onePerProcess(connect, ownerOf)
 
   before(async () => {
     server = await startPostgres()
@@ -76,7 +60,7 @@ describe('wharf pool --processes', () => {
   })
 
   it('serves clients from both processes', async () => {
-    const [a, b] = await onePerProcess()
+    const [a, b] = await bothProcesses()
     assert.deepEqual((await a.query('SELECT 1 AS x')).rows, [{ x: 1 }])
     assert.deepEqual((await b.query('SELECT 2 AS x')).rows, [{ x: 2 }])
   })
@@ -84,7 +68,7 @@ describe('wharf pool --processes', () => {
   it('routes a CancelRequest to the process that owns the session', async () => {
     // Eight sleeping sessions over both processes, and one cancel each on a new connection: a
     // cancel lands on either process, so most reach a process that must pass them on.
-    const [a, b] = await onePerProcess()
+    const [a, b] = await bothProcesses()
     const sleepers: pg.Client[] = [a, b]
     while (sleepers.length < 8) sleepers.push(await connect())
     assert.ok(new Set(sleepers.map(ownerOf)).size === 2, 'sessions in both processes')
@@ -119,7 +103,7 @@ describe('wharf pool --processes', () => {
   })
 
   it('a write through one process drops the cached read in the other', async () => {
-    const [a, b] = await onePerProcess()
+    const [a, b] = await bothProcesses()
     const read = async (): Promise<unknown> =>
       (await a.query('SELECT v FROM kv WHERE k = 1')).rows[0]
     assert.deepEqual(await read(), { v: 'old' })

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import mysql from 'mysql2/promise'
 import { startMariaDb, type MariaDbServer } from './helpers.js'
-import { startPoolGroup, type PoolGroup } from '../process-group.js'
+import { onePerProcess, startPoolGroup, type PoolGroup } from '../process-group.js'
 
 /** The pooler process a client's session lives in. */
 const ownerOf = (conn: mysql.Connection): number => conn.threadId >>> 24
@@ -29,19 +29,8 @@ describe('wharf pool --processes with a MySQL origin', () => {
     clients.push(conn)
     return conn
   }
-  /** One client in each process: connections come in batches, so both processes accept some. */
-  const onePerProcess = async (): Promise<[mysql.Connection, mysql.Connection]> => {
-    const by = new Map<number, mysql.Connection>()
-    for (let batch = 0; batch < 10 && by.size < 2; batch++) {
-      for (const c of await Promise.all(Array.from({ length: 8 }, connect))) {
-        if (!by.has(ownerOf(c))) by.set(ownerOf(c), c)
-      }
-    }
-    const a = by.get(0)
-    const b = by.get(1)
-    assert.ok(a && b, `80 connections all went to one process (${[...by.keys()].join()})`)
-    return [a, b]
-  }
+  const bothProcesses = (): Promise<[mysql.Connection, mysql.Connection]> =>
+    onePerProcess(connect, ownerOf)
 
   before(async () => {
     server = await startMariaDb()
@@ -59,7 +48,7 @@ describe('wharf pool --processes with a MySQL origin', () => {
   })
 
   it('serves clients from both processes, each with its own connection id', async () => {
-    const [a, b] = await onePerProcess()
+    const [a, b] = await bothProcesses()
     const [ra] = await a.query('SELECT 1 AS x')
     const [rb] = await b.query('SELECT 2 AS x')
     assert.deepEqual(ra, [{ x: 1 }])
@@ -69,7 +58,7 @@ describe('wharf pool --processes with a MySQL origin', () => {
   })
 
   it('runs prepared statements in both processes', async () => {
-    const [a, b] = await onePerProcess()
+    const [a, b] = await bothProcesses()
     for (const conn of [a, b, a, b]) {
       const [rows] = await conn.execute('SELECT v FROM kv WHERE k = ?', [1])
       assert.equal((rows as { v: string }[]).length, 1)
@@ -77,7 +66,7 @@ describe('wharf pool --processes with a MySQL origin', () => {
   })
 
   it('KILL QUERY reaches the client in the other process', async () => {
-    const [a, b] = await onePerProcess()
+    const [a, b] = await bothProcesses()
     for (const [sleeper, killer] of [
       [a, b],
       [b, a],
@@ -96,7 +85,7 @@ describe('wharf pool --processes with a MySQL origin', () => {
   })
 
   it('a write through one process drops the cached read in the other', async () => {
-    const [a, b] = await onePerProcess()
+    const [a, b] = await bothProcesses()
     const read = async (): Promise<string> => {
       const [rows] = await a.query('SELECT v FROM kv WHERE k = 1')
       return (rows as { v: string }[])[0]?.v ?? ''
