@@ -45,13 +45,22 @@ export const stats = (xs: number[]): Stats => ({
   runs: xs,
 })
 
+/**
+ * Two CPU fields of /proc/PID/stat added, in µs (clock ticks of 10 ms); `at` indexes the fields
+ * after the command name: 11 and 12 are the process's own user and system time, 13 and 14 those
+ * of its children that have exited and been reaped.
+ */
+function statCpu(pid: number | 'self', at: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[at]) + Number(fields[at + 1])) * 10_000
+}
+
 /** User + system CPU of a process so far, in µs (Linux /proc; clock ticks of 10 ms). */
 export function cpuOf(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) * 10_000
+    return statCpu(pid, 11)
   } catch {
     return undefined
   }
@@ -75,19 +84,42 @@ export function cpuOfTree(pid: number | undefined, depth = 0): number | undefine
 
 /**
  * CPU of this process's children that have exited, in µs: read before and after one
- * `execFile('sysbench', …)`, the difference is that client's CPU (field 16 + 17 of /proc/self/stat,
- * children are added once reaped).
+ * `execFile('sysbench', …)`, the difference is that client's CPU (a child's time is added once
+ * it is reaped).
  */
 export function reapedChildrenCpu(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[13]) + Number(fields[14])) * 10_000
+  return statCpu('self', 13)
+}
+
+/**
+ * What the load generator's own CPU leaves for a server on the run's cores, for the hot set: the
+ * TPS no server passes even at no cost and, given `least`, the TPS a server spending that much
+ * CPU a transaction does not pass, as ratios to direct. Both pool reports print it.
+ */
+export function clientCeiling(o: {
+  readonly client: string
+  readonly clientUs: number
+  readonly cores: number
+  readonly directTps: number
+  readonly least?: { readonly what: string; readonly us: number }
+}): string {
+  const ceiling = (us: number): string => {
+    const tps = (o.cores * 1e6) / us
+    return `${tps.toFixed(0)} TPS, ${(tps / o.directTps).toFixed(2)}x direct`
+  }
+  const least = o.least
+  return (
+    `${o.client} itself spends ${o.clientUs.toFixed(1)} µs of CPU a transaction, so on ${o.cores} cores no server passes ${ceiling(o.clientUs)}` +
+    (least
+      ? `; one that only reads each query and writes its answer (${least.what}) passes no ${ceiling(o.clientUs + least.us)}`
+      : '')
+  )
 }
 
 /**
  * HAProxy in TCP mode, one thread, in front of `upstreamPort`: a relay that copies bytes and
  * nothing else, the most a proxy in the path can leave of a direct connection's throughput here.
- * Undefined (with the reason) when Debian's haproxy is not installed.
+ * `{ missing }` with the reason when Debian's haproxy is not installed.
  */
 export async function startRelay(
   upstreamPort: number

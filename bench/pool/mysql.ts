@@ -14,6 +14,7 @@ import { parseArgs, promisify } from 'node:util'
 import { startDelayProxy, type DelayProxy } from '../../test-support/delay-proxy.js'
 import { startMariaDb, type MariaDbServer } from '../../test-support/mariadb.js'
 import {
+  clientCeiling,
   cpuOf,
   cpuOfTree,
   jsonChild,
@@ -45,7 +46,7 @@ export interface MysqlBenchRow {
   readonly cpuUsPerTx?: Stats
   /** CPU of MariaDB per transaction, µs (what the cache saves the origin). */
   readonly originCpuUsPerTx?: Stats
-  /** CPU of sysbench itself per transaction, µs: on 2 cores, no target passes 2 s / this. */
+  /** CPU of sysbench itself per transaction, µs: on N cores, no target passes N s / this. */
   readonly clientCpuUsPerTx?: Stats
 }
 
@@ -60,6 +61,8 @@ export interface MysqlBenchResult {
   readonly loadBefore: number[]
   readonly loadAfter: number[]
   readonly rows: MysqlBenchRow[]
+  /** The measuring machine's cores (availableParallelism()), for the client ceiling. */
+  readonly cores?: number
   /** Why the relay (HAProxy) row is missing, when it is. */
   readonly relayMissing?: string
   readonly far?: {
@@ -386,6 +389,7 @@ export async function runMysqlBench(
       loadBefore,
       loadAfter,
       rows,
+      cores: availableParallelism(),
       ...('missing' in relay ? { relayMissing: relay.missing } : {}),
       ...(far ? { far } : {}),
     }
@@ -444,25 +448,22 @@ export function formatMysqlTable(result: MysqlBenchResult): string {
       `${us(get(t, mode), 'cpuUsPerTx')} / ${us(get(t, mode), 'originCpuUsPerTx')} / ${us(get(t, mode), 'clientCpuUsPerTx')}`
     lines.push(`| ${labels[mode]} | ${targets.map(cpu).join(' | ')} |`)
   }
-  // What sysbench's own CPU leaves for the cache, with every server cost at zero, and with the
-  // least a server answering from memory does: one read and one write a transaction, half of
-  // what the relay (two of each) spends.
+  // What sysbench's own CPU leaves for the cache. The least a server answering from memory does
+  // is one read and one write a transaction: half of what the relay (two of each) spends.
   const hotDirect = get('direct', 'hot')
   const client = get('wharf+cache', 'hot')?.clientCpuUsPerTx?.median
   const relayCpu = get('relay', 'hot')?.cpuUsPerTx?.median
-  if (client && hotDirect) {
-    const cores = availableParallelism()
-    const ceiling = (us: number): string => {
-      const tps = (cores * 1e6) / us
-      return `${tps.toFixed(0)} TPS, ${(tps / hotDirect.tps.median).toFixed(2)}x direct`
-    }
-    lines.push(
-      '',
-      `Client ceiling, hot set: sysbench itself spends ${client.toFixed(1)} µs of CPU a transaction, so on ${cores} cores no server passes ${ceiling(client)}` +
-        (relayCpu
-          ? `; one that only reads the query and writes the answer (half the relay's ${relayCpu.toFixed(1)} µs) passes no ${ceiling(client + relayCpu / 2)}.`
-          : '.')
-    )
+  if (client && hotDirect && result.cores) {
+    const ceiling = clientCeiling({
+      client: 'sysbench',
+      clientUs: client,
+      cores: result.cores,
+      directTps: hotDirect.tps.median,
+      ...(relayCpu
+        ? { least: { what: `half the relay's ${relayCpu.toFixed(1)} µs`, us: relayCpu / 2 } }
+        : {}),
+    })
+    lines.push('', `Client ceiling, hot set: ${ceiling}.`)
   }
   const far = result.far
   if (far) {

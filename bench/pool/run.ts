@@ -20,6 +20,7 @@ import { startPostgres } from '../../test-support/postgres.js'
 import { freePort } from '../../test-support/servers.js'
 import {
   cpuOf,
+  clientCeiling,
   cpuOfTree,
   jsonChild,
   reapedChildrenCpu,
@@ -48,7 +49,7 @@ export interface PoolBenchRow {
    * (`--processes 2`), the primary's and both workers' together.
    */
   readonly cpuUsPerTx?: Stats
-  /** CPU of pgbench itself per transaction, µs: on 2 cores, no target passes 2 s / this. */
+  /** CPU of pgbench itself per transaction, µs: on N cores, no target passes N s / this. */
   readonly clientCpuUsPerTx?: Stats
 }
 
@@ -72,6 +73,8 @@ export interface FarResult {
 
 export interface PoolBenchResult {
   readonly rows: PoolBenchRow[]
+  /** The measuring machine's cores (availableParallelism()), for the client ceiling. */
+  readonly cores?: number
   readonly far?: FarResult | { readonly na: string }
 }
 
@@ -412,7 +415,7 @@ export async function runPoolBench(options: PoolBenchOptions = {}): Promise<Pool
         }
       }
     }
-    return { rows, far }
+    return { rows, cores: availableParallelism(), far }
   } finally {
     await stopServers(servers)
     await proxy?.close()
@@ -469,25 +472,24 @@ export function formatPoolTable(result: PoolBenchResult): string {
     `- wharf pool, 2 processes / PgBouncer, -S -C: ${ratio(get('wharf-2p', 'select-connect'), get('pgbouncer', 'select-connect'))}`,
     `- wharf pool + cache / direct, hot set: ${ratio(get('wharf+cache', 'hot'), get('direct', 'hot'))} (target >= 2x)`
   )
-  // What pgbench's own CPU leaves for the cache: with the server at no cost, and with the least
-  // a server answering from memory does (one read and one write a transaction, half of what
-  // PgBouncer spends relaying the same transaction: two of each).
+  // What pgbench's own CPU leaves for the cache. The least a server answering from memory does
+  // is one read and one write a transaction: half of what PgBouncer spends relaying it.
   const client = rows.find((r) => r.target === 'wharf+cache' && modeOf(r) === 'hot')
     ?.clientCpuUsPerTx?.median
   const bouncer = rows.find((r) => r.target === 'pgbouncer' && modeOf(r) === 'hot')?.cpuUsPerTx
     ?.median
-  if (client) {
-    const cores = availableParallelism()
-    const ceiling = (us: number): string => {
-      const tps = (cores * 1e6) / us
-      return `${tps.toFixed(0)} TPS, ${ratio(tps, get('direct', 'hot'))} direct`
-    }
-    lines.push(
-      `- client ceiling, hot set: pgbench itself spends ${client.toFixed(1)} µs of CPU a transaction, so on ${cores} cores no server passes ${ceiling(client)}` +
-        (bouncer
-          ? `; one that only reads each query and writes its answer (half PgBouncer's ${bouncer.toFixed(1)} µs) passes no ${ceiling(client + bouncer / 2)}`
-          : '')
-    )
+  const directHot = get('direct', 'hot')
+  if (client && result.cores && Number.isFinite(directHot)) {
+    const ceiling = clientCeiling({
+      client: 'pgbench',
+      clientUs: client,
+      cores: result.cores,
+      directTps: directHot,
+      ...(bouncer
+        ? { least: { what: `half PgBouncer's ${bouncer.toFixed(1)} µs`, us: bouncer / 2 } }
+        : {}),
+    })
+    lines.push(`- client ceiling, hot set: ${ceiling}`)
   }
   const far = result.far
   if (far && 'rows' in far) {
