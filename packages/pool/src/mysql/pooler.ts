@@ -207,7 +207,7 @@ export async function startMysqlPool(options: MysqlPoolOptions): Promise<Running
   if (group) group.onKill = (id, query) => void findSession(id)?.killedBy(query)
 
   function findSession(id: number): MysqlSession | undefined {
-    for (const session of shared.sessions) if (session.id === id) return session
+    for (const session of shared.sessions) if (session.connectionId === id) return session
     return undefined
   }
 

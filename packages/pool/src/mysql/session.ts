@@ -132,7 +132,8 @@ export class MysqlSession {
   private readonly reader: PacketReader
   private stage: 'greeting' | 'auth' | 'ready' | 'closed' = 'greeting'
   private readonly nonce = newNonce()
-  private readonly connectionId: number
+  /** The id the greeting gave the client (mysql2's `threadId`, what `KILL` names). */
+  readonly connectionId: number
   private capabilities = 0
   private user = ''
   private database: string
@@ -845,11 +846,6 @@ export class MysqlSession {
       return
     }
     this.send(okPacket(this.status))
-  }
-
-  /** The id the greeting gave the client (mysql2's `threadId`, what `KILL` names). */
-  get id(): number {
-    return this.connectionId
   }
 
   /**
