@@ -33,12 +33,14 @@ describe('MySQL pooler: KILL', () => {
     const sleeper = await connect()
     const killer = await connect()
     const started = Date.now()
-    const running = sleeper.query('SELECT SLEEP(20) AS slept')
+    // Its outcome is awaited from the start: the origin may fail it before KILL's own reply
+    // arrives, and a rejection nobody holds yet would fail the test as unhandled.
+    const interrupted = errno(sleeper.query('SELECT SLEEP(20) AS slept'))
     await new Promise((r) => setTimeout(r, 300)) // the statement is on the origin now
     const [ok] = await killer.query(`KILL QUERY ${sleeper.threadId}`)
     assert.equal((ok as { affectedRows?: number }).affectedRows, 0)
     // 1317: ER_QUERY_INTERRUPTED, from the origin.
-    assert.equal(await errno(running), 1317)
+    assert.equal(await interrupted, 1317)
     assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`)
     const [again] = await sleeper.query('SELECT 2 AS x')
     assert.deepEqual(again, [{ x: 2 }])
