@@ -9,26 +9,39 @@ export interface Difference {
   id: string
   kind: DifferenceKind
   text: string
-  /** The differing trace lines expected, `- workerd: …` and `+ wharf:   …` (the ```diff block). */
+  /**
+   * The differing trace lines expected on this Node, `- workerd: …` and `+ wharf:   …`: the
+   * ```diff block, or a ```diff node<major> block of this Node's major version where one is given.
+   */
   lines: string[]
 }
 
 export function loadDifferences(
-  file = join(import.meta.dirname, '..', 'DIFFERENCES.md')
+  file = join(import.meta.dirname, '..', 'DIFFERENCES.md'),
+  nodeMajor = Number(process.versions.node.split('.')[0])
 ): Map<string, Difference> {
   const out = new Map<string, Difference>()
   let current: Difference | undefined
   let inDiff = false
+  /** The lines of the ```diff block being read: the entry's own, or another Node's (dropped). */
+  let block: string[] = []
+  const forThisNode = new Map<string, string[]>()
   // `# Deliberate differences` and `# Known gaps` sections say which kind their entries are.
   let kind: DifferenceKind | undefined
   for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (current && /^```diff\s*$/.test(line)) {
+    const open = current ? /^```diff(?:\s+node(\d+))?\s*$/.exec(line) : null
+    if (current && open) {
       inDiff = true
+      if (open[1] === undefined) block = current.lines
+      else {
+        block = []
+        if (Number(open[1]) === nodeMajor) forThisNode.set(current.id, block)
+      }
       continue
     }
     if (inDiff) {
       if (/^```\s*$/.test(line)) inDiff = false
-      else if (line.trim() !== '') current?.lines.push(line.replace(/\s+$/, ''))
+      else if (line.trim() !== '') block.push(line.replace(/\s+$/, ''))
       continue
     }
     const m = /^## +`?([a-z0-9-]+)`?\s*$/.exec(line)
@@ -49,12 +62,14 @@ export function loadDifferences(
   }
   for (const d of out.values()) {
     d.text = d.text.trim()
+    const own = forThisNode.get(d.id)
     if (d.text === '') throw new Error(`DIFFERENCES.md: ${d.id} gives no reason`)
     if (d.lines.length === 0) {
       throw new Error(
         `DIFFERENCES.md: ${d.id} records no expected trace lines (a \`\`\`diff block)`
       )
     }
+    if (own !== undefined) d.lines = own
   }
   return out
 }

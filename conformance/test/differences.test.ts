@@ -57,6 +57,22 @@ describe('DIFFERENCES.md entries', () => {
     assert.equal(statusOf(undefined, false, lines, [run(workerd), run(wharf)]), 'mismatch')
   })
 
+  it('takes a ```diff node<major> block on that Node only', () => {
+    const file = join(dir, 'by-node.md')
+    const on20 = ['- workerd: read 1', '+ wharf:   read 4']
+    writeFileSync(
+      file,
+      `# Deliberate differences\n\n## some-id\n\nBecause.\n\n\`\`\`diff\n${lines.join('\n')}\n\`\`\`\n\n` +
+        `\`\`\`diff node20\n${on20.join('\n')}\n\`\`\`\n`
+    )
+    assert.deepEqual(loadDifferences(file, 20).get('some-id')?.lines, on20)
+    assert.deepEqual(loadDifferences(file, 22).get('some-id')?.lines, lines)
+    assert.deepEqual(loadDifferences(file, 24).get('some-id')?.lines, lines)
+    // A Node's own block does not stand in for the entry's.
+    writeFileSync(file, `# Known gaps\n\n## x\n\nA reason.\n\n\`\`\`diff node20\n- a\n\`\`\`\n`)
+    assert.throws(() => loadDifferences(file, 20), /records no expected/)
+  })
+
   it('refuses an entry without expected lines or without a reason', () => {
     assert.throws(
       () => load('# Known gaps\n\n## x\n\nA reason, no lines.\n'),
