@@ -3,7 +3,7 @@
 // service, loads it, and prints user+sys CPU per request of each process of its tree (the
 // supervisor, bwrap's helpers, the runtime), from /proc/<pid>/stat before and after the load.
 // Usage: node bench/host/split.mjs [--command serve|dev] [--isolation auto|none]
-//        [--sandbox auto|off] [--duration 8] [--connections 50] [--rounds 1]
+//        [--sandbox auto|off] [--duration 8] [--connections 50] [--processes 1] [--rounds 1]
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
@@ -18,6 +18,7 @@ const { values } = parseArgs({
     sandbox: { type: 'string', default: 'auto' },
     duration: { type: 'string', default: '8' },
     connections: { type: 'string', default: '50' },
+    processes: { type: 'string', default: '1' },
     extra: { type: 'string', multiple: true, default: [] },
     // Writes V8 CPU profiles of the host (and, with --sandbox off, of the runtime) there.
     prof: { type: 'string' },
@@ -106,7 +107,7 @@ const args =
         'serve',
         here('./worker'),
         '--processes',
-        '1',
+        values.processes,
         ...flags,
       ]
     : [
