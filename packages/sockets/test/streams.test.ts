@@ -254,3 +254,36 @@ test('readable pipes into a Response body', async (t) => {
   assert.equal(text, 'gopher-ish')
   await s.close()
 })
+
+test("readers and writers are Node's classes to user code, whichever way they are asked for", async (t) => {
+  const server = await echoServer()
+  t.after(() => server.close())
+  const s = connect(server.address)
+  await s.opened
+  const reader = s.readable.getReader()
+  assert.ok(reader instanceof ReadableStreamDefaultReader)
+  assert.equal(reader.constructor, ReadableStreamDefaultReader)
+  reader.releaseLock()
+  // Options other than `{ mode: 'byob' }` go through Node's own validation, as before.
+  assert.throws(() => s.readable.getReader({ mode: 'bogus' } as never), { name: 'TypeError' })
+  assert.equal(s.readable.locked, false)
+  const byob = s.readable.getReader({ mode: 'byob' })
+  assert.ok(byob instanceof ReadableStreamBYOBReader)
+  assert.equal(byob.constructor, ReadableStreamBYOBReader)
+  assert.equal(typeof (byob as unknown as { readAtLeast?: unknown }).readAtLeast, 'function')
+  const writer = s.writable.getWriter()
+  assert.ok(writer instanceof WritableStreamDefaultWriter)
+  assert.equal(writer.constructor, WritableStreamDefaultWriter)
+  await writer.write(new TextEncoder().encode('ping'))
+  const { value } = await byob.read(new Uint8Array(4))
+  assert.equal(Buffer.from(value as Uint8Array).toString(), 'ping')
+  // Not transferable (workerd's are not either); on Node 22+ Node's own transfer still applies.
+  if (Number(process.versions.node.split('.')[0]) === 20) {
+    const other = connect(server.address)
+    assert.throws(() => structuredClone(other.readable, { transfer: [other.readable] }))
+    assert.equal(other.readable.locked, false)
+    assert.ok(other.readable instanceof ReadableStream)
+    await other.close()
+  }
+  await s.close()
+})
