@@ -1,7 +1,7 @@
 // The Cache API under wharf: it caches nothing, as on a workers.dev route (every lookup misses),
 // and checks its arguments as workerd does. (workerd without a configured cache throws "No Cache
 // was configured" instead, so this is not compared with it; the other globals are, in
-// workerd-shape.test.ts.)
+// workerd-shape.test.ts.) And web streams, which as on workerd cannot be transferred.
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { get, startWharf, tempProject, type Wharf } from './helpers.js'
@@ -35,6 +35,23 @@ export default {
         await scheduler.wait(30)
         return Date.now() - started >= 25
       }),
+      transfer: await outcome(() => {
+        const stream = new ReadableStream()
+        structuredClone(stream, { transfer: [stream] })
+        return stream.locked
+      }),
+      streamsWork: await outcome(async () => {
+        const body = new ReadableStream({
+          start(c) {
+            c.enqueue(new TextEncoder().encode('through'))
+            c.close()
+          },
+        })
+        const piped = body.pipeThrough(new TextDecoderStream()).pipeThrough(new TransformStream())
+        let text = ''
+        for await (const chunk of piped) text += chunk
+        return text + ' ' + (await new Response(text).text())
+      }),
     })
   },
 }
@@ -66,6 +83,13 @@ describe('wharf dev: caches and scheduler', () => {
       sameNamed: true,
       namedMiss: 'undefined',
       waited: 'true',
+      // workerd cannot transfer a stream; on Node 20 neither can the runtime (its streams skip
+      // Node 20's transferable copy), on Node 22+ Node's transfer still runs.
+      transfer:
+        Number(process.versions.node.split('.')[0]) === 20
+          ? 'TypeError: Found invalid object in transferList'
+          : 'true',
+      streamsWork: 'through through',
     })
   })
 })

@@ -11,6 +11,7 @@ import type { Socket as NodeSocket } from 'node:net'
 import type { EgressPolicy } from './egress/types.js'
 
 export { unbracketHost } from './address.js'
+export { skipTransferableCopy } from './untransferable.js'
 
 export {
   EgressDeniedError,

@@ -16,8 +16,8 @@ import {
   type UnderlyingSource,
   WritableStreamDefaultWriter,
 } from 'node:stream/web'
-import { SocketAddress } from 'node:net'
 import * as msg from './messages.js'
+import { skipTransferableCopy } from './untransferable.js'
 
 export type { ReadableByteStreamController }
 type ReadableStreamReader<T> = ReadableStreamDefaultReader<T> | ReadableStreamBYOBReader
@@ -700,34 +700,6 @@ export function closeFromInside(
   return closing.catch(noop)
 }
 
-/**
- * Node 20's stream constructors end in `makeTransferable(this)`, which copies the new stream onto a
- * C++ transferable object and returns the copy, unless `this instanceof JSTransferable` already
- * holds. The copy gives every stream maps of its own, leaves the original alive (its controller
- * points at it) and makes the stream functions' property reads megamorphic: about 30% of a
- * per-request socket's CPU (docs/performance.md). The socket's streams pass that check instead,
- * so they are not transferable, as workerd's are not. Node 22+ marks streams cheaply.
- */
-const kSkipTransferableCopy = Symbol('wharf.skipTransferableCopy')
-;(function skipTransferableCopy(): void {
-  const JSTransferable = Object.getPrototypeOf(SocketAddress) as unknown
-  if (typeof JSTransferable !== 'function' || JSTransferable.name !== 'JSTransferable') return
-  const defaultHasInstance = Function.prototype[Symbol.hasInstance]
-  Object.defineProperty(JSTransferable, Symbol.hasInstance, {
-    value: function hasInstance(this: unknown, value: unknown): boolean {
-      if (
-        typeof value === 'object' &&
-        value !== null &&
-        (value as { [kSkipTransferableCopy]?: true })[kSkipTransferableCopy] === true
-      ) {
-        return true
-      }
-      return defaultHasInstance.call(this, value)
-    },
-    configurable: true,
-  })
-})()
-
 /** The socket's readable: a byte stream whose readers follow workerd's rules. */
 export class SocketReadableStream extends ReadableStream<Uint8Array> {
   declare [kOwner]: ReaderOwner
@@ -770,7 +742,7 @@ function closingIterator(): AsyncIterableIterator<Uint8Array> {
   return it
 }
 Object.defineProperty(SocketReadableStream, 'name', { value: 'ReadableStream' })
-Object.defineProperty(SocketReadableStream.prototype, kSkipTransferableCopy, { value: true })
+skipTransferableCopy(SocketReadableStream.prototype)
 
 /** The socket's writable: accepts bytes and strings, with workerd's errors after close. */
 export class SocketWritableStream extends WritableStream<unknown> {
@@ -810,7 +782,7 @@ export class SocketWritableStream extends WritableStream<unknown> {
   }
 }
 Object.defineProperty(SocketWritableStream, 'name', { value: 'WritableStream' })
-Object.defineProperty(SocketWritableStream.prototype, kSkipTransferableCopy, { value: true })
+skipTransferableCopy(SocketWritableStream.prototype)
 
 export function createReadable(
   owner: ReaderOwner,

@@ -23,6 +23,7 @@ const expected: Record<string, string[]> = {
     'WharfSocketsError',
     'getSocketRuntime',
     'setSocketRuntime',
+    'skipTransferableCopy',
     'unbracketHost',
   ],
   './egress': [
