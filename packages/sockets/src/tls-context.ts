@@ -64,10 +64,33 @@ export function collectCa(...sources: (string | readonly string[] | undefined)[]
 export function tlsClientOptions(name: string, ca: readonly string[]): tls.ConnectionOptions {
   const options: tls.ConnectionOptions = {
     rejectUnauthorized: true,
-    checkServerIdentity: (_host, cert) => tls.checkServerIdentity(name, cert),
+    checkServerIdentity: (_host, cert) => checkServerIdentity(name, cert),
   }
   const secureContext = secureContextFor(ca)
   if (secureContext) options.secureContext = secureContext
   if (isIP(name) === 0 && name !== '') options.servername = name.replace(/\.$/, '')
   return options
+}
+
+/**
+ * Node's check, and for an IPv6 literal also the certificate's IPv6 addresses compared in one
+ * form: Node 22 with OpenSSL 3.5 writes `::1` in a certificate as `0:0:0:0:0:0:0:1` and compares
+ * the text, so it refuses a certificate that names the address (workerd and Node 20/24 accept it).
+ */
+function checkServerIdentity(name: string, cert: tls.PeerCertificate): Error | undefined {
+  const error = tls.checkServerIdentity(name, cert)
+  if (error === undefined || isIP(name) !== 6) return error
+  const wanted = canonicalIpv6(name)
+  if (wanted === undefined) return error
+  const named = (cert.subjectaltname ?? '')
+    .split(', ')
+    .filter((entry) => entry.startsWith('IP Address:'))
+    .map((entry) => entry.slice('IP Address:'.length))
+  return named.some((ip) => isIP(ip) === 6 && canonicalIpv6(ip) === wanted) ? undefined : error
+}
+
+/** The WHATWG URL serializer's form of an IPv6 address (compressed, lower case), if it has one. */
+function canonicalIpv6(ip: string): string | undefined {
+  // A zone (`fe80::1%eth0`) is no URL host: such a name keeps Node's answer.
+  return URL.canParse(`http://[${ip}]/`) ? new URL(`http://[${ip}]/`).hostname : undefined
 }

@@ -273,3 +273,25 @@ test('a connect() ca does not drop NODE_EXTRA_CA_CERTS (trusted through the envi
   })
   assert.equal(child.stdout.trim(), 'opened', child.stderr)
 })
+
+test("secureTransport 'on' to [::1] accepts a certificate naming ::1 and refuses one without it", async (t) => {
+  // Node 22 with OpenSSL 3.5 refuses the first by itself: it compares `::1` with the certificate's
+  // `0:0:0:0:0:0:0:1` as text.
+  const v4Only = pki.issue('v4-only', ['DNS:localhost', 'IP:127.0.0.1'])
+  const listen = async (cert: { key: string; cert: string }): Promise<tls.Server> => {
+    const server = tls.createServer({ key: cert.key, cert: cert.cert }, (s) => s.end('hi'))
+    server.on('tlsClientError', () => undefined)
+    await new Promise<void>((resolve) => server.listen(0, '::1', resolve))
+    t.after(() => server.close())
+    return server
+  }
+  const port = (server: tls.Server): number => (server.address() as net.AddressInfo).port
+  const named = await listen(pki.localhost)
+  const s = connect(`[::1]:${port(named)}`, { secureTransport: 'on', ca: pki.ca })
+  await s.opened
+  assert.equal(await readAll(s.readable), 'hi')
+  await s.close()
+  const unnamed = await listen(v4Only)
+  const refused = connect(`[::1]:${port(unnamed)}`, { secureTransport: 'on', ca: pki.ca })
+  await assert.rejects(refused.opened, { message: msg.CONNECT_FAILED })
+})
