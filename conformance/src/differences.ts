@@ -11,7 +11,8 @@ export interface Difference {
   text: string
   /**
    * The differing trace lines expected on this Node, `- workerd: …` and `+ wharf:   …`: the
-   * ```diff block, or a ```diff node<major> block of this Node's major version where one is given.
+   * ```diff block, or a ```diff node<major> block of this Node's major version where one is given
+   * (an empty one: no difference on that Node, so the entry does not apply there).
    */
   lines: string[]
 }
@@ -69,7 +70,10 @@ export function loadDifferences(
         `DIFFERENCES.md: ${d.id} records no expected trace lines (a \`\`\`diff block)`
       )
     }
-    if (own !== undefined) d.lines = own
+    if (own === undefined) continue
+    // An empty block of this Node's: the scenario matches workerd here.
+    if (own.length === 0) out.delete(d.id)
+    else d.lines = own
   }
   return out
 }

@@ -68,6 +68,14 @@ describe('DIFFERENCES.md entries', () => {
     assert.deepEqual(loadDifferences(file, 20).get('some-id')?.lines, on20)
     assert.deepEqual(loadDifferences(file, 22).get('some-id')?.lines, lines)
     assert.deepEqual(loadDifferences(file, 24).get('some-id')?.lines, lines)
+    // An empty block: that Node matches workerd, so the entry does not apply there.
+    writeFileSync(
+      file,
+      `# Deliberate differences\n\n## some-id\n\nBecause.\n\n\`\`\`diff\n${lines.join('\n')}\n\`\`\`\n\n` +
+        '```diff node24\n```\n'
+    )
+    assert.equal(loadDifferences(file, 24).has('some-id'), false)
+    assert.deepEqual(loadDifferences(file, 20).get('some-id')?.lines, lines)
     // A Node's own block does not stand in for the entry's.
     writeFileSync(file, `# Known gaps\n\n## x\n\nA reason.\n\n\`\`\`diff node20\n- a\n\`\`\`\n`)
     assert.throws(() => loadDifferences(file, 20), /records no expected/)
