@@ -335,6 +335,28 @@ describe('egress: properties', () => {
     )
   })
 
+  it('IPv4 parsing takes exactly the canonical dotted quads', () => {
+    const octet = '(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
+    const canonical = new RegExp(`^${octet}\\.${octet}\\.${octet}\\.${octet}$`)
+    const near = fc.stringMatching(/^[0-9.x]{0,17}$/)
+    fc.assert(
+      fc.property(fc.oneof(fc.ipV4(), fc.ipV4Extended(), near), (text) => {
+        const ip = parseIp(text)
+        if (!canonical.test(text)) return ip === undefined || ip.family === 6
+        return (
+          ip?.family === 4 &&
+          Buffer.from(ip.bytes).equals(Buffer.from(text.split('.').map(Number))) &&
+          formatIp(ip) === text
+        )
+      }),
+      { numRuns: 5000 }
+    )
+    for (const refused of ['', '1.2.3', '1.2.3.4.', '.1.2.3.4', '1..2.3', '01.2.3.4', '1.2.3.256'])
+      assert.equal(parseIp(refused), undefined, refused)
+    assert.deepEqual([...(parseIp('0.0.0.0')?.bytes ?? [])], [0, 0, 0, 0])
+    assert.deepEqual([...(parseIp('255.255.255.255')?.bytes ?? [])], [255, 255, 255, 255])
+  })
+
   it('IPv6 parsing agrees with Node on every generated address', () => {
     fc.assert(
       fc.property(fc.ipV6(), (text) => {
