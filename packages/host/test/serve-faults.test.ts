@@ -187,12 +187,16 @@ describe('wharf serve: hostile clients and Worker code', () => {
     assert.equal((await request(`${admin}/readyz`)).status, 200)
     const page = await request(`${admin}/`)
     assert.match(page.body, /Recent egress denials/)
-    // Runtimes report their counts on a periodic tick: the last requests' can still be on the way.
+    // Runtimes report their counts on a periodic tick, and socket closes up to 10 ms after them
+    // (serve-runtime.ts): the last requests' and the leaked sockets' can still be on the way.
     let text = ''
     await until(
       () => {
         void metrics(admin).then((t) => (text = t))
-        return sample(text, 'wharf_requests_total{status="200"}') > 100
+        return (
+          sample(text, 'wharf_requests_total{status="200"}') > 100 &&
+          sample(text, 'wharf_sockets_open') === 0
+        )
       },
       10_000,
       'the runtimes reported the requests'
