@@ -72,7 +72,7 @@ describe('fd channel', { skip: process.platform !== 'linux' && 'Linux only' }, (
   })
   after(() => echo.close())
 
-  it('is built (npm ci builds it: scripts/build-native.mjs)', () => {
+  it('is built (npm ci builds it: packages/host/scripts/build-native.mjs)', () => {
     assert.ok(hasFdChannel(), fdChannelUnavailable)
   })
 

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { compileNative } from '../../../scripts/build-native.mjs'
+import { compileNative } from '../scripts/build-native.mjs'
 import { hasFdChannel } from '../src/fd-channel.js'
 import { BIN, FIXTURES, ROOT, childPids, get, startWharf, type Wharf } from './helpers.js'
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Builds packages/host/native/fd-channel.node: the descriptor-passing channel of the dial broker
-// (packages/host/native/fd-channel.c). It is an N-API module, so one build serves every Node
+// Builds native/build/fd-channel.node of @wharf/host: the descriptor-passing channel of the dial
+// broker (native/fd-channel.c). It runs as the package's install step, in this repository and
+// for a consumer who installs @wharf/host from the registry. It is an N-API module, so one build serves every Node
 // version from 20 on. Without a C compiler or Node's headers the host still works: it passes
 // sockets over Node's IPC channel instead, which costs more CPU per connection. This script then
 // says so and exits 0, so that an install never fails for it.
@@ -10,9 +11,9 @@ import { homedir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
-const source = join(root, 'packages/host/native/fd-channel.c')
-const output = join(root, 'packages/host/native/build/fd-channel.node')
+const hostRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const source = join(hostRoot, 'native/fd-channel.c')
+const output = join(hostRoot, 'native/build/fd-channel.node')
 
 /** A directory with Node's node_api.h and uv.h, or undefined. */
 export function headerDirectory() {
