@@ -2,7 +2,8 @@
  * The dial broker's fast path between the supervisor and an isolated runtime: a SOCK_SEQPACKET
  * socket pair that carries small JSON messages, each with at most one file descriptor, and a
  * connect that makes no Node socket in the supervisor (it only passes the descriptor on). Both
- * come from the native module `native/fd-channel.c`, built by `scripts/build-native.mjs` (the package's install step).
+ * come from the native module `native/fd-channel.c`, built by `scripts/build-native.mjs` (the
+ * package's install step).
  *
  * Node's IPC channel passes one handle at a time and waits for the receiver's acknowledgement
  * before anything else it sends; with a `net.Socket` made in the supervisor for every dial, that

@@ -31,8 +31,9 @@ const MAX_REASON_BYTES = 4096
 const MAX_PENDING_INBOUND = 4096
 /**
  * Node 22 carries AsyncLocalStorage (the request scope of every socket, fetch and waitUntil) on
- * promise hooks unless asked for AsyncContextFrame, which Node 24 uses by default: with it a Worker
- * request costs about 40 µs less there (docs/performance.md, "AsyncContextFrame on Node 22").
+ * promise hooks unless asked for AsyncContextFrame, which Node 24 uses by default: with it an
+ * awaited promise costs about half the CPU there (docs/performance.md, "AsyncContextFrame on
+ * Node 22").
  */
 const ASYNC_CONTEXT_FRAME = process.allowedNodeEnvironmentFlags.has(
   '--experimental-async-context-frame'
