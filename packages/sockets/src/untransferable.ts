@@ -10,12 +10,14 @@
  */
 import { SocketAddress } from 'node:net'
 
-const kSkipTransferableCopy = Symbol('wharf.skipTransferableCopy')
+// A registered symbol: every copy of this package in a process (two versions, say) marks alike.
+const kSkipTransferableCopy = Symbol.for('wharf.skipTransferableCopy')
 
-/** Whether this is Node 20, with `JSTransferable`'s check patched (once, at load). */
+/** Whether this is Node 20, with `JSTransferable`'s check patched (once per process). */
 const patched = ((): boolean => {
   const JSTransferable = Object.getPrototypeOf(SocketAddress) as unknown
   if (typeof JSTransferable !== 'function' || JSTransferable.name !== 'JSTransferable') return false
+  if (Object.prototype.hasOwnProperty.call(JSTransferable, Symbol.hasInstance)) return true
   const defaultHasInstance = Function.prototype[Symbol.hasInstance]
   Object.defineProperty(JSTransferable, Symbol.hasInstance, {
     value: function hasInstance(this: unknown, value: unknown): boolean {
