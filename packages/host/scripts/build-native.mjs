@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // Builds native/build/fd-channel.node of @wharf/host: the descriptor-passing channel of the dial
 // broker (native/fd-channel.c). It runs as the package's install step, in this repository and
-// for a consumer who installs @wharf/host from the registry. It is an N-API module, so one build serves every Node
-// version from 20 on. Without a C compiler or Node's headers the host still works: it passes
-// sockets over Node's IPC channel instead, which costs more CPU per connection. This script then
-// says so and exits 0, so that an install never fails for it.
+// for a consumer who installs @wharf/host from the registry. It is an N-API module, so one build
+// serves every Node version from 20 on. Without a C compiler or Node's headers the host still
+// works: it passes sockets over Node's IPC channel instead, which costs more CPU per connection.
+// This script then says so and exits 0, so that an install never fails for it.
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, statSync } from 'node:fs'
 import { homedir } from 'node:os'

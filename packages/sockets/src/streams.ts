@@ -672,11 +672,6 @@ const socketWriter = socketClass(WritableStreamDefaultWriter<unknown>, {
   },
 })
 
-function adoptReader(owner: ReaderOwner, reader: AnyReader, byob: boolean): void {
-  Object.setPrototypeOf(reader, byob ? byobReaderProto : defaultReaderProto)
-  ;(reader as OwnedReader)[kReaderOwner] = owner
-}
-
 function adoptWriter(owner: WriterOwner, writer: WritableStreamDefaultWriter<unknown>): void {
   ;(writer as OwnedWriter)[kWriterOwner] = owner
   if (owner.closeDone) (writer as MaybeDoneWriter)[kWriterState] = WriterState.Late
@@ -709,16 +704,16 @@ export class SocketReadableStream extends ReadableStream<Uint8Array> {
   override getReader(options?: ReadableStreamGetReaderOptions): ReadableStreamReader<Uint8Array>
   override getReader(options?: ReadableStreamGetReaderOptions): ReadableStreamReader<Uint8Array> {
     if (this.locked) throw new TypeError(msg.READABLE_LOCKED)
-    const owner = this[kOwner]
-    if (options === undefined || options.mode === 'byob') {
-      const reader =
-        options === undefined ? socketDefaultReader.create(this) : socketByobReader.create(this)
-      ;(reader as unknown as OwnedReader)[kReaderOwner] = owner
-      return reader
+    let reader: AnyReader
+    if (options === undefined) reader = socketDefaultReader.create(this)
+    else if (options.mode === 'byob') reader = socketByobReader.create(this)
+    else {
+      // Node validates any other options (a mode it converts to a string, or refuses) here.
+      reader = super.getReader(options)
+      const byob = reader instanceof ReadableStreamBYOBReader
+      Object.setPrototypeOf(reader, byob ? byobReaderProto : defaultReaderProto)
     }
-    // Node validates any other options (a mode it converts to a string, or refuses) here.
-    const reader = super.getReader(options)
-    adoptReader(owner, reader, options.mode === 'byob')
+    ;(reader as OwnedReader)[kReaderOwner] = this[kOwner]
     return reader
   }
 

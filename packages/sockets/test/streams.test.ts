@@ -267,6 +267,11 @@ test("readers and writers are Node's classes to user code, whichever way they ar
   // Options other than `{ mode: 'byob' }` go through Node's own validation, as before.
   assert.throws(() => s.readable.getReader({ mode: 'bogus' } as never), { name: 'TypeError' })
   assert.equal(s.readable.locked, false)
+  // A mode Node converts to 'byob' gets the socket's BYOB reader too.
+  const converted = s.readable.getReader({ mode: new String('byob') } as never)
+  assert.ok(converted instanceof ReadableStreamBYOBReader)
+  assert.equal(typeof (converted as unknown as { readAtLeast?: unknown }).readAtLeast, 'function')
+  converted.releaseLock()
   const byob = s.readable.getReader({ mode: 'byob' })
   assert.ok(byob instanceof ReadableStreamBYOBReader)
   assert.equal(byob.constructor, ReadableStreamBYOBReader)
