@@ -14,6 +14,9 @@ function mapValue(v: unknown, f: (s: string) => string, ports: Map<number, strin
   return v
 }
 
+/** A chunk of bytes arriving: a socket read, or a node:net `data` event (`s:data`, …). */
+const isRead = (event: string): boolean => event === 'read' || event.endsWith(':data')
+
 function mergeReads(trace: TraceEntry[]): TraceEntry[] {
   const out: TraceEntry[] = []
   for (const e of trace) {
@@ -21,8 +24,8 @@ function mergeReads(trace: TraceEntry[]): TraceEntry[] {
     const v = e.value as { bytes?: unknown; text?: unknown } | undefined
     const pv = prev?.value as { bytes?: unknown; text?: unknown } | undefined
     if (
-      e.event === 'read' &&
-      prev?.event === 'read' &&
+      isRead(e.event) &&
+      prev?.event === e.event &&
       typeof v?.bytes === 'number' &&
       typeof pv?.bytes === 'number'
     ) {

@@ -149,7 +149,7 @@ export interface Scenario {
   servers?: Record<string, ServerSpec>
   /** Adds the Node-only `ca` option (the test CA) to `connect()` in the Node runner only. */
   tls?: boolean
-  /** Merge consecutive `read` events (chunk boundaries are not part of the contract here). */
+  /** Merge consecutive `read` (or node:net `data`) events: chunk boundaries are no contract. */
   mergeReads?: boolean
   /** Per-runtime limit for the whole scenario (default 10 s; only a hang ever reaches it). */
   timeoutMs?: number

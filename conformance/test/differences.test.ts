@@ -8,8 +8,9 @@ import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { loadDifferences, type Difference } from '../src/differences.js'
 import { netDifferences } from '../node-net/differences.js'
+import { normalize } from '../src/normalize.js'
 import { differingLines, statusOf } from '../src/suite.js'
-import type { RunResult, TraceEntry } from '../src/types.js'
+import type { RunResult, Scenario, TraceEntry } from '../src/types.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'wharf-differences-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -99,5 +100,27 @@ describe('node:net differences', () => {
         assert.match(line, i % 2 === 0 ? /^- workerd: / : /^\+ wharf: {3}/, `${id}: line ${i}`)
       )
     }
+  })
+})
+
+describe('normalize', () => {
+  it('merges consecutive reads, and consecutive node:net data events of one socket', () => {
+    const chunk = (text: string) => ({ bytes: text.length, text })
+    const trace: TraceEntry[] = [
+      { event: 's:data', value: chunk('hello') },
+      { event: 's:data', value: chunk(' world') },
+      { event: 'other:data', value: chunk('!') },
+      { event: 's:end' },
+      { event: 'read', value: chunk('a') },
+      { event: 'read', value: chunk('b') },
+    ]
+    const scenario = { mergeReads: true } as Scenario
+    assert.deepEqual(normalize(scenario, trace, {}), [
+      { event: 's:data', value: chunk('hello world') },
+      { event: 'other:data', value: chunk('!') },
+      { event: 's:end' },
+      { event: 'read', value: chunk('ab') },
+    ])
+    assert.equal(normalize({} as Scenario, trace, {}).length, trace.length, 'only when asked')
   })
 })
