@@ -147,7 +147,11 @@ export interface TestServer {
   readonly port: number
   readonly host: string
   readonly conns: Conn[]
-  /** Most connections open at once. */
+  /**
+   * Most connections open at once. One counts until its peer ends it (FIN) or it closes: the
+   * peer's close is what frees a socket slot, and this side's own close completes only a loop
+   * iteration later, when a new connection may already have been accepted.
+   */
   readonly maxConcurrent: () => number
   close(): Promise<void>
 }
@@ -162,6 +166,11 @@ export async function echoServer(host = '127.0.0.1'): Promise<TestServer> {
     sockets.add(socket)
     open++
     max = Math.max(max, open)
+    let counted = true
+    const uncount = (): void => {
+      if (counted) open--
+      counted = false
+    }
     let resolveEnd = (): void => undefined
     const conn: Conn = {
       data: '',
@@ -175,13 +184,14 @@ export async function echoServer(host = '127.0.0.1'): Promise<TestServer> {
       socket.write(chunk)
     })
     socket.on('end', () => {
+      uncount()
       conn.ended = true
       resolveEnd()
       socket.end()
     })
     socket.on('error', () => undefined)
     socket.on('close', () => {
-      open--
+      uncount()
       conn.closed = true
       sockets.delete(socket)
       resolveEnd()

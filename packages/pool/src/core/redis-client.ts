@@ -118,9 +118,17 @@ export class RespConnection {
   send(args: readonly (string | Buffer)[], timeoutMs: number): Promise<Reply> {
     if (this.dead) return Promise.reject(new Error('redis connection is down'))
     return new Promise((resolve, reject) => {
-      // A late reply would answer the wrong command: a timeout drops the connection.
-      const timer = setTimeout(() => this.fail(new Error('redis timed out')), timeoutMs)
+      // A late reply would answer the wrong command: a timeout drops the connection. After a
+      // stall of this process the timer fires before the poll phase reads a reply that arrived
+      // meanwhile, so the timeout is final only one turn later (setImmediate runs after poll).
+      let answered = false
+      const timer = setTimeout(() => {
+        setImmediate(() => {
+          if (!answered) this.fail(new Error('redis timed out'))
+        })
+      }, timeoutMs)
       this.waiting.push((reply) => {
+        answered = true
         clearTimeout(timer)
         if (reply instanceof Error) reject(reply)
         else resolve(reply)
