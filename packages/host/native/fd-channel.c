@@ -177,6 +177,17 @@ static int invoke(napi_env env, napi_async_context context, napi_ref ref, const 
     napi_create_int32(env, args->second, &argv[1]);
   }
   if (ok) napi_make_callback(env, context, receiver, callback, (size_t)args->argc, argv, &result);
+  /*
+   * A throw in the callback (Worker code may run inside it) is left pending by
+   * napi_make_callback, with the async context of its scope still entered: every later call
+   * would then fail (Node 22+), or Node aborts at the next callback (Node 20). Raise it as
+   * Node's uncaught exception instead, which also leaves that context.
+   */
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_value error;
+    if (napi_get_and_clear_last_exception(env, &error) == napi_ok) napi_fatal_exception(env, error);
+  }
   napi_close_handle_scope(env, scope);
   return ok;
 }

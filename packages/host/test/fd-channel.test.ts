@@ -302,5 +302,25 @@ describe(
         }
       })
     }
+
+    it('a throw inside a channel callback is the Worker’s uncaught exception; the runtime serves on', async () => {
+      // Port 1 is not allowed: the broker's denial comes back on the channel, and the socket's
+      // unheard 'error' throws from the callback's tick queue. Node left that exception pending
+      // in the native module: Node 20 aborted at the next callback, Node 22+ stopped taking
+      // messages (every later request hung).
+      const wharf = await startWharf(join(FIXTURES, 'throw-in-callback'), ['--no-watch'], 20_000)
+      try {
+        const first = await get(`${wharf.url}/`)
+        for (let i = 0; i < 3; i++) {
+          assert.equal((await get(`${wharf.url}/unheard-error?port=1`)).body, 'returned')
+          const after = await get(`${wharf.url}/`, 5000)
+          assert.equal(after.body, first.body, 'the same runtime process answers')
+        }
+        await until(() => /uncaught exception in the Worker/.test(wharf.output()), 5000, 'logged')
+        assert.doesNotMatch(wharf.output(), /exited \(code|Assertion failed/)
+      } finally {
+        await wharf.stop()
+      }
+    })
   }
 )

@@ -17,8 +17,21 @@ let channel: FdChannel | undefined
 /** The messages that come with a socket; a descriptor with any other message is closed. */
 const CARRIES_SOCKET = new Set(['dialed', 'conn', 'inbound'])
 
+/**
+ * Every listener gets the message even when one throws (Worker code can run inside a listener,
+ * e.g. a socket's event handlers); the first throw is passed on afterwards, to be reported as
+ * the process's uncaught exception.
+ */
 function dispatch(message: ToRuntime, handle: Socket | undefined): void {
-  for (const listener of listeners) listener(message, handle)
+  let thrown: { error: unknown } | undefined
+  for (const listener of listeners) {
+    try {
+      listener(message, handle)
+    } catch (error) {
+      thrown ??= { error }
+    }
+  }
+  if (thrown !== undefined) throw thrown.error
 }
 
 process.on('message', (message: ToRuntime, handle?: Socket) => dispatch(message, handle))
