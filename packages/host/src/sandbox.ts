@@ -262,6 +262,7 @@ export function readablePaths(layout: RuntimeLayout): {
   addPackage(host, '@wharf/sockets')
   addPackage(host, 'undici')
   addPackage(host, 'unenv') // wrangler's stand-ins for built-ins workerd lacks at a date
+  addPackage(host, 'core-js') // the JavaScript built-ins this Node lacks (language-features.ts)
   for (const path of layout.worker) {
     if (existsSync(path)) binds.set(realpathSync(path), path)
   }

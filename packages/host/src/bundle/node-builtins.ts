@@ -82,6 +82,15 @@ export const NODEJS_COMPAT_BUILTINS: Readonly<Record<string, BuiltinTarget>> = {
   domain: STUB,
   constants: NODE,
   sys: NODE,
+  console: NODE,
+  // The mock API only (runtime/node/test.ts), as workerd has it.
+  test: NODE,
+  // Node's legacy stream module names, which workerd keeps (only as `node:_stream_*`).
+  _stream_duplex: NODE,
+  _stream_passthrough: NODE,
+  _stream_readable: NODE,
+  _stream_transform: NODE,
+  _stream_writable: NODE,
 }
 
 /** Export names of stubbed modules this Node may not have (Node 20 has no node:sqlite). */

@@ -2,9 +2,11 @@
  * Globals a Worker has on workerd that Node lacks: `self`, `origin`, `scheduler.wait()`,
  * `navigator.userAgent` and the Cache API's `caches`. Libraries test for them: form-data's
  * browser build reads `self.FormData` (axios imports it), pg detects Workers by the user agent.
- * And web streams that, as on workerd, cannot be transferred.
+ * And web streams that, as on workerd, cannot be transferred, and the JavaScript built-ins of
+ * workerd's V8 that this Node lacks (language-features.ts).
  */
 import { skipTransferableCopy } from '@wharf/sockets/runtime'
+import { installLanguageFeatures } from './language-features.js'
 
 type CacheKey = Request | string | URL
 
@@ -95,4 +97,5 @@ export function installWorkerGlobals(): void {
   for (const Stream of [ReadableStream, WritableStream, TransformStream]) {
     skipTransferableCopy(Stream.prototype)
   }
+  installLanguageFeatures()
 }

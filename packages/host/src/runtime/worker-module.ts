@@ -50,6 +50,7 @@ export function builtinsFor(compat: Compat): Builtins {
     replaced['fs/promises'] = new URL('./node/fs/promises.js', import.meta.url).href
     // workerd's node:module (builtinModules, isBuiltin, a createRequire for built-ins).
     replaced.module = new URL('./node/module.js', import.meta.url).href
+    replaced.test = new URL('./node/test.js', import.meta.url).href
     // Servers listen on Worker-local ports (cloudflare:node), never on the host's; clients
     // connect through the broker, as fetch() does.
     replaced.http = new URL('./node/http.js', import.meta.url).href
