@@ -237,3 +237,58 @@ test('a lookup that calls back twice opens one connection', async () => {
     await server.close()
   }
 })
+
+test('the prototypes’ address and counter getters read as undefined, as in Node and workerd', () => {
+  const prototypes = [net.Socket.prototype, tls.TLSSocket.prototype]
+  for (const proto of prototypes) {
+    for (const name of [
+      'bytesRead',
+      'bytesWritten',
+      '_bytesDispatched',
+      'localAddress',
+      'localPort',
+      'remoteAddress',
+      'bufferSize',
+    ]) {
+      assert.equal((proto as unknown as Record<string, unknown>)[name], undefined, name)
+    }
+  }
+  // An unconnected socket still counts.
+  const s = new net.Socket()
+  assert.equal(s.bytesRead, 0)
+  assert.equal(s.bytesWritten, 0)
+  assert.equal(s.localAddress, undefined)
+  s.destroy()
+})
+
+test('options.signal: an abort before, at or after connect destroys the socket with an AbortError', async () => {
+  const server = await echoServer()
+  try {
+    for (const when of ['before', 'after', 'constructor'] as const) {
+      const controller = new AbortController()
+      if (when === 'before') controller.abort('stop')
+      const s =
+        when === 'constructor'
+          ? new net.Socket({ signal: controller.signal })
+          : net.connect({ host: '127.0.0.1', port: server.port, signal: controller.signal })
+      if (when !== 'before') controller.abort('stop')
+      const closed = new Promise((resolve) => s.once('close', resolve))
+      const [error] = await within<[Error & { cause?: unknown }]>(s, 'error')
+      assert.equal(error.name, 'AbortError', when)
+      assert.equal(error.cause, 'stop')
+      await closed
+      assert.throws(() => s.connect(server.port, '127.0.0.1'), { name: 'AbortError' })
+    }
+  } finally {
+    await server.close()
+  }
+})
+
+test('net.Socket and net.Stream are callable without new, as Node’s are', () => {
+  const called = (net.Stream as unknown as (o: object) => InstanceType<typeof net.Socket>)({})
+  assert.ok(called instanceof net.Socket)
+  assert.equal(Object.getPrototypeOf(called), net.Socket.prototype)
+  class Sub extends net.Socket {}
+  assert.ok(new Sub() instanceof net.Socket)
+  called.destroy()
+})

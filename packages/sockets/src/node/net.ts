@@ -7,14 +7,23 @@
  */
 import { BlockList, SocketAddress, isIP, isIPv4, isIPv6 } from './address.js'
 import { Server, createServer } from './server.js'
-import { Socket, normalizeArgs, type NormalizedArgs } from './socket.js'
+import { Socket as SocketClass, normalizeArgs, type NormalizedArgs } from './socket.js'
 import * as E from './errors.js'
+
+/**
+ * `net.Socket`, callable without `new` as Node's and workerd's are (`net.Stream({ … })` in old
+ * code); `instanceof`, `prototype` and subclassing are the class's.
+ */
+export const Socket = new Proxy(SocketClass, {
+  apply: (target, _this, args: ConstructorParameters<typeof SocketClass>) => new target(...args),
+}) as typeof SocketClass & ((...args: ConstructorParameters<typeof SocketClass>) => SocketClass)
+export type Socket = SocketClass
 
 /** `net.connect(options[, cb])`, `(port[, host][, cb])`: a `Socket` that is connecting. */
 export function connect(...args: unknown[]): Socket {
   const normalized = normalizeArgs(args)
   const options = normalized[0]
-  const socket = new Socket(options)
+  const socket = new SocketClass(options)
   if (options.timeout) socket.setTimeout(options.timeout)
   if (socket.destroyed) return socket
   return socket.connect(normalized satisfies NormalizedArgs)
@@ -46,7 +55,7 @@ export function setDefaultAutoSelectFamilyAttemptTimeout(value: unknown): void {
   autoSelectFamilyAttemptTimeout = Math.max(value as number, 10)
 }
 
-export { BlockList, SocketAddress, Server, Socket, createServer, isIP, isIPv4, isIPv6 }
+export { BlockList, SocketAddress, Server, createServer, isIP, isIPv4, isIPv6 }
 
 export default {
   BlockList,

@@ -558,29 +558,33 @@ export class Socket extends Duplex {
   }
 
   get localAddress(): string | undefined {
-    return this._handle === null ? undefined : LOCAL_ADDRESS.address
+    return this._handle == null ? undefined : LOCAL_ADDRESS.address
   }
 
   get localPort(): number | undefined {
-    return this._handle === null ? undefined : LOCAL_ADDRESS.port
+    return this._handle == null ? undefined : LOCAL_ADDRESS.port
   }
 
   get localFamily(): string | undefined {
-    return this._handle === null ? undefined : LOCAL_ADDRESS.family
+    return this._handle == null ? undefined : LOCAL_ADDRESS.family
   }
 
-  get bytesRead(): number {
+  // The counters read as undefined on the prototype itself, as Node's and workerd's do.
+  get bytesRead(): number | undefined {
+    if (!(#bytesRead in this)) return undefined
     return this._handle ? this._handle.bytesRead : this.#bytesRead
   }
 
   /** Bytes flushed plus bytes queued (while connecting: the chunk waiting), as workerd counts. */
-  get bytesWritten(): number {
+  get bytesWritten(): number | undefined {
+    if (!(#bytesWritten in this)) return undefined
     const flushed = this._handle ? this._handle.bytesWritten : this.#bytesWritten
     if (this.#pendingBytes !== null) return flushed + this.#pendingBytes
     return flushed + this.writableLength
   }
 
-  get _bytesDispatched(): number {
+  get _bytesDispatched(): number | undefined {
+    if (!(#bytesWritten in this)) return undefined
     return this._handle ? this._handle.bytesWritten : this.#bytesWritten
   }
 
@@ -670,7 +674,12 @@ function onReadableEnd(this: Socket): void {
 function watchAbort(socket: Socket, signal: AbortSignal): void {
   if (!(signal instanceof AbortSignal))
     throw E.invalidArgType('options.signal', ['AbortSignal'], signal)
-  const onAbort = (): void => socket.markAborted()
+  // As Node: the socket is destroyed with an AbortError (its 'error', then 'close'), and a
+  // later connect() fails with one.
+  const onAbort = (): void => {
+    socket.markAborted()
+    socket.destroy(Object.assign(E.abortError(), { cause: signal.reason as unknown }))
+  }
   if (signal.aborted) queueMicrotask(onAbort)
   else signal.addEventListener('abort', onAbort, { once: true })
 }
